@@ -1,0 +1,254 @@
+# dobroker - one GNU Makefile for the native (Linux) and MinGW-w64 (Windows)
+# builds. Every output goes under build/<target>/.
+#
+#   make                              native build (Unix socket, sim backend)
+#   make CROSS=x86_64-w64-mingw32-    Windows build: static .exe files
+#   make check                        installs what is missing, runs every test
+#   make demo                         installs what is missing, runs the demo
+#   make SAN=address,undefined check  the unit and integration tests under sanitizers
+#   make fuzz FUZZ_SECONDS=N          runs every fuzz target for N seconds
+#   make bench                        benchmarks (table + JSON under build/)
+#   make clean
+#
+# CFLAGS/LDFLAGS belong to the user; the project's flags are in DOB_CFLAGS.
+
+.DEFAULT_GOAL := all
+V ?= 0
+ifeq ($(V),0)
+Q := @
+else
+Q :=
+endif
+
+CROSS ?=
+SAN ?=
+CC := $(CROSS)gcc
+AR := $(CROSS)ar
+PROTOC_C ?= protoc-c
+PROTOC ?= protoc
+PY ?= /usr/bin/python3
+WINE ?= /usr/lib/wine/wine64
+
+ifneq ($(CROSS),)
+TARGET := mingw
+EXE := .exe
+PLAT := win32
+else
+TARGET := native
+EXE :=
+PLAT := posix
+endif
+ifneq ($(SAN),)
+BUILD := build/$(TARGET)-san-$(subst $(comma),-,$(SAN))
+else
+BUILD := build/$(TARGET)
+endif
+comma := ,
+
+GEN := $(BUILD)/gen
+OBJ := $(BUILD)/obj
+BIN := $(BUILD)/bin
+LIB := $(BUILD)/lib
+
+DOB_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
+	-Wno-unused-parameter -O2 -g -MMD -MP \
+	-Iproto/include -I$(GEN) -Ibroker -Ibroker/core -Ibroker/backend \
+	-Iclient/include -Iclient/src
+DOB_LDFLAGS :=
+DOB_LIBS :=
+
+# protobuf-c runtime. Native: Debian's libprotobuf-c. MinGW (and fuzzing):
+# compiled from Debian's protobuf-c source package at the same version, since
+# Debian ships no MinGW build of it (scripts/fetch-protobuf-c.sh).
+PBC_VERSION := $(shell dpkg-query -W -f='$${Version}' libprotobuf-c-dev 2>/dev/null | sed 's/-[^-]*$$//')
+PBC_SRC_DIR := build/src/protobuf-c-$(PBC_VERSION)
+PBC_STAMP := $(PBC_SRC_DIR)/.fetched
+
+ifeq ($(TARGET),mingw)
+DOB_CFLAGS += -D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -DCOBJMACROS -DUNICODE -D_UNICODE \
+	-I$(PBC_SRC_DIR)
+DOB_LDFLAGS += -static
+DOB_LIBS += -lbits -lole32 -loleaut32 -luuid -ladvapi32 -lws2_32
+PBC_OBJ := $(OBJ)/pbc/protobuf-c.o
+else
+DOB_CFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread
+DOB_LDFLAGS += -pthread
+DOB_LIBS += -lprotobuf-c
+PBC_OBJ :=
+endif
+ifneq ($(SAN),)
+DOB_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all -O1
+DOB_LDFLAGS += -fsanitize=$(SAN)
+endif
+
+# ---------------------------------------------------------------- sources
+GEN_C := $(GEN)/dobroker.pb-c.c
+GEN_H := $(GEN)/dobroker.pb-c.h
+
+PROTO_SRCS := $(wildcard proto/*.c)
+CORE_SRCS := $(wildcard broker/core/*.c) $(wildcard broker/backend/*.c)
+BPLAT_SRCS := $(wildcard broker/$(PLAT)/*.c)
+CLIENT_SRCS := $(wildcard client/src/*.c) $(wildcard client/$(PLAT)/*.c)
+
+objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
+
+PROTO_OBJS := $(call objs,$(PROTO_SRCS)) $(OBJ)/gen/dobroker.pb-c.o $(PBC_OBJ)
+CORE_OBJS := $(call objs,$(CORE_SRCS))
+BPLAT_OBJS := $(call objs,$(BPLAT_SRCS))
+CLIENT_OBJS := $(call objs,$(CLIENT_SRCS))
+
+LIBPROTO := $(LIB)/libdobproto.a
+LIBCORE := $(LIB)/libdobcore.a
+LIBBPLAT := $(LIB)/libdobplat.a
+LIBCLIENT := $(LIB)/libdobclient.a
+
+# Programs: dobrokerd and dobctl exist once their main files do.
+PROGRAMS :=
+ifneq ($(wildcard broker/dobrokerd.c),)
+PROGRAMS += $(BIN)/dobrokerd$(EXE)
+endif
+ifneq ($(wildcard client/dobctl.c),)
+PROGRAMS += $(BIN)/dobctl$(EXE)
+endif
+
+# Test helpers: tests/tools/*.c are small programs (native and Windows) used
+# by the test scripts; tests/wine/*.c are Windows-only test programs.
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOLS := $(patsubst tests/tools/%.c,$(BIN)/%$(EXE),$(TOOL_SRCS))
+ifeq ($(TARGET),mingw)
+WINTEST_SRCS := $(wildcard tests/wine/*.c)
+TOOLS += $(patsubst tests/wine/%.c,$(BIN)/%$(EXE),$(WINTEST_SRCS))
+endif
+
+all: $(LIBPROTO) $(LIBCLIENT) $(PROGRAMS) $(TOOLS)
+	@echo "built $(TARGET) into $(BUILD)/"
+
+# ---------------------------------------------------------------- generation
+$(GEN_C) $(GEN_H): proto/dobroker.proto
+	@mkdir -p $(GEN)
+	@echo "  PROTOC-C $<"
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(GEN) $<
+
+# Every object may include the generated header: order-only dependency.
+$(OBJ)/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"
+	$(Q)$(CC) $(DOB_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+$(OBJ)/gen/dobroker.pb-c.o: $(GEN_C) $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"
+	$(Q)$(CC) $(DOB_CFLAGS) -Wno-error $(CFLAGS) -c -o $@ $<
+
+# protobuf-c runtime from Debian's source package (MinGW build).
+$(PBC_STAMP):
+	$(Q)scripts/fetch-protobuf-c.sh "$(PBC_VERSION)" build/src
+
+$(OBJ)/pbc/protobuf-c.o: $(PBC_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC  protobuf-c $(PBC_VERSION) runtime (from source)"
+	$(Q)$(CC) -O2 -g -I$(PBC_SRC_DIR) $(if $(SAN),-fsanitize=$(SAN)) -c -o $@ $(PBC_SRC_DIR)/protobuf-c/protobuf-c.c
+
+ifeq ($(TARGET),mingw)
+$(GEN_H): | $(PBC_STAMP)
+endif
+
+$(LIBPROTO): $(PROTO_OBJS)
+$(LIBCORE): $(CORE_OBJS)
+$(LIBBPLAT): $(BPLAT_OBJS)
+$(LIBCLIENT): $(CLIENT_OBJS)
+$(LIB)/%.a:
+	@mkdir -p $(dir $@)
+	@echo "  AR  $@"
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+LINK = @mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DOB_LIBS)
+
+$(BIN)/dobrokerd$(EXE): $(OBJ)/broker/dobrokerd.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
+	$(Q)$(LINK)
+$(BIN)/dobctl$(EXE): $(OBJ)/client/dobctl.o $(LIBCLIENT) $(LIBPROTO)
+	$(Q)$(LINK)
+$(BIN)/%$(EXE): $(OBJ)/tests/tools/%.o $(LIBCLIENT) $(LIBCORE) $(LIBPROTO)
+	$(Q)$(LINK)
+$(BIN)/%$(EXE): $(OBJ)/tests/wine/%.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
+	$(Q)$(LINK)
+
+# ---------------------------------------------------------------- tests
+# Unit tests: one Criterion binary from tests/unit/*.c plus the link-time
+# fakes in tests/fakes/ (fake clock/platform, fake backend), against the
+# portable libraries only.
+UNIT_SRCS := $(wildcard tests/unit/*.c) $(wildcard tests/fakes/*.c)
+UNIT_BIN := $(BUILD)/tests/unit
+$(UNIT_BIN): $(call objs,$(UNIT_SRCS)) $(LIBCORE) $(LIBPROTO)
+	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
+
+# Integration tests: Criterion tests that start real brokers and clients.
+INTEG_SRCS := $(wildcard tests/integration/*.c)
+INTEG_BIN := $(BUILD)/tests/integration
+$(INTEG_BIN): $(call objs,$(INTEG_SRCS)) $(LIBCLIENT) $(LIBPROTO)
+	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
+
+tests: all $(UNIT_BIN) $(if $(INTEG_SRCS),$(INTEG_BIN))
+
+# Python code generated from the same .proto for interop tests and examples.
+PYGEN := build/py
+$(PYGEN)/dobroker_pb2.py: proto/dobroker.proto
+	@mkdir -p $(PYGEN)
+	$(Q)$(PROTOC) --proto_path=proto --python_out=$(PYGEN) $<
+pygen: $(PYGEN)/dobroker_pb2.py
+
+# ---------------------------------------------------------------- fuzzing
+FUZZ_SECONDS ?= 60
+FUZZ := build/fuzz
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	-Iproto/include -I$(FUZZ)/gen -Ibroker -Ibroker/core -Ibroker/backend -I$(PBC_SRC_DIR) \
+	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
+FUZZ_LIB_SRCS := $(PROTO_SRCS) $(CORE_SRCS) $(wildcard tests/fuzz/support/*.c)
+
+$(FUZZ)/gen/dobroker.pb-c.c $(FUZZ)/gen/dobroker.pb-c.h: proto/dobroker.proto
+	@mkdir -p $(FUZZ)/gen
+	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(FUZZ)/gen $<
+$(FUZZ)/obj/%.o: %.c $(FUZZ)/gen/dobroker.pb-c.h $(PBC_STAMP)
+	@mkdir -p $(dir $@)
+	@echo "  CC (fuzz) $<"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ)/obj/gen.o: $(FUZZ)/gen/dobroker.pb-c.c $(PBC_STAMP)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $<
+$(FUZZ)/obj/pbc.o: $(PBC_STAMP)
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -c -o $@ $(PBC_SRC_DIR)/protobuf-c/protobuf-c.c
+$(FUZZ)/libfuzzsupport.a: $(patsubst %.c,$(FUZZ)/obj/%.o,$(FUZZ_LIB_SRCS)) $(FUZZ)/obj/gen.o $(FUZZ)/obj/pbc.o
+	$(Q)rm -f $@ && ar rcs $@ $^
+$(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ)/libfuzzsupport.a
+	@echo "  LD (fuzz) $@"
+	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ -pthread
+
+fuzz-build: $(FUZZ_BINS)
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
+fuzz-replay: fuzz-build
+	$(Q)tests/fuzz/run.sh replay 0 $(FUZZ_BINS)
+
+# ---------------------------------------------------------------- entry points
+bootstrap:
+	$(Q)sh scripts/bootstrap.sh
+
+check: bootstrap
+	$(Q)scripts/check.sh
+
+demo: bootstrap
+	$(Q)scripts/demo.sh
+
+bench: bootstrap
+	$(Q)scripts/bench.sh
+
+clean:
+	rm -rf build
+
+.PHONY: all tests check demo bench clean bootstrap fuzz fuzz-build fuzz-replay pygen
+.DELETE_ON_ERROR:
+
+-include $(shell find $(BUILD) build/fuzz -name '*.d' 2>/dev/null)

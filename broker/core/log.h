@@ -1,0 +1,32 @@
+/*
+ * broker/core/log.h - leveled logging to stderr, one line per message:
+ *   2026-11-23T23:54:31.123Z dobrokerd[1234] warn session 7: frame too large (70000 > 65536)
+ * Thread-safe (one write per line). The level is set once at start.
+ */
+#ifndef DOB_LOG_H
+#define DOB_LOG_H
+
+enum dob_log_level {
+	DOB_LOG_ERROR = 0,
+	DOB_LOG_WARN = 1,
+	DOB_LOG_INFO = 2,
+	DOB_LOG_DEBUG = 3,
+};
+
+void dob_log_set_level(enum dob_log_level lvl);
+enum dob_log_level dob_log_get_level(void);
+/* Returns -1 for an unknown name ("error", "warn", "info", "debug"). */
+int dob_log_parse_level(const char *name);
+void dob_log_set_ident(const char *ident); /* "dobrokerd" by default */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+void dob_log(enum dob_log_level lvl, const char *fmt, ...);
+
+#define log_error(...) dob_log(DOB_LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) dob_log(DOB_LOG_WARN, __VA_ARGS__)
+#define log_info(...) dob_log(DOB_LOG_INFO, __VA_ARGS__)
+#define log_debug(...) dob_log(DOB_LOG_DEBUG, __VA_ARGS__)
+
+#endif
