@@ -88,6 +88,15 @@ void plat_loop_stop(struct plat_loop *l);
  * -DOB_ENOMEM (the caller keeps msg then). */
 int plat_post(struct plat_loop *l, void *msg);
 
+/* What plat_post() carries: every posted message is a heap object whose
+ * first member is a struct plat_msg. The core's posted handler calls
+ * m->run(m) on the loop thread; run owns m (frees it). A backend's worker
+ * threads use this to hand events and results to the loop, and run() then
+ * calls the backend sink. */
+struct plat_msg {
+	void (*run)(struct plat_msg *m);
+};
+
 /* Installs SIGINT/SIGTERM (POSIX) or console control (Windows) handling that
  * calls plat_loop_stop(l). */
 int plat_handle_signals(struct plat_loop *l);
