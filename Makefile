@@ -38,12 +38,12 @@ TARGET := native
 EXE :=
 PLAT := posix
 endif
+comma := ,
 ifneq ($(SAN),)
 BUILD := build/$(TARGET)-san-$(subst $(comma),-,$(SAN))
 else
 BUILD := build/$(TARGET)
 endif
-comma := ,
 
 GEN := $(BUILD)/gen
 OBJ := $(BUILD)/obj
@@ -196,6 +196,16 @@ $(PYGEN)/dobroker_pb2.py: proto/dobroker.proto
 	@mkdir -p $(PYGEN)
 	$(Q)$(PROTOC) --proto_path=proto --python_out=$(PYGEN) $<
 pygen: $(PYGEN)/dobroker_pb2.py
+
+# The sample messages of the interop and Windows codec tests are defined once,
+# in tests/interop/samples.json; C gets them as a generated header.
+SAMPLES_H := $(GEN)/interop_samples.h
+$(SAMPLES_H): tests/interop/samples.json tests/interop/samples.py \
+		tests/interop/gen_samples.py tests/interop/samples_prelude.h $(PYGEN)/dobroker_pb2.py
+	@mkdir -p $(GEN)
+	@echo "  GEN $@"
+	$(Q)$(PY) tests/interop/gen_samples.py >$@.tmp && mv $@.tmp $@
+$(call objs,$(TOOL_SRCS) $(WINTEST_SRCS)): $(SAMPLES_H)
 
 # ---------------------------------------------------------------- fuzzing
 FUZZ_SECONDS ?= 60
