@@ -124,7 +124,7 @@ all: $(LIBPROTO) $(LIBCLIENT) $(PROGRAMS) $(TOOLS)
 	@echo "built $(TARGET) into $(BUILD)/"
 
 # ---------------------------------------------------------------- generation
-$(GEN_C) $(GEN_H): proto/dobroker.proto
+$(GEN_C) $(GEN_H) &: proto/dobroker.proto
 	@mkdir -p $(GEN)
 	@echo "  PROTOC-C $<"
 	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(GEN) $<
@@ -218,7 +218,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
 FUZZ_LIB_SRCS := $(PROTO_SRCS) $(CORE_SRCS) $(wildcard tests/fuzz/support/*.c)
 
-$(FUZZ)/gen/dobroker.pb-c.c $(FUZZ)/gen/dobroker.pb-c.h: proto/dobroker.proto
+$(FUZZ)/gen/dobroker.pb-c.c $(FUZZ)/gen/dobroker.pb-c.h &: proto/dobroker.proto
 	@mkdir -p $(FUZZ)/gen
 	$(Q)$(PROTOC_C) --proto_path=proto --c_out=$(FUZZ)/gen $<
 $(FUZZ)/obj/%.o: %.c $(FUZZ)/gen/dobroker.pb-c.h $(PBC_STAMP)

@@ -1,0 +1,173 @@
+#!/bin/sh
+# Builds dobroker natively and for Windows, then runs every test suite in
+# order, each under a "==== name" heading; prints a summary table and ends
+# with one line "N passed, N failed" for the whole run. What `make check` runs
+# after scripts/bootstrap.sh.
+#
+#   suites: unit (Criterion), integration (when present), interop (Python),
+#           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
+#           fuzz corpus replay, and with SAN_CHECK=1 or CI=true the unit and
+#           integration tests again under -fsanitize=address,undefined.
+#
+# Every suite must end its output with a count line: Criterion's
+# "[====] Synthesis: Tested: N | Passing: N | ..." or our "N passed, N failed"
+# (the last such line counts). A suite that cannot run, prints no count line,
+# or exits non-zero with no failure counted, counts as one failure.
+# Exits 1 when anything failed. Needs no terminal and no stdin; stops every
+# Wine process of the project's prefix on any exit. Logs: build/check/.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+cd "$root" || exit 2
+
+PY=/usr/bin/python3
+CROSS=x86_64-w64-mingw32-
+JOBS=${JOBS:-2}
+SAN=address,undefined
+LOGS=build/check
+# Per-step limits (seconds) so a hung test cannot hang CI.
+BUILD_LIMIT=${CHECK_BUILD_LIMIT:-600}
+SUITE_LIMIT=${CHECK_SUITE_LIMIT:-300}
+
+san=0
+if [ "${SAN_CHECK:-0}" = 1 ] || [ "${CI:-}" = true ]; then
+	san=1
+fi
+
+trap '"$here/wine-stop.sh"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+mkdir -p "$LOGS"
+summary=$LOGS/summary
+: >"$summary"
+total_passed=0
+total_failed=0
+start=$(date +%s%3N)
+
+# The "N M" (passed, failed) of a log's last count line; empty when none.
+counts() {
+	sed 's/\x1b\[[0-9;]*m//g; s/\r$//' "$1" | awk '
+		/Synthesis: Tested: [0-9]+ \| Passing: [0-9]+/ {
+			t = $0; sub(/.*Tested: /, "", t); sub(/[^0-9].*/, "", t)
+			p = $0; sub(/.*Passing: /, "", p); sub(/[^0-9].*/, "", p)
+			last = p " " (t - p)
+		}
+		/^[0-9]+ passed, [0-9]+ failed$/ { last = $1 " " $3 }
+		END { if (last != "") print last }'
+}
+
+# step KIND NAME CMD...: runs CMD (stdin closed, output shown and logged) and
+# records its result. KIND is "build" (exit status only) or "tests" (counts).
+step() {
+	kind=$1 name=$2
+	shift 2
+	log=$LOGS/$(printf '%s' "$name" | tr -c 'A-Za-z0-9._-' '_').log
+	echo "==== $name"
+	t0=$(date +%s%3N)
+	{ "$@" </dev/null 2>&1; echo $? >"$log.rc"; } | tee "$log"
+	rc=$(cat "$log.rc" 2>/dev/null || echo 125)
+	ms=$(($(date +%s%3N) - t0))
+	p=- f=-
+	if [ "$kind" = build ]; then
+		if [ "$rc" = 0 ]; then result=ok; else result="FAILED (exit $rc)"; f=1; fi
+	else
+		c=$(counts "$log")
+		if [ -z "$c" ]; then
+			result="no count line (exit $rc)"; p=0 f=1
+		else
+			p=${c% *} f=${c#* }
+			if [ "$f" != 0 ]; then
+				result=FAILED
+			elif [ "$rc" != 0 ]; then
+				result="exit $rc"; f=1
+			else
+				result=ok
+			fi
+		fi
+	fi
+	[ "$p" = - ] || total_passed=$((total_passed + p))
+	[ "$f" = - ] || total_failed=$((total_failed + f))
+	printf '%s|%s|%s|%s|%s\n' "$name" "$result" "$p" "$f" "$ms" >>"$summary"
+}
+
+# Runs a test binary, or says it is missing (a build failure shows up here).
+run_bin() {
+	if [ ! -x "$1" ]; then
+		echo "missing: $1 (did the build fail?)"
+		return 127
+	fi
+	timeout -k 10 "$SUITE_LIMIT" "$@"
+}
+
+# Runs a Windows test program, then stops Wine so no Wine process outlives
+# the step (nor holds its output open).
+run_wine() {
+	timeout -k 10 "$SUITE_LIMIT" "$here/wine-run.sh" "$@"
+	rc=$?
+	"$here/wine-stop.sh"
+	return $rc
+}
+
+run_e2e() {
+	timeout -k 10 "$SUITE_LIMIT" sh "$1"
+	rc=$?
+	"$here/wine-stop.sh"
+	return $rc
+}
+
+build() {
+	timeout -k 10 "$BUILD_LIMIT" make --no-print-directory "$@"
+}
+
+# ---------------------------------------------------------------- builds
+step build "build native" build -j"$JOBS" all tests pygen
+step build "build windows" build -j"$JOBS" CROSS="$CROSS" all
+
+# ---------------------------------------------------------------- suites
+step tests "unit" run_bin build/native/tests/unit
+if [ -e build/native/tests/integration ] || ls tests/integration/*.c >/dev/null 2>&1; then
+	step tests "integration" run_bin build/native/tests/integration
+fi
+step tests "interop" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
+
+wine_ran=0
+for exe in build/mingw/bin/*_test.exe; do
+	[ -f "$exe" ] || continue
+	wine_ran=1
+	step tests "wine $(basename "$exe")" run_wine "$exe"
+done
+for src in tests/wine/*_test.c; do
+	[ -f "$src" ] || continue
+	exe=build/mingw/bin/$(basename "$src" .c).exe
+	[ -f "$exe" ] || { wine_ran=1; step tests "wine $(basename "$exe")" run_bin "$exe"; }
+done
+[ "$wine_ran" = 1 ] || step tests "wine" run_bin "build/mingw/bin/*_test.exe"
+for script in tests/e2e/*.sh; do
+	[ -f "$script" ] || continue
+	step tests "e2e $(basename "$script")" run_e2e "$script"
+done
+
+step tests "fuzz replay" build fuzz-replay
+
+if [ "$san" = 1 ]; then
+	sandir=build/native-san-$(echo "$SAN" | tr , -)
+	step build "build native $SAN" build -j"$JOBS" SAN="$SAN" tests
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	step tests "unit ($SAN)" run_bin "$sandir/tests/unit"
+	if [ -e "$sandir/tests/integration" ] || ls tests/integration/*.c >/dev/null 2>&1; then
+		step tests "integration ($SAN)" run_bin "$sandir/tests/integration"
+	fi
+fi
+
+# ---------------------------------------------------------------- summary
+ms=$(($(date +%s%3N) - start))
+echo "==== summary"
+awk -F'|' -v ms="$ms" -v tp="$total_passed" -v tf="$total_failed" '
+	BEGIN { printf "%-28s %-26s %7s %7s %8s\n", "suite", "result", "passed", "failed", "time" }
+	{ printf "%-28s %-26s %7s %7s %7.2fs\n", $1, $2, $3, $4, $5 / 1000 }
+	END { printf "%-28s %-26s %7d %7d %7.2fs\n", "total", "", tp, tf, ms / 1000 }' "$summary"
+echo "$total_passed passed, $total_failed failed"
+[ "$total_failed" = 0 ]
