@@ -1,0 +1,220 @@
+/*
+ * broker/win32/path_win32.c - the confused-deputy check on Windows, and the
+ * registry of client tokens it needs.
+ *
+ * Interface choice: platform.h's plat_check_path_writable(who, path) is kept
+ * as it is (no plat_conn argument, no change to struct dob_identity). The
+ * pipe server registers the identification-level token of every accepted
+ * connection here, keyed by the pid the OS gave for it (and the user SID),
+ * and unregisters it when the instance is freed. The check looks `who` up by
+ * pid + user SID: a client whose connection is gone has no token any more and
+ * is refused (-DOB_EACCES), never checked with a guessed one. Connections of
+ * the same process share its token, so any of them will do.
+ *
+ * How the check is made: the client connects with SECURITY_IDENTIFICATION
+ * (DESIGN: the client library opens the pipe with identification-level
+ * impersonation only), and an identification-level token cannot open files
+ * while impersonated (ERROR_BAD_IMPERSONATION_LEVEL). So instead of
+ * impersonate-then-create the broker asks the system's own access check
+ * (AccessCheck, which accepts identification-level tokens and evaluates
+ * DACL, mandatory label and AppContainer/capability ACEs) against the
+ * security descriptor of
+ *   - the parent directory, for FILE_ADD_FILE (may the client create a file
+ *     there), and
+ *   - the file, when it exists, for FILE_WRITE_DATA (may it overwrite it).
+ * A descriptor the broker cannot read is a refusal. The result is as of the
+ * check (a later change of ACL or a junction swapped in between is outside
+ * its reach, as with any check-then-use across processes).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "win32/win.h"
+
+#include <aclapi.h>
+
+#include "core/log.h"
+#include "dob/alloc.h"
+#include "dob/err.h"
+#include "platform.h"
+
+struct tok_entry {
+	struct tok_entry *prev, *next;
+	uint32_t pid;
+	char *user_sid; /* owned */
+	HANDLE token;   /* owned */
+};
+
+static SRWLOCK tok_lock = SRWLOCK_INIT; /* protects tok_head and the entries */
+static struct tok_entry *tok_head;
+
+int win_token_register(uint32_t pid, const char *user_sid, HANDLE token, void **cookie)
+{
+	*cookie = NULL;
+	struct tok_entry *e = dob_calloc(1, sizeof(*e));
+	if (!e)
+		return -DOB_ENOMEM;
+	e->user_sid = dob_strdup(user_sid);
+	if (!e->user_sid) {
+		dob_free(e);
+		return -DOB_ENOMEM;
+	}
+	e->pid = pid;
+	e->token = token;
+	AcquireSRWLockExclusive(&tok_lock);
+	e->next = tok_head;
+	if (tok_head)
+		tok_head->prev = e;
+	tok_head = e;
+	ReleaseSRWLockExclusive(&tok_lock);
+	*cookie = e;
+	return 0;
+}
+
+void win_token_unregister(void *cookie)
+{
+	struct tok_entry *e = cookie;
+	if (!e)
+		return;
+	AcquireSRWLockExclusive(&tok_lock);
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		tok_head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	ReleaseSRWLockExclusive(&tok_lock);
+	CloseHandle(e->token);
+	dob_free(e->user_sid);
+	dob_free(e);
+}
+
+/* A duplicate of the token of who's live connection, or NULL. */
+static HANDLE find_token(const struct dob_identity *who)
+{
+	HANDLE dup = NULL;
+	AcquireSRWLockShared(&tok_lock);
+	for (struct tok_entry *e = tok_head; e; e = e->next) {
+		if (e->pid != who->pid || !who->user_sid || strcmp(e->user_sid, who->user_sid) != 0)
+			continue;
+		if (!DuplicateHandle(GetCurrentProcess(), e->token, GetCurrentProcess(), &dup, 0,
+				     FALSE, DUPLICATE_SAME_ACCESS))
+			dup = NULL;
+		break;
+	}
+	ReleaseSRWLockShared(&tok_lock);
+	return dup;
+}
+
+/* May the token have `want` on the object at path? 0, -DOB_EACCES. */
+static int access_check(HANDLE token, const wchar_t *path, DWORD want, const char *what)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	DWORD e = GetNamedSecurityInfoW(path, SE_FILE_OBJECT,
+					OWNER_SECURITY_INFORMATION | GROUP_SECURITY_INFORMATION |
+						DACL_SECURITY_INFORMATION | LABEL_SECURITY_INFORMATION,
+					NULL, NULL, NULL, NULL, &sd);
+	char msg[256];
+	if (e != ERROR_SUCCESS) {
+		log_warn("path check: cannot read the security of the %s: %s", what,
+			 win_strerror(e, msg, sizeof(msg)));
+		return -DOB_EACCES;
+	}
+	GENERIC_MAPPING map = {FILE_GENERIC_READ, FILE_GENERIC_WRITE, FILE_GENERIC_EXECUTE,
+			       FILE_ALL_ACCESS};
+	union {
+		PRIVILEGE_SET ps;
+		uint8_t b[sizeof(PRIVILEGE_SET) + 8 * sizeof(LUID_AND_ATTRIBUTES)];
+	} priv;
+	DWORD plen = sizeof(priv), granted = 0;
+	BOOL ok = FALSE;
+	int r = 0;
+	MapGenericMask(&want, &map);
+	if (!AccessCheck(sd, token, want, &map, &priv.ps, &plen, &granted, &ok)) {
+		log_warn("path check: AccessCheck on the %s: %s", what,
+			 win_strerror(GetLastError(), msg, sizeof(msg)));
+		r = -DOB_EACCES;
+	} else if (!ok || (granted & want) != want) {
+		r = -DOB_EACCES;
+	}
+	LocalFree(sd);
+	return r;
+}
+
+/* Absolute drive path "X:\..." or UNC "\\server\share\...", with '/' turned
+ * into '\', no "." or ".." component (GetFullPathName would give the same). */
+static int absolute_path(const char *path, wchar_t **out)
+{
+	*out = NULL;
+	wchar_t *w = NULL;
+	int r = win_utf8_to_wide(path, &w);
+	if (r < 0)
+		return r;
+	for (wchar_t *p = w; *p; p++)
+		if (*p == L'/')
+			*p = L'\\';
+	bool drive = ((w[0] >= L'A' && w[0] <= L'Z') || (w[0] >= L'a' && w[0] <= L'z')) &&
+		     w[1] == L':' && w[2] == L'\\';
+	bool unc = w[0] == L'\\' && w[1] == L'\\' && w[2] && w[2] != L'\\';
+	DWORD need = (drive || unc) ? GetFullPathNameW(w, 0, NULL, NULL) : 0;
+	wchar_t *full = need ? dob_malloc((size_t)need * sizeof(wchar_t)) : NULL;
+	DWORD n = full ? GetFullPathNameW(w, need, full, NULL) : 0;
+	if (n == 0 || n >= need || _wcsicmp(full, w) != 0) {
+		dob_free(full);
+		dob_free(w);
+		return -DOB_EINVAL;
+	}
+	dob_free(full);
+	*out = w;
+	return 0;
+}
+
+int plat_check_path_writable(const struct dob_identity *who, const char *path)
+{
+	if (!who || !path)
+		return -DOB_EACCES;
+	wchar_t *w = NULL;
+	if (absolute_path(path, &w) < 0) {
+		log_info("path check: \"%s\" is not an absolute, normalized local path; refused",
+			 path);
+		return -DOB_EACCES;
+	}
+	HANDLE tok = find_token(who);
+	if (!tok) {
+		log_warn("path check: no live connection of pid %lu (%s) to check \"%s\" with; "
+			 "refused",
+			 (unsigned long)who->pid, who->user_sid ? who->user_sid : "?", path);
+		dob_free(w);
+		return -DOB_EACCES;
+	}
+	int r = 0;
+	wchar_t *slash = wcsrchr(w, L'\\');
+	if (!slash || slash[1] == 0) {
+		r = -DOB_EACCES; /* names a directory, not a file */
+		goto out;
+	}
+	DWORD fa = GetFileAttributesW(w);
+	*slash = 0;
+	/* "X:" -> "X:\" for a file at the root of a drive. */
+	wchar_t root[4] = {w[0], L':', L'\\', 0};
+	const wchar_t *dir = (slash == w + 2 && w[1] == L':') ? root : w;
+	DWORD da = GetFileAttributesW(dir);
+	if (da == INVALID_FILE_ATTRIBUTES || !(da & FILE_ATTRIBUTE_DIRECTORY)) {
+		r = -DOB_ENOTFOUND;
+		goto out;
+	}
+	r = access_check(tok, dir, FILE_ADD_FILE, "directory");
+	if (r == 0 && fa != INVALID_FILE_ATTRIBUTES) {
+		*slash = L'\\';
+		if (fa & FILE_ATTRIBUTE_DIRECTORY)
+			r = -DOB_EACCES;
+		else
+			r = access_check(tok, w, FILE_WRITE_DATA, "file");
+	}
+out:
+	log_debug("path check: pid %lu \"%s\": %s", (unsigned long)who->pid, path,
+		  r == 0 ? "writable" : dob_strerror(r));
+	CloseHandle(tok);
+	dob_free(w);
+	return r;
+}

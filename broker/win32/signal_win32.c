@@ -1,0 +1,63 @@
+/*
+ * broker/win32/signal_win32.c - console control events (and, through
+ * win_request_stop, the service's SERVICE_CONTROL_STOP) stop the loop.
+ *
+ * Ctrl+C, Ctrl+Break, closing the console window and system shutdown call
+ * plat_loop_stop. CTRL_LOGOFF_EVENT is not one of them: a service receives
+ * it whenever any user logs off. The handler runs on a thread the system
+ * creates; plat_loop_stop is thread-safe. For CTRL_CLOSE_EVENT the system
+ * ends the process when the handler returns (or after a few seconds), so the
+ * handler waits up to CLOSE_WAIT_MS for the loop to return first.
+ */
+#include "win32/win.h"
+
+#include "core/log.h"
+#include "dob/err.h"
+#include "platform.h"
+
+#define CLOSE_WAIT_MS 4000
+
+static struct plat_loop *volatile stop_loop; /* the loop to stop, set once */
+static volatile LONG stop_requested;         /* a stop came before the loop */
+
+void win_request_stop(void)
+{
+	InterlockedExchange(&stop_requested, 1);
+	struct plat_loop *l = stop_loop;
+	if (l)
+		plat_loop_stop(l);
+}
+
+static BOOL WINAPI on_ctrl(DWORD ev)
+{
+	switch (ev) {
+	case CTRL_C_EVENT:
+	case CTRL_BREAK_EVENT:
+	case CTRL_SHUTDOWN_EVENT:
+		win_request_stop();
+		return TRUE;
+	case CTRL_CLOSE_EVENT:
+		win_request_stop();
+		Sleep(CLOSE_WAIT_MS);
+		return TRUE;
+	default:
+		return FALSE;
+	}
+}
+
+int plat_handle_signals(struct plat_loop *l)
+{
+	stop_loop = l;
+	MemoryBarrier();
+	/* No console (a service): SetConsoleCtrlHandler still succeeds, and
+	 * the service control handler uses win_request_stop. */
+	if (!SetConsoleCtrlHandler(on_ctrl, TRUE)) {
+		DWORD e = GetLastError();
+		char msg[256];
+		log_error("SetConsoleCtrlHandler: %s", win_strerror(e, msg, sizeof(msg)));
+		return win_error_to_err(e) ? win_error_to_err(e) : -DOB_EIO;
+	}
+	if (stop_requested)
+		plat_loop_stop(l);
+	return 0;
+}
