@@ -40,6 +40,10 @@ enum backend_event_kind {
 	BACKEND_EV_ERROR = 1,        /* JobError callback */
 	BACKEND_EV_TRANSFERRED = 2,  /* JobTransferred callback */
 	BACKEND_EV_MODIFIED = 3,     /* JobModification callback */
+	/* Callbacks were lost before they could be read (the COM backends'
+	 * queue was full or out of memory; the callback still returned S_OK).
+	 * job is empty. The core should reconcile every managed job now. */
+	BACKEND_EV_MISSED = 4,
 };
 
 struct backend_event {
