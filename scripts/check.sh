@@ -6,8 +6,9 @@
 #
 #   suites: unit (Criterion), integration (when present), interop (Python),
 #           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
-#           fuzz corpus replay, and with SAN_CHECK=1 or CI=true the unit and
-#           integration tests again under -fsanitize=address,undefined.
+#           fuzz corpus replay, and with SAN_CHECK=1 or CI=true the unit,
+#           integration and interop tests again under
+#           -fsanitize=address,undefined.
 #
 # Every suite must end its output with a count line: Criterion's
 # "[====] Synthesis: Tested: N | Passing: N | ..." or our "N passed, N failed"
@@ -160,14 +161,19 @@ if [ "$san" = 1 ]; then
 	if [ -e "$sandir/tests/integration" ] || ls tests/integration/*.c >/dev/null 2>&1; then
 		step tests "integration ($SAN)" run_bin "$sandir/tests/integration"
 	fi
+	# The sanitized interop_tool against Python's frames: cheap, and the
+	# only run of the codec on bytes from another implementation.
+	export INTEROP_TOOL="$sandir/bin/interop_tool"
+	step tests "interop ($SAN)" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
+	unset INTEROP_TOOL
 fi
 
 # ---------------------------------------------------------------- summary
 ms=$(($(date +%s%3N) - start))
 echo "==== summary"
 awk -F'|' -v ms="$ms" -v tp="$total_passed" -v tf="$total_failed" '
-	BEGIN { printf "%-28s %-26s %7s %7s %8s\n", "suite", "result", "passed", "failed", "time" }
-	{ printf "%-28s %-26s %7s %7s %7.2fs\n", $1, $2, $3, $4, $5 / 1000 }
-	END { printf "%-28s %-26s %7d %7d %7.2fs\n", "total", "", tp, tf, ms / 1000 }' "$summary"
+	BEGIN { printf "%-34s %-26s %7s %7s %8s\n", "suite", "result", "passed", "failed", "time" }
+	{ printf "%-34s %-26s %7s %7s %7.2fs\n", $1, $2, $3, $4, $5 / 1000 }
+	END { printf "%-34s %-26s %7d %7d %7.2fs\n", "total", "", tp, tf, ms / 1000 }' "$summary"
 echo "$total_passed passed, $total_failed failed"
 [ "$total_failed" = 0 ]

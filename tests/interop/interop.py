@@ -209,6 +209,7 @@ def main():
     t = Counter()
     os.makedirs(OUT, exist_ok=True)
     items = samples.load()
+    print("%d samples; C side: %s" % (len(items), os.path.relpath(TOOL, ROOT)))
     if not os.path.exists(TOOL):
         t.check(False, "interop_tool exists", ["%s is missing: run `make tests`" % TOOL])
     else:
