@@ -4,7 +4,8 @@
 # with one line "N passed, N failed" for the whole run. What `make check` runs
 # after scripts/bootstrap.sh.
 #
-#   suites: unit (Criterion), integration (when present), interop (Python),
+#   suites: unit, any other Criterion binary in build/native/tests/ (e.g.
+#           platform), integration (when present), interop (Python),
 #           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
 #           fuzz corpus replay, and with SAN_CHECK=1 or CI=true the unit,
 #           integration and interop tests again under
@@ -118,6 +119,21 @@ run_e2e() {
 	return $rc
 }
 
+# The Criterion binaries of a build directory: unit (always expected), any
+# other one the Makefile makes there (e.g. platform), then integration
+# (expected once tests/integration/ has sources).
+criterion_suites() {
+	step tests "unit$2" run_bin "$1/tests/unit"
+	for bin in "$1"/tests/*; do
+		case ${bin##*/} in unit | integration) continue ;; esac
+		[ -f "$bin" ] && [ -x "$bin" ] || continue
+		step tests "${bin##*/}$2" run_bin "$bin"
+	done
+	if [ -e "$1/tests/integration" ] || ls tests/integration/*.c >/dev/null 2>&1; then
+		step tests "integration$2" run_bin "$1/tests/integration"
+	fi
+}
+
 build() {
 	timeout -k 10 "$BUILD_LIMIT" make --no-print-directory "$@"
 }
@@ -127,10 +143,7 @@ step build "build native" build -j"$JOBS" all tests pygen
 step build "build windows" build -j"$JOBS" CROSS="$CROSS" all
 
 # ---------------------------------------------------------------- suites
-step tests "unit" run_bin build/native/tests/unit
-if [ -e build/native/tests/integration ] || ls tests/integration/*.c >/dev/null 2>&1; then
-	step tests "integration" run_bin build/native/tests/integration
-fi
+criterion_suites build/native ""
 step tests "interop" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
 
 wine_ran=0
@@ -157,10 +170,7 @@ if [ "$san" = 1 ]; then
 	step build "build native $SAN" build -j"$JOBS" SAN="$SAN" tests
 	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	step tests "unit ($SAN)" run_bin "$sandir/tests/unit"
-	if [ -e "$sandir/tests/integration" ] || ls tests/integration/*.c >/dev/null 2>&1; then
-		step tests "integration ($SAN)" run_bin "$sandir/tests/integration"
-	fi
+	criterion_suites "$sandir" " ($SAN)"
 	# The sanitized interop_tool against Python's frames: cheap, and the
 	# only run of the codec on bytes from another implementation.
 	export INTEROP_TOOL="$sandir/bin/interop_tool"
