@@ -24,6 +24,7 @@
 
 struct backend;
 struct plat_loop;
+struct timers;
 
 /* What the backend observed about a job. Owned by whoever holds it; free with
  * backend_job_clear(). */
@@ -73,12 +74,23 @@ struct backend_result {
 	struct backend_job job;
 };
 
+/* Time for a backend that does its work on the loop thread (sim): the
+ * core's timers (broker/core/timer.h) and the clock they run on. The core
+ * fills it in the sink it gives to start(); a COM backend ignores it. */
+struct backend_clock {
+	struct timers *timers;          /* borrowed; valid until the backend is stopped */
+	void *ctx;
+	int64_t (*now_ms)(void *ctx);   /* monotonic ms, the clock timers_run() is given */
+	int64_t (*wall_us)(void *ctx);  /* Unix microseconds for job times; NULL: now_ms * 1000 */
+};
+
 struct backend_sink {
 	void *ctx;
 	/* ownership of ev / r passes to the callee (free with backend_event_free /
 	 * backend_result_free) */
 	void (*event)(void *ctx, struct backend_event *ev);
 	void (*done)(void *ctx, struct backend_result *r);
+	struct backend_clock clock;     /* the sim backend refuses to start without it */
 };
 
 struct backend_ops {
@@ -155,7 +167,10 @@ enum dob_status backend_status_of(uint32_t hr);
 int backend_action_allowed(enum dob_action action, enum dob_job_state state,
 			   enum dob_job_type type, char *reason, size_t len);
 
-/* Constructors. */
+/* Constructors. The sim backend runs a scenario file (docs/sim-scenarios.md);
+ * NULL or "" runs the default scenario (every submitted job transfers after
+ * a short delay). A bad file fails with -DOB_EINVAL and errbuf naming the
+ * file, the line and the problem. */
 int sim_backend_new(struct backend **out, const char *scenario_path, char *errbuf, size_t errlen);
 
 #endif
