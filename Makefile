@@ -188,6 +188,18 @@ INTEG_BIN := $(BUILD)/tests/integration
 $(INTEG_BIN): $(call objs,$(INTEG_SRCS)) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
 
+# Platform tests (native only): a Criterion binary that drives the real
+# broker/posix/ library through broker/platform.h (real sockets, files and
+# processes). It links the core's log.c, or a stub while there is none.
+ifeq ($(TARGET),native)
+PLATTEST_SRCS := $(wildcard tests/platform/*.c)
+PLATTEST_BIN := $(BUILD)/tests/platform
+PLATTEST_LOG := $(if $(wildcard broker/core/log.c),$(OBJ)/broker/core/log.o,$(OBJ)/tests/platform/stub/log_stub.o)
+$(PLATTEST_BIN): $(call objs,$(PLATTEST_SRCS)) $(PLATTEST_LOG) $(LIBBPLAT) $(LIBPROTO)
+	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
+tests: $(if $(PLATTEST_SRCS),$(PLATTEST_BIN))
+endif
+
 tests: all $(UNIT_BIN) $(if $(INTEG_SRCS),$(INTEG_BIN))
 
 # Python code generated from the same .proto for interop tests and examples.

@@ -1,0 +1,203 @@
+/*
+ * tests/platform/test_posix_path.c - the confused-deputy check, for our own
+ * uid (direct probe) and for another user (forked probe; needs root).
+ */
+#define _GNU_SOURCE
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dob/err.h"
+#include "harness.h"
+
+#define NOBODY 65534
+
+static char *dir;
+
+static void setup(void)
+{
+	dir = tdir_new();
+	/* mkdtemp makes it 0700: let other users reach what is inside. */
+	chmod(dir, 0755);
+}
+
+static void teardown(void)
+{
+	tdir_free(dir);
+}
+
+TestSuite(posix_path, .init = setup, .fini = teardown, .timeout = 30);
+
+static struct dob_identity as_uid(uint32_t uid)
+{
+	return (struct dob_identity){ .pid = 1, .uid = uid };
+}
+
+static int check(uint32_t uid, const char *name)
+{
+	struct dob_identity who = as_uid(uid);
+	char *p = tpath(dir, name);
+	int rc = plat_check_path_writable(&who, p);
+
+	free(p);
+	return rc;
+}
+
+static char *mkdir_mode(const char *name, mode_t mode, uid_t uid, gid_t gid)
+{
+	char *p = tpath(dir, name);
+
+	cr_assert_eq(mkdir(p, 0700), 0);
+	cr_assert_eq(chown(p, uid, gid), 0);
+	cr_assert_eq(chmod(p, mode), 0);
+	return p;
+}
+
+static int entries(const char *d)
+{
+	DIR *dp = opendir(d);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert(dp);
+	while ((e = readdir(dp)) != NULL) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			n++;
+	}
+	closedir(dp);
+	return n;
+}
+
+Test(posix_path, own_uid_writable_dir_is_ok_and_leaves_no_probe_behind)
+{
+	cr_expect_eq(check(getuid(), "download.bin"), 0);
+	cr_expect_eq(entries(dir), 0, "probe file left behind");
+}
+
+Test(posix_path, own_uid_missing_dir_is_enotfound)
+{
+	cr_expect_eq(check(getuid(), "missing/download.bin"), -DOB_ENOTFOUND);
+	cr_expect_eq(check(getuid(), "missing/deeper/download.bin"), -DOB_ENOTFOUND);
+}
+
+Test(posix_path, own_uid_a_file_as_directory_is_enotfound)
+{
+	char *f = tpath(dir, "plain");
+	FILE *fp = fopen(f, "w");
+
+	cr_assert(fp);
+	fclose(fp);
+	cr_expect_eq(check(getuid(), "plain/download.bin"), -DOB_ENOTFOUND);
+	free(f);
+}
+
+Test(posix_path, own_uid_existing_regular_file_is_ok_and_untouched)
+{
+	char *f = tpath(dir, "exists.bin");
+	FILE *fp = fopen(f, "w");
+	struct stat st;
+
+	cr_assert(fp);
+	fputs("content", fp);
+	fclose(fp);
+	cr_expect_eq(check(getuid(), "exists.bin"), 0);
+	cr_assert_eq(stat(f, &st), 0);
+	cr_expect_eq(st.st_size, 7, "the check modified the file");
+	free(f);
+}
+
+Test(posix_path, a_directory_or_a_fifo_is_not_a_download_target)
+{
+	char *d = tpath(dir, "sub"), *fifo = tpath(dir, "fifo");
+
+	cr_assert_eq(mkdir(d, 0700), 0);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_expect_eq(check(getuid(), "sub"), -DOB_EACCES);
+	cr_expect_eq(check(getuid(), "fifo"), -DOB_EACCES); /* and did not block */
+	free(d);
+	free(fifo);
+}
+
+Test(posix_path, relative_or_directory_paths_are_invalid)
+{
+	struct dob_identity who = as_uid(getuid());
+	char *d = tpath(dir, "");
+
+	cr_expect_eq(plat_check_path_writable(&who, "relative/file"), -DOB_EINVAL);
+	cr_expect_eq(plat_check_path_writable(&who, d), -DOB_EINVAL);
+	cr_expect_eq(plat_check_path_writable(NULL, "/tmp/x"), -DOB_EINVAL);
+	free(d);
+}
+
+Test(posix_path, other_user_root_0700_dir_is_eacces)
+{
+	char *d;
+
+	if (geteuid() != 0)
+		cr_skip_test("acting as another user needs root");
+	d = mkdir_mode("private", 0700, 0, 0);
+	cr_expect_eq(check(NOBODY, "private/download.bin"), -DOB_EACCES);
+	/* Not even whether a subdirectory exists leaks through. */
+	cr_expect_eq(check(NOBODY, "private/missing/download.bin"), -DOB_EACCES);
+	/* ... while root itself may. */
+	cr_expect_eq(check(0, "private/download.bin"), 0);
+	free(d);
+}
+
+Test(posix_path, other_user_0777_dir_is_ok_and_leaves_no_probe_behind)
+{
+	char *d;
+
+	if (geteuid() != 0)
+		cr_skip_test("acting as another user needs root");
+	d = mkdir_mode("open", 0777, 0, 0);
+	cr_expect_eq(check(NOBODY, "open/download.bin"), 0);
+	cr_expect_eq(entries(d), 0, "probe file left behind");
+	free(d);
+}
+
+Test(posix_path, other_user_missing_dir_is_enotfound)
+{
+	if (geteuid() != 0)
+		cr_skip_test("acting as another user needs root");
+	cr_expect_eq(check(NOBODY, "missing/download.bin"), -DOB_ENOTFOUND);
+}
+
+Test(posix_path, other_user_cannot_overwrite_a_file_it_may_not_write)
+{
+	char *d, *f;
+	FILE *fp;
+
+	if (geteuid() != 0)
+		cr_skip_test("acting as another user needs root");
+	d = mkdir_mode("open", 0777, 0, 0);
+	f = tpath(d, "roots.bin");
+	fp = fopen(f, "w");
+	cr_assert(fp);
+	fclose(fp);
+	cr_assert_eq(chmod(f, 0644), 0);
+	cr_expect_eq(check(NOBODY, "open/roots.bin"), -DOB_EACCES);
+	cr_expect_eq(check(NOBODY, "open/new.bin"), 0);
+	free(f);
+	free(d);
+}
+
+Test(posix_path, other_user_gets_its_own_groups_not_ours)
+{
+	char *mine, *theirs;
+
+	if (geteuid() != 0)
+		cr_skip_test("acting as another user needs root");
+	/* Group-writable by root's group: a probe that kept our groups (as
+	 * setfsuid alone would) would wrongly pass. */
+	mine = mkdir_mode("rootgroup", 0770, 0, 0);
+	cr_expect_eq(check(NOBODY, "rootgroup/download.bin"), -DOB_EACCES);
+	/* Group-writable by nobody's primary group (nogroup, 65534): passes. */
+	theirs = mkdir_mode("nogroup", 0770, 0, 65534);
+	cr_expect_eq(check(NOBODY, "nogroup/download.bin"), 0);
+	free(mine);
+	free(theirs);
+}
