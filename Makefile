@@ -200,6 +200,17 @@ $(PLATTEST_BIN): $(call objs,$(PLATTEST_SRCS)) $(PLATTEST_LOG) $(LIBBPLAT) $(LIB
 tests: $(if $(PLATTEST_SRCS),$(PLATTEST_BIN))
 endif
 
+# Client tests (native only): libdobclient and dobctl against a scripted fake
+# broker (a thread speaking frames over a Unix socket in a temporary
+# directory), plus dobctl's pure helpers. Runs build/<target>/bin/dobctl.
+ifeq ($(TARGET),native)
+CLIENTTEST_SRCS := $(wildcard tests/client/*.c)
+CLIENTTEST_BIN := $(BUILD)/tests/client
+$(CLIENTTEST_BIN): $(call objs,$(CLIENTTEST_SRCS)) $(LIBCLIENT) $(LIBPROTO) | $(BIN)/dobctl
+	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
+tests: $(if $(CLIENTTEST_SRCS),$(CLIENTTEST_BIN))
+endif
+
 tests: all $(UNIT_BIN) $(if $(INTEG_SRCS),$(INTEG_BIN))
 
 # Python code generated from the same .proto for interop tests and examples.

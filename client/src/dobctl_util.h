@@ -1,0 +1,73 @@
+/*
+ * client/src/dobctl_util.h - dobctl's pure helpers: parsing of command-line
+ * values and --exec replies, and the rendering of events as JSON objects,
+ * human-readable lines and --exec environments. No I/O here, so the tests
+ * call them directly.
+ */
+#ifndef DOBC_DOBCTL_UTIL_H
+#define DOBC_DOBCTL_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dob/msg.h"
+#include "jsonw.h"
+
+#define DOBCTL_WHY_MAX 256
+
+/* Decimal numbers, the whole string, no sign, no overflow. 0 or -DOB_EINVAL. */
+int dobctl_parse_u32(const char *s, uint32_t *out);
+int dobctl_parse_u64(const char *s, uint64_t *out);
+
+/* "cancel", "complete", "resume", "suspend", "resume-after-delay" (also
+ * with '_'), case-insensitive. Returns the action or -DOB_EINVAL. */
+int dobctl_parse_action(const char *s);
+/* The CLI spelling of an action ("resume-after-delay"). */
+const char *dobctl_action_name(enum dob_action a);
+
+/* "foreground", "high", "normal", "low". Returns it or -DOB_EINVAL. */
+int dobctl_parse_priority(const char *s);
+
+/* A default policy: "none", "cancel", "complete", or
+ * "resume:MAX:BACKOFF_MS[:THEN]" with THEN one of none (the default),
+ * cancel, complete. deadline_ms is left 0. 0 or -DOB_EINVAL with why. */
+int dobctl_parse_policy(const char *s, struct dob_policy *out, char *why, size_t whylen);
+/* The same text back ("resume:2:1000:cancel"); buf of at least 64 bytes. */
+void dobctl_format_policy(const struct dob_policy *p, char *buf, size_t len);
+
+/* A comma-separated list of error, transferred, modified, resolution into
+ * a bit mask (1u << DOB_EVENT_*). 0 or -DOB_EINVAL with why. */
+int dobctl_parse_kinds(const char *s, uint32_t *mask, char *why, size_t whylen);
+
+/* The first line an --exec command printed: "resume", "cancel",
+ * "complete", "suspend", "resume-after-delay MS", "none" or empty (no
+ * reply: *action = DOB_ACTION_UNSPECIFIED). Leading and trailing blanks
+ * (and a CR) are ignored, case is not. 0 or -DOB_EINVAL with why. */
+int dobctl_parse_reply(const char *line, enum dob_action *action, uint32_t *delay_ms,
+		       char *why, size_t whylen);
+
+/* An event (JobError, JobTransferred, JobModified, Resolution, Gap) as one
+ * JSON object appended to w: {"type":"job_error", ...} (docs/dobctl.md has
+ * the fields). */
+void dobctl_event_json(struct jsonw *w, const struct dob_msg *m);
+/* An ActionResult that dobctl's controller got, as a JSON object:
+ * {"type":"action_result","job_id":..,"episode_id":..,"action":..,...}. */
+void dobctl_action_result_json(struct jsonw *w, const struct dob_guid *job, uint64_t episode,
+			       enum dob_action action, const struct dob_action_result *r);
+/* A managed job as ListJobs gives it. */
+void dobctl_job_json(struct jsonw *w, const struct dob_job_summary *j);
+void dobctl_stats_json(struct jsonw *w, const struct dob_stats *s);
+
+/* An event as one human-readable line (no newline), truncated to len. */
+void dobctl_event_line(const struct dob_msg *m, char *buf, size_t len);
+
+/* The environment of an --exec command for a JobError: a NULL-terminated
+ * array of "NAME=value" strings (DOB_JOB_ID, DOB_EPISODE_ID, DOB_HRESULT,
+ * DOB_STATE, DOB_DISPLAY_NAME, DOB_URL, DOB_LOCAL_NAME,
+ * DOB_ERROR_DESCRIPTION, DOB_ERROR_CONTEXT, DOB_REPEAT_COUNT,
+ * DOB_EVENT_JSON) in *out; free with dobctl_env_free. 0 or -DOB_ENOMEM. */
+int dobctl_exec_env(const struct dob_msg *job_error, char ***out);
+void dobctl_env_free(char **env);
+
+#endif
