@@ -6,9 +6,10 @@
  * file or directory -> -DOB_ENOTFOUND, access/sharing -> -DOB_EACCES, any
  * other failure of a write -> -DOB_EIO (win_error_to_err).
  *
- * The journal file is opened with FILE_SHARE_READ | FILE_SHARE_DELETE so
- * that compaction's MoveFileEx(REPLACE_EXISTING) over it works even while a
- * handle is open, as rename() does on POSIX. A write that fails half way is
+ * The journal file is opened with FILE_SHARE_READ | FILE_SHARE_DELETE (a
+ * reader may look at it; it may be renamed or deleted). Windows (and Wine)
+ * still refuse MoveFileEx(REPLACE_EXISTING) over a file that is open, so
+ * the journal closes its handle before it replaces the file. A write that fails half way is
  * cut back to where it began (best effort), so a retry after the disk has
  * room appends after whole records only.
  */

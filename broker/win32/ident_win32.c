@@ -115,13 +115,21 @@ int win_token_identity(HANDLE token, struct dob_identity *out, char *why, size_t
 			r = -DOB_EACCES;
 			goto fail;
 		}
-		if (!DuplicateTokenEx(token, TOKEN_QUERY, NULL, SecurityIdentification,
+		/* CheckTokenMembership wants an impersonation token. */
+		TOKEN_TYPE type = TokenPrimary;
+		if (!GetTokenInformation(token, TokenType, &type, sizeof(type), &n)) {
+			say(why, whylen, "token type", GetLastError());
+			r = -DOB_EACCES;
+			goto fail;
+		}
+		if (type != TokenImpersonation &&
+		    !DuplicateTokenEx(token, TOKEN_QUERY, NULL, SecurityIdentification,
 				      TokenImpersonation, &dup)) {
 			say(why, whylen, "duplicating the token", GetLastError());
 			r = -DOB_EACCES;
 			goto fail;
 		}
-		if (!CheckTokenMembership(dup, &admins, &member)) {
+		if (!CheckTokenMembership(dup ? dup : token, &admins, &member)) {
 			say(why, whylen, "Administrators membership", GetLastError());
 			r = -DOB_EACCES;
 			goto fail;

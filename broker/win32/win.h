@@ -86,7 +86,9 @@ int win_private_dir_security(PSECURITY_DESCRIPTOR *out);
  * why into why[] and leaves *out zeroed: the connection is then refused. */
 int win_pipe_client_identity(HANDLE pipe, struct dob_identity *out, HANDLE *token, char *why,
 			     size_t whylen);
-/* Identity fields from a token (used by the above; exposed for tests). */
+/* Identity fields from a token opened with TOKEN_QUERY (and TOKEN_DUPLICATE
+ * when it is a primary token); pid is left 0. Used by the above; exposed for
+ * tests. */
 int win_token_identity(HANDLE token, struct dob_identity *out, char *why, size_t whylen);
 
 /* ------------------------------------------------------------ path_win32.c */
