@@ -6,6 +6,8 @@
 #ifndef DOB_LOG_H
 #define DOB_LOG_H
 
+#include <stdint.h>
+
 enum dob_log_level {
 	DOB_LOG_ERROR = 0,
 	DOB_LOG_WARN = 1,
@@ -18,6 +20,9 @@ enum dob_log_level dob_log_get_level(void);
 /* Returns -1 for an unknown name ("error", "warn", "info", "debug"). */
 int dob_log_parse_level(const char *name);
 void dob_log_set_ident(const char *ident); /* "dobrokerd" by default */
+/* Wall clock for the timestamps (microseconds since 1970, UTC); by default
+ * whole seconds from time(). dobrokerd installs plat_wall_us. */
+void dob_log_set_clock(int64_t (*wall_us)(void));
 
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))

@@ -1,0 +1,830 @@
+/*
+ * broker/core/broker.c - the broker object: platform handlers, backend
+ * sink, requests to the backend, journal (replay, appends, compaction),
+ * reconcile sweep, statistics, lifecycle.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "authz.h"
+#include "broker_int.h"
+#include "config.h"
+#include "dob/alloc.h"
+#include "dob/err.h"
+#include "log.h"
+
+int64_t broker_wall_us(void)
+{
+	return plat_wall_us();
+}
+
+const char *broker_hr_name(const struct broker *b, uint32_t hr)
+{
+	const char *n = b->be->ops->hresult_name ? b->be->ops->hresult_name(hr) : NULL;
+
+	return n ? n : backend_hresult_name(hr);
+}
+
+enum dob_status broker_status_of(const struct broker *b, uint32_t hr)
+{
+	return b->be->ops->status_of ? b->be->ops->status_of(hr) : backend_status_of(hr);
+}
+
+/* ---------------------------------------------------------------- linger */
+
+void broker_linger(struct broker *b, void *buf)
+{
+	struct linger *l;
+
+	if (!buf)
+		return;
+	l = dob_malloc(sizeof(*l));
+	if (!l) {
+		/* Leaking beats freeing what the platform may still read. */
+		log_error("out of memory: a closed connection's buffer is leaked");
+		return;
+	}
+	l->buf = buf;
+	l->until_ms = plat_now_ms() + LINGER_MS;
+	l->next = b->linger;
+	b->linger = l;
+}
+
+static void linger_expire(struct broker *b, bool all)
+{
+	int64_t now = plat_now_ms();
+
+	for (struct linger **pp = &b->linger; *pp;) {
+		struct linger *l = *pp;
+		if (all || l->until_ms <= now) {
+			*pp = l->next;
+			dob_free(l->buf);
+			dob_free(l);
+		} else {
+			pp = &l->next;
+		}
+	}
+}
+
+/* ---------------------------------------------------------------- journal */
+
+static int snapshot(void *ctx, struct journal *jr, journal_emit_fn emit)
+{
+	struct broker *b = ctx;
+	struct dob_jrec r;
+	int rc;
+
+	memset(&r, 0, sizeof(r));
+	r.type = DOB_JREC_COUNTERS;
+	r.u.counters.next_episode_id = b->episode_id_reserved > b->next_episode_id
+					       ? b->episode_id_reserved
+					       : b->next_episode_id;
+	if ((rc = emit(jr, &r)))
+		return rc;
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next) {
+			jobs_record(j, &r);
+			if ((rc = emit(jr, &r)))
+				return rc;
+			if (!j->ep)
+				continue;
+			memset(&r, 0, sizeof(r));
+			r.type = DOB_JREC_EPISODE;
+			r.u.episode.episode_id = j->ep->id;
+			r.u.episode.event = j->ep->ev;
+			if ((rc = emit(jr, &r)))
+				return rc;
+		}
+	for (size_t k = 0; k < b->hist_n; k++) {
+		const struct resolved *h = &b->hist[(b->hist_head + k) % HISTORY_MAX];
+		memset(&r, 0, sizeof(r));
+		r.type = DOB_JREC_DECISION;
+		r.u.decision.episode_id = h->episode_id;
+		r.u.decision.resolution.job_id = h->job;
+		r.u.decision.resolution.episode_id = h->episode_id;
+		r.u.decision.resolution.action = h->action;
+		r.u.decision.resolution.resolved_by = h->by;
+		r.u.decision.resolution.actor = h->actor;
+		if ((rc = emit(jr, &r)))
+			return rc;
+	}
+	return 0;
+}
+
+static void maybe_compact(struct broker *b)
+{
+	int rc;
+
+	if (!b->jr || !journal_wants_compaction(b->jr))
+		return;
+	rc = journal_compact(b->jr, snapshot, b);
+	if (rc)
+		log_warn("journal: compaction failed (%s); the old journal stays in use",
+			 dob_strerror(rc));
+	else
+		log_info("journal: compacted to %llu bytes", (unsigned long long)journal_size(b->jr));
+}
+
+int broker_journal(struct broker *b, const struct dob_jrec *r)
+{
+	int rc;
+
+	if (!b->jr)
+		return -DOB_EIO;
+	rc = journal_append(b->jr, r);
+	if (rc == -DOB_ENOSPC) {
+		if (!b->journal_full)
+			log_error("journal: no space left; new jobs are refused until there is room");
+		b->journal_full = true;
+	} else if (rc) {
+		log_error("journal: append failed: %s", dob_strerror(rc));
+	} else if (b->journal_full) {
+		log_info("journal: writable again; taking new jobs");
+		b->journal_full = false;
+	}
+	return rc;
+}
+
+static int replay_apply(void *ctx, const struct dob_jrec *r)
+{
+	struct broker *b = ctx;
+	struct mjob *j;
+
+	switch (r->type) {
+	case DOB_JREC_JOB:
+		j = jobs_find(b, &r->u.job.job_id);
+		if (j) {
+			/* A later record of the same job (resumes_used, policy). */
+			char *name = dob_strdup(r->u.job.display_name);
+			dob_identity_clear(&j->owner);
+			if (!name || dob_identity_copy(&j->owner, &r->u.job.owner)) {
+				dob_free(name);
+				return -DOB_ENOMEM;
+			}
+			dob_free(j->display_name);
+			j->display_name = name;
+			j->policy = r->u.job.policy;
+			j->type = r->u.job.type;
+		} else {
+			j = mjob_new(&r->u.job.job_id, &r->u.job.owner, &r->u.job.policy,
+				     r->u.job.display_name, r->u.job.type);
+			if (!j || jobs_insert(b, j)) {
+				mjob_free(j);
+				return -DOB_ENOMEM;
+			}
+		}
+		j->resumes_used = r->u.job.resumes_used;
+		break;
+	case DOB_JREC_EPISODE:
+		j = jobs_find(b, &r->u.episode.event.job.job_id);
+		if (!j) {
+			log_warn("journal: episode %llu of an unknown job ignored",
+				 (unsigned long long)r->u.episode.episode_id);
+			break;
+		}
+		if (episode_restore(b, j, r->u.episode.episode_id, &r->u.episode.event))
+			return -DOB_ENOMEM;
+		if (r->u.episode.episode_id >= b->next_episode_id)
+			b->next_episode_id = r->u.episode.episode_id + 1;
+		break;
+	case DOB_JREC_DECISION: {
+		const struct dob_resolution *res = &r->u.decision.resolution;
+		j = jobs_find(b, &res->job_id);
+		if (j && j->ep && j->ep->id == r->u.decision.episode_id) {
+			episode_free(b, j->ep);
+			j->ep = NULL;
+			b->n_pending--;
+		}
+		history_add(b, r->u.decision.episode_id, &res->job_id, res->action,
+			    res->resolved_by, &res->actor);
+		break;
+	}
+	case DOB_JREC_JOB_REMOVED:
+		j = jobs_find(b, &r->u.job_removed);
+		if (j)
+			jobs_forget(b, j);
+		break;
+	case DOB_JREC_COUNTERS:
+		if (r->u.counters.next_episode_id > b->next_episode_id)
+			b->next_episode_id = r->u.counters.next_episode_id;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void breq_unlink(struct broker *b, struct breq *q)
+{
+	for (struct breq **pp = &b->reqs; *pp; pp = &(*pp)->next)
+		if (*pp == q) {
+			*pp = q->next;
+			return;
+		}
+}
+
+void breq_free(struct broker *b, struct breq *q)
+{
+	if (!q)
+		return;
+	breq_unlink(b, q);
+	if (q->timeout)
+		timer_cancel(b->timers, q->timeout);
+	dob_actor_clear(&q->actor);
+	dob_identity_clear(&q->requester);
+	dob_free(q->display_name);
+	dob_free(q);
+}
+
+struct breq *breq_new(struct broker *b, enum breq_kind kind, const struct dob_guid *job)
+{
+	struct breq *q = dob_calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->b = b;
+	q->id = ++b->next_req_id;
+	q->kind = kind;
+	q->job = *job;
+	q->next = b->reqs;
+	b->reqs = q;
+	return q;
+}
+
+static void breq_timed_out(void *arg)
+{
+	struct breq *q = arg;
+	struct broker *b = q->b;
+
+	q->timeout = NULL;
+	breq_unlink(b, q);
+	if (q->kind == BR_ACT)
+		episode_act_timeout(b, q);
+	else if (q->kind == BR_DISCARD)
+		log_warn("cancel of an unjournaled job timed out");
+	else
+		jobs_request_timeout(b, q);
+	q->next = NULL;
+	breq_free(b, q);
+}
+
+int breq_issue(struct broker *b, struct breq *q, const void *arg)
+{
+	const struct backend_ops *ops = b->be->ops;
+	struct backend *be = b->be;
+	uint64_t id = q->id;
+	int rc;
+
+	q->issued_us = broker_wall_us();
+	if (timer_add(b->timers, plat_now_ms() + b->cfg.action_timeout_ms, breq_timed_out, q,
+		      &q->timeout)) {
+		breq_free(b, q);
+		return -DOB_ENOMEM;
+	}
+	switch (q->kind) {
+	case BR_SUBMIT:
+		rc = arg ? ops->submit(be, id, arg) : -DOB_EINVAL;
+		break;
+	case BR_ADOPT_QUERY:
+	case BR_QUERY:
+		rc = ops->query(be, id, &q->job);
+		break;
+	case BR_ADOPT_ATTACH:
+	case BR_ATTACH:
+		rc = ops->attach(be, id, &q->job);
+		break;
+	case BR_ACT:
+	case BR_DISCARD:
+		rc = ops->act(be, id, &q->job,
+			      q->action == DOB_ACTION_RESUME_AFTER_DELAY ? DOB_ACTION_RESUME
+									 : q->action);
+		break;
+	default:
+		rc = -DOB_EINVAL;
+		break;
+	}
+	/* On success q may already be answered and freed (a backend that
+	 * answers synchronously): do not touch it. */
+	if (rc) {
+		struct breq *p;
+		for (p = b->reqs; p && p != q; p = p->next)
+			;
+		if (p)
+			breq_free(b, q);
+	}
+	return rc;
+}
+
+bool breq_pending(const struct broker *b, enum breq_kind kind, const struct dob_guid *job)
+{
+	for (const struct breq *q = b->reqs; q; q = q->next)
+		if (q->kind == kind && memcmp(&q->job, job, sizeof(*job)) == 0)
+			return true;
+	return false;
+}
+
+size_t breq_count_for(const struct broker *b, const struct dob_identity *who)
+{
+	size_t n = 0;
+
+	for (const struct breq *q = b->reqs; q; q = q->next)
+		if ((q->kind == BR_SUBMIT || q->kind == BR_ADOPT_QUERY ||
+		     q->kind == BR_ADOPT_ATTACH) &&
+		    authz_same_principal(&q->requester, who))
+			n++;
+	return n;
+}
+
+/* ---------------------------------------------------------------- backend sink */
+
+static void sink_event(void *ctx, struct backend_event *ev)
+{
+	struct broker *b = ctx;
+	struct mjob *j = jobs_find(b, &ev->job.info.job_id);
+	enum obs_src src;
+
+	b->events_in++;
+	if (ev->kind == BACKEND_EV_MISSED) {
+		/* Callbacks were lost: read every job now. */
+		log_warn("backend lost callbacks; reconciling every managed job");
+		backend_event_free(ev);
+		if (!b->stopped)
+			jobs_sweep(b);
+		return;
+	}
+	if (!j || b->stopped) {
+		char gs[DOB_GUID_STR_LEN];
+		dob_guid_format(&ev->job.info.job_id, gs);
+		log_debug("event %d for unmanaged job %s ignored", (int)ev->kind, gs);
+		backend_event_free(ev);
+		return;
+	}
+	switch (ev->kind) {
+	case BACKEND_EV_ERROR:
+		src = OBS_EV_ERROR;
+		break;
+	case BACKEND_EV_TRANSFERRED:
+		src = OBS_EV_TRANSFERRED;
+		break;
+	default:
+		src = OBS_EV_MODIFIED;
+		break;
+	}
+	jobs_observe(b, j, &ev->job, src, ev->job.callback_us ? ev->job.callback_us : broker_wall_us());
+	backend_event_free(ev);
+}
+
+static void sink_done(void *ctx, struct backend_result *r)
+{
+	struct broker *b = ctx;
+	struct breq *q;
+
+	for (q = b->reqs; q; q = q->next)
+		if (q->id == r->req_id)
+			break;
+	if (!q) {
+		log_info("result of request %llu arrived after its timeout; ignored",
+			 (unsigned long long)r->req_id);
+		backend_result_free(r);
+		return;
+	}
+	breq_unlink(b, q);
+	if (q->timeout) {
+		timer_cancel(b->timers, q->timeout);
+		q->timeout = NULL;
+	}
+	switch (q->kind) {
+	case BR_SUBMIT:
+		jobs_submit_done(b, q, r);
+		break;
+	case BR_ADOPT_QUERY:
+		jobs_adopt_query_done(b, q, r);
+		break;
+	case BR_ADOPT_ATTACH:
+		jobs_adopt_attach_done(b, q, r);
+		break;
+	case BR_ATTACH:
+		jobs_attach_done(b, q, r);
+		break;
+	case BR_QUERY:
+		jobs_query_done(b, q, r);
+		break;
+	case BR_ACT:
+		episode_act_done(b, q, r);
+		break;
+	case BR_DISCARD:
+		log_info("cancel of an unjournaled job: %s", r->err ? dob_strerror(r->err) : "done");
+		break;
+	}
+	q->next = NULL;
+	breq_free(b, q);
+	backend_result_free(r);
+}
+
+/* ---------------------------------------------------------------- sweep */
+
+static void sweep_fired(void *arg);
+
+static void arm_sweep(struct broker *b)
+{
+	if (timer_add(b->timers, plat_now_ms() + b->cfg.sweep_interval_ms, sweep_fired, b,
+		      &b->sweep_timer))
+		log_error("cannot arm the reconcile sweep (out of memory)");
+}
+
+static void sweep_fired(void *arg)
+{
+	struct broker *b = arg;
+	bool tried = false;
+
+	b->sweep_timer = NULL;
+	linger_expire(b, false);
+	/* Episodes published while the journal could not take them. */
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next)
+			if (j->ep && !j->ep->journaled) {
+				tried = true;
+				if (episode_journal(b, j->ep) == 0)
+					log_info("episode %llu: journaled at last",
+						 (unsigned long long)j->ep->id);
+			}
+	if (b->journal_full && !tried) {
+		struct dob_jrec r;
+		memset(&r, 0, sizeof(r));
+		r.type = DOB_JREC_COUNTERS;
+		r.u.counters.next_episode_id = b->episode_id_reserved > b->next_episode_id
+						       ? b->episode_id_reserved
+						       : b->next_episode_id;
+		broker_journal(b, &r);
+	}
+	jobs_sweep(b);
+	arm_sweep(b);
+}
+
+/* ---------------------------------------------------------------- stats */
+
+void broker_record_latency(struct broker *b, uint64_t us)
+{
+	b->lat[b->lat_head] = us;
+	b->lat_head = (b->lat_head + 1) % LATENCY_RING;
+	if (b->lat_n < LATENCY_RING)
+		b->lat_n++;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t percentile(const uint64_t *sorted, size_t n, unsigned p)
+{
+	size_t i;
+
+	if (!n)
+		return 0;
+	i = (n * p + 99) / 100;
+	return sorted[i ? i - 1 : 0];
+}
+
+void broker_on_stats(struct session *s, uint64_t corr)
+{
+	struct broker *b = s->b;
+	bool all = authz_can_see_sessions(&s->ident);
+	struct dob_subscriber_stats *v = NULL;
+	uint64_t sorted[LATENCY_RING];
+	struct frame *f;
+	struct dob_stats *st;
+	struct dob_msg m;
+	size_t n = 0;
+
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_STATS;
+	m.correlation_id = corr;
+	st = &m.u.stats;
+	st->status = DOB_STATUS_OK;
+	st->events_in = b->events_in;
+	st->events_out = b->events_out;
+	st->dropped = b->dropped;
+	st->uptime_ms = (uint64_t)(plat_now_ms() - b->start_ms);
+	for (struct session *x = b->sessions; x; x = x->next)
+		if (x->state == SESS_ACTIVE)
+			st->subscribers++;
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next)
+			if (authz_can_see(&s->ident, &j->owner)) {
+				st->managed_jobs++;
+				if (j->ep)
+					st->pending_episodes++;
+			}
+	memcpy(sorted, b->lat, b->lat_n * sizeof(uint64_t));
+	qsort(sorted, b->lat_n, sizeof(uint64_t), cmp_u64);
+	st->decision_latency_p50_us = percentile(sorted, b->lat_n, 50);
+	st->decision_latency_p99_us = percentile(sorted, b->lat_n, 99);
+	if (all && st->subscribers) {
+		v = dob_calloc(st->subscribers, sizeof(*v));
+		if (!v) {
+			session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
+			return;
+		}
+		for (struct session *x = b->sessions; x && n < DOB_MAX_SESSIONS_STATS; x = x->next)
+			if (x->state == SESS_ACTIVE) {
+				v[n].session_id = x->id;
+				v[n].client_name = x->client_name;
+				v[n].role = x->role;
+				v[n].queue_depth = (uint32_t)x->q_len;
+				v[n].events_out = x->events_out;
+				v[n].dropped = x->dropped;
+				n++;
+			}
+	}
+	st->sessions = v;
+	st->n_sessions = n;
+	f = frame_encode_fit(b, &m, &st->n_sessions, &st->message, "sessions");
+	dob_free(v);
+	if (!f) {
+		session_fail(s, DOB_PERR_UNSPECIFIED, "broker could not encode its stats");
+		return;
+	}
+	session_push(s, f, 0, 0);
+	frame_unref(f);
+}
+
+size_t broker_session_count(const struct broker *b)
+{
+	size_t n = 0;
+
+	for (const struct session *s = b->sessions; s; s = s->next)
+		if (s->state == SESS_ACTIVE || s->state == SESS_HELLO)
+			n++;
+	return n;
+}
+
+size_t broker_job_count(const struct broker *b)
+{
+	return b->n_jobs;
+}
+
+size_t broker_pending_count(const struct broker *b)
+{
+	return b->n_pending;
+}
+
+/* ---------------------------------------------------------------- handlers */
+
+void broker_reap(struct broker *b)
+{
+	for (struct session *s = b->sessions, *next; s; s = next) {
+		next = s->next;
+		if (s->state != SESS_DEAD)
+			continue;
+		if (s->prev)
+			s->prev->next = s->next;
+		else
+			b->sessions = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+		session_free(s);
+	}
+	if (!b->stopped)
+		maybe_compact(b);
+}
+
+static void h_accepted(void *ctx, struct plat_conn *c, const struct dob_identity *peer)
+{
+	struct broker *b = ctx;
+
+	session_accepted(b, c, peer);
+	broker_reap(b);
+}
+
+static void h_data(void *ctx, struct plat_conn *c, const uint8_t *p, size_t n)
+{
+	struct broker *b = ctx;
+	struct session *s = plat_conn_get_data(c);
+
+	if (s)
+		session_data(s, p, n);
+	broker_reap(b);
+}
+
+static void h_sent(void *ctx, struct plat_conn *c)
+{
+	struct broker *b = ctx;
+	struct session *s = plat_conn_get_data(c);
+
+	if (s)
+		session_sent(s);
+	broker_reap(b);
+}
+
+static void h_closed(void *ctx, struct plat_conn *c, int err)
+{
+	struct broker *b = ctx;
+	struct session *s = plat_conn_get_data(c);
+
+	if (s)
+		session_closed(s, err);
+	broker_reap(b);
+}
+
+static void h_posted(void *ctx, void *msg)
+{
+	struct broker *b = ctx;
+	struct plat_msg *m = msg;
+
+	if (m && m->run)
+		m->run(m);
+	broker_reap(b);
+}
+
+static int64_t h_next_timeout(void *ctx)
+{
+	struct broker *b = ctx;
+
+	return timers_next_timeout(b->timers, plat_now_ms());
+}
+
+static void h_tick(void *ctx)
+{
+	struct broker *b = ctx;
+
+	timers_run(b->timers, plat_now_ms());
+	broker_reap(b);
+}
+
+void broker_handlers(struct broker *b, struct plat_handlers *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->ctx = b;
+	h->accepted = h_accepted;
+	h->data = h_data;
+	h->sent = h_sent;
+	h->closed = h_closed;
+	h->posted = h_posted;
+	h->next_timeout_ms = h_next_timeout;
+	h->tick = h_tick;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static int64_t clock_now_ms(void *ctx)
+{
+	(void)ctx;
+	return plat_now_ms();
+}
+
+static int64_t clock_wall_us(void *ctx)
+{
+	(void)ctx;
+	return plat_wall_us();
+}
+
+int broker_new(struct broker **out, const struct broker_config *cfg, struct backend *be)
+{
+	struct broker *b = dob_calloc(1, sizeof(*b));
+
+	*out = NULL;
+	if (!b || config_copy(&b->cfg, cfg) || timers_new(&b->timers)) {
+		if (b) {
+			config_clear(&b->cfg);
+			dob_free(b);
+		}
+		if (be && be->ops && be->ops->free)
+			be->ops->free(be);
+		return -DOB_ENOMEM;
+	}
+	b->be = be;
+	b->next_episode_id = 1;
+	b->sink.ctx = b;
+	b->sink.event = sink_event;
+	b->sink.done = sink_done;
+	b->sink.clock.timers = b->timers;
+	b->sink.clock.ctx = b;
+	b->sink.clock.now_ms = clock_now_ms;
+	b->sink.clock.wall_us = clock_wall_us;
+	b->start_ms = plat_now_ms();
+	*out = b;
+	return 0;
+}
+
+int broker_start(struct broker *b, struct plat_loop *loop, char *errbuf, size_t errlen)
+{
+	struct journal_replay_info info;
+	struct journal_opts jo;
+	struct plat_listen_opts lo;
+	char dir[1024];
+	int rc;
+
+	b->loop = loop;
+	b->start_ms = plat_now_ms();
+	if (b->cfg.state_dir) {
+		snprintf(dir, sizeof(dir), "%s", b->cfg.state_dir);
+	} else if ((rc = plat_default_state_dir(dir, sizeof(dir)))) {
+		snprintf(errbuf, errlen, "no state directory: %s (use --state-dir)",
+			 dob_strerror(rc));
+		return rc;
+	}
+	memset(&jo, 0, sizeof(jo));
+	memset(&info, 0, sizeof(info));
+	jo.dir = dir;
+	jo.sync = b->cfg.journal_sync;
+	jo.compact_bytes = b->cfg.journal_compact_bytes;
+	b->replaying = true;
+	rc = journal_open(&jo, replay_apply, b, &b->jr, &info);
+	b->replaying = false;
+	if (rc) {
+		snprintf(errbuf, errlen, "journal in %s: %s", dir, dob_strerror(rc));
+		return rc;
+	}
+	b->episode_id_reserved = b->next_episode_id;
+	log_info("journal %s: %llu records replayed, %llu jobs, %llu pending episodes%s%s", dir,
+		 (unsigned long long)info.records, (unsigned long long)b->n_jobs,
+		 (unsigned long long)b->n_pending,
+		 info.note[0] ? "; " : "", info.note);
+	rc = b->be->ops->start(b->be, loop, &b->sink);
+	if (rc) {
+		snprintf(errbuf, errlen, "backend %s: %s", b->be->ops->name, dob_strerror(rc));
+		return rc;
+	}
+	memset(&lo, 0, sizeof(lo));
+	lo.endpoint = b->cfg.endpoint ? b->cfg.endpoint : plat_default_endpoint();
+	lo.allow_sandboxed = b->cfg.allow_sandboxed;
+	lo.test_listeners = (const char *const *)b->cfg.test_listeners;
+	{
+		/* test_listeners must be NULL-terminated for the platform. */
+		const char **tl = NULL;
+		if (b->cfg.n_test_listeners) {
+			tl = dob_calloc(b->cfg.n_test_listeners + 1, sizeof(*tl));
+			if (!tl)
+				return -DOB_ENOMEM;
+			for (size_t i = 0; i < b->cfg.n_test_listeners; i++)
+				tl[i] = b->cfg.test_listeners[i];
+		}
+		lo.test_listeners = tl;
+		rc = plat_listen(loop, &lo, errbuf, errlen);
+		dob_free(tl);
+	}
+	if (rc) {
+		b->be->ops->stop(b->be);
+		return rc;
+	}
+	b->started = true;
+	log_info("%s listening on %s, backend %s", BROKER_VERSION, lo.endpoint, b->be->ops->name);
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next)
+			if (j->ep)
+				episode_arm_deadline(b, j->ep);
+	/* Re-attach every managed job; the results are the first sweep. */
+	jobs_sweep(b);
+	arm_sweep(b);
+	return 0;
+}
+
+void broker_shutdown(struct broker *b)
+{
+	if (!b || b->stopped)
+		return;
+	b->stopped = true;
+	for (struct session *s = b->sessions; s; s = s->next)
+		session_fail(s, DOB_PERR_SHUTTING_DOWN, "the broker is stopping");
+	broker_reap(b);
+	if (b->sweep_timer) {
+		timer_cancel(b->timers, b->sweep_timer);
+		b->sweep_timer = NULL;
+	}
+	if (b->started && b->be->ops->stop)
+		b->be->ops->stop(b->be);
+	journal_close(b->jr);
+	b->jr = NULL;
+	log_info("stopped: %llu jobs managed, %llu episodes pending",
+		 (unsigned long long)b->n_jobs, (unsigned long long)b->n_pending);
+}
+
+void broker_free(struct broker *b)
+{
+	if (!b)
+		return;
+	broker_shutdown(b);
+	while (b->sessions) {
+		struct session *s = b->sessions;
+		b->sessions = s->next;
+		session_free(s);
+	}
+	while (b->reqs)
+		breq_free(b, b->reqs);
+	while (b->scheds)
+		sched_free(b, b->scheds);
+	jobs_free_all(b);
+	history_free(b);
+	linger_expire(b, true);
+	if (b->be && b->be->ops && b->be->ops->free)
+		b->be->ops->free(b->be);
+	timers_free(b->timers);
+	config_clear(&b->cfg);
+	dob_free(b);
+}

@@ -1,0 +1,366 @@
+/*
+ * broker/core/broker_int.h - the broker's internal state, shared by the core
+ * modules (broker.c, session.c, router.c, jobs.c, episode.c). Not for use
+ * outside broker/core/ and its unit tests.
+ *
+ * Everything here lives on the loop thread. Objects refer to each other by
+ * id where they can outlive each other (a backend request names its session
+ * and job by id; a reply for a session that is gone is dropped).
+ */
+#ifndef DOB_BROKER_INT_H
+#define DOB_BROKER_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "broker.h"
+#include "dob/codec.h"
+#include "dob/msg.h"
+#include "journal.h"
+#include "platform.h"
+#include "timer.h"
+
+#define HISTORY_MAX 4096      /* recently resolved episodes kept for ALREADY_RESOLVED */
+#define LATENCY_RING 1024     /* decisions kept for the latency percentiles */
+#define BATCH_MAX (64u * 1024u) /* bytes handed to one plat_conn_write (one frame at least) */
+#define EPISODE_ID_BLOCK 1024 /* episode ids reserved per JournalCounters record */
+#define LINGER_MS 60000       /* how long a closed connection's last buffer is kept */
+
+struct broker;
+struct mjob;
+
+/* ---------------------------------------------------------------- frames */
+
+/* One encoded frame (length prefix included), shared by every session it
+ * is queued on. */
+struct frame {
+	uint32_t refs;
+	uint32_t len;
+	uint8_t data[];
+};
+
+struct qent {
+	struct frame *f;           /* owned reference */
+	enum dob_event_kind kind;  /* 0 for replies, Welcome, Gap */
+};
+
+/* ---------------------------------------------------------------- sessions */
+
+enum session_state {
+	SESS_HELLO = 0,   /* accepted, waiting for Hello */
+	SESS_ACTIVE = 1,  /* Welcome sent */
+	SESS_CLOSING = 2, /* a ProtocolError waits for the write in flight */
+	SESS_DEAD = 3,    /* detached from its conn; freed by broker_reap() */
+};
+
+struct session {
+	struct broker *b;            /* borrowed */
+	struct plat_conn *conn;      /* borrowed; NULL once detached */
+	struct session *next, *prev; /* the broker's list */
+	uint64_t id;
+	enum session_state state;
+	struct dob_identity ident;   /* owned copy of the OS's word */
+	char *client_name;           /* owned; "" before Hello */
+	enum dob_role role;
+	struct dob_filter filter;    /* owned */
+	uint32_t version;
+	struct dob_decoder dec;
+	struct timer *hs_timer;      /* handshake timeout (HELLO) */
+	struct timer *close_timer;   /* CLOSING: give up on the write in flight */
+	int64_t tokens;              /* rate limit bucket, in thousandths of a frame */
+	int64_t tokens_ms;           /* when the bucket was last filled */
+	uint32_t inflight;           /* requests without a reply */
+	/* output */
+	struct qent *q;              /* owned ring of queued frames */
+	size_t q_head, q_len, q_cap;
+	uint8_t *wbuf;               /* owned; the batch in flight */
+	bool writing;
+	struct frame *final;         /* owned; ProtocolError to write after wbuf */
+	bool dropping;               /* dropping non-error events until the queue drains */
+	uint64_t gap_count, gap_first, gap_last;
+	uint64_t events_out, dropped;
+};
+
+/* ---------------------------------------------------------------- jobs */
+
+/* An action the broker runs later: RESUME_AFTER_DELAY, or the resume
+ * policy's backoff. */
+struct sched {
+	struct sched *next;
+	struct broker *b;            /* borrowed */
+	struct dob_guid job;
+	uint64_t episode_id;         /* claimed episode, 0 = none */
+	enum dob_action action;      /* as reported (RESUME_AFTER_DELAY or RESUME) */
+	struct dob_actor actor;      /* owned */
+	enum dob_resolved_by by;
+	struct timer *t;
+};
+
+struct episode {
+	uint64_t id;
+	struct broker *b;            /* borrowed */
+	struct mjob *job;            /* borrowed: the job that owns this episode */
+	struct dob_job_error ev;     /* owned: the event as published (replayed = false) */
+	bool journaled;              /* the latest version is in the journal */
+	bool claimed;                /* an action is deciding it */
+	struct dob_actor claimant;   /* owned, while claimed */
+	enum dob_action claim_action;
+	enum dob_resolved_by claim_by;
+	uint64_t claim_req;          /* backend request in flight, 0 while scheduled */
+	struct sched *claim_sched;   /* borrowed: the scheduled action, if any */
+	struct timer *deadline;
+};
+
+struct mjob {
+	struct mjob *next;           /* hash chain */
+	struct dob_guid id;
+	struct dob_identity owner;   /* owned: who submitted or adopted it */
+	struct dob_policy policy;    /* as requested; kind UNSPECIFIED = the broker's */
+	char *display_name;          /* owned */
+	enum dob_job_type type;
+	uint32_t resumes_used;
+	bool have_last;
+	struct backend_job last;     /* owned: the backend's latest word */
+	struct episode *ep;          /* owned: the pending episode, or NULL */
+	bool attached;
+	bool attach_inflight, query_inflight;
+	bool transient;              /* a transient spell has been reported */
+	int64_t settled_us;          /* wall time the last episode ended */
+};
+
+/* ---------------------------------------------------------------- requests */
+
+enum breq_kind {
+	BR_SUBMIT = 1,
+	BR_ADOPT_QUERY = 2,  /* AdoptJob, step 1: read the job (owner check) */
+	BR_ADOPT_ATTACH = 3, /* AdoptJob, step 2: take its callback */
+	BR_ATTACH = 4,       /* re-attach after restart */
+	BR_QUERY = 5,        /* reconcile sweep */
+	BR_ACT = 6,
+	BR_DISCARD = 7,      /* cancel of a job we could not journal */
+};
+
+/* A request to the backend waiting for its result. */
+struct breq {
+	struct breq *next;
+	struct broker *b;            /* borrowed */
+	uint64_t id;
+	enum breq_kind kind;
+	uint64_t session_id;         /* who gets the reply; 0 = the broker itself */
+	uint64_t corr;
+	struct dob_guid job;
+	int64_t issued_us;           /* wall time, to tell stale observations */
+	struct timer *timeout;
+	/* BR_ACT */
+	enum dob_action action;      /* as asked (RESUME_AFTER_DELAY kept) */
+	uint64_t episode_id;         /* claimed episode, 0 = none */
+	struct dob_actor actor;      /* owned */
+	enum dob_resolved_by by;
+	/* BR_SUBMIT / BR_ADOPT_* */
+	struct dob_identity requester; /* owned */
+	struct dob_policy policy;
+	char *display_name;          /* owned */
+	enum dob_job_type type;
+};
+
+struct resolved {
+	uint64_t episode_id;
+	struct dob_guid job;
+	enum dob_action action;
+	enum dob_resolved_by by;
+	struct dob_actor actor;      /* owned */
+};
+
+struct linger {
+	struct linger *next;
+	void *buf;                   /* owned */
+	int64_t until_ms;
+};
+
+/* ---------------------------------------------------------------- broker */
+
+struct broker {
+	struct broker_config cfg;    /* owned copy */
+	struct backend *be;          /* owned */
+	struct plat_loop *loop;      /* borrowed */
+	struct journal *jr;          /* owned */
+	struct timers *timers;       /* owned */
+	struct backend_sink sink;
+	struct session *sessions;    /* owned list */
+	struct mjob **jobs;          /* owned hash table of owned jobs */
+	size_t jobs_cap, n_jobs, n_pending;
+	struct breq *reqs;           /* owned list */
+	struct sched *scheds;        /* owned list */
+	struct linger *linger;       /* owned list */
+	struct resolved *hist;       /* owned ring of HISTORY_MAX */
+	size_t hist_head, hist_n;
+	uint64_t lat[LATENCY_RING];
+	size_t lat_head, lat_n;
+	uint64_t next_session_id, next_req_id, next_episode_id, episode_id_reserved;
+	uint64_t event_seq;
+	uint64_t events_in, events_out, dropped;
+	int64_t start_ms;
+	struct timer *sweep_timer;
+	bool started, stopped, replaying, journal_full;
+};
+
+/* ---------------------------------------------------------------- broker.c */
+
+struct breq *breq_new(struct broker *b, enum breq_kind kind, const struct dob_guid *job);
+/* Sends q to the backend with its timeout armed; on failure q is freed and
+ * the error returned. */
+int breq_issue(struct broker *b, struct breq *q, const void *arg);
+/* Unlinks and frees a request that was not issued (or is finished). NULL-safe. */
+void breq_free(struct broker *b, struct breq *q);
+bool breq_pending(const struct broker *b, enum breq_kind kind, const struct dob_guid *job);
+size_t breq_count_for(const struct broker *b, const struct dob_identity *who);
+/* Appends a journal record. -DOB_ENOSPC marks the journal full (new work
+ * is refused) until an append succeeds again. */
+int broker_journal(struct broker *b, const struct dob_jrec *r);
+void broker_linger(struct broker *b, void *buf);
+void broker_reap(struct broker *b);
+void broker_record_latency(struct broker *b, uint64_t us);
+void broker_on_stats(struct session *s, uint64_t corr);
+int64_t broker_wall_us(void);
+const char *broker_hr_name(const struct broker *b, uint32_t hr);
+enum dob_status broker_status_of(const struct broker *b, uint32_t hr);
+
+/* ---------------------------------------------------------------- session.c */
+
+void session_accepted(struct broker *b, struct plat_conn *c, const struct dob_identity *peer);
+void session_data(struct session *s, const uint8_t *p, size_t n);
+void session_closed(struct session *s, int err);
+/* Sends ProtocolError(code, message) as the session's last frame and closes
+ * (best effort when a write is in flight). Never frees: broker_reap() does. */
+void session_fail(struct session *s, enum dob_perr code, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 3, 4)))
+#endif
+	;
+void session_free(struct session *s);
+struct session *session_find(struct broker *b, uint64_t id);
+/* Reply helpers: status replies with a message. */
+void session_reply(struct session *s, const struct dob_msg *m);
+void session_reply_action(struct broker *b, uint64_t session_id, uint64_t corr,
+			  enum dob_status st, uint32_t hr, enum dob_job_state state,
+			  const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 7, 8)))
+#endif
+	;
+void session_reply_job(struct broker *b, uint64_t session_id, uint64_t corr, enum dob_status st,
+		       uint32_t hr, const struct mjob *j, const char *fmt, ...)
+#if defined(__GNUC__)
+	__attribute__((format(printf, 7, 8)))
+#endif
+	;
+/* A request's reply went out: one fewer in flight. */
+void session_request_done(struct broker *b, uint64_t session_id);
+size_t session_count_principal(struct broker *b, const struct dob_identity *who);
+
+/* ---------------------------------------------------------------- router.c */
+
+/* Encodes m into a new frame (refs = 1), or NULL (logged). Events too large
+ * for max_frame have their long texts shortened rather than lost. */
+struct frame *frame_encode(struct broker *b, const struct dob_msg *m);
+/* Encodes a reply carrying a list of *n_items: drops items from the end
+ * until it fits one frame, and then says so in *message ("truncated: ...
+ * WHAT fit in one frame"). */
+struct frame *frame_encode_fit(struct broker *b, struct dob_msg *m, size_t *n_items,
+			       char **message, const char *what);
+void frame_unref(struct frame *f);
+/* Queues f (a new reference) on s; kind 0 for non-events. */
+void session_push(struct session *s, struct frame *f, enum dob_event_kind kind, uint64_t seq);
+void session_flush(struct session *s);
+/* Writes f (may be NULL) as the last frame, closes after it: DEAD. */
+void session_write_last(struct session *s, const struct frame *f);
+void session_sent(struct session *s);
+void session_drop_queue(struct session *s);
+bool router_filter_match(const struct dob_filter *f, const struct dob_guid *job,
+			 const char *display_name, enum dob_event_kind kind);
+/* Queues event m for every session that may see job j and whose filter
+ * takes it. Encoded once. */
+void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_kind kind,
+		    const struct mjob *j);
+
+/* ---------------------------------------------------------------- jobs.c */
+
+struct mjob *jobs_find(const struct broker *b, const struct dob_guid *id);
+int jobs_insert(struct broker *b, struct mjob *j);
+struct mjob *mjob_new(const struct dob_guid *id, const struct dob_identity *owner,
+		      const struct dob_policy *policy, const char *display_name,
+		      enum dob_job_type type);
+void mjob_free(struct mjob *j);
+/* Unlinks and frees j; a pending episode is resolved first (job left
+ * error) with why; journals JournalJobRemoved. */
+void jobs_remove(struct broker *b, struct mjob *j, const char *why);
+void jobs_free_all(struct broker *b);
+/* Unlinks and frees j and its episode without journaling (replay). */
+void jobs_forget(struct broker *b, struct mjob *j);
+size_t jobs_count_owned(const struct broker *b, const struct dob_identity *who);
+/* Collects the ids of every managed job (dob_free the array). */
+int jobs_ids(const struct broker *b, struct dob_guid **out, size_t *n);
+/* The JournalJob record of j (borrows j's fields). */
+void jobs_record(const struct mjob *j, struct dob_jrec *r);
+int jobs_journal(struct broker *b, const struct mjob *j);
+void jobs_summary(const struct broker *b, const struct mjob *j, struct dob_job_summary *out);
+
+enum obs_src {
+	OBS_EV_ERROR = 1,
+	OBS_EV_TRANSFERRED = 2,
+	OBS_EV_MODIFIED = 3,
+	OBS_READ = 4, /* a query/attach/submit result */
+};
+/* The backend said this about j (observed at wall time at_us). Opens,
+ * counts or closes episodes, publishes events, removes finished jobs. j may
+ * be freed on return. */
+void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
+		  enum obs_src src, int64_t at_us);
+
+void jobs_on_submit(struct session *s, uint64_t corr, const struct dob_submit_job *req);
+void jobs_on_adopt(struct session *s, uint64_t corr, const struct dob_adopt_job *req);
+void jobs_on_list(struct session *s, uint64_t corr);
+void jobs_submit_done(struct broker *b, struct breq *q, struct backend_result *r);
+void jobs_adopt_query_done(struct broker *b, struct breq *q, struct backend_result *r);
+void jobs_adopt_attach_done(struct broker *b, struct breq *q, struct backend_result *r);
+void jobs_attach_done(struct broker *b, struct breq *q, struct backend_result *r);
+void jobs_query_done(struct broker *b, struct breq *q, struct backend_result *r);
+void jobs_request_timeout(struct broker *b, struct breq *q);
+/* Reconcile: attach or query every managed job. */
+void jobs_sweep(struct broker *b);
+bool jobs_result_not_found(const struct backend_result *r);
+
+/* ---------------------------------------------------------------- episode.c */
+
+/* The policy that applies to j, with deadline_ms resolved (0 = never). */
+struct dob_policy episode_policy(const struct broker *b, const struct mjob *j);
+void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj, int64_t at_us);
+void episode_repeat(struct broker *b, struct episode *ep, int64_t at_us);
+/* Appends ep's current version; records whether it is journaled. */
+int episode_journal(struct broker *b, struct episode *ep);
+/* Replay: the pending episode id of j from its journal record. */
+int episode_restore(struct broker *b, struct mjob *j, uint64_t id, const struct dob_job_error *ev);
+/* Ends j's pending episode: journals the decision, publishes Resolution,
+ * records history and latency. */
+void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
+		     enum dob_action action, const struct dob_actor *actor, uint32_t hr,
+		     enum dob_job_state new_state, const char *message);
+/* True while an action sent to the backend decides the episode. */
+bool episode_busy(const struct episode *ep);
+void episode_free(struct broker *b, struct episode *ep);
+/* Arms the deadline timer from ev.deadline_us (replayed episodes too). */
+void episode_arm_deadline(struct broker *b, struct episode *ep);
+void episode_send_replay(struct session *s, const struct episode *ep);
+void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a);
+void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r);
+void episode_act_timeout(struct broker *b, struct breq *q);
+void sched_free(struct broker *b, struct sched *sc);
+void history_add(struct broker *b, uint64_t episode_id, const struct dob_guid *job,
+		 enum dob_action action, enum dob_resolved_by by, const struct dob_actor *actor);
+const struct resolved *history_find(const struct broker *b, uint64_t episode_id);
+void history_free(struct broker *b);
+/* Reserves episode ids in the journal ahead of use. */
+uint64_t episode_next_id(struct broker *b);
+
+#endif

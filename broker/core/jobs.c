@@ -1,0 +1,817 @@
+/*
+ * broker/core/jobs.c - the table of managed jobs, what the backend says
+ * about them, and the job requests (SubmitJob, AdoptJob, ListJobs).
+ *
+ * A job is managed from a successful submit or adopt (journaled before the
+ * reply) until it reaches a final state or the backend no longer knows it
+ * (JournalJobRemoved). Every observation of a job (callback, sweep read,
+ * action result) goes through jobs_observe(), which keeps episodes in step
+ * with the job's state.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "authz.h"
+#include "broker_int.h"
+#include "dob/alloc.h"
+#include "dob/err.h"
+#include "log.h"
+
+/* ---------------------------------------------------------------- table */
+
+static size_t slot(const struct broker *b, const struct dob_guid *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+
+	for (size_t i = 0; i < DOB_GUID_LEN; i++)
+		h = (h ^ id->b[i]) * 16777619u;
+	return h & (b->jobs_cap - 1);
+}
+
+struct mjob *jobs_find(const struct broker *b, const struct dob_guid *id)
+{
+	if (!b->jobs_cap)
+		return NULL;
+	for (struct mjob *j = b->jobs[slot(b, id)]; j; j = j->next)
+		if (memcmp(&j->id, id, sizeof(*id)) == 0)
+			return j;
+	return NULL;
+}
+
+static int grow(struct broker *b)
+{
+	size_t cap = b->jobs_cap ? b->jobs_cap * 2 : 64, old = b->jobs_cap;
+	struct mjob **t = dob_calloc(cap, sizeof(*t)), **prev = b->jobs;
+
+	if (!t)
+		return -DOB_ENOMEM;
+	b->jobs = t;
+	b->jobs_cap = cap;
+	for (size_t i = 0; i < old; i++) {
+		struct mjob *j = prev[i], *next;
+		for (; j; j = next) {
+			size_t k = slot(b, &j->id);
+			next = j->next;
+			j->next = t[k];
+			t[k] = j;
+		}
+	}
+	dob_free(prev);
+	return 0;
+}
+
+int jobs_insert(struct broker *b, struct mjob *j)
+{
+	size_t k;
+
+	if (b->n_jobs + 1 > b->jobs_cap / 2 * 1 + b->jobs_cap / 4 || !b->jobs_cap)
+		if (grow(b))
+			return -DOB_ENOMEM;
+	k = slot(b, &j->id);
+	j->next = b->jobs[k];
+	b->jobs[k] = j;
+	b->n_jobs++;
+	return 0;
+}
+
+static void unlink_job(struct broker *b, struct mjob *j)
+{
+	struct mjob **pp = &b->jobs[slot(b, &j->id)];
+
+	for (; *pp; pp = &(*pp)->next)
+		if (*pp == j) {
+			*pp = j->next;
+			b->n_jobs--;
+			return;
+		}
+}
+
+struct mjob *mjob_new(const struct dob_guid *id, const struct dob_identity *owner,
+		      const struct dob_policy *policy, const char *display_name,
+		      enum dob_job_type type)
+{
+	struct mjob *j = dob_calloc(1, sizeof(*j));
+
+	if (!j)
+		return NULL;
+	j->id = *id;
+	if (policy)
+		j->policy = *policy;
+	j->type = type;
+	if (dob_identity_copy(&j->owner, owner) || !(j->display_name = dob_strdup(display_name))) {
+		mjob_free(j);
+		return NULL;
+	}
+	return j;
+}
+
+void mjob_free(struct mjob *j)
+{
+	if (!j)
+		return;
+	dob_identity_clear(&j->owner);
+	dob_free(j->display_name);
+	backend_job_clear(&j->last);
+	dob_free(j);
+}
+
+void jobs_forget(struct broker *b, struct mjob *j)
+{
+	unlink_job(b, j);
+	if (j->ep) {
+		episode_free(b, j->ep);
+		b->n_pending--;
+	}
+	mjob_free(j);
+}
+
+void jobs_free_all(struct broker *b)
+{
+	for (size_t i = 0; i < b->jobs_cap; i++) {
+		struct mjob *j = b->jobs[i], *next;
+		for (; j; j = next) {
+			next = j->next;
+			episode_free(b, j->ep);
+			mjob_free(j);
+		}
+	}
+	dob_free(b->jobs);
+	b->jobs = NULL;
+	b->jobs_cap = b->n_jobs = 0;
+}
+
+size_t jobs_count_owned(const struct broker *b, const struct dob_identity *who)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next)
+			if (authz_same_principal(&j->owner, who))
+				n++;
+	return n;
+}
+
+int jobs_ids(const struct broker *b, struct dob_guid **out, size_t *n)
+{
+	struct dob_guid *ids = dob_malloc((b->n_jobs ? b->n_jobs : 1) * sizeof(*ids));
+	size_t k = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (!ids)
+		return -DOB_ENOMEM;
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next)
+			ids[k++] = j->id;
+	*out = ids;
+	*n = k;
+	return 0;
+}
+
+void jobs_record(const struct mjob *j, struct dob_jrec *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->type = DOB_JREC_JOB;
+	r->u.job.job_id = j->id;
+	r->u.job.owner = j->owner;
+	r->u.job.policy = j->policy;
+	r->u.job.display_name = j->display_name;
+	r->u.job.type = j->type;
+	r->u.job.resumes_used = j->resumes_used;
+}
+
+int jobs_journal(struct broker *b, const struct mjob *j)
+{
+	struct dob_jrec r;
+
+	jobs_record(j, &r);
+	return broker_journal(b, &r);
+}
+
+void jobs_remove(struct broker *b, struct mjob *j, const char *why)
+{
+	struct dob_jrec r;
+	char gs[DOB_GUID_STR_LEN];
+	int rc;
+
+	dob_guid_format(&j->id, gs);
+	if (j->ep) {
+		static const struct dob_actor broker_actor = { 0, "broker", 0 };
+		enum dob_job_state st = j->have_last ? j->last.info.state : DOB_STATE_CANCELLED;
+		episode_resolve(b, j, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED,
+				&broker_actor, 0, st, why);
+	}
+	for (struct sched *sc = b->scheds, *next; sc; sc = next) {
+		next = sc->next;
+		if (memcmp(&sc->job, &j->id, sizeof(j->id)) == 0)
+			sched_free(b, sc);
+	}
+	memset(&r, 0, sizeof(r));
+	r.type = DOB_JREC_JOB_REMOVED;
+	r.u.job_removed = j->id;
+	rc = broker_journal(b, &r);
+	log_info("job %s (%s): no longer managed: %s%s%s", gs, j->display_name, why,
+		 rc ? "; journal: " : "", rc ? dob_strerror(rc) : "");
+	unlink_job(b, j);
+	mjob_free(j);
+}
+
+void jobs_summary(const struct broker *b, const struct mjob *j, struct dob_job_summary *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (j->have_last)
+		out->job = j->last.info;
+	out->job.job_id = j->id;
+	if (!out->job.display_name || !*out->job.display_name)
+		out->job.display_name = j->display_name;
+	out->job.type = j->type;
+	out->pending_episode_id = j->ep ? j->ep->id : 0;
+	out->owner = j->owner;
+	out->policy = episode_policy(b, j);
+}
+
+/* ---------------------------------------------------------------- observations */
+
+static bool is_final(enum dob_job_state s)
+{
+	return s == DOB_STATE_ACKNOWLEDGED || s == DOB_STATE_CANCELLED;
+}
+
+static void publish_modified(struct broker *b, const struct mjob *j, const struct backend_job *bj)
+{
+	struct dob_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_JOB_MODIFIED;
+	m.u.job_modified.job = bj->info;
+	if (!m.u.job_modified.job.display_name || !*m.u.job_modified.job.display_name)
+		m.u.job_modified.job.display_name = j->display_name;
+	m.u.job_modified.backend = b->be->ops->kind;
+	m.u.job_modified.transient = bj->info.state == DOB_STATE_TRANSIENT_ERROR;
+	if (m.u.job_modified.transient && bj->has_error) {
+		m.u.job_modified.has_error = true;
+		m.u.job_modified.error = bj->error;
+	}
+	m.u.job_modified.n_field_errors = bj->n_field_errors;
+	m.u.job_modified.field_errors = bj->field_errors;
+	router_publish(b, &m, DOB_EVENT_JOB_MODIFIED, j);
+}
+
+static void publish_transferred(struct broker *b, const struct mjob *j,
+				const struct backend_job *bj)
+{
+	struct dob_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_JOB_TRANSFERRED;
+	m.u.job_transferred.job = bj->info;
+	if (!m.u.job_transferred.job.display_name || !*m.u.job_transferred.job.display_name)
+		m.u.job_transferred.job.display_name = j->display_name;
+	m.u.job_transferred.backend = b->be->ops->kind;
+	router_publish(b, &m, DOB_EVENT_JOB_TRANSFERRED, j);
+}
+
+void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
+		  enum obs_src src, int64_t at_us)
+{
+	enum dob_job_state st = bj->info.state, prev;
+	bool had_prev = j->have_last;
+	struct backend_job copy;
+
+	prev = had_prev ? j->last.info.state : st;
+	if (backend_job_copy(&copy, bj) == 0) {
+		/* Keep the id and a name even when the backend could not read them. */
+		copy.info.job_id = j->id;
+		backend_job_clear(&j->last);
+		j->last = copy;
+		j->have_last = true;
+	}
+	if (st == DOB_STATE_ERROR) {
+		if (!j->ep) {
+			/* Older than the last decision: a stale report of the
+			 * error that decision ended. */
+			if (at_us < j->settled_us)
+				log_debug("job %s: stale error report ignored", j->display_name);
+			else
+				episode_open(b, j, bj, at_us);
+		} else if (src == OBS_EV_ERROR) {
+			episode_repeat(b, j->ep, at_us);
+		}
+	} else if (j->ep && !episode_busy(j->ep) && at_us >= j->ep->ev.first_seen_us) {
+		static const struct dob_actor job_actor = { 0, "broker", 0 };
+		char msg[128];
+		snprintf(msg, sizeof(msg), "the job left the error state (now %s)",
+			 dob_state_name(st));
+		episode_resolve(b, j, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED,
+				&job_actor, 0, st, msg);
+	}
+	switch (src) {
+	case OBS_EV_TRANSFERRED:
+		publish_transferred(b, j, bj);
+		break;
+	case OBS_EV_MODIFIED:
+		publish_modified(b, j, bj);
+		break;
+	case OBS_READ:
+		/* The sweep reports what no callback said: a transient spell
+		 * (once), or a change of state. */
+		if (st == DOB_STATE_TRANSIENT_ERROR) {
+			if (!j->transient)
+				publish_modified(b, j, bj);
+		} else if (had_prev && st != prev && st != DOB_STATE_ERROR) {
+			publish_modified(b, j, bj);
+		}
+		break;
+	case OBS_EV_ERROR:
+		break;
+	}
+	if (src != OBS_EV_ERROR)
+		j->transient = st == DOB_STATE_TRANSIENT_ERROR;
+	if (is_final(st))
+		jobs_remove(b, j, st == DOB_STATE_CANCELLED ? "cancelled" : "acknowledged");
+}
+
+bool jobs_result_not_found(const struct backend_result *r)
+{
+	return r->err == -DOB_ENOTFOUND ||
+	       (r->err == 0 && backend_hresult_canonical(r->hresult) == DOB_BG_E_NOT_FOUND);
+}
+
+static bool result_ok(const struct backend_result *r)
+{
+	return r->err == 0 && !(r->hresult & 0x80000000u);
+}
+
+/* "BG_E_INVALID_STATE (0x80200002): text" or the dob error. */
+static void result_text(const struct broker *b, const struct backend_result *r, char *buf,
+			size_t len)
+{
+	const char *name;
+
+	if (r->err) {
+		snprintf(buf, len, "%s%s%s", dob_strerror(r->err), r->message ? ": " : "",
+			 r->message ? r->message : "");
+		return;
+	}
+	name = broker_hr_name(b, r->hresult);
+	snprintf(buf, len, "%s%s0x%08X%s%s%s", name ? name : "", name ? " (" : "", r->hresult,
+		 name ? ")" : "", r->message && *r->message ? ": " : "",
+		 r->message ? r->message : "");
+}
+
+/* ---------------------------------------------------------------- sweep */
+
+void jobs_attach_done(struct broker *b, struct breq *q, struct backend_result *r)
+{
+	struct mjob *j = jobs_find(b, &q->job);
+	char text[512];
+
+	if (!j)
+		return;
+	j->attach_inflight = false;
+	if (jobs_result_not_found(r)) {
+		jobs_remove(b, j, "the backend no longer knows the job");
+		return;
+	}
+	if (!result_ok(r)) {
+		result_text(b, r, text, sizeof(text));
+		log_warn("job %s: re-attach failed (%s); retrying at the next sweep", j->display_name,
+			 text);
+		return;
+	}
+	j->attached = true;
+	if (r->has_job)
+		jobs_observe(b, j, &r->job, OBS_READ, q->issued_us);
+}
+
+void jobs_query_done(struct broker *b, struct breq *q, struct backend_result *r)
+{
+	struct mjob *j = jobs_find(b, &q->job);
+	char text[512];
+
+	if (!j)
+		return;
+	j->query_inflight = false;
+	if (jobs_result_not_found(r)) {
+		jobs_remove(b, j, "the backend no longer knows the job");
+		return;
+	}
+	if (!result_ok(r) || !r->has_job) {
+		result_text(b, r, text, sizeof(text));
+		log_debug("job %s: sweep read failed: %s", j->display_name, text);
+		return;
+	}
+	jobs_observe(b, j, &r->job, OBS_READ, q->issued_us);
+}
+
+void jobs_sweep(struct broker *b)
+{
+	struct dob_guid *ids;
+	size_t n;
+
+	if (jobs_ids(b, &ids, &n))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct mjob *j = jobs_find(b, &ids[i]);
+		struct breq *q;
+		bool attach;
+		if (!j || j->attach_inflight || j->query_inflight)
+			continue;
+		attach = !j->attached;
+		q = breq_new(b, attach ? BR_ATTACH : BR_QUERY, &j->id);
+		if (!q)
+			break;
+		if (breq_issue(b, q, NULL) == 0) {
+			/* the result may already have come back */
+			j = jobs_find(b, &ids[i]);
+			if (j && breq_pending(b, attach ? BR_ATTACH : BR_QUERY, &ids[i])) {
+				if (attach)
+					j->attach_inflight = true;
+				else
+					j->query_inflight = true;
+			}
+		}
+	}
+	dob_free(ids);
+}
+
+void jobs_request_timeout(struct broker *b, struct breq *q)
+{
+	struct mjob *j = jobs_find(b, &q->job);
+	char gs[DOB_GUID_STR_LEN];
+
+	dob_guid_format(&q->job, gs);
+	switch (q->kind) {
+	case BR_ATTACH:
+		if (j)
+			j->attach_inflight = false;
+		log_warn("job %s: re-attach timed out after %u ms", gs, b->cfg.action_timeout_ms);
+		break;
+	case BR_QUERY:
+		if (j)
+			j->query_inflight = false;
+		log_warn("job %s: sweep read timed out after %u ms", gs, b->cfg.action_timeout_ms);
+		break;
+	case BR_SUBMIT:
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_TIMEOUT, 0, NULL,
+				  "the backend did not create the job within %u ms",
+				  b->cfg.action_timeout_ms);
+		session_request_done(b, q->session_id);
+		log_warn("submit of '%s' timed out; a late result is ignored", q->display_name);
+		break;
+	case BR_ADOPT_QUERY:
+	case BR_ADOPT_ATTACH:
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_TIMEOUT, 0, NULL,
+				  "the backend did not answer within %u ms",
+				  b->cfg.action_timeout_ms);
+		session_request_done(b, q->session_id);
+		break;
+	default:
+		break;
+	}
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static bool policy_valid(const struct dob_policy *p, char *why, size_t len)
+{
+	if (p->kind == DOB_POLICY_RESUME && p->exhausted == DOB_POLICY_RESUME) {
+		snprintf(why, len, "policy.exhausted cannot be resume");
+		return false;
+	}
+	if (p->backoff_ms > DOB_MAX_DELAY_MS) {
+		snprintf(why, len, "policy.backoff_ms: %u is above %u", p->backoff_ms,
+			 DOB_MAX_DELAY_MS);
+		return false;
+	}
+	return true;
+}
+
+/* Common refusals of SubmitJob and AdoptJob; true when refused. */
+static bool refuse_new_job(struct session *s, uint64_t corr, const struct dob_policy *p)
+{
+	struct broker *b = s->b;
+	size_t owned;
+	char why[128];
+
+	if (!policy_valid(p, why, sizeof(why))) {
+		session_reply_job(b, s->id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, NULL, "%s", why);
+		return true;
+	}
+	if (b->journal_full) {
+		session_reply_job(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+				  "journal: no space left; the broker takes no new jobs until it has room");
+		return true;
+	}
+	if (s->inflight >= b->cfg.max_inflight_requests) {
+		session_reply_job(b, s->id, corr, DOB_STATUS_LIMIT_EXCEEDED, 0, NULL,
+				  "%u requests in flight (limit %u)", s->inflight,
+				  b->cfg.max_inflight_requests);
+		return true;
+	}
+	owned = jobs_count_owned(b, &s->ident) + breq_count_for(b, &s->ident);
+	if (owned >= b->cfg.max_jobs_per_identity) {
+		session_reply_job(b, s->id, corr, DOB_STATUS_LIMIT_EXCEEDED, 0, NULL,
+				  "this identity already has %llu jobs (limit %u)", (unsigned long long)owned,
+				  b->cfg.max_jobs_per_identity);
+		return true;
+	}
+	return false;
+}
+
+static int fill_requester(struct breq *q, struct session *s, uint64_t corr,
+			  const struct dob_policy *p, const char *name, enum dob_job_type type)
+{
+	q->session_id = s->id;
+	q->corr = corr;
+	q->policy = *p;
+	q->type = type;
+	if (dob_identity_copy(&q->requester, &s->ident))
+		return -DOB_ENOMEM;
+	q->display_name = dob_strdup(name);
+	return q->display_name ? 0 : -DOB_ENOMEM;
+}
+
+void jobs_on_submit(struct session *s, uint64_t corr, const struct dob_submit_job *req)
+{
+	struct broker *b = s->b;
+	static const struct dob_guid none;
+	struct breq *q;
+	int rc;
+
+	if (refuse_new_job(s, corr, &req->policy))
+		return;
+	if (req->n_files == 0 || !req->display_name || !*req->display_name) {
+		session_reply_job(b, s->id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, NULL,
+				  "submit_job needs a display name and at least one file");
+		return;
+	}
+	/* Confused deputy: the client must be able to write each path itself. */
+	for (size_t i = 0; i < req->n_files; i++) {
+		const char *path = req->files[i].local_path ? req->files[i].local_path : "";
+		rc = plat_check_path_writable(&s->ident, path);
+		if (rc == -DOB_EACCES) {
+			session_reply_job(b, s->id, corr, DOB_STATUS_PATH_DENIED, 0, NULL,
+					  "files[%llu].local_path %s: the caller may not write there",
+					  (unsigned long long)i, path);
+			return;
+		}
+		if (rc) {
+			session_reply_job(b, s->id, corr, DOB_STATUS_PATH_DENIED, 0, NULL,
+					  "files[%llu].local_path %s: %s", (unsigned long long)i, path,
+					  rc == -DOB_ENOTFOUND ? "its directory does not exist"
+							       : dob_strerror(rc));
+			return;
+		}
+	}
+	q = breq_new(b, BR_SUBMIT, &none);
+	if (!q || fill_requester(q, s, corr, &req->policy, req->display_name, req->type)) {
+		breq_free(b, q);
+		session_reply_job(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+				  "broker out of memory");
+		return;
+	}
+	s->inflight++;
+	rc = breq_issue(b, q, req);
+	if (rc) {
+		s->inflight--;
+		session_reply_job(b, s->id, corr, DOB_STATUS_BACKEND_ERROR, 0, NULL,
+				  "the backend could not take the job: %s", dob_strerror(rc));
+	}
+}
+
+/* After a submit or adopt succeeded: manage the job, journal it, reply. */
+static void take_job(struct broker *b, struct breq *q, const struct backend_job *bj)
+{
+	char gs[DOB_GUID_STR_LEN], text[128];
+	const char *name = bj->info.display_name && *bj->info.display_name
+				   ? bj->info.display_name
+				   : q->display_name;
+	struct mjob *j;
+	int rc;
+
+	dob_guid_format(&bj->info.job_id, gs);
+	if (jobs_find(b, &bj->info.job_id)) {
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_ALREADY_MANAGED, 0,
+				  jobs_find(b, &bj->info.job_id), "job %s is already managed", gs);
+		return;
+	}
+	j = mjob_new(&bj->info.job_id, &q->requester, &q->policy, name,
+		     q->kind == BR_SUBMIT ? q->type : bj->info.type);
+	if (!j || jobs_insert(b, j)) {
+		mjob_free(j);
+		rc = -DOB_ENOMEM;
+		goto refuse;
+	}
+	j->attached = true;
+	rc = jobs_journal(b, j);
+	if (rc) {
+		unlink_job(b, j);
+		mjob_free(j);
+		goto refuse;
+	}
+	log_info("job %s ('%s'): %s by %s (pid %u)", gs, name,
+		 q->kind == BR_SUBMIT ? "submitted" : "adopted",
+		 q->requester.user_sid ? q->requester.user_sid : "?", q->requester.pid);
+	session_reply_job(b, q->session_id, q->corr, DOB_STATUS_OK, 0, j, "%s",
+			  q->kind == BR_SUBMIT ? "job created" : "job adopted");
+	jobs_observe(b, j, bj, OBS_READ, q->issued_us);
+	return;
+refuse:
+	snprintf(text, sizeof(text), "%s", rc == -DOB_ENOSPC ? "no space left" : dob_strerror(rc));
+	log_error("job %s: cannot journal it (%s): refusing it", gs, text);
+	session_reply_job(b, q->session_id, q->corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+			  "journal: %s", text);
+	if (q->kind == BR_SUBMIT) {
+		/* We created it and nobody will manage it: cancel it. */
+		struct breq *c = breq_new(b, BR_DISCARD, &bj->info.job_id);
+		if (c) {
+			c->action = DOB_ACTION_CANCEL;
+			breq_issue(b, c, NULL);
+		}
+	}
+}
+
+void jobs_submit_done(struct broker *b, struct breq *q, struct backend_result *r)
+{
+	char text[512];
+
+	session_request_done(b, q->session_id);
+	if (!result_ok(r) || !r->has_job) {
+		result_text(b, r, text, sizeof(text));
+		session_reply_job(b, q->session_id, q->corr,
+				  r->err ? DOB_STATUS_BACKEND_ERROR : broker_status_of(b, r->hresult) ==
+						  DOB_STATUS_OK ? DOB_STATUS_BACKEND_ERROR
+								: broker_status_of(b, r->hresult),
+				  r->hresult, NULL, "the backend could not create the job: %s",
+				  r->has_job || !result_ok(r) ? text : "no job returned");
+		return;
+	}
+	take_job(b, q, &r->job);
+}
+
+void jobs_on_adopt(struct session *s, uint64_t corr, const struct dob_adopt_job *req)
+{
+	struct broker *b = s->b;
+	char gs[DOB_GUID_STR_LEN];
+	struct mjob *j;
+	struct breq *q;
+	int rc;
+
+	dob_guid_format(&req->job_id, gs);
+	if (!authz_can_adopt(&s->ident)) {
+		session_reply_job(b, s->id, corr, DOB_STATUS_ACCESS_DENIED, 0, NULL,
+				  "sandboxed callers may not adopt jobs: adopting replaces the "
+				  "callback of a job they may not own");
+		return;
+	}
+	j = jobs_find(b, &req->job_id);
+	if (j) {
+		if (authz_can_see(&s->ident, &j->owner))
+			session_reply_job(b, s->id, corr, DOB_STATUS_ALREADY_MANAGED, 0, j,
+					  "job %s is already managed", gs);
+		else
+			session_reply_job(b, s->id, corr, DOB_STATUS_ACCESS_DENIED, 0, NULL,
+					  "job %s is managed for another identity", gs);
+		return;
+	}
+	if (breq_pending(b, BR_ADOPT_QUERY, &req->job_id) ||
+	    breq_pending(b, BR_ADOPT_ATTACH, &req->job_id)) {
+		session_reply_job(b, s->id, corr, DOB_STATUS_ALREADY_MANAGED, 0, NULL,
+				  "job %s is being adopted by another request", gs);
+		return;
+	}
+	if (refuse_new_job(s, corr, &req->policy))
+		return;
+	q = breq_new(b, BR_ADOPT_QUERY, &req->job_id);
+	if (!q || fill_requester(q, s, corr, &req->policy, "", DOB_JOB_DOWNLOAD)) {
+		breq_free(b, q);
+		session_reply_job(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+				  "broker out of memory");
+		return;
+	}
+	s->inflight++;
+	rc = breq_issue(b, q, NULL);
+	if (rc) {
+		s->inflight--;
+		session_reply_job(b, s->id, corr, DOB_STATUS_BACKEND_ERROR, 0, NULL,
+				  "the backend could not read job %s: %s", gs, dob_strerror(rc));
+	}
+}
+
+static void adopt_failed(struct broker *b, struct breq *q, struct backend_result *r,
+			 const char *step)
+{
+	char gs[DOB_GUID_STR_LEN], text[512];
+
+	dob_guid_format(&q->job, gs);
+	session_request_done(b, q->session_id);
+	if (jobs_result_not_found(r)) {
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_UNKNOWN_JOB, r->hresult,
+				  NULL, "the backend has no job %s", gs);
+		return;
+	}
+	result_text(b, r, text, sizeof(text));
+	session_reply_job(b, q->session_id, q->corr,
+			  backend_hresult_canonical(r->hresult) == DOB_E_ACCESSDENIED
+				  ? DOB_STATUS_ACCESS_DENIED
+				  : DOB_STATUS_BACKEND_ERROR,
+			  r->hresult, NULL, "%s job %s failed: %s", step, gs, text);
+}
+
+void jobs_adopt_query_done(struct broker *b, struct breq *q, struct backend_result *r)
+{
+	const char *owner;
+	struct breq *a;
+	char gs[DOB_GUID_STR_LEN];
+	int rc;
+
+	if (!result_ok(r) || !r->has_job) {
+		adopt_failed(b, q, r, "reading");
+		return;
+	}
+	dob_guid_format(&q->job, gs);
+	/* The broker may be more privileged than the caller: adopting a job
+	 * the service says belongs to another user is refused. */
+	owner = r->job.info.owner;
+	if (!q->requester.privileged && owner && *owner && q->requester.user_sid &&
+	    strcmp(owner, q->requester.user_sid) != 0) {
+		session_request_done(b, q->session_id);
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_ACCESS_DENIED, 0, NULL,
+				  "job %s belongs to %s, not to the caller", gs, owner);
+		return;
+	}
+	if (jobs_find(b, &q->job)) {
+		session_request_done(b, q->session_id);
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_ALREADY_MANAGED, 0, NULL,
+				  "job %s is already managed", gs);
+		return;
+	}
+	a = breq_new(b, BR_ADOPT_ATTACH, &q->job);
+	if (!a)
+		goto nomem;
+	a->session_id = q->session_id;
+	a->corr = q->corr;
+	a->policy = q->policy;
+	a->type = r->job.info.type;
+	if (dob_identity_copy(&a->requester, &q->requester) ||
+	    !(a->display_name = dob_strdup(r->job.info.display_name))) {
+		breq_free(b, a);
+		goto nomem;
+	}
+	rc = breq_issue(b, a, NULL);
+	if (rc) {
+		session_request_done(b, q->session_id);
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_BACKEND_ERROR, 0, NULL,
+				  "the backend could not attach job %s: %s", gs, dob_strerror(rc));
+	}
+	return;
+nomem:
+	session_request_done(b, q->session_id);
+	session_reply_job(b, q->session_id, q->corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+			  "broker out of memory");
+}
+
+void jobs_adopt_attach_done(struct broker *b, struct breq *q, struct backend_result *r)
+{
+	if (!result_ok(r) || !r->has_job) {
+		adopt_failed(b, q, r, "attaching");
+		return;
+	}
+	session_request_done(b, q->session_id);
+	take_job(b, q, &r->job);
+}
+
+void jobs_on_list(struct session *s, uint64_t corr)
+{
+	struct broker *b = s->b;
+	struct dob_job_summary *v;
+	struct dob_msg m;
+	struct frame *f;
+	size_t n = 0;
+
+	v = dob_calloc(b->n_jobs ? b->n_jobs : 1, sizeof(*v));
+	if (!v) {
+		session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
+		return;
+	}
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next)
+			if (authz_can_see(&s->ident, &j->owner) && n < DOB_MAX_LIST_JOBS)
+				jobs_summary(b, j, &v[n++]);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_LIST_JOBS_REPLY;
+	m.correlation_id = corr;
+	m.u.list_jobs_reply.status = DOB_STATUS_OK;
+	m.u.list_jobs_reply.jobs = v;
+	m.u.list_jobs_reply.n_jobs = n;
+	f = frame_encode_fit(b, &m, &m.u.list_jobs_reply.n_jobs, &m.u.list_jobs_reply.message,
+			     "jobs");
+	dob_free(v);
+	if (!f) {
+		session_fail(s, DOB_PERR_UNSPECIFIED, "broker could not encode the job list");
+		return;
+	}
+	session_push(s, f, 0, 0);
+	frame_unref(f);
+}

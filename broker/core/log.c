@@ -1,0 +1,105 @@
+/*
+ * broker/core/log.c - leveled logging to stderr (log.h). Each line is
+ * formatted into one buffer and written with one fwrite, so lines from
+ * different threads never interleave.
+ */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static enum dob_log_level g_level = DOB_LOG_INFO;
+static const char *g_ident = "dobrokerd";
+static int64_t (*g_clock)(void);
+
+static const char *const names[] = { "error", "warn", "info", "debug" };
+
+void dob_log_set_level(enum dob_log_level lvl)
+{
+	g_level = lvl;
+}
+
+enum dob_log_level dob_log_get_level(void)
+{
+	return g_level;
+}
+
+int dob_log_parse_level(const char *name)
+{
+	for (int i = 0; i <= DOB_LOG_DEBUG; i++)
+		if (name && strcmp(name, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void dob_log_set_ident(const char *ident)
+{
+	g_ident = ident ? ident : "dobrokerd";
+}
+
+void dob_log_set_clock(int64_t (*wall_us)(void))
+{
+	g_clock = wall_us;
+}
+
+/* Civil date from days since 1970-01-01 (H. Hinnant's algorithm), so no
+ * gmtime_r/gmtime_s split between platforms. */
+static void civil(int64_t days, int *y, unsigned *m, unsigned *d)
+{
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+void dob_log(enum dob_log_level lvl, const char *fmt, ...)
+{
+	char line[2048];
+	int64_t us, secs, days, rem;
+	int y, n;
+	unsigned mo, d;
+	size_t len;
+	va_list ap;
+
+	if (lvl > g_level)
+		return;
+	us = g_clock ? g_clock() : (int64_t)time(NULL) * 1000000;
+	secs = us / 1000000;
+	days = secs / 86400;
+	rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	civil(days, &y, &mo, &d);
+	n = snprintf(line, sizeof(line), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ %s[%ld] %s ", y, mo,
+		     d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
+		     (int)(us / 1000 % 1000), g_ident, (long)getpid(),
+		     names[lvl <= DOB_LOG_DEBUG ? lvl : DOB_LOG_DEBUG]);
+	if (n < 0)
+		return;
+	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	va_start(ap, fmt);
+	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		len += (size_t)n < sizeof(line) - len ? (size_t)n : sizeof(line) - len - 1;
+	/* Keep one line per message: control characters from peers' strings
+	 * (client names, error texts) would forge lines. */
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)line[i] < 0x20)
+			line[i] = ' ';
+	if (len >= sizeof(line) - 1)
+		len = sizeof(line) - 2;
+	line[len++] = '\n';
+	fwrite(line, 1, len, stderr);
+}

@@ -1,0 +1,464 @@
+/*
+ * broker/core/session.c - one connection's state machine.
+ *
+ *   HELLO  --Hello ok-->  ACTIVE  --ProtocolError-->  CLOSING/DEAD
+ *
+ * HELLO accepts only Hello within the handshake timeout; anything else is
+ * UNEXPECTED_MESSAGE. ACTIVE accepts requests (Act, SubmitJob, AdoptJob,
+ * ListJobs, GetStats, Ping); frames only the broker sends are
+ * UNEXPECTED_MESSAGE. A decode error answers the codec's code and reason.
+ * Every fatal answer is one ProtocolError and a close; the broker and other
+ * sessions go on. Sessions are freed only by broker_reap(), so a handler
+ * may fail a session while its caller still holds the pointer.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "authz.h"
+#include "broker_int.h"
+#include "dob/alloc.h"
+#include "dob/err.h"
+#include "log.h"
+
+static void hs_timeout(void *arg)
+{
+	struct session *s = arg;
+
+	s->hs_timer = NULL;
+	if (s->state == SESS_HELLO)
+		session_fail(s, DOB_PERR_HANDSHAKE_TIMEOUT, "no Hello within %u ms",
+			     s->b->cfg.handshake_timeout_ms);
+}
+
+static void close_timeout(void *arg)
+{
+	struct session *s = arg;
+
+	s->close_timer = NULL;
+	if (s->state != SESS_CLOSING || !s->conn)
+		return;
+	/* The write in flight never finished: give up on it. */
+	log_info("session %llu: closing without the final ProtocolError (peer not reading)",
+		 (unsigned long long)s->id);
+	plat_conn_set_data(s->conn, NULL);
+	plat_conn_close(s->conn);
+	s->conn = NULL;
+	if (s->wbuf) {
+		broker_linger(s->b, s->wbuf);
+		s->wbuf = NULL;
+	}
+	s->writing = false;
+	s->state = SESS_DEAD;
+}
+
+size_t session_count_principal(struct broker *b, const struct dob_identity *who)
+{
+	size_t n = 0;
+
+	for (struct session *s = b->sessions; s; s = s->next)
+		if (s->state == SESS_HELLO || s->state == SESS_ACTIVE)
+			if (authz_same_principal(&s->ident, who) ||
+			    (!who->user_sid && !s->ident.user_sid && s->ident.uid == who->uid))
+				n++;
+	return n;
+}
+
+void session_accepted(struct broker *b, struct plat_conn *c, const struct dob_identity *peer)
+{
+	struct session *s = dob_calloc(1, sizeof(*s));
+	size_t same;
+
+	if (!s || dob_identity_copy(&s->ident, peer) ||
+	    !(s->client_name = dob_strdup(""))) {
+		log_error("out of memory accepting a connection");
+		if (s) {
+			dob_identity_clear(&s->ident);
+			dob_free(s);
+		}
+		plat_conn_close(c);
+		return;
+	}
+	s->b = b;
+	s->conn = c;
+	s->id = ++b->next_session_id;
+	s->state = SESS_HELLO;
+	s->tokens = (int64_t)b->cfg.rate_burst * 1000;
+	s->tokens_ms = plat_now_ms();
+	dob_decoder_init(&s->dec, b->cfg.max_frame);
+	same = session_count_principal(b, peer);
+	s->next = b->sessions;
+	if (b->sessions)
+		b->sessions->prev = s;
+	b->sessions = s;
+	plat_conn_set_data(c, s);
+	log_debug("session %llu: accepted pid %u user %s%s%s", (unsigned long long)s->id, peer->pid,
+		  peer->user_sid ? peer->user_sid : "?", peer->sandboxed ? " sandboxed" : "",
+		  peer->privileged ? " privileged" : "");
+	if (b->stopped) {
+		session_fail(s, DOB_PERR_SHUTTING_DOWN, "the broker is stopping");
+		return;
+	}
+	if (same >= b->cfg.max_conns_per_identity) {
+		session_fail(s, DOB_PERR_TOO_MANY_CONNECTIONS,
+			     "identity %s already has %llu connections (limit %u)",
+			     peer->user_sid ? peer->user_sid : "?", (unsigned long long)same,
+			     b->cfg.max_conns_per_identity);
+		return;
+	}
+	if (timer_add(b->timers, plat_now_ms() + b->cfg.handshake_timeout_ms, hs_timeout, s,
+		      &s->hs_timer))
+		session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	if (s->hs_timer)
+		timer_cancel(s->b->timers, s->hs_timer);
+	if (s->close_timer)
+		timer_cancel(s->b->timers, s->close_timer);
+	session_drop_queue(s);
+	dob_free(s->q);
+	frame_unref(s->final);
+	if (s->wbuf) /* the platform may still hold it */
+		broker_linger(s->b, s->wbuf);
+	dob_decoder_free(&s->dec);
+	dob_identity_clear(&s->ident);
+	dob_free(s->client_name);
+	dob_free(s->filter.job_ids);
+	dob_free(s->filter.display_name_prefix);
+	dob_free(s);
+}
+
+struct session *session_find(struct broker *b, uint64_t id)
+{
+	for (struct session *s = b->sessions; s; s = s->next)
+		if (s->id == id)
+			return s->state == SESS_ACTIVE ? s : NULL;
+	return NULL;
+}
+
+void session_fail(struct session *s, enum dob_perr code, const char *fmt, ...)
+{
+	struct dob_msg m;
+	struct frame *f;
+	char text[DOB_REASON_MAX + 64];
+	va_list ap;
+
+	if (s->state == SESS_CLOSING || s->state == SESS_DEAD)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_info("session %llu (%s): %s: %s", (unsigned long long)s->id,
+		 *s->client_name ? s->client_name : "no hello", dob_perr_name(code), text);
+	if (s->hs_timer) {
+		timer_cancel(s->b->timers, s->hs_timer);
+		s->hs_timer = NULL;
+	}
+	session_drop_queue(s);
+	if (!s->conn) {
+		s->state = SESS_DEAD;
+		return;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_PROTOCOL_ERROR;
+	m.u.protocol_error.code = code;
+	m.u.protocol_error.message = text;
+	f = frame_encode(s->b, &m);
+	if (!s->writing) {
+		/* Nothing in flight: the ProtocolError is the last write. */
+		session_write_last(s, f);
+		frame_unref(f);
+		return;
+	}
+	/* A batch is in flight: the ProtocolError follows it, if the peer
+	 * reads it within the handshake timeout. */
+	s->final = f;
+	s->state = SESS_CLOSING;
+	if (timer_add(s->b->timers, plat_now_ms() + s->b->cfg.handshake_timeout_ms, close_timeout,
+		      s, &s->close_timer))
+		close_timeout(s);
+}
+
+void session_closed(struct session *s, int err)
+{
+	log_debug("session %llu: peer gone (%s)", (unsigned long long)s->id,
+		  err ? dob_strerror(err) : "hung up");
+	s->conn = NULL;
+	/* The platform is done with the buffer in flight. */
+	dob_free(s->wbuf);
+	s->wbuf = NULL;
+	s->writing = false;
+	session_drop_queue(s);
+	s->state = SESS_DEAD;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+void session_reply(struct session *s, const struct dob_msg *m)
+{
+	struct frame *f = frame_encode(s->b, m);
+
+	if (!f) {
+		session_fail(s, DOB_PERR_UNSPECIFIED, "broker could not encode its %s",
+			     dob_msg_type_name(m->type));
+		return;
+	}
+	session_push(s, f, 0, 0);
+	frame_unref(f);
+}
+
+void session_request_done(struct broker *b, uint64_t session_id)
+{
+	struct session *s = session_find(b, session_id);
+
+	if (s && s->inflight)
+		s->inflight--;
+}
+
+/* ActionResult or JobReply with a status and a message. */
+static void reply_status(struct broker *b, uint64_t session_id, uint64_t corr,
+			 enum dob_msg_type type, enum dob_status st, uint32_t hr,
+			 enum dob_job_state state, const struct mjob *j, const char *fmt, va_list ap)
+{
+	struct session *s = session_find(b, session_id);
+	char text[1024];
+	struct dob_msg m;
+
+	if (!s)
+		return;
+	vsnprintf(text, sizeof(text), fmt, ap);
+	memset(&m, 0, sizeof(m));
+	m.type = type;
+	m.correlation_id = corr;
+	if (type == DOB_MSG_ACTION_RESULT) {
+		m.u.action_result.status = st;
+		m.u.action_result.message = text;
+		m.u.action_result.hresult = hr;
+		m.u.action_result.new_state = state;
+	} else {
+		m.u.job_reply.status = st;
+		m.u.job_reply.message = text;
+		m.u.job_reply.hresult = hr;
+		if (j) {
+			m.u.job_reply.has_job = true;
+			jobs_summary(b, j, &m.u.job_reply.job);
+		}
+	}
+	session_reply(s, &m);
+}
+
+void session_reply_action(struct broker *b, uint64_t session_id, uint64_t corr,
+			  enum dob_status st, uint32_t hr, enum dob_job_state state,
+			  const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_status(b, session_id, corr, DOB_MSG_ACTION_RESULT, st, hr, state, NULL, fmt, ap);
+	va_end(ap);
+}
+
+void session_reply_job(struct broker *b, uint64_t session_id, uint64_t corr, enum dob_status st,
+		       uint32_t hr, const struct mjob *j, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	reply_status(b, session_id, corr, DOB_MSG_JOB_REPLY, st, hr, 0, j, fmt, ap);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------- handshake */
+
+static void on_hello(struct session *s, struct dob_msg *m)
+{
+	struct broker *b = s->b;
+	struct dob_hello *h = &m->u.hello;
+	struct dob_msg w;
+	uint32_t pending = 0;
+
+	if (h->role != DOB_ROLE_OBSERVER && h->role != DOB_ROLE_CONTROLLER) {
+		session_fail(s, DOB_PERR_INVALID_FIELD, "hello.role: %d is not observer or controller",
+			     (int)h->role);
+		return;
+	}
+	if (h->min_version > DOB_PROTOCOL_VERSION || h->max_version < DOB_PROTOCOL_VERSION ||
+	    h->min_version > h->max_version) {
+		session_fail(s, DOB_PERR_UNSUPPORTED_VERSION,
+			     "client speaks versions %u..%u, broker speaks %u..%u", h->min_version,
+			     h->max_version, DOB_PROTOCOL_VERSION, DOB_PROTOCOL_VERSION);
+		return;
+	}
+	if (s->hs_timer) {
+		timer_cancel(b->timers, s->hs_timer);
+		s->hs_timer = NULL;
+	}
+	/* Take the client's name and filter from the decoded message. */
+	dob_free(s->client_name);
+	s->client_name = h->client_name ? h->client_name : dob_strdup("");
+	h->client_name = NULL;
+	s->filter = h->filter;
+	memset(&h->filter, 0, sizeof(h->filter));
+	s->role = h->role;
+	s->version = DOB_PROTOCOL_VERSION;
+	s->state = SESS_ACTIVE;
+	if (!s->client_name) {
+		session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
+		return;
+	}
+	for (size_t i = 0; i < b->jobs_cap; i++)
+		for (struct mjob *j = b->jobs[i]; j; j = j->next)
+			if (j->ep && authz_can_see(&s->ident, &j->owner) &&
+			    router_filter_match(&s->filter, &j->id, j->display_name,
+						DOB_EVENT_JOB_ERROR))
+				pending++;
+	memset(&w, 0, sizeof(w));
+	w.type = DOB_MSG_WELCOME;
+	w.u.welcome.version = s->version;
+	w.u.welcome.session_id = s->id;
+	w.u.welcome.backend = b->be->ops->kind;
+	w.u.welcome.limits.max_frame_bytes = b->cfg.max_frame;
+	w.u.welcome.limits.max_inflight_requests = b->cfg.max_inflight_requests;
+	w.u.welcome.limits.max_jobs = b->cfg.max_jobs_per_identity;
+	w.u.welcome.limits.queue_soft_limit = b->cfg.queue_soft_limit;
+	w.u.welcome.limits.queue_hard_limit = b->cfg.queue_hard_limit;
+	w.u.welcome.limits.handshake_timeout_ms = b->cfg.handshake_timeout_ms;
+	w.u.welcome.identity = s->ident;
+	w.u.welcome.broker_version = BROKER_VERSION;
+	w.u.welcome.pending_episodes = pending;
+	log_info("session %llu: hello from '%s' (%s, pid %u), %u pending episodes to replay",
+		 (unsigned long long)s->id, s->client_name, dob_role_name(s->role), s->ident.pid,
+		 pending);
+	session_reply(s, &w);
+	/* Then every pending episode this client may see, marked replayed. */
+	for (size_t i = 0; i < b->jobs_cap && s->state == SESS_ACTIVE; i++)
+		for (struct mjob *j = b->jobs[i]; j && s->state == SESS_ACTIVE; j = j->next)
+			if (j->ep && authz_can_see(&s->ident, &j->owner) &&
+			    router_filter_match(&s->filter, &j->id, j->display_name,
+						DOB_EVENT_JOB_ERROR))
+				episode_send_replay(s, j->ep);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+static void on_ping(struct session *s, const struct dob_msg *m)
+{
+	struct dob_msg r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = DOB_MSG_PONG;
+	r.correlation_id = m->correlation_id;
+	r.u.ping.nonce = m->u.ping.nonce;
+	session_reply(s, &r);
+}
+
+static void dispatch(struct session *s, struct dob_msg *m)
+{
+	if (s->state == SESS_HELLO) {
+		if (m->type == DOB_MSG_HELLO)
+			on_hello(s, m);
+		else
+			session_fail(s, DOB_PERR_UNEXPECTED_MESSAGE, "expected Hello first, got %s",
+				     dob_msg_type_name(m->type));
+		return;
+	}
+	switch (m->type) {
+	case DOB_MSG_HELLO:
+		session_fail(s, DOB_PERR_UNEXPECTED_MESSAGE, "Hello sent twice");
+		return;
+	case DOB_MSG_ACT:
+	case DOB_MSG_SUBMIT_JOB:
+	case DOB_MSG_ADOPT_JOB:
+	case DOB_MSG_LIST_JOBS:
+	case DOB_MSG_GET_STATS:
+	case DOB_MSG_PING:
+		break;
+	default:
+		session_fail(s, DOB_PERR_UNEXPECTED_MESSAGE,
+			     "%s is sent by the broker, never by a client",
+			     dob_msg_type_name(m->type));
+		return;
+	}
+	if (m->correlation_id == 0) {
+		session_fail(s, DOB_PERR_INVALID_FIELD, "%s: correlation_id must be set",
+			     dob_msg_type_name(m->type));
+		return;
+	}
+	switch (m->type) {
+	case DOB_MSG_ACT:
+		episode_on_act(s, m->correlation_id, &m->u.act);
+		break;
+	case DOB_MSG_SUBMIT_JOB:
+		jobs_on_submit(s, m->correlation_id, &m->u.submit_job);
+		break;
+	case DOB_MSG_ADOPT_JOB:
+		jobs_on_adopt(s, m->correlation_id, &m->u.adopt_job);
+		break;
+	case DOB_MSG_LIST_JOBS:
+		jobs_on_list(s, m->correlation_id);
+		break;
+	case DOB_MSG_GET_STATS:
+		broker_on_stats(s, m->correlation_id);
+		break;
+	default:
+		on_ping(s, m);
+		break;
+	}
+}
+
+/* Token bucket: rate_limit frames per second, rate_burst at once. */
+static bool rate_ok(struct session *s)
+{
+	const struct broker_config *c = &s->b->cfg;
+	int64_t now = plat_now_ms(), cap = (int64_t)c->rate_burst * 1000;
+
+	if (c->rate_limit == 0)
+		return true;
+	if (now > s->tokens_ms) {
+		s->tokens += (now - s->tokens_ms) * (int64_t)c->rate_limit;
+		if (s->tokens > cap)
+			s->tokens = cap;
+		s->tokens_ms = now;
+	}
+	if (s->tokens < 1000)
+		return false;
+	s->tokens -= 1000;
+	return true;
+}
+
+void session_data(struct session *s, const uint8_t *p, size_t n)
+{
+	while (n > 0 && (s->state == SESS_HELLO || s->state == SESS_ACTIVE)) {
+		struct dob_codec_error e;
+		struct dob_msg m;
+		size_t used = 0;
+		int rc;
+
+		memset(&e, 0, sizeof(e));
+		rc = dob_decoder_feed(&s->dec, p, n, &used, &m, &e);
+		if (rc < 0) {
+			session_fail(s, e.perr ? e.perr : DOB_PERR_MALFORMED, "%s",
+				     e.reason[0] ? e.reason : dob_strerror(rc));
+			return;
+		}
+		if (used > n)
+			used = n;
+		p += used;
+		n -= used;
+		if (rc == 0)
+			return;
+		if (!rate_ok(s)) {
+			dob_msg_clear(&m);
+			session_fail(s, DOB_PERR_RATE_LIMITED,
+				     "more than %u frames per second (burst %u)",
+				     s->b->cfg.rate_limit, s->b->cfg.rate_burst);
+			return;
+		}
+		dispatch(s, &m);
+		dob_msg_clear(&m);
+	}
+}

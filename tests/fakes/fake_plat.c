@@ -1,0 +1,389 @@
+/*
+ * tests/fakes/fake_plat.c - the loop, connection, clock and identity half of
+ * broker/platform.h, in memory, for the unit tests (see fake_plat.h).
+ */
+#include "fake_plat.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dob/alloc.h"
+#include "dob/err.h"
+#include "platform.h"
+
+#define WALL_BASE_US 1767225600000000LL /* 2026-01-01T00:00:00Z */
+
+struct plat_conn {
+	struct plat_loop *loop;
+	struct plat_conn *next;
+	void *data;
+	bool closed, stalled, peer_gone;
+	const uint8_t *wbuf; /* borrowed from the core until sent */
+	size_t wlen;
+	uint64_t writes;
+	uint8_t *rx;         /* bytes the client received */
+	size_t rx_len, rx_taken, rx_cap;
+};
+
+struct post {
+	struct post *next;
+	void *msg;
+};
+
+struct plat_loop {
+	struct plat_handlers h;
+	struct plat_conn *conns;
+	pthread_mutex_t mu; /* protects posts */
+	struct post *posts, **posts_tail;
+	bool stopped;
+	char endpoint[256];
+	size_t n_test_listeners;
+};
+
+static int64_t now_ms = 1000;
+
+struct rule {
+	char prefix[256];
+	int err;
+};
+static struct rule rules[8];
+static size_t n_rules;
+
+void fake_plat_reset(void)
+{
+	now_ms = 1000;
+	n_rules = 0;
+}
+
+int64_t fake_now_ms(void)
+{
+	return now_ms;
+}
+
+void fake_path_rule(const char *prefix, int err)
+{
+	if (n_rules < 8) {
+		snprintf(rules[n_rules].prefix, sizeof(rules[n_rules].prefix), "%s", prefix);
+		rules[n_rules++].err = err;
+	}
+}
+
+/* ---------------------------------------------------------------- clock */
+
+int64_t plat_now_ms(void)
+{
+	return now_ms;
+}
+
+int64_t plat_now_us(void)
+{
+	return now_ms * 1000;
+}
+
+int64_t plat_wall_us(void)
+{
+	return WALL_BASE_US + now_ms * 1000;
+}
+
+/* ---------------------------------------------------------------- loop */
+
+int plat_loop_new(struct plat_loop **out, const struct plat_handlers *h)
+{
+	struct plat_loop *l = calloc(1, sizeof(*l));
+
+	*out = NULL;
+	if (!l)
+		return -DOB_ENOMEM;
+	l->h = *h;
+	pthread_mutex_init(&l->mu, NULL);
+	l->posts_tail = &l->posts;
+	*out = l;
+	return 0;
+}
+
+void plat_loop_free(struct plat_loop *l)
+{
+	if (!l)
+		return;
+	while (l->conns) {
+		struct plat_conn *c = l->conns;
+		l->conns = c->next;
+		free(c->rx);
+		free(c);
+	}
+	while (l->posts) {
+		struct post *p = l->posts;
+		l->posts = p->next;
+		/* Undelivered: run them so their owners free them. */
+		((struct plat_msg *)p->msg)->run(p->msg);
+		free(p);
+	}
+	pthread_mutex_destroy(&l->mu);
+	free(l);
+}
+
+int plat_listen(struct plat_loop *l, const struct plat_listen_opts *o, char *errbuf,
+		size_t errlen)
+{
+	snprintf(l->endpoint, sizeof(l->endpoint), "%s", o->endpoint ? o->endpoint : "");
+	l->n_test_listeners = 0;
+	for (const char *const *t = o->test_listeners; t && *t; t++)
+		l->n_test_listeners++;
+	if (strcmp(l->endpoint, "busy") == 0) {
+		snprintf(errbuf, errlen, "another broker answers on busy");
+		return -DOB_EEXIST;
+	}
+	return 0;
+}
+
+const char *fake_listen_endpoint(const struct plat_loop *l)
+{
+	return l->endpoint;
+}
+
+size_t fake_listen_test_listeners(const struct plat_loop *l)
+{
+	return l->n_test_listeners;
+}
+
+int plat_loop_run(struct plat_loop *l)
+{
+	l->stopped = false;
+	while (!l->stopped) {
+		int64_t t;
+		if (fake_pump(l))
+			continue;
+		t = l->h.next_timeout_ms(l->h.ctx);
+		if (t < 0)
+			break;
+		now_ms += t;
+	}
+	return 0;
+}
+
+void plat_loop_stop(struct plat_loop *l)
+{
+	l->stopped = true;
+}
+
+int plat_post(struct plat_loop *l, void *msg)
+{
+	struct post *p = malloc(sizeof(*p));
+
+	if (!p)
+		return -DOB_ENOMEM;
+	p->msg = msg;
+	p->next = NULL;
+	pthread_mutex_lock(&l->mu);
+	*l->posts_tail = p;
+	l->posts_tail = &p->next;
+	pthread_mutex_unlock(&l->mu);
+	return 0;
+}
+
+int plat_handle_signals(struct plat_loop *l)
+{
+	return 0;
+}
+
+static bool run_one_post(struct plat_loop *l)
+{
+	struct post *p;
+
+	pthread_mutex_lock(&l->mu);
+	p = l->posts;
+	if (p) {
+		l->posts = p->next;
+		if (!l->posts)
+			l->posts_tail = &l->posts;
+	}
+	pthread_mutex_unlock(&l->mu);
+	if (!p)
+		return false;
+	l->h.posted(l->h.ctx, p->msg);
+	free(p);
+	return true;
+}
+
+static void rx_append(struct plat_conn *c, const uint8_t *p, size_t n)
+{
+	if (c->rx_len + n > c->rx_cap) {
+		size_t cap = (c->rx_len + n) * 2;
+		c->rx = realloc(c->rx, cap);
+		c->rx_cap = cap;
+	}
+	memcpy(c->rx + c->rx_len, p, n);
+	c->rx_len += n;
+}
+
+size_t fake_pump(struct plat_loop *l)
+{
+	size_t calls = 0;
+
+	/* Bounded, so a callback that re-arms itself for "now" forever
+	 * shows up as a stuck test rather than a hung one. */
+	for (int round = 0; round < 100000; round++) {
+		bool progress = false;
+		for (struct plat_conn *c = l->conns; c; c = c->next) {
+			if (c->closed || c->peer_gone || c->stalled || !c->wbuf)
+				continue;
+			rx_append(c, c->wbuf, c->wlen);
+			c->wbuf = NULL;
+			c->wlen = 0;
+			l->h.sent(l->h.ctx, c);
+			calls++;
+			progress = true;
+		}
+		while (run_one_post(l)) {
+			calls++;
+			progress = true;
+		}
+		if (l->h.next_timeout_ms(l->h.ctx) == 0) {
+			l->h.tick(l->h.ctx);
+			calls++;
+			progress = true;
+		}
+		if (!progress)
+			break;
+	}
+	return calls;
+}
+
+void fake_clock_advance(struct plat_loop *l, int64_t ms)
+{
+	/* Step through every due timer in order, as a real loop would. */
+	int64_t end = now_ms + ms;
+
+	fake_pump(l);
+	for (;;) {
+		int64_t t = l->h.next_timeout_ms(l->h.ctx);
+		if (t < 0 || now_ms + t > end)
+			break;
+		now_ms += t;
+		l->h.tick(l->h.ctx);
+		fake_pump(l);
+	}
+	now_ms = end;
+	l->h.tick(l->h.ctx);
+	fake_pump(l);
+}
+
+/* ---------------------------------------------------------------- conns */
+
+struct plat_conn *fake_connect(struct plat_loop *l, const struct dob_identity *peer)
+{
+	struct plat_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->loop = l;
+	c->next = l->conns;
+	l->conns = c;
+	l->h.accepted(l->h.ctx, c, peer);
+	return c;
+}
+
+void fake_conn_send(struct plat_conn *c, const void *p, size_t n)
+{
+	if (c->closed || c->peer_gone)
+		return;
+	c->loop->h.data(c->loop->h.ctx, c, p, n);
+}
+
+void fake_conn_hangup(struct plat_conn *c)
+{
+	if (c->closed || c->peer_gone)
+		return;
+	c->peer_gone = true;
+	c->wbuf = NULL;
+	c->loop->h.closed(c->loop->h.ctx, c, 0);
+}
+
+void fake_conn_stall(struct plat_conn *c, bool stalled)
+{
+	c->stalled = stalled;
+}
+
+size_t fake_conn_take(struct plat_conn *c, const uint8_t **p)
+{
+	size_t n = c->rx_len - c->rx_taken;
+
+	*p = c->rx + c->rx_taken;
+	c->rx_taken = c->rx_len;
+	return n;
+}
+
+bool fake_conn_is_closed(const struct plat_conn *c)
+{
+	return c->closed;
+}
+
+bool fake_conn_write_pending(const struct plat_conn *c)
+{
+	return c->wbuf != NULL;
+}
+
+uint64_t fake_conn_writes(const struct plat_conn *c)
+{
+	return c->writes;
+}
+
+int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
+{
+	if (c->closed || c->peer_gone)
+		return -DOB_ECLOSED;
+	if (c->wbuf)
+		return -DOB_EAGAIN;
+	c->wbuf = buf;
+	c->wlen = n;
+	c->writes++;
+	return 0;
+}
+
+void plat_conn_close(struct plat_conn *c)
+{
+	c->closed = true;
+	c->wbuf = NULL;
+}
+
+void plat_conn_close_after_write(struct plat_conn *c)
+{
+	/* The rest of the buffer in flight reaches the client (unless it
+	 * stopped reading), then the conn closes. */
+	if (c->wbuf && !c->stalled)
+		rx_append(c, c->wbuf, c->wlen);
+	c->wbuf = NULL;
+	c->closed = true;
+}
+
+void plat_conn_set_data(struct plat_conn *c, void *data)
+{
+	c->data = data;
+}
+
+void *plat_conn_get_data(struct plat_conn *c)
+{
+	return c->data;
+}
+
+/* ---------------------------------------------------------------- identity, paths */
+
+int plat_check_path_writable(const struct dob_identity *who, const char *path)
+{
+	for (size_t i = 0; i < n_rules; i++)
+		if (strncmp(path, rules[i].prefix, strlen(rules[i].prefix)) == 0)
+			return rules[i].err;
+	return 0;
+}
+
+int plat_default_state_dir(char *buf, size_t len)
+{
+	return -DOB_ENOTFOUND;
+}
+
+const char *plat_default_endpoint(void)
+{
+	return "fake-endpoint";
+}
