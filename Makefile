@@ -53,7 +53,7 @@ LIB := $(BUILD)/lib
 DOB_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
 	-Wno-unused-parameter -O2 -g -MMD -MP \
 	-Iproto/include -I$(GEN) -Ibroker -Ibroker/core -Ibroker/backend \
-	-Iclient/include -Iclient/src
+	-Iclient/include -Iclient/src -Itests/support
 DOB_LDFLAGS :=
 DOB_LIBS :=
 
@@ -101,6 +101,10 @@ LIBPROTO := $(LIB)/libdobproto.a
 LIBCORE := $(LIB)/libdobcore.a
 LIBBPLAT := $(LIB)/libdobplat.a
 LIBCLIENT := $(LIB)/libdobclient.a
+# Test support (tests/support/: deep message comparison, sample messages,
+# hand-made wire bytes), linked into the unit tests, the tools and fuzzing.
+SUPPORT_SRCS := $(wildcard tests/support/*.c)
+LIBSUPPORT := $(LIB)/libdobtestsupport.a
 
 # Programs: dobrokerd and dobctl exist once their main files do.
 PROGRAMS :=
@@ -157,6 +161,7 @@ $(LIBPROTO): $(PROTO_OBJS)
 $(LIBCORE): $(CORE_OBJS)
 $(LIBBPLAT): $(BPLAT_OBJS)
 $(LIBCLIENT): $(CLIENT_OBJS)
+$(LIBSUPPORT): $(call objs,$(SUPPORT_SRCS))
 $(LIB)/%.a:
 	@mkdir -p $(dir $@)
 	@echo "  AR  $@"
@@ -168,7 +173,7 @@ $(BIN)/dobrokerd$(EXE): $(OBJ)/broker/dobrokerd.o $(LIBCORE) $(LIBBPLAT) $(LIBPR
 	$(Q)$(LINK)
 $(BIN)/dobctl$(EXE): $(OBJ)/client/dobctl.o $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
-$(BIN)/%$(EXE): $(OBJ)/tests/tools/%.o $(LIBCLIENT) $(LIBCORE) $(LIBPROTO)
+$(BIN)/%$(EXE): $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCLIENT) $(LIBCORE) $(LIBPROTO)
 	$(Q)$(LINK)
 $(BIN)/%$(EXE): $(OBJ)/tests/wine/%.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
@@ -179,7 +184,7 @@ $(BIN)/%$(EXE): $(OBJ)/tests/wine/%.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 # portable libraries only.
 UNIT_SRCS := $(wildcard tests/unit/*.c) $(wildcard tests/fakes/*.c)
 UNIT_BIN := $(BUILD)/tests/unit
-$(UNIT_BIN): $(call objs,$(UNIT_SRCS)) $(LIBCORE) $(LIBPROTO)
+$(UNIT_BIN): $(call objs,$(UNIT_SRCS)) $(LIBSUPPORT) $(LIBCORE) $(LIBPROTO)
 	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
 
 # Integration tests: Criterion tests that start real brokers and clients.
@@ -235,11 +240,11 @@ FUZZ_SECONDS ?= 60
 FUZZ := build/fuzz
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
-	-Iproto/include -I$(FUZZ)/gen -Ibroker -Ibroker/core -Ibroker/backend -I$(PBC_SRC_DIR) \
+	-Iproto/include -I$(FUZZ)/gen -Ibroker -Ibroker/core -Ibroker/backend -I$(PBC_SRC_DIR) -Itests/support \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(PROTO_SRCS) $(CORE_SRCS) $(wildcard tests/fuzz/support/*.c)
+FUZZ_LIB_SRCS := $(PROTO_SRCS) $(CORE_SRCS) $(SUPPORT_SRCS) $(wildcard tests/fuzz/support/*.c)
 
 $(FUZZ)/gen/dobroker.pb-c.c $(FUZZ)/gen/dobroker.pb-c.h &: proto/dobroker.proto
 	@mkdir -p $(FUZZ)/gen
@@ -265,6 +270,13 @@ fuzz: fuzz-build
 fuzz-replay: fuzz-build
 	$(Q)tests/fuzz/run.sh replay 0 $(FUZZ_BINS)
 
+# Seed corpus of fuzz_frame: one valid frame per message type and a few bad
+# ones, written by a native tool; the files are committed.
+$(BIN)/gen_corpus$(EXE): $(OBJ)/tests/fuzz/gen_corpus.o $(LIBSUPPORT) $(LIBPROTO)
+	$(Q)$(LINK)
+fuzz-corpus: $(BIN)/gen_corpus$(EXE)
+	$(Q)$(BIN)/gen_corpus tests/fuzz/corpus/frame
+
 # ---------------------------------------------------------------- entry points
 bootstrap:
 	$(Q)sh scripts/bootstrap.sh
@@ -281,7 +293,7 @@ bench: bootstrap
 clean:
 	rm -rf build
 
-.PHONY: all tests check demo bench clean bootstrap fuzz fuzz-build fuzz-replay pygen
+.PHONY: all tests check demo bench clean bootstrap fuzz fuzz-build fuzz-replay fuzz-corpus pygen
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) build/fuzz -name '*.d' 2>/dev/null)

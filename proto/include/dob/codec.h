@@ -93,6 +93,14 @@ int dob_jrec_decode(const uint8_t *body, size_t len, struct dob_jrec *out,
 int dob_jrec_encode(const struct dob_jrec *r, uint8_t **out, size_t *out_len,
 		    struct dob_codec_error *err);
 
+/* Validate a record without encoding: 0 or -DOB_EFIELD. */
+int dob_jrec_validate(const struct dob_jrec *r, struct dob_codec_error *err);
+
+/* Checks the codec's field tables against the compiled schema (every field
+ * present, names, numbers, types and enum ranges agreeing): 0, or -DOB_EINVAL
+ * with the first disagreement in err. Run by the unit tests. */
+int dob_codec_selfcheck(struct dob_codec_error *err);
+
 /* CRC-32C (Castagnoli), as the journal stores it. */
 uint32_t dob_crc32c(uint32_t crc, const void *data, size_t len);
 

@@ -538,6 +538,8 @@ const char *dob_role_name(enum dob_role r);
 int dob_action_parse(const char *name);
 int dob_policy_parse(const char *name);
 int dob_backend_parse(const char *name);
+int dob_event_kind_parse(const char *name); /* "job-error", ... */
+int dob_role_parse(const char *name);       /* "observer", "controller" */
 
 /* GUID text form "{xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx}" (Windows layout:
  * first three groups little-endian in memory). buf must hold 39 bytes. */

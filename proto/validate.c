@@ -1,0 +1,377 @@
+/*
+ * validate.c - every field of a message against the contract, with a reason
+ * that names the field ("submit_job.files[2].remote_url: 2301 characters,
+ * max 2200").
+ *
+ * The bounds of each field come from the layout tables (layout.c); the rules
+ * that relate fields to each other are the validate_<type> functions below.
+ * Validation runs on every decoded frame and before every encode: we never
+ * emit a frame we would refuse.
+ *
+ * Enum values outside the values this version knows are refused everywhere,
+ * although proto3 enums are open. Acting on an action, or trusting a state,
+ * that we cannot interpret is unsafe; new values therefore come only with a
+ * new protocol version, which Hello/Welcome negotiate, and a peer sends only
+ * the values of the version chosen.
+ *
+ * Characters are counted as UTF-16 code units, as Windows counts them for
+ * the limits they mirror (a display name, a URL, a path).
+ */
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dob/codec.h"
+#include "dob/err.h"
+#include "internal.h"
+
+/* ------------------------------------------------------------ UTF-8 */
+
+/* Index of the first byte that does not start a well-formed UTF-8 sequence
+ * (Unicode table 3-7: no overlongs, no surrogates, nothing above U+10FFFF),
+ * or len when all are well formed. */
+static size_t utf8_bad(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		uint8_t c = s[i];
+		uint8_t lo = 0x80, hi = 0xBF;
+		size_t n;
+
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xC2 && c <= 0xDF)
+			n = 1;
+		else if (c >= 0xE0 && c <= 0xEF) {
+			n = 2;
+			if (c == 0xE0)
+				lo = 0xA0; /* overlong */
+			else if (c == 0xED)
+				hi = 0x9F; /* surrogates */
+		} else if (c >= 0xF0 && c <= 0xF4) {
+			n = 3;
+			if (c == 0xF0)
+				lo = 0x90; /* overlong */
+			else if (c == 0xF4)
+				hi = 0x8F; /* above U+10FFFF */
+		} else
+			return i; /* continuation byte, C0/C1 overlong, F5..FF */
+		if (len - i <= n)
+			return i;
+		if (s[i + 1] < lo || s[i + 1] > hi)
+			return i;
+		for (size_t k = 2; k <= n; k++)
+			if ((s[i + k] & 0xC0) != 0x80)
+				return i;
+		i += n + 1;
+	}
+	return len;
+}
+
+int dob_utf8_valid(const char *s, size_t len)
+{
+	return utf8_bad((const uint8_t *)s, len) == len;
+}
+
+/* UTF-16 code units of a well-formed UTF-8 string. */
+static size_t utf16_units(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = (uint8_t)s[i];
+
+		if ((c & 0xC0) != 0x80)
+			n += c >= 0xF0 ? 2 : 1;
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------ paths */
+
+void validate_root(struct validate_path *p, const char *root)
+{
+	p->len = 0;
+	p->s[0] = '\0';
+	validate_push(p, root, -1);
+}
+
+size_t validate_push(struct validate_path *p, const char *name, long i)
+{
+	size_t old = p->len;
+	size_t room = sizeof p->s - p->len;
+	int n;
+
+	if (i >= 0)
+		n = snprintf(p->s + p->len, room, "%s%s[%ld]", old ? "." : "", name, i);
+	else
+		n = snprintf(p->s + p->len, room, "%s%s", old ? "." : "", name);
+	if (n > 0)
+		p->len += (size_t)n < room ? (size_t)n : room - 1;
+	return old;
+}
+
+void validate_pop(struct validate_path *p, size_t len)
+{
+	p->len = len;
+	p->s[len] = '\0';
+}
+
+static int vfail(const struct validate_path *p, struct dob_codec_error *err,
+		 const char *fmt, va_list ap)
+{
+	char text[DOB_REASON_MAX];
+
+	vsnprintf(text, sizeof text, fmt, ap);
+	return err_set(err, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "%s: %s", p->s, text);
+}
+
+int validate_fail(const struct validate_path *p, struct dob_codec_error *err,
+		  const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vfail(p, err, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+int validate_fail_at(struct validate_path *p, struct dob_codec_error *err,
+		     const char *name, const char *fmt, ...)
+{
+	size_t old = validate_push(p, name, -1);
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vfail(p, err, fmt, ap);
+	va_end(ap);
+	validate_pop(p, old);
+	return rc;
+}
+
+/* ------------------------------------------------------------ fields */
+
+int validate_count(struct validate_path *p, struct dob_codec_error *err,
+		   const struct layout_field *f, size_t n, bool use_min)
+{
+	if (n > f->max)
+		return validate_fail_at(p, err, f->name, "%" PRIu64 " entries, max %" PRIu32,
+					(uint64_t)n, f->max);
+	if (use_min && n < f->min)
+		return validate_fail_at(p, err, f->name, "%" PRIu64 " entries, min %" PRIu32,
+					(uint64_t)n, f->min);
+	return 0;
+}
+
+int validate_event_kind(struct validate_path *p, struct dob_codec_error *err,
+			const char *name, long i, int64_t v)
+{
+	size_t old;
+	int rc;
+
+	if (v >= 1 && v <= DOB_EVENT_MAX)
+		return 0;
+	old = validate_push(p, name, i);
+	if (v == DOB_EVENT_UNSPECIFIED)
+		rc = validate_fail(p, err, "EVENT_KIND_UNSPECIFIED is not allowed in a filter");
+	else
+		rc = validate_fail(p, err, "%" PRId64 " is not a valid EventKind", v);
+	validate_pop(p, old);
+	return rc;
+}
+
+static int check_str(struct validate_path *p, struct dob_codec_error *err,
+		     const struct layout_field *f, const char *s)
+{
+	size_t len = s ? strlen(s) : 0;
+	size_t bad = utf8_bad((const uint8_t *)s, len);
+	size_t chars;
+
+	if (bad < len)
+		return validate_fail_at(p, err, f->name, "not valid UTF-8 (byte %" PRIu64 ")",
+					(uint64_t)bad);
+	chars = utf16_units(s, len);
+	if (chars > f->max)
+		return validate_fail_at(p, err, f->name, "%" PRIu64 " characters, max %" PRIu32,
+					(uint64_t)chars, f->max);
+	if (chars < f->min)
+		return validate_fail_at(p, err, f->name, "%" PRIu64 " characters, min %" PRIu32,
+					(uint64_t)chars, f->min);
+	return 0;
+}
+
+static int check_sub(const struct layout_type *t, const void *s, struct validate_path *p,
+		     struct dob_codec_error *err, const char *name, long i)
+{
+	size_t old = validate_push(p, name, i);
+	int rc = validate_struct(t, s, p, err);
+
+	validate_pop(p, old);
+	return rc;
+}
+
+static int check_field(const struct layout_field *f, const void *s,
+		       struct validate_path *p, struct dob_codec_error *err)
+{
+	const void *v = LAYOUT_CAT(char, s, f->off);
+	size_t n = 0;
+	int rc;
+
+	if (f->kind == LK_ARR || f->kind == LK_GUIDS) {
+		n = *LAYOUT_CAT(size_t, s, f->aux);
+		if ((rc = validate_count(p, err, f, n, true)) < 0)
+			return rc;
+		if (n && !*(void *const *)v)
+			return validate_fail_at(p, err, f->name, "%" PRIu64 " entries but no array",
+						(uint64_t)n);
+	}
+	switch (f->kind) {
+	case LK_STR:
+		return check_str(p, err, f, *(char *const *)v);
+	case LK_ENUM: {
+		int e = *(const int *)v;
+
+		if (e < 0 || (uint32_t)e > f->max)
+			return validate_fail_at(p, err, f->name, "%d is not a valid %s", e, f->ename);
+		return 0;
+	}
+	case LK_KINDS: {
+		uint32_t mask = *(const uint32_t *)v;
+
+		for (int k = 0; k < 32; k++)
+			if ((mask >> k) & 1u && (rc = validate_event_kind(p, err, f->name, -1, k)) < 0)
+				return rc;
+		return 0;
+	}
+	case LK_OPT:
+		if (!*LAYOUT_CAT(bool, s, f->aux))
+			return 0;
+		/* fall through */
+	case LK_SUB:
+		return check_sub(f->sub, v, p, err, f->name, -1);
+	case LK_ARR:
+		for (size_t i = 0; i < n; i++) {
+			const char *a = *(const char *const *)v;
+
+			if ((rc = check_sub(f->sub, a + i * f->sub->size, p, err, f->name, (long)i)) < 0)
+				return rc;
+		}
+		return 0;
+	default:
+		return 0; /* numbers, GUIDs: every value is valid */
+	}
+}
+
+int validate_struct(const struct layout_type *t, const void *s,
+		    struct validate_path *p, struct dob_codec_error *err)
+{
+	int rc;
+
+	for (size_t i = 0; i < t->nfields; i++)
+		if ((rc = check_field(&t->fields[i], s, p, err)) < 0)
+			return rc;
+	return t->check ? t->check(s, p, err) : 0;
+}
+
+/* ------------------------------------------------------------ rules */
+
+int validate_hello(const void *s, struct validate_path *p, struct dob_codec_error *err)
+{
+	const struct dob_hello *h = s;
+
+	if (h->min_version < 1)
+		return validate_fail_at(p, err, "min_version", "0, min 1");
+	if (h->max_version < h->min_version)
+		return validate_fail_at(p, err, "max_version", "%" PRIu32 " is below min_version %" PRIu32,
+					h->max_version, h->min_version);
+	if (h->role == DOB_ROLE_UNSPECIFIED)
+		return validate_fail_at(p, err, "role", "ROLE_UNSPECIFIED is not allowed");
+	return 0;
+}
+
+int validate_welcome(const void *s, struct validate_path *p, struct dob_codec_error *err)
+{
+	const struct dob_welcome *w = s;
+
+	if (w->version < 1)
+		return validate_fail_at(p, err, "version", "0, min 1");
+	return 0;
+}
+
+int validate_act(const void *s, struct validate_path *p, struct dob_codec_error *err)
+{
+	const struct dob_act *a = s;
+
+	if (a->action == DOB_ACTION_UNSPECIFIED)
+		return validate_fail_at(p, err, "action", "ACTION_UNSPECIFIED is not allowed");
+	if (a->action == DOB_ACTION_RESUME_AFTER_DELAY) {
+		if (a->delay_ms < 1 || a->delay_ms > DOB_MAX_DELAY_MS)
+			return validate_fail_at(p, err, "delay_ms", "%" PRIu32 ", want 1..%" PRIu32,
+						a->delay_ms, (uint32_t)DOB_MAX_DELAY_MS);
+	} else if (a->delay_ms)
+		return validate_fail_at(p, err, "delay_ms",
+					"%" PRIu32 ", allowed only with ACTION_RESUME_AFTER_DELAY",
+					a->delay_ms);
+	return 0;
+}
+
+int validate_policy(const void *s, struct validate_path *p, struct dob_codec_error *err)
+{
+	const struct dob_policy *pol = s;
+
+	if (pol->exhausted == DOB_POLICY_RESUME)
+		return validate_fail_at(p, err, "exhausted", "POLICY_KIND_RESUME is not allowed");
+	return 0;
+}
+
+/* ------------------------------------------------------------ entry points */
+
+/* The layout of a oneof body of that type, or NULL with the reason in err. */
+static const struct layout_body *body_of(const struct layout_body *tab, size_t n,
+					 uint32_t type, struct validate_path *p,
+					 struct dob_codec_error *err)
+{
+	const struct layout_body *b = type ? layout_find(tab, n, type) : NULL;
+
+	if (!type)
+		validate_fail(p, err, "no body");
+	else if (!b)
+		validate_fail(p, err, "unknown type %" PRIu32, type);
+	return b;
+}
+
+int dob_validate(const struct dob_msg *m, struct dob_codec_error *err)
+{
+	struct validate_path p;
+	const struct layout_body *b;
+
+	validate_root(&p, "envelope");
+	if (!(b = body_of(layout_msgs, layout_n_msgs, m->type, &p, err)))
+		return -DOB_EFIELD;
+	if (b->corr == CORR_REQUIRED && !m->correlation_id)
+		return validate_fail_at(&p, err, "correlation_id", "missing (0) on %s", b->name);
+	if (b->corr == CORR_ZERO && m->correlation_id)
+		return validate_fail_at(&p, err, "correlation_id", "%" PRIu64 " on %s, want 0",
+					m->correlation_id, b->name);
+	validate_root(&p, b->name);
+	return validate_struct(b->type, &m->u, &p, err);
+}
+
+int dob_jrec_validate(const struct dob_jrec *r, struct dob_codec_error *err)
+{
+	struct validate_path p;
+	const struct layout_body *b;
+
+	validate_root(&p, "record");
+	if (!(b = body_of(layout_jrecs, layout_n_jrecs, r->type, &p, err)))
+		return -DOB_EFIELD;
+	validate_root(&p, b->name);
+	return validate_struct(b->type, &r->u, &p, err);
+}
