@@ -53,7 +53,7 @@ LIB := $(BUILD)/lib
 DOB_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
 	-Wno-unused-parameter -O2 -g -MMD -MP \
 	-Iproto/include -I$(GEN) -Ibroker -Ibroker/core -Ibroker/backend \
-	-Iclient/include -Iclient/src -Itests/support
+	-Iclient/include -Iclient/src -Itests/support -Itests/fakes
 DOB_LDFLAGS :=
 DOB_LIBS :=
 
