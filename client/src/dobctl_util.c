@@ -154,7 +154,7 @@ int dobctl_parse_policy(const char *s, struct dob_policy *out, char *why, size_t
 		}
 		*p++ = '\0';
 	}
-	if (p || !ieq(field[0], "resume") || n < 3)
+	if (p || !ieq(field[0], "resume") || n < 3 || n > 4)
 		return bad(why, whylen,
 			   "bad policy '%s': want none, cancel, complete or resume:MAX:BACKOFF_MS[:none|cancel|complete]",
 			   s);

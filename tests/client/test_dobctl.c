@@ -1,0 +1,537 @@
+/*
+ * tests/client/test_dobctl.c - the dobctl program (build/<target>/bin/dobctl,
+ * found next to this test binary) against the scripted fake broker: output,
+ * replies to errors (--on-error, --exec), exit codes and their messages.
+ * JSON lines are checked with Python's json module, an independent parser.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dob/alloc.h"
+#include "dob/err.h"
+#include "fake_broker.h"
+
+extern char **environ;
+
+static struct fake fk;
+
+struct run {
+	int code;          /* exit status, or -1 when killed */
+	char out[16384];   /* stdout */
+	char err[4096];    /* stderr */
+};
+
+static void dobctl_path(char *buf, size_t len)
+{
+	char self[4096], *dir;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	cr_assert_gt(n, 0);
+	self[n] = '\0';
+	dir = dirname(dirname(self)); /* build/<target>/tests/client -> build/<target> */
+	snprintf(buf, len, "%s/bin/dobctl", dir);
+	cr_assert_eq(access(buf, X_OK), 0, "no dobctl at %s", buf);
+}
+
+static void drain(int fd, char *buf, size_t cap, size_t *have, bool *open)
+{
+	ssize_t n = read(fd, buf + *have, cap - 1 - *have);
+
+	if (n <= 0) {
+		*open = false;
+		return;
+	}
+	*have += (size_t)n;
+	buf[*have] = '\0';
+	if (*have + 1 >= cap)
+		*open = false; /* full: stop reading */
+}
+
+/* Runs prog with argv (argv[0] is set here), stdin from /dev/null, within
+ * 10 s. */
+static void run_prog(const char *prog, const char *const *args, struct run *r)
+{
+	char *argv[32];
+	int po[2], pe[2], st = 0;
+	size_t ho = 0, he = 0, i;
+	bool oo = true, eo = true;
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	time_t t0 = time(NULL);
+
+	memset(r, 0, sizeof *r);
+	argv[0] = (char *)prog;
+	for (i = 0; args[i]; i++)
+		argv[i + 1] = (char *)args[i];
+	argv[i + 1] = NULL;
+	cr_assert_eq(pipe(po), 0);
+	cr_assert_eq(pipe(pe), 0);
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
+	posix_spawn_file_actions_addclose(&fa, po[0]);
+	posix_spawn_file_actions_addclose(&fa, pe[0]);
+	cr_assert_eq(posix_spawn(&pid, prog, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	close(po[1]);
+	close(pe[1]);
+	while ((oo || eo) && time(NULL) - t0 < 10) {
+		struct pollfd p[2] = { { .fd = oo ? po[0] : -1, .events = POLLIN },
+				       { .fd = eo ? pe[0] : -1, .events = POLLIN } };
+
+		if (poll(p, 2, 500) <= 0)
+			continue;
+		if (p[0].revents)
+			drain(po[0], r->out, sizeof r->out, &ho, &oo);
+		if (p[1].revents)
+			drain(pe[0], r->err, sizeof r->err, &he, &eo);
+	}
+	close(po[0]);
+	close(pe[0]);
+	if (oo || eo)
+		kill(pid, SIGKILL);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	r->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void dobctl(struct run *r, const char *const *args)
+{
+	char prog[4200];
+
+	dobctl_path(prog, sizeof prog);
+	run_prog(prog, args, r);
+}
+
+/* Checks JSON lines with Python: each line must parse; prints
+ * "type,type,..." so the test can compare. */
+static void json_types(const char *lines, char *types, size_t len)
+{
+	static const char script[] =
+		"import json,sys\n"
+		"t=[json.loads(l)['type'] for l in sys.stdin.read().splitlines()]\n"
+		"print(','.join(t))\n";
+	const char *args[] = { "-c", "exec /usr/bin/python3 -c \"$1\" < \"$2\"", "sh", script,
+			       NULL, NULL };
+	struct run *r = malloc(sizeof *r);
+	char path[64];
+	FILE *f;
+	int fd;
+
+	snprintf(path, sizeof path, "/tmp/dobctl-json-XXXXXX");
+	fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	f = fdopen(fd, "w");
+	fputs(lines, f);
+	fclose(f);
+	args[4] = path;
+	run_prog("/bin/sh", args, r);
+	unlink(path);
+	cr_assert_eq(r->code, 0, "Python refused the JSON: %s\n%s", r->err, lines);
+	r->out[strcspn(r->out, "\n")] = '\0';
+	cr_assert_lt(strlen(r->out), len);
+	memcpy(types, r->out, strlen(r->out) + 1);
+	free(r);
+}
+
+static void start(fake_script s)
+{
+	cr_assert_eq(fake_start(&fk, s, NULL), 0, "fake broker did not start");
+}
+
+/* Stops the fake; on its failure shows what dobctl said too. */
+static void stop(const struct run *run)
+{
+	int r = fake_stop(&fk);
+
+	cr_assert_eq(r, 0, "fake broker: %s\ndobctl exit %d, stdout:\n%s\nstderr:\n%s", fk.why,
+		     run->code, run->out, run->err);
+}
+
+static void send_and_free(struct fake *f, struct dob_msg *m)
+{
+	fake_send(f, m);
+	dob_msg_clear(m);
+}
+
+/* ---------------------------------------------------------------- watch */
+
+static void s_watch(struct fake *f)
+{
+	struct dob_msg m;
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_check(f, f->hello.u.hello.role == DOB_ROLE_OBSERVER, "role %d", f->hello.u.hello.role);
+	fake_check(f, f->hello.u.hello.filter.kind_mask == ((1u << DOB_EVENT_JOB_ERROR) |
+							    (1u << DOB_EVENT_RESOLUTION)),
+		   "kinds 0x%x", f->hello.u.hello.filter.kind_mask);
+	fake_check(f, f->hello.u.hello.filter.n_job_ids == 1 &&
+			      f->hello.u.hello.filter.job_ids[0].b[0] == 0x67,
+		   "job filter");
+	fake_check(f, strcmp(f->hello.u.hello.client_name, "watcher-1") == 0, "name");
+	fake_job_error(&m, 0x11, 11);
+	send_and_free(f, &m);
+	fake_resolution(&m, 0x11, 11);
+	send_and_free(f, &m);
+	fake_job_modified(&m, 0x12); /* beyond --count: never printed */
+	send_and_free(f, &m);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, watch_json_prints_one_valid_object_per_event_and_stops_at_count, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", fk.path, "--name", "watcher-1", "watch", "--json",
+			       "--kinds", "error,resolution", "--job",
+			       "{01234567-89ab-cdef-0123-456789abcdef}", "--count", "2", NULL };
+	struct run *r = malloc(sizeof *r);
+	char types[256];
+
+	start(s_watch);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "job_error,resolution");
+	cr_expect_str_eq(r->err, "", "JSON mode says nothing on stderr: %s", r->err);
+	free(r);
+}
+
+static void s_watch_plain(struct fake *f)
+{
+	struct dob_msg m;
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_job_error(&m, 0x11, 11);
+	send_and_free(f, &m);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, watch_prints_human_lines_and_a_header_on_stderr, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "watch", "--count", "1", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	start(s_watch_plain);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strncmp(r->out, "ERROR episode 11 {11111111-", 27) == 0, "%s", r->out);
+	cr_expect(strstr(r->err, "dobroker fake, backend sim, session 42, 2 pending episodes") != NULL,
+		  "%s", r->err);
+	free(r);
+}
+
+struct expect_act {
+	enum dob_action action;
+	uint32_t delay;
+	enum dob_status status;
+};
+
+static void s_controller(struct fake *f)
+{
+	const struct expect_act *want = f->arg;
+	struct dob_msg m, req;
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_check(f, f->hello.u.hello.role == DOB_ROLE_CONTROLLER, "role %d", f->hello.u.hello.role);
+	fake_job_error(&m, 0x11, 11);
+	send_and_free(f, &m);
+	if (fake_expect(f, DOB_MSG_ACT, &req) < 0)
+		return;
+	fake_check(f, req.u.act.action == want->action && req.u.act.delay_ms == want->delay &&
+			      req.u.act.episode_id == 11 && req.u.act.job_id.b[0] == 0x11,
+		   "Act: action %d delay %u episode %llu", req.u.act.action, req.u.act.delay_ms,
+		   (unsigned long long)req.u.act.episode_id);
+	m.type = DOB_MSG_ACTION_RESULT;
+	memset(&m.u, 0, sizeof m.u);
+	m.correlation_id = req.correlation_id;
+	m.u.action_result.status = want->status;
+	m.u.action_result.new_state = DOB_STATE_QUEUED;
+	m.u.action_result.message = dob_strdup(want->status ? "too late" : "");
+	send_and_free(f, &m);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+static void start_controller(const struct expect_act *want)
+{
+	cr_assert_eq(fake_start(&fk, s_controller, (void *)want), 0);
+}
+
+Test(dobctl, watch_exec_passes_the_event_in_env_and_sends_the_first_line_as_reply, .timeout = 30)
+{
+	static const struct expect_act want = { DOB_ACTION_RESUME_AFTER_DELAY, 1500, DOB_STATUS_OK };
+	const char *cmd =
+		"[ \"$DOB_HRESULT\" = 0x80190194 ] && [ \"$DOB_EPISODE_ID\" = 11 ] && "
+		"[ \"$DOB_URL\" = http://127.0.0.1:1/missing.bin ] && "
+		"[ \"$DOB_ERROR_CONTEXT\" = REMOTE_FILE ] && [ \"$DOB_REPEAT_COUNT\" = 3 ] && "
+		"[ \"$DOB_STATE\" = ERROR ] && "
+		"[ \"$DOB_LOCAL_NAME\" = /tmp/out/missing.bin ] && "
+		"[ \"$DOB_JOB_ID\" = '{11111111-1111-1111-1111-111111111111}' ] && "
+		"printf %s \"$DOB_EVENT_JSON\" | /usr/bin/python3 -c 'import json,sys; "
+		"assert json.load(sys.stdin)[\"episode_id\"] == 11' && "
+		"printf 'resume-after-delay 1500\\nsecond line ignored\\n' || echo none";
+	const char *args[] = { "--endpoint", NULL, "watch", "--json", "--exec", cmd, "--count", "1",
+			       NULL };
+	struct run *r = malloc(sizeof *r);
+	char types[256];
+
+	start_controller(&want);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "job_error,action_result");
+	cr_expect(strstr(r->out, "\"action\":\"resume-after-delay\",\"status\":\"OK\"") != NULL, "%s",
+		  r->out);
+	free(r);
+}
+
+Test(dobctl, watch_on_error_answers_every_error_and_prints_refusals, .timeout = 30)
+{
+	static const struct expect_act want = { DOB_ACTION_CANCEL, 0, DOB_STATUS_NO_EPISODE };
+	const char *args[] = { "--endpoint", NULL, "watch", "--on-error=cancel", "--count", "1", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	start_controller(&want);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->out, "  -> cancel: NO_EPISODE: too late") != NULL, "%s", r->out);
+	free(r);
+}
+
+Test(dobctl, watch_on_error_ask_without_a_terminal_is_a_usage_error, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", "/nonexistent/x.sock", "watch", "--on-error=ask", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	dobctl(r, args);
+	cr_expect_eq(r->code, 1);
+	cr_expect(strstr(r->err, "needs a terminal") != NULL, "%s", r->err);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- requests */
+
+Test(dobctl, act_refused_exits_4_naming_the_status, .timeout = 30)
+{
+	static const struct expect_act want = { DOB_ACTION_RESUME, 0, DOB_STATUS_ALREADY_RESOLVED };
+	const char *args[] = { "--endpoint", NULL, "act", "{11111111-1111-1111-1111-111111111111}",
+			       "resume", "--episode", "11", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	/* s_controller sends a JobError first: dobctl act queues and ignores it. */
+	start_controller(&want);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 4, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "refused: ALREADY_RESOLVED: too late") != NULL, "%s", r->err);
+	free(r);
+}
+
+Test(dobctl, act_ok_exits_0, .timeout = 30)
+{
+	static const struct expect_act want = { DOB_ACTION_RESUME_AFTER_DELAY, 250, DOB_STATUS_OK };
+	const char *args[] = { "--endpoint", NULL, "act", "11111111-1111-1111-1111-111111111111",
+			       "resume-after-delay", "--delay", "250", "--episode=11", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	start_controller(&want);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->out, "resume-after-delay {11111111-1111-1111-1111-111111111111}: OK, now QUEUED") ==
+			  r->out,
+		  "%s", r->out);
+	free(r);
+}
+
+static void s_submit(struct fake *f)
+{
+	struct dob_msg req, rep = { .type = DOB_MSG_JOB_REPLY };
+	struct dob_submit_job *s;
+
+	if (fake_handshake(f) < 0 || fake_expect(f, DOB_MSG_SUBMIT_JOB, &req) < 0)
+		return;
+	s = &req.u.submit_job;
+	fake_check(f, strcmp(s->display_name, "nightly") == 0, "name %s", s->display_name);
+	fake_check(f, s->n_files == 1 && strcmp(s->files[0].remote_url, "http://h/f.bin") == 0 &&
+			      strcmp(s->files[0].local_path, "/tmp/f.bin") == 0,
+		   "files");
+	fake_check(f, s->priority == DOB_PRIORITY_LOW, "priority %d", s->priority);
+	fake_check(f, s->policy.kind == DOB_POLICY_RESUME && s->policy.max_resumes == 2 &&
+			      s->policy.backoff_ms == 1000 && s->policy.exhausted == DOB_POLICY_CANCEL &&
+			      s->policy.deadline_ms == 30000,
+		   "policy");
+	fake_check(f, s->type == DOB_JOB_DOWNLOAD, "type");
+	rep.correlation_id = req.correlation_id;
+	rep.u.job_reply.has_job = true;
+	memset(rep.u.job_reply.job.job.job_id.b, 0x42, DOB_GUID_LEN);
+	rep.u.job_reply.job.job.display_name = dob_strdup("nightly");
+	send_and_free(f, &rep);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, submit_prints_the_new_job_id, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "submit", "http://h/f.bin", "/tmp/f.bin",
+			       "--name", "nightly", "--priority", "low",
+			       "--policy", "resume:2:1000:cancel", "--deadline", "30000", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	start(s_submit);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect_str_eq(r->out, "{42424242-4242-4242-4242-424242424242}\n");
+	free(r);
+}
+
+static void s_jobs(struct fake *f)
+{
+	struct dob_msg req, rep = { .type = DOB_MSG_LIST_JOBS_REPLY };
+	int i;
+
+	if (fake_handshake(f) < 0 || fake_expect(f, DOB_MSG_LIST_JOBS, &req) < 0)
+		return;
+	rep.correlation_id = req.correlation_id;
+	rep.u.list_jobs_reply.n_jobs = 2;
+	rep.u.list_jobs_reply.jobs = dob_calloc(2, sizeof *rep.u.list_jobs_reply.jobs);
+	for (i = 0; i < 2; i++) {
+		memset(rep.u.list_jobs_reply.jobs[i].job.job_id.b, 0x30 + i, DOB_GUID_LEN);
+		rep.u.list_jobs_reply.jobs[i].job.display_name = dob_strdup("j\tx");
+		rep.u.list_jobs_reply.jobs[i].owner.user_sid = dob_strdup("uid:1000");
+	}
+	send_and_free(f, &rep);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, jobs_json_prints_one_object_per_job, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "jobs", "--json", NULL };
+	struct run *r = malloc(sizeof *r);
+	char types[256];
+
+	start(s_jobs);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "job,job");
+	free(r);
+}
+
+/* ---------------------------------------------------------------- failures */
+
+Test(dobctl, request_without_reply_exits_5, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "--timeout", "300", "ping", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	start(s_watch_plain); /* never answers a Ping */
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 5, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "no reply to ping within 300 ms") != NULL, "%s", r->err);
+	free(r);
+}
+
+Test(dobctl, no_broker_exits_2_naming_the_endpoint, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", "/nonexistent/dobroker.sock", "stats", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	dobctl(r, args);
+	cr_expect_eq(r->code, 2, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "cannot connect to /nonexistent/dobroker.sock") != NULL, "%s",
+		  r->err);
+	free(r);
+}
+
+static void s_refuse(struct fake *f)
+{
+	struct dob_msg m = { .type = DOB_MSG_PROTOCOL_ERROR };
+
+	if (fake_accept(f) < 0 || fake_expect(f, DOB_MSG_HELLO, &f->hello) < 0)
+		return;
+	m.u.protocol_error.code = DOB_PERR_TOO_MANY_CONNECTIONS;
+	m.u.protocol_error.message = dob_strdup("8 connections for uid 1000 already");
+	send_and_free(f, &m);
+}
+
+Test(dobctl, broker_protocol_error_exits_3_with_its_message, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "jobs", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	start(s_refuse);
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 3, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "8 connections for uid 1000 already") != NULL, "%s", r->err);
+	free(r);
+}
+
+Test(dobctl, usage_errors_exit_1, .timeout = 30)
+{
+	static const char *const cases[][6] = {
+		{ "frobnicate", NULL },
+		{ "act", "not-a-guid", "resume", NULL },
+		{ "act", "{11111111-1111-1111-1111-111111111111}", "resume-after-delay", NULL },
+		{ "act", "{11111111-1111-1111-1111-111111111111}", "resume", "--delay", "5", NULL },
+		{ "submit", "http://h/x", NULL },
+		{ "submit", "http://h/x", "/tmp/x", "--policy", "resume:0:1", NULL },
+		{ "watch", "--kinds", "errors", NULL },
+		{ "watch", "--on-error=resume", "--exec", "true", NULL },
+		{ "--timeout", "0", "ping", NULL },
+	};
+	struct run *r = malloc(sizeof *r);
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		dobctl(r, (const char *const *)cases[i]);
+		cr_expect_eq(r->code, 1, "case %zu (%s): exit %d", i, cases[i][0], r->code);
+		cr_expect(strstr(r->err, "Try 'dobctl --help'") != NULL, "case %zu: %s", i, r->err);
+	}
+	free(r);
+}
+
+Test(dobctl, help_documents_the_exit_codes, .timeout = 30)
+{
+	const char *args[] = { "--help", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	dobctl(r, args);
+	cr_expect_eq(r->code, 0);
+	cr_expect(strstr(r->out, "5  timeout waiting for the broker") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "4  the broker refused the request") != NULL);
+	free(r);
+}
