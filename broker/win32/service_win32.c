@@ -1,0 +1,222 @@
+/*
+ * broker/win32/service_win32.c - install, uninstall and run as a Windows
+ * service (see win_service.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "win32/win.h"
+#include "win32/win_service.h"
+
+#include "core/log.h"
+#include "dob/alloc.h"
+#include "dob/err.h"
+
+#define STOP_WAIT_MS 10000
+
+static int fail_with(char *errbuf, size_t errlen, const char *what, DWORD e)
+{
+	char msg[256];
+	snprintf(errbuf, errlen, "%s: %s", what, win_strerror(e, msg, sizeof(msg)));
+	int r = win_error_to_err(e);
+	return r ? r : -DOB_EIO;
+}
+
+int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf, size_t errlen)
+{
+	char dummy[8];
+	if (!errbuf || !errlen) {
+		errbuf = dummy;
+		errlen = sizeof(dummy);
+	}
+	errbuf[0] = 0;
+	if (!exe_path || !exe_path[0] || wcschr(exe_path, L'"')) {
+		snprintf(errbuf, errlen, "invalid program path");
+		return -DOB_EINVAL;
+	}
+	wchar_t *wargs = NULL;
+	int r = win_utf8_to_wide(args ? args : "", &wargs);
+	if (r < 0) {
+		snprintf(errbuf, errlen, "service arguments are not valid UTF-8");
+		return r;
+	}
+	size_t n = wcslen(exe_path) + wcslen(wargs) + 32;
+	wchar_t *cmd = dob_malloc(n * sizeof(wchar_t));
+	if (!cmd) {
+		dob_free(wargs);
+		snprintf(errbuf, errlen, "out of memory");
+		return -DOB_ENOMEM;
+	}
+	swprintf(cmd, n, L"\"%ls\" --service%ls%ls", exe_path, wargs[0] ? L" " : L"", wargs);
+	dob_free(wargs);
+
+	SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CREATE_SERVICE);
+	if (!scm) {
+		r = fail_with(errbuf, errlen, "cannot open the service control manager",
+			      GetLastError());
+		dob_free(cmd);
+		return r;
+	}
+	SC_HANDLE svc = CreateServiceW(scm, WIN_SERVICE_NAME, WIN_SERVICE_DISPLAY,
+				       SERVICE_CHANGE_CONFIG | SERVICE_QUERY_STATUS,
+				       SERVICE_WIN32_OWN_PROCESS, SERVICE_DEMAND_START,
+				       SERVICE_ERROR_NORMAL, cmd, NULL, NULL, NULL, NULL, NULL);
+	dob_free(cmd);
+	if (!svc) {
+		DWORD e = GetLastError();
+		if (e == ERROR_SERVICE_EXISTS) {
+			snprintf(errbuf, errlen, "the service %ls is already installed",
+				 WIN_SERVICE_NAME);
+			r = -DOB_EEXIST;
+		} else {
+			r = fail_with(errbuf, errlen, "cannot create the service", e);
+		}
+		CloseServiceHandle(scm);
+		return r;
+	}
+	SERVICE_DESCRIPTIONW d = {
+		.lpDescription = L"Streams Delivery Optimization / BITS job errors to subscribers "
+				 L"over \\\\.\\pipe\\dobroker and carries out their actions."};
+	ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &d); /* cosmetic */
+	CloseServiceHandle(svc);
+	CloseServiceHandle(scm);
+	return 0;
+}
+
+int win_service_uninstall(char *errbuf, size_t errlen)
+{
+	char dummy[8];
+	if (!errbuf || !errlen) {
+		errbuf = dummy;
+		errlen = sizeof(dummy);
+	}
+	errbuf[0] = 0;
+	SC_HANDLE scm = OpenSCManagerW(NULL, NULL, SC_MANAGER_CONNECT);
+	if (!scm)
+		return fail_with(errbuf, errlen, "cannot open the service control manager",
+				 GetLastError());
+	SC_HANDLE svc = OpenServiceW(scm, WIN_SERVICE_NAME,
+				     SERVICE_STOP | SERVICE_QUERY_STATUS | DELETE);
+	if (!svc) {
+		DWORD e = GetLastError();
+		int r;
+		if (e == ERROR_SERVICE_DOES_NOT_EXIST) {
+			snprintf(errbuf, errlen, "the service %ls is not installed",
+				 WIN_SERVICE_NAME);
+			r = -DOB_ENOTFOUND;
+		} else {
+			r = fail_with(errbuf, errlen, "cannot open the service", e);
+		}
+		CloseServiceHandle(scm);
+		return r;
+	}
+	SERVICE_STATUS st;
+	if (ControlService(svc, SERVICE_CONTROL_STOP, &st)) {
+		ULONGLONG until = GetTickCount64() + STOP_WAIT_MS;
+		while (QueryServiceStatus(svc, &st) && st.dwCurrentState != SERVICE_STOPPED &&
+		       GetTickCount64() < until)
+			Sleep(100);
+		if (st.dwCurrentState != SERVICE_STOPPED)
+			log_warn("service: still stopping after %d ms; deleting it anyway "
+				 "(removed once it stops)",
+				 STOP_WAIT_MS);
+	}
+	int r = 0;
+	if (!DeleteService(svc)) {
+		DWORD e = GetLastError();
+		if (e != ERROR_SERVICE_MARKED_FOR_DELETE)
+			r = fail_with(errbuf, errlen, "cannot delete the service", e);
+	}
+	CloseServiceHandle(svc);
+	CloseServiceHandle(scm);
+	return r;
+}
+
+/* ------------------------------------------------------------ running */
+
+/* Set once by win_service_run before the dispatcher starts; read by the
+ * service thread it creates. */
+static int (*svc_fn)(void *);
+static void *svc_arg;
+static int svc_rc;
+static SERVICE_STATUS_HANDLE svc_handle;
+static SERVICE_STATUS svc_status;
+static CRITICAL_SECTION svc_lock; /* protects svc_status and its reporting */
+
+static void report(DWORD state, DWORD win32, DWORD specific)
+{
+	EnterCriticalSection(&svc_lock);
+	svc_status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
+	svc_status.dwCurrentState = state;
+	svc_status.dwControlsAccepted =
+		state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+	svc_status.dwWin32ExitCode = win32;
+	svc_status.dwServiceSpecificExitCode = specific;
+	svc_status.dwWaitHint = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING
+					? STOP_WAIT_MS
+					: 0;
+	if (state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING)
+		svc_status.dwCheckPoint++;
+	else
+		svc_status.dwCheckPoint = 0;
+	SetServiceStatus(svc_handle, &svc_status);
+	LeaveCriticalSection(&svc_lock);
+}
+
+static DWORD WINAPI on_control(DWORD ctl, DWORD type, void *data, void *ctx)
+{
+	switch (ctl) {
+	case SERVICE_CONTROL_STOP:
+	case SERVICE_CONTROL_SHUTDOWN:
+		report(SERVICE_STOP_PENDING, NO_ERROR, 0);
+		win_request_stop();
+		return NO_ERROR;
+	case SERVICE_CONTROL_INTERROGATE:
+		return NO_ERROR;
+	default:
+		return ERROR_CALL_NOT_IMPLEMENTED;
+	}
+}
+
+static void WINAPI service_main(DWORD argc, LPWSTR *argv)
+{
+	svc_handle = RegisterServiceCtrlHandlerExW(WIN_SERVICE_NAME, on_control, NULL);
+	if (!svc_handle) {
+		log_error("service: RegisterServiceCtrlHandlerEx failed (error %lu)",
+			  (unsigned long)GetLastError());
+		svc_rc = -DOB_EIO;
+		return;
+	}
+	report(SERVICE_START_PENDING, NO_ERROR, 0);
+	report(SERVICE_RUNNING, NO_ERROR, 0);
+	svc_rc = svc_fn(svc_arg);
+	if (svc_rc == 0)
+		report(SERVICE_STOPPED, NO_ERROR, 0);
+	else
+		report(SERVICE_STOPPED, ERROR_SERVICE_SPECIFIC_ERROR, (DWORD)-svc_rc);
+}
+
+int win_service_run(int (*main_fn)(void *arg), void *arg)
+{
+	static wchar_t name[] = WIN_SERVICE_NAME;
+	SERVICE_TABLE_ENTRYW table[] = {{name, service_main}, {NULL, NULL}};
+	svc_fn = main_fn;
+	svc_arg = arg;
+	svc_rc = 0;
+	InitializeCriticalSection(&svc_lock);
+	if (!StartServiceCtrlDispatcherW(table)) {
+		DWORD e = GetLastError();
+		DeleteCriticalSection(&svc_lock);
+		if (e == ERROR_FAILED_SERVICE_CONTROLLER_CONNECT) {
+			log_error("--service: not started by the service control manager (run "
+				  "without --service for console mode)");
+			return -DOB_ESTATE;
+		}
+		char msg[256];
+		log_error("service: StartServiceCtrlDispatcher: %s",
+			  win_strerror(e, msg, sizeof(msg)));
+		return win_error_to_err(e) ? win_error_to_err(e) : -DOB_EIO;
+	}
+	DeleteCriticalSection(&svc_lock);
+	return svc_rc;
+}

@@ -1,0 +1,40 @@
+/*
+ * broker/win32/win_service.h - dobrokerd as a Windows service.
+ *
+ * Console mode is the default; these helpers give the Windows entry point
+ * (broker/win32/main_win32.c, once the portable main exposes one) its
+ * `install`, `uninstall` and `--service` commands.
+ *
+ * The service is WIN_SERVICE_NAME, SERVICE_WIN32_OWN_PROCESS, started on
+ * demand, running as LocalSystem, with the command line
+ *   "<exe_path>" --service <args>
+ * SERVICE_CONTROL_STOP and SERVICE_CONTROL_SHUTDOWN reach the loop through
+ * win_request_stop() (signal_win32.c), i.e. plat_loop_stop on the loop that
+ * main_fn registered with plat_handle_signals (a stop that comes before is
+ * remembered and stops that loop at once).
+ */
+#ifndef DOB_WIN_SERVICE_H
+#define DOB_WIN_SERVICE_H
+
+#include <stddef.h>
+#include <wchar.h>
+
+#define WIN_SERVICE_NAME L"dobroker"
+#define WIN_SERVICE_DISPLAY L"dobroker (Delivery Optimization / BITS error broker)"
+
+/* Registers the service. 0; -DOB_EEXIST when it is installed already;
+ * -DOB_EACCES without the right to (not elevated); -DOB_EINVAL for args that
+ * are not valid UTF-8; another code otherwise. errbuf gets the reason. */
+int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf,
+			size_t errlen);
+/* Stops the service if it runs (waits up to 10 s) and deletes it.
+ * -DOB_ENOTFOUND when it is not installed. */
+int win_service_uninstall(char *errbuf, size_t errlen);
+/* Runs main_fn(arg) as the service's body, reporting RUNNING before it and
+ * STOPPED (with main_fn's code: 0, or ERROR_SERVICE_SPECIFIC_ERROR and the
+ * negated dob_err as the service-specific code) after it. Blocks until the
+ * service stops and returns main_fn's result; -DOB_ESTATE when the process
+ * was not started by the service control manager. */
+int win_service_run(int (*main_fn)(void *arg), void *arg);
+
+#endif
