@@ -192,6 +192,18 @@ int fake_handshake(struct fake *f)
 	return r;
 }
 
+void fake_refuse_hello(struct fake *f, enum dob_perr code, const char *message)
+{
+	struct dob_msg m = { .type = DOB_MSG_PROTOCOL_ERROR };
+
+	if (fake_accept(f) < 0 || fake_expect(f, DOB_MSG_HELLO, &f->hello) < 0)
+		return;
+	m.u.protocol_error.code = code;
+	m.u.protocol_error.message = dob_strdup(message);
+	fake_send(f, &m);
+	dob_msg_clear(&m);
+}
+
 void fake_hangup(struct fake *f)
 {
 	if (f->cfd >= 0)

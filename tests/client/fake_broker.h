@@ -55,6 +55,8 @@ int fake_send(struct fake *f, const struct dob_msg *m);
 int fake_send_raw(struct fake *f, const void *p, size_t n);
 /* accept + Hello + Welcome (session 42, backend sim, uid 1000). 0 or -1. */
 int fake_handshake(struct fake *f);
+/* accept + Hello, answered with ProtocolError(code, message). */
+void fake_refuse_hello(struct fake *f, enum dob_perr code, const char *message);
 /* Closes the connection now. */
 void fake_hangup(struct fake *f);
 /* Waits until the client hangs up (EOF), at most timeout_ms. */

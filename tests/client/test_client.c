@@ -126,14 +126,7 @@ Test(client, connect_sends_hello_with_filter_and_exposes_welcome, .timeout = 10)
 
 static void s_refuse_hello(struct fake *f)
 {
-	struct dob_msg m = { .type = DOB_MSG_PROTOCOL_ERROR };
-
-	if (fake_accept(f) < 0 || fake_expect(f, DOB_MSG_HELLO, &f->hello) < 0)
-		return;
-	m.u.protocol_error.code = DOB_PERR_UNSUPPORTED_VERSION;
-	m.u.protocol_error.message = dob_strdup("this broker speaks version 7 only");
-	fake_send(f, &m);
-	dob_msg_clear(&m);
+	fake_refuse_hello(f, DOB_PERR_UNSUPPORTED_VERSION, "this broker speaks version 7 only");
 }
 
 Test(client, protocol_error_in_handshake_fails_connect_with_code_and_message, .timeout = 10)

@@ -146,11 +146,6 @@ static void json_types(const char *lines, char *types, size_t len)
 	free(r);
 }
 
-static void start(fake_script s)
-{
-	cr_assert_eq(fake_start(&fk, s, NULL), 0, "fake broker did not start");
-}
-
 /* Stops the fake; on its failure shows what dobctl said too. */
 static void stop(const struct run *run)
 {
@@ -158,6 +153,20 @@ static void stop(const struct run *run)
 
 	cr_assert_eq(r, 0, "fake broker: %s\ndobctl exit %d, stdout:\n%s\nstderr:\n%s", fk.why,
 		     run->code, run->out, run->err);
+}
+
+/* Runs dobctl args (args[1] is set to the fake's endpoint) against a fake
+ * broker running script with arg. The result is the caller's to free. */
+static struct run *against(fake_script script, const void *arg, const char **args)
+{
+	struct run *r = malloc(sizeof *r);
+
+	cr_assert_not_null(r);
+	cr_assert_eq(fake_start(&fk, script, (void *)arg), 0, "fake broker did not start");
+	args[1] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	return r;
 }
 
 static void send_and_free(struct fake *f, struct dob_msg *m)
@@ -193,16 +202,13 @@ static void s_watch(struct fake *f)
 
 Test(dobctl, watch_json_prints_one_valid_object_per_event_and_stops_at_count, .timeout = 30)
 {
-	const char *args[] = { "--endpoint", fk.path, "--name", "watcher-1", "watch", "--json",
+	const char *args[] = { "--endpoint", NULL, "--name", "watcher-1", "watch", "--json",
 			       "--kinds", "error,resolution", "--job",
 			       "{01234567-89ab-cdef-0123-456789abcdef}", "--count", "2", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 	char types[256];
 
-	start(s_watch);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_watch, NULL, args);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
 	json_types(r->out, types, sizeof types);
 	cr_expect_str_eq(types, "job_error,resolution");
@@ -224,12 +230,9 @@ static void s_watch_plain(struct fake *f)
 Test(dobctl, watch_prints_human_lines_and_a_header_on_stderr, .timeout = 30)
 {
 	const char *args[] = { "--endpoint", NULL, "watch", "--count", "1", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 
-	start(s_watch_plain);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_watch_plain, NULL, args);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
 	cr_expect(strncmp(r->out, "ERROR episode 11 {11111111-", 27) == 0, "%s", r->out);
 	cr_expect(strstr(r->err, "dobroker fake, backend sim, session 42, 2 pending episodes") != NULL,
@@ -270,11 +273,6 @@ static void s_controller(struct fake *f)
 	fake_wait_eof(f, 5000);
 }
 
-static void start_controller(const struct expect_act *want)
-{
-	cr_assert_eq(fake_start(&fk, s_controller, (void *)want), 0);
-}
-
 Test(dobctl, watch_exec_passes_the_event_in_env_and_sends_the_first_line_as_reply, .timeout = 30)
 {
 	static const struct expect_act want = { DOB_ACTION_RESUME_AFTER_DELAY, 1500, DOB_STATUS_OK };
@@ -290,13 +288,10 @@ Test(dobctl, watch_exec_passes_the_event_in_env_and_sends_the_first_line_as_repl
 		"printf 'resume-after-delay 1500\\nsecond line ignored\\n' || echo none";
 	const char *args[] = { "--endpoint", NULL, "watch", "--json", "--exec", cmd, "--count", "1",
 			       NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 	char types[256];
 
-	start_controller(&want);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_controller, &want, args);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
 	json_types(r->out, types, sizeof types);
 	cr_expect_str_eq(types, "job_error,action_result");
@@ -309,12 +304,9 @@ Test(dobctl, watch_on_error_answers_every_error_and_prints_refusals, .timeout = 
 {
 	static const struct expect_act want = { DOB_ACTION_CANCEL, 0, DOB_STATUS_NO_EPISODE };
 	const char *args[] = { "--endpoint", NULL, "watch", "--on-error=cancel", "--count", "1", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 
-	start_controller(&want);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_controller, &want, args);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
 	cr_expect(strstr(r->out, "  -> cancel: NO_EPISODE: too late") != NULL, "%s", r->out);
 	free(r);
@@ -338,13 +330,10 @@ Test(dobctl, act_refused_exits_4_naming_the_status, .timeout = 30)
 	static const struct expect_act want = { DOB_ACTION_RESUME, 0, DOB_STATUS_ALREADY_RESOLVED };
 	const char *args[] = { "--endpoint", NULL, "act", "{11111111-1111-1111-1111-111111111111}",
 			       "resume", "--episode", "11", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 
 	/* s_controller sends a JobError first: dobctl act queues and ignores it. */
-	start_controller(&want);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_controller, &want, args);
 	cr_expect_eq(r->code, 4, "exit %d: %s", r->code, r->err);
 	cr_expect(strstr(r->err, "refused: ALREADY_RESOLVED: too late") != NULL, "%s", r->err);
 	free(r);
@@ -355,12 +344,9 @@ Test(dobctl, act_ok_exits_0, .timeout = 30)
 	static const struct expect_act want = { DOB_ACTION_RESUME_AFTER_DELAY, 250, DOB_STATUS_OK };
 	const char *args[] = { "--endpoint", NULL, "act", "11111111-1111-1111-1111-111111111111",
 			       "resume-after-delay", "--delay", "250", "--episode=11", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 
-	start_controller(&want);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_controller, &want, args);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
 	cr_expect(strstr(r->out, "resume-after-delay {11111111-1111-1111-1111-111111111111}: OK, now QUEUED") ==
 			  r->out,
@@ -400,12 +386,9 @@ Test(dobctl, submit_prints_the_new_job_id, .timeout = 30)
 	const char *args[] = { "--endpoint", NULL, "submit", "http://h/f.bin", "/tmp/f.bin",
 			       "--name", "nightly", "--priority", "low",
 			       "--policy", "resume:2:1000:cancel", "--deadline", "30000", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 
-	start(s_submit);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_submit, NULL, args);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
 	cr_expect_str_eq(r->out, "{42424242-4242-4242-4242-424242424242}\n");
 	free(r);
@@ -434,13 +417,10 @@ static void s_jobs(struct fake *f)
 Test(dobctl, jobs_json_prints_one_object_per_job, .timeout = 30)
 {
 	const char *args[] = { "--endpoint", NULL, "jobs", "--json", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 	char types[256];
 
-	start(s_jobs);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_jobs, NULL, args);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
 	json_types(r->out, types, sizeof types);
 	cr_expect_str_eq(types, "job,job");
@@ -452,12 +432,8 @@ Test(dobctl, jobs_json_prints_one_object_per_job, .timeout = 30)
 Test(dobctl, request_without_reply_exits_5, .timeout = 30)
 {
 	const char *args[] = { "--endpoint", NULL, "--timeout", "300", "ping", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r = against(s_watch_plain, NULL, args); /* never answers a Ping */
 
-	start(s_watch_plain); /* never answers a Ping */
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
 	cr_expect_eq(r->code, 5, "exit %d: %s", r->code, r->err);
 	cr_expect(strstr(r->err, "no reply to ping within 300 ms") != NULL, "%s", r->err);
 	free(r);
@@ -477,24 +453,15 @@ Test(dobctl, no_broker_exits_2_naming_the_endpoint, .timeout = 30)
 
 static void s_refuse(struct fake *f)
 {
-	struct dob_msg m = { .type = DOB_MSG_PROTOCOL_ERROR };
-
-	if (fake_accept(f) < 0 || fake_expect(f, DOB_MSG_HELLO, &f->hello) < 0)
-		return;
-	m.u.protocol_error.code = DOB_PERR_TOO_MANY_CONNECTIONS;
-	m.u.protocol_error.message = dob_strdup("8 connections for uid 1000 already");
-	send_and_free(f, &m);
+	fake_refuse_hello(f, DOB_PERR_TOO_MANY_CONNECTIONS, "8 connections for uid 1000 already");
 }
 
 Test(dobctl, broker_protocol_error_exits_3_with_its_message, .timeout = 30)
 {
 	const char *args[] = { "--endpoint", NULL, "jobs", NULL };
-	struct run *r = malloc(sizeof *r);
+	struct run *r;
 
-	start(s_refuse);
-	args[1] = fk.path;
-	dobctl(r, args);
-	stop(r);
+	r = against(s_refuse, NULL, args);
 	cr_expect_eq(r->code, 3, "exit %d: %s", r->code, r->err);
 	cr_expect(strstr(r->err, "8 connections for uid 1000 already") != NULL, "%s", r->err);
 	free(r);
