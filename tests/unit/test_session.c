@@ -1,0 +1,364 @@
+/*
+ * tests/unit/test_session.c - the per-connection state machine: Hello
+ * first, handshake timeout, version negotiation, unexpected and malformed
+ * frames, rate and connection limits, Ping, shutdown.
+ */
+#include <criterion/criterion.h>
+#include <string.h>
+
+#include "broker_harness.h"
+#include "dob/alloc.h"
+#include "fake_plat.h"
+
+static struct harness h;
+
+static void setup(void)
+{
+	h_setup(&h, NULL);
+}
+
+static void teardown(void)
+{
+	h_teardown(&h);
+}
+
+TestSuite(session, .init = setup, .fini = teardown, .timeout = 30);
+
+static void expect_perr(struct client *cl, enum dob_perr code, const char *needle)
+{
+	struct dob_msg m;
+
+	cl_expect(cl, DOB_MSG_PROTOCOL_ERROR, &m);
+	cr_assert_eq(m.u.protocol_error.code, code, "code %s (%s), want %s",
+		     dob_perr_name(m.u.protocol_error.code), m.u.protocol_error.message,
+		     dob_perr_name(code));
+	if (needle)
+		cr_assert(strstr(m.u.protocol_error.message, needle), "message '%s' lacks '%s'",
+			  m.u.protocol_error.message, needle);
+	dob_msg_clear(&m);
+	cr_assert(fake_conn_is_closed(cl->c), "the broker closes after a ProtocolError");
+}
+
+static void send_ping(struct client *cl, uint64_t corr, uint64_t nonce)
+{
+	struct dob_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_PING;
+	m.correlation_id = corr;
+	m.u.ping.nonce = nonce;
+	cl_send(cl, &m);
+}
+
+Test(session, welcome_answers_hello_with_identity_limits_and_backend)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m, w;
+
+	cl_connect(&cl, &h, &id);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_HELLO;
+	m.u.hello.min_version = 1;
+	m.u.hello.max_version = 3;
+	m.u.hello.client_name = "watcher";
+	m.u.hello.role = DOB_ROLE_OBSERVER;
+	cl_send(&cl, &m);
+	cl_expect(&cl, DOB_MSG_WELCOME, &w);
+	cr_assert_eq(w.u.welcome.version, 1, "highest common version");
+	cr_assert_neq(w.u.welcome.session_id, 0);
+	cr_assert_eq(w.u.welcome.backend, DOB_BACKEND_SIM);
+	cr_assert_eq(w.u.welcome.limits.max_frame_bytes, 65536);
+	cr_assert_eq(w.u.welcome.limits.queue_soft_limit, 1024);
+	cr_assert_eq(w.u.welcome.limits.queue_hard_limit, 8192);
+	cr_assert_eq(w.u.welcome.limits.handshake_timeout_ms, 5000);
+	cr_assert_str_eq(w.u.welcome.identity.user_sid, "S-1-5-21-1000");
+	cr_assert_eq(w.u.welcome.identity.pid, 1100);
+	cr_assert_eq(w.u.welcome.pending_episodes, 0);
+	cr_assert(strstr(w.u.welcome.broker_version, "dobroker"));
+	dob_msg_clear(&w);
+	cl_free(&cl);
+}
+
+Test(session, two_sessions_get_distinct_ids)
+{
+	struct dob_identity id = h_user(1000);
+	struct client a, b;
+
+	cl_connect(&a, &h, &id);
+	cl_connect(&b, &h, &id);
+	cl_hello(&a, "a", DOB_ROLE_OBSERVER, NULL);
+	cl_hello(&b, "b", DOB_ROLE_OBSERVER, NULL);
+	cr_assert_neq(a.session_id, b.session_id);
+	cl_free(&a);
+	cl_free(&b);
+}
+
+Test(session, anything_before_hello_is_unexpected)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+
+	cl_connect(&cl, &h, &id);
+	send_ping(&cl, 1, 7);
+	expect_perr(&cl, DOB_PERR_UNEXPECTED_MESSAGE, "Hello");
+	cl_free(&cl);
+}
+
+Test(session, no_hello_within_handshake_timeout_closes)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m;
+
+	cl_connect(&cl, &h, &id);
+	fake_clock_advance(h.loop, 4999);
+	cr_assert_eq(cl_recv(&cl, &m), 0, "not before the timeout");
+	cr_assert(!fake_conn_is_closed(cl.c));
+	fake_clock_advance(h.loop, 2);
+	expect_perr(&cl, DOB_PERR_HANDSHAKE_TIMEOUT, "5000 ms");
+	cr_assert_eq(broker_session_count(h.b), 0);
+	cl_free(&cl);
+}
+
+Test(session, hello_in_time_disarms_the_handshake_timer)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	fake_clock_advance(h.loop, 60000);
+	cl_expect_nothing(&cl);
+	cr_assert(!fake_conn_is_closed(cl.c));
+	cl_free(&cl);
+}
+
+Test(session, no_common_version_is_unsupported_version)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m;
+
+	cl_connect(&cl, &h, &id);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_HELLO;
+	m.u.hello.min_version = 2;
+	m.u.hello.max_version = 5;
+	m.u.hello.client_name = "future";
+	m.u.hello.role = DOB_ROLE_OBSERVER;
+	cl_send(&cl, &m);
+	expect_perr(&cl, DOB_PERR_UNSUPPORTED_VERSION, "2..5");
+	cl_free(&cl);
+}
+
+Test(session, hello_twice_is_unexpected)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_HELLO;
+	m.u.hello.min_version = 1;
+	m.u.hello.max_version = 1;
+	m.u.hello.client_name = "again";
+	m.u.hello.role = DOB_ROLE_OBSERVER;
+	cl_send(&cl, &m);
+	expect_perr(&cl, DOB_PERR_UNEXPECTED_MESSAGE, "twice");
+	cl_free(&cl);
+}
+
+Test(session, broker_only_frames_from_a_client_are_unexpected)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_CONTROLLER, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_GAP;
+	m.u.gap.dropped = 1;
+	cl_send(&cl, &m);
+	expect_perr(&cl, DOB_PERR_UNEXPECTED_MESSAGE, "sent by the broker");
+	cl_free(&cl);
+}
+
+Test(session, malformed_frame_gets_protocol_error_and_others_keep_working)
+{
+	struct dob_identity id = h_user(1000);
+	struct client bad, good;
+	/* length 5, then bytes that are no Envelope (field 0 is invalid). */
+	static const uint8_t junk[] = { 5, 0, 0, 0, 0x00, 0xff, 0xff, 0xff, 0xff };
+	struct dob_msg m;
+
+	cl_connect(&good, &h, &id);
+	cl_hello(&good, "good", DOB_ROLE_OBSERVER, NULL);
+	cl_connect(&bad, &h, &id);
+	cl_hello(&bad, "bad", DOB_ROLE_OBSERVER, NULL);
+	cl_send_bytes(&bad, junk, sizeof(junk));
+	cl_expect(&bad, DOB_MSG_PROTOCOL_ERROR, &m);
+	cr_assert(m.u.protocol_error.code == DOB_PERR_MALFORMED ||
+			  m.u.protocol_error.code == DOB_PERR_INVALID_FIELD,
+		  "code %s", dob_perr_name(m.u.protocol_error.code));
+	cr_assert(m.u.protocol_error.message && *m.u.protocol_error.message);
+	dob_msg_clear(&m);
+	cr_assert(fake_conn_is_closed(bad.c));
+	send_ping(&good, 9, 42);
+	cl_expect(&good, DOB_MSG_PONG, &m);
+	cr_assert_eq(m.correlation_id, 9);
+	cr_assert_eq(m.u.ping.nonce, 42);
+	dob_msg_clear(&m);
+	cl_free(&bad);
+	cl_free(&good);
+}
+
+Test(session, oversized_length_prefix_is_refused_before_allocation)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	static const uint8_t big[] = { 0x01, 0x00, 0x01, 0x00 }; /* 65537 */
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	dob_alloc_reset();
+	cl_send_bytes(&cl, big, sizeof(big));
+	cr_assert_lt(dob_alloc_largest(), 65536, "nothing near the claimed size was allocated");
+	expect_perr(&cl, DOB_PERR_FRAME_TOO_LARGE, NULL);
+	cl_free(&cl);
+}
+
+Test(session, frames_split_across_reads_are_reassembled)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_codec_error e;
+	struct dob_msg m;
+	uint8_t *buf;
+	size_t len;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_PING;
+	m.correlation_id = 3;
+	m.u.ping.nonce = 77;
+	cr_assert_eq(dob_encode(&m, 65536, &buf, &len, &e), 0);
+	for (size_t i = 0; i < len; i++)
+		cl_send_bytes(&cl, buf + i, 1);
+	dob_free(buf);
+	cl_expect(&cl, DOB_MSG_PONG, &m);
+	cr_assert_eq(m.u.ping.nonce, 77);
+	dob_msg_clear(&m);
+	cl_free(&cl);
+}
+
+static void limit_conns(struct broker_config *c)
+{
+	c->max_conns_per_identity = 2;
+}
+
+Test(session, per_identity_connection_limit_refuses_the_next_one)
+{
+	struct dob_identity id = h_user(1000), other = h_user(2000);
+	struct client a, b, c, d;
+
+	h_teardown(&h);
+	h_setup(&h, limit_conns);
+	cl_connect(&a, &h, &id);
+	cl_connect(&b, &h, &id);
+	cl_connect(&c, &h, &id);
+	expect_perr(&c, DOB_PERR_TOO_MANY_CONNECTIONS, "limit 2");
+	cl_connect(&d, &h, &other);
+	cl_hello(&d, "other user", DOB_ROLE_OBSERVER, NULL);
+	cl_hello(&a, "a", DOB_ROLE_OBSERVER, NULL);
+	cl_free(&a);
+	cl_free(&b);
+	cl_free(&c);
+	cl_free(&d);
+}
+
+static void rate_limited(struct broker_config *c)
+{
+	c->rate_limit = 10;
+	c->rate_burst = 5;
+}
+
+Test(session, too_many_frames_too_fast_is_rate_limited)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m;
+
+	h_teardown(&h);
+	h_setup(&h, rate_limited);
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL); /* frame 1 */
+	for (uint64_t i = 1; i <= 4; i++) {
+		send_ping(&cl, i, i);
+		cl_expect(&cl, DOB_MSG_PONG, NULL);
+	}
+	/* The bucket refills at 10 frames/s: 100 ms buys one more. */
+	fake_clock_advance(h.loop, 100);
+	send_ping(&cl, 5, 5);
+	cl_expect(&cl, DOB_MSG_PONG, NULL);
+	send_ping(&cl, 6, 6);
+	cl_expect(&cl, DOB_MSG_PROTOCOL_ERROR, &m);
+	cr_assert_eq(m.u.protocol_error.code, DOB_PERR_RATE_LIMITED);
+	dob_msg_clear(&m);
+	cl_free(&cl);
+}
+
+Test(session, request_without_correlation_id_is_invalid)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_LIST_JOBS;
+	m.correlation_id = 0;
+	{
+		/* the codec refuses to encode it: hand-make the frame */
+		static const uint8_t frame[] = { 3, 0, 0, 0, 0xCA, 0x01, 0x00 }; /* field 25, len 0 */
+		cl_send_bytes(&cl, frame, sizeof(frame));
+	}
+	cl_expect(&cl, DOB_MSG_PROTOCOL_ERROR, &m);
+	cr_assert(strstr(m.u.protocol_error.message, "correlation"), "%s",
+		  m.u.protocol_error.message);
+	dob_msg_clear(&m);
+	cl_free(&cl);
+}
+
+Test(session, peer_hangup_frees_the_session)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	cr_assert_eq(broker_session_count(h.b), 1);
+	fake_conn_hangup(cl.c);
+	cr_assert_eq(broker_session_count(h.b), 0);
+	cl_free(&cl);
+}
+
+Test(session, shutdown_tells_every_session_shutting_down)
+{
+	struct dob_identity id = h_user(1000);
+	struct client a, b;
+
+	cl_connect(&a, &h, &id);
+	cl_hello(&a, "a", DOB_ROLE_OBSERVER, NULL);
+	cl_connect(&b, &h, &id);
+	broker_shutdown(h.b);
+	expect_perr(&a, DOB_PERR_SHUTTING_DOWN, NULL);
+	expect_perr(&b, DOB_PERR_SHUTTING_DOWN, NULL);
+	cl_free(&a);
+	cl_free(&b);
+}
