@@ -167,7 +167,10 @@ $(LIB)/%.a:
 	@echo "  AR  $@"
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-LINK = @mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ $(DOB_LIBS)
+# The project's archives go in one group: libdobcore calls plat_* of
+# libdobplat, and libdobplat logs through libdobcore's dob_log.
+LINK = @mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ \
+	$(filter-out %.a,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(DOB_LIBS)
 
 $(BIN)/dobrokerd$(EXE): $(OBJ)/broker/dobrokerd.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
