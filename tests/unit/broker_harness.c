@@ -160,8 +160,8 @@ static void fb_free(struct backend *b)
 {
 	struct fake_backend *fb = b->impl;
 
-	if (live_gen && fb->base.impl == fb)
-		live_gen = 0;
+	for (size_t i = 0; i < fb->n_held; i++)
+		backend_result_free(fb->held[i]);
 	free(fb);
 }
 
@@ -202,6 +202,24 @@ static int fb_query(struct backend *b, uint64_t req, const struct dob_guid *id)
 	return fb_lookup(b, req, id, BACKEND_REQ_QUERY);
 }
 
+static void act_done(struct fake_backend *fb, struct backend_result *r)
+{
+	if (!fb->hold_acts) {
+		fb_post(fb, r, NULL);
+		return;
+	}
+	cr_assert_lt(fb->n_held, 16);
+	fb->held[fb->n_held++] = r;
+}
+
+void fb_release(struct fake_backend *fb)
+{
+	for (size_t i = 0; i < fb->n_held; i++)
+		fb_post(fb, fb->held[i], NULL);
+	fb->n_held = 0;
+	fb->hold_acts = false;
+}
+
 static int fb_act(struct backend *b, uint64_t req, const struct dob_guid *id,
 		  enum dob_action action)
 {
@@ -211,18 +229,16 @@ static int fb_act(struct backend *b, uint64_t req, const struct dob_guid *id,
 	fb->n_act++;
 	fb->last_action = action;
 	fb->last_act_job = *id;
-	if (fb->hang_acts)
-		return 0;
 	if (!j || j->gone) {
-		fb_post(fb, result(req, BACKEND_REQ_ACT, -DOB_ENOTFOUND, 0, NULL), NULL);
+		act_done(fb, result(req, BACKEND_REQ_ACT, -DOB_ENOTFOUND, 0, NULL));
 		return 0;
 	}
 	if (fb->act_hr) {
-		fb_post(fb, result(req, BACKEND_REQ_ACT, 0, fb->act_hr, j), NULL);
+		act_done(fb, result(req, BACKEND_REQ_ACT, 0, fb->act_hr, j));
 		return 0;
 	}
 	if (backend_action_allowed(action, j->state, j->type, NULL, 0)) {
-		fb_post(fb, result(req, BACKEND_REQ_ACT, 0, DOB_BG_E_INVALID_STATE, j), NULL);
+		act_done(fb, result(req, BACKEND_REQ_ACT, 0, DOB_BG_E_INVALID_STATE, j));
 		return 0;
 	}
 	switch (action) {
@@ -239,7 +255,7 @@ static int fb_act(struct backend *b, uint64_t req, const struct dob_guid *id,
 		j->state = DOB_STATE_QUEUED;
 		break;
 	}
-	fb_post(fb, result(req, BACKEND_REQ_ACT, 0, 0, j), NULL);
+	act_done(fb, result(req, BACKEND_REQ_ACT, 0, 0, j));
 	return 0;
 }
 
@@ -314,6 +330,7 @@ static void stop(struct harness *h)
 	if (h->loop)
 		fake_pump(h->loop);
 	broker_free(h->b);
+	live_gen = 0; /* posts still queued die with their backend */
 	plat_loop_free(h->loop);
 	h->b = NULL;
 	h->loop = NULL;
@@ -556,6 +573,7 @@ enum dob_status cl_act(struct client *cl, const struct dob_guid *job, uint64_t e
 		       enum dob_action a, struct dob_msg *reply)
 {
 	struct dob_msg m, r;
+	enum dob_status st;
 
 	memset(&m, 0, sizeof(m));
 	m.type = DOB_MSG_ACT;
@@ -564,11 +582,12 @@ enum dob_status cl_act(struct client *cl, const struct dob_guid *job, uint64_t e
 	m.u.act.action = a;
 	m.u.act.delay_ms = a == DOB_ACTION_RESUME_AFTER_DELAY ? 1000 : 0;
 	cl_request(cl, &m, DOB_MSG_ACTION_RESULT, &r);
+	st = r.u.action_result.status;
 	if (reply)
 		*reply = r;
 	else
 		dob_msg_clear(&r);
-	return (reply ? reply : &r)->u.action_result.status;
+	return st;
 }
 
 enum dob_status cl_submit(struct client *cl, const char *name, const char *path,

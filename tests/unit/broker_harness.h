@@ -6,7 +6,7 @@
  * The fake backend keeps a small table of jobs, answers every request
  * through plat_post (so results arrive when the test pumps the loop, as from
  * a real worker), follows DO's action table (backend_action_allowed) and
- * can be told to hang actions or fail them.
+ * can be told to hold action results back or fail them.
  */
 #ifndef DOB_BROKER_HARNESS_H
 #define DOB_BROKER_HARNESS_H
@@ -38,7 +38,9 @@ struct fake_backend {
 	struct plat_loop *loop;
 	struct fb_job jobs[FB_MAX_JOBS];
 	size_t n_jobs;
-	bool hang_acts;                /* act requests are never answered */
+	bool hold_acts;                /* act results are held until fb_release() */
+	struct backend_result *held[16];
+	size_t n_held;
 	uint32_t act_hr;               /* when non-zero, every act fails with it */
 	unsigned n_submit, n_attach, n_query, n_act;
 	enum dob_action last_action;
@@ -110,6 +112,8 @@ struct fb_job *fb_add(struct fake_backend *fb, const char *name, enum dob_job_ty
 struct fb_job *fb_find(struct fake_backend *fb, const struct dob_guid *id);
 /* The job enters ERROR with hr and the JobError callback is posted. */
 void fb_error(struct fake_backend *fb, struct fb_job *j, uint32_t hr);
+/* Delivers the held act results (hold_acts) in order. */
+void fb_release(struct fake_backend *fb);
 /* Posts a callback of kind for j in its current state. */
 void fb_event(struct fake_backend *fb, struct fb_job *j, enum backend_event_kind kind);
 
