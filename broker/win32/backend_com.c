@@ -1,0 +1,703 @@
+/*
+ * broker/win32/backend_com.c - the "do" and "bits" backends: struct
+ * backend_ops over the BITS COM interfaces, which DO serves unchanged behind
+ * CLSID_DeliveryOptimization. One code path; the class differs, and so does
+ * the way files are added (add_file).
+ *
+ * The loop thread only builds requests (strings converted to UTF-16, the
+ * result message allocated up front so a result can always be posted) and
+ * queues them; a request worker (MTA) makes the COM calls and posts the
+ * result, which the loop delivers to sink->done (com_worker.c). Every request
+ * opens the job afresh with GetJob: the backend keeps no job pointers, so
+ * nothing goes stale when a job ends or the service restarts. The manager
+ * proxy is shared by the workers and re-created once when the service went
+ * away (RPC_E_DISCONNECTED and friends).
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "win32/com.h"
+#include "win32/do_guids.h"
+#include "win32/win.h"
+
+#include "core/log.h"
+#include "dob/alloc.h"
+#include "dob/err.h"
+
+#define PROBE_TIMEOUT_MS 60000
+#define STOP_TIMEOUT_MS 10000
+#define NOTIFY_ALL (BG_NOTIFY_JOB_TRANSFERRED | BG_NOTIFY_JOB_ERROR | BG_NOTIFY_JOB_MODIFICATION)
+#define NOTIFY_NO_MODIFICATION (BG_NOTIFY_JOB_TRANSFERRED | BG_NOTIFY_JOB_ERROR)
+#define DO_E_INVALID_RANGE ((HRESULT)0x80D05010L)
+
+struct impl {
+	volatile LONG refs;           /* the backend's, and one per queued request */
+	enum dob_backend kind;
+	const CLSID *clsid;           /* borrowed: the class of kind */
+	const char *service;          /* "DO" or "BITS", for messages */
+	struct com_pool *pool;        /* owned reference */
+	IBackgroundCopyCallback2 *cb; /* owned reference: our callback object */
+	SRWLOCK mgr_lock;             /* protects mgr */
+	IBackgroundCopyManager *mgr;  /* owned MTA proxy; NULL until (re)connected */
+	struct win_backend_info info;
+	volatile LONG add_path_logged;
+	bool try_do, try_bits;        /* what the constructor was asked for */
+	bool stopped;
+};
+
+static void impl_unref(struct impl *im)
+{
+	if (!im || InterlockedDecrement(&im->refs) != 0)
+		return;
+	if (im->mgr)
+		/* Only when a request reconnected after stop() let go of the
+		 * manager; releasing a proxy here (maybe not in the MTA) is not
+		 * allowed, and the process is on its way out. */
+		log_debug("%s: manager proxy left unreleased at exit", im->service);
+	if (im->cb)
+		IBackgroundCopyCallback2_Release(im->cb);
+	com_pool_unref(im->pool);
+	dob_free(im);
+}
+
+/* ------------------------------------------------------------ results */
+
+static void set_message(struct backend_result *r, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	dob_free(r->message);
+	r->message = dob_strdup(buf);
+}
+
+/* The result of a failed step: "step: 0x80070057 E_INVALIDARG". */
+static void step_failed(struct backend_result *r, int err, HRESULT hr, const char *step)
+{
+	const char *name = backend_hresult_name((uint32_t)hr);
+
+	r->err = err;
+	r->hresult = (uint32_t)hr;
+	set_message(r, "%s: 0x%08lX%s%s", step, (unsigned long)hr, name ? " " : "", name ? name : "");
+}
+
+static void read_into(struct backend_result *r, IBackgroundCopyJob *job)
+{
+	backend_job_clear(&r->job);
+	if (com_read_job(job, NULL, true, &r->job, NULL, NULL) < 0)
+		log_warn("com: out of memory while reading a job; some fields are missing");
+	r->has_job = true;
+}
+
+/* ------------------------------------------------------------ the manager */
+
+static bool service_gone(HRESULT hr)
+{
+	return hr == RPC_E_DISCONNECTED || hr == RPC_E_SERVER_DIED || hr == RPC_E_SERVER_DIED_DNE ||
+	       hr == CO_E_OBJNOTCONNECTED || hr == HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) ||
+	       hr == HRESULT_FROM_WIN32(RPC_S_CALL_FAILED);
+}
+
+/* An AddRef'd manager (connecting when there is none). */
+static HRESULT get_manager(struct impl *im, IBackgroundCopyManager **out)
+{
+	IBackgroundCopyManager *m;
+
+	AcquireSRWLockShared(&im->mgr_lock);
+	m = im->mgr;
+	if (m)
+		IBackgroundCopyManager_AddRef(m);
+	ReleaseSRWLockShared(&im->mgr_lock);
+	if (!m) {
+		HRESULT hr = CoCreateInstance(im->clsid, NULL, CLSCTX_LOCAL_SERVER,
+					      &IID_IBackgroundCopyManager, (void **)&m);
+		if (FAILED(hr))
+			return hr;
+		log_info("%s: connected to the service", im->service);
+		AcquireSRWLockExclusive(&im->mgr_lock);
+		if (!im->mgr) {
+			im->mgr = m;
+			IBackgroundCopyManager_AddRef(m);
+		}
+		ReleaseSRWLockExclusive(&im->mgr_lock);
+	}
+	*out = m;
+	return S_OK;
+}
+
+/* The service went away: forget m (when it is still the shared one). */
+static void drop_manager(struct impl *im, IBackgroundCopyManager *m, HRESULT why)
+{
+	bool mine = false;
+
+	AcquireSRWLockExclusive(&im->mgr_lock);
+	if (im->mgr == m) {
+		im->mgr = NULL;
+		mine = true;
+	}
+	ReleaseSRWLockExclusive(&im->mgr_lock);
+	if (mine) {
+		log_warn("%s: the service went away (0x%08lX); reconnecting", im->service,
+			 (unsigned long)why);
+		IBackgroundCopyManager_Release(m);
+	}
+}
+
+/* GetJob (create_name == NULL) or CreateJob, reconnecting once. On failure
+ * fills r and returns false. */
+static bool manager_job(struct impl *im, const GUID *get_id, const WCHAR *create_name,
+			BG_JOB_TYPE type, IBackgroundCopyJob **job, struct backend_result *r)
+{
+	const char *step = create_name ? "CreateJob" : "GetJob";
+	HRESULT hr = E_FAIL;
+
+	*job = NULL;
+	for (int attempt = 0; attempt < 2; attempt++) {
+		IBackgroundCopyManager *m;
+		GUID new_id;
+
+		hr = get_manager(im, &m);
+		if (FAILED(hr)) {
+			char what[64];
+			snprintf(what, sizeof(what), "CoCreateInstance (%s)", im->service);
+			step_failed(r, -DOB_EBACKEND, hr, what);
+			return false;
+		}
+		if (create_name)
+			hr = IBackgroundCopyManager_CreateJob(m, create_name, type, &new_id, job);
+		else
+			hr = IBackgroundCopyManager_GetJob(m, get_id, job);
+		if (FAILED(hr) && service_gone(hr))
+			drop_manager(im, m, hr);
+		IBackgroundCopyManager_Release(m);
+		if (SUCCEEDED(hr) || !service_gone(hr))
+			break;
+	}
+	if (SUCCEEDED(hr) && *job)
+		return true;
+	*job = NULL;
+	int err = -DOB_EBACKEND;
+	if (create_name && !service_gone(hr))
+		err = 0; /* the service answered: hresult says why */
+	else if (backend_hresult_canonical((uint32_t)hr) == DOB_BG_E_NOT_FOUND)
+		err = -DOB_ENOTFOUND;
+	else if (hr == E_ACCESSDENIED)
+		err = -DOB_EACCES;
+	step_failed(r, err, hr, step);
+	return false;
+}
+
+/* ------------------------------------------------------------ steps */
+
+static void log_add_path(struct impl *im, const char *how, HRESULT why)
+{
+	if (InterlockedExchange(&im->add_path_logged, 1) == 0)
+		log_info("%s: files are added with %s (0x%08lX)", im->service, how, (unsigned long)why);
+}
+
+/*
+ * DO documents IDeliveryOptimizationJob::AddFileWithRanges, not
+ * IBackgroundCopyJob::AddFile. IDeliveryOptimizationJob2::AddFile would be
+ * the newer way, but it takes no local name: the file would land where DO
+ * chooses, not at the path the core checked against the requester's rights
+ * (the confused-deputy check), so it is not used. AddFileWithRanges with no
+ * range asks for the whole file (whether DO reads it so: unverified); where
+ * DO refuses that or the interface is missing (BITS, Wine), AddFile.
+ */
+static HRESULT add_file(struct impl *im, IBackgroundCopyJob *job, const WCHAR *remote,
+			const WCHAR *local)
+{
+	if (im->kind == DOB_BACKEND_DO) {
+		IDeliveryOptimizationJob *dj = NULL;
+		BG_FILE_RANGE none = { 0, BG_LENGTH_TO_EOF }; /* not read: count 0 */
+		HRESULT hr = IBackgroundCopyJob_QueryInterface(job, &IID_IDeliveryOptimizationJob,
+							       (void **)&dj);
+		if (SUCCEEDED(hr) && dj) {
+			hr = IDeliveryOptimizationJob_AddFileWithRanges(dj, remote, remote, local, 0, &none,
+									DOB_DO_UNKNOWN_FILE_SIZE);
+			IDeliveryOptimizationJob_Release(dj);
+			if (SUCCEEDED(hr)) {
+				log_add_path(im, "IDeliveryOptimizationJob::AddFileWithRanges", hr);
+				return hr;
+			}
+			if (hr != E_NOTIMPL && hr != E_INVALIDARG && hr != DO_E_INVALID_RANGE)
+				return hr;
+		} else if (hr != E_NOINTERFACE) {
+			return hr;
+		}
+		log_add_path(im, "IBackgroundCopyJob::AddFile after IDeliveryOptimizationJob said", hr);
+	}
+	return IBackgroundCopyJob_AddFile(job, remote, local);
+}
+
+/* Our callback on the job, and the flags. step names what failed. */
+static HRESULT register_callback(struct impl *im, IBackgroundCopyJob *job, const char **step)
+{
+	*step = "SetNotifyInterface";
+	HRESULT hr = IBackgroundCopyJob_SetNotifyInterface(job, (IUnknown *)im->cb);
+	if (FAILED(hr))
+		return hr;
+	*step = "SetNotifyFlags";
+	hr = IBackgroundCopyJob_SetNotifyFlags(job, NOTIFY_ALL);
+	if (hr == E_NOTIMPL || hr == E_INVALIDARG)
+		hr = IBackgroundCopyJob_SetNotifyFlags(job, NOTIFY_NO_MODIFICATION);
+	return hr;
+}
+
+/* ------------------------------------------------------------ requests */
+
+struct req {
+	struct com_req base;   /* first member */
+	struct impl *im;       /* owned reference */
+	struct com_post *post; /* owned: the result, allocated when queued */
+	GUID job;
+	enum dob_action action;
+	/* submit */
+	WCHAR *name;
+	BG_JOB_TYPE type;
+	BG_JOB_PRIORITY priority;
+	size_t n_files;
+	WCHAR **remote; /* owned array of owned strings */
+	WCHAR **local;  /* owned array of owned strings */
+};
+
+static void req_free(struct req *q)
+{
+	com_post_discard(q->post);
+	dob_free(q->name);
+	for (size_t i = 0; i < q->n_files; i++) {
+		dob_free(q->remote[i]);
+		dob_free(q->local[i]);
+	}
+	dob_free(q->remote);
+	dob_free(q->local);
+	impl_unref(q->im);
+	dob_free(q);
+}
+
+static void run_submit(struct req *q, struct backend_result *r)
+{
+	struct impl *im = q->im;
+	IBackgroundCopyJob *job;
+	char step[64];
+	HRESULT hr;
+
+	if (!manager_job(im, NULL, q->name, q->type, &job, r))
+		return;
+	snprintf(step, sizeof(step), "SetPriority");
+	hr = IBackgroundCopyJob_SetPriority(job, q->priority);
+	if (hr == E_NOTIMPL) {
+		log_warn("%s: SetPriority is not implemented; the job keeps its default priority",
+			 im->service);
+		hr = S_OK;
+	}
+	for (size_t i = 0; i < q->n_files && SUCCEEDED(hr); i++) {
+		snprintf(step, sizeof(step), "AddFile (file %zu of %zu)", i + 1, q->n_files);
+		hr = add_file(im, job, q->remote[i], q->local[i]);
+	}
+	if (SUCCEEDED(hr)) {
+		const char *s;
+		hr = register_callback(im, job, &s);
+		snprintf(step, sizeof(step), "%s", s);
+	}
+	if (SUCCEEDED(hr)) {
+		snprintf(step, sizeof(step), "Resume");
+		hr = IBackgroundCopyJob_Resume(job);
+	}
+	if (SUCCEEDED(hr)) {
+		r->hresult = (uint32_t)hr;
+		read_into(r, job);
+	} else {
+		step_failed(r, 0, hr, step);
+		HRESULT c = IBackgroundCopyJob_Cancel(job);
+		if (FAILED(c))
+			log_warn("%s: cancelling the half-made job after %s failed: 0x%08lX",
+				 im->service, step, (unsigned long)c);
+	}
+	IBackgroundCopyJob_Release(job);
+}
+
+static void run_attach(struct req *q, struct backend_result *r)
+{
+	IBackgroundCopyJob *job;
+	const char *step;
+
+	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
+		return;
+	HRESULT hr = register_callback(q->im, job, &step);
+	if (FAILED(hr))
+		step_failed(r, 0, hr, step);
+	read_into(r, job);
+	IBackgroundCopyJob_Release(job);
+}
+
+static void run_query(struct req *q, struct backend_result *r)
+{
+	IBackgroundCopyJob *job;
+
+	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
+		return;
+	read_into(r, job);
+	IBackgroundCopyJob_Release(job);
+}
+
+static void run_act(struct req *q, struct backend_result *r)
+{
+	IBackgroundCopyJob *job;
+	const char *step = "?";
+	HRESULT hr = E_INVALIDARG;
+
+	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
+		return;
+	switch (q->action) {
+	case DOB_ACTION_CANCEL:
+		step = "Cancel";
+		hr = IBackgroundCopyJob_Cancel(job);
+		break;
+	case DOB_ACTION_COMPLETE:
+		step = "Complete";
+		hr = IBackgroundCopyJob_Complete(job);
+		break;
+	case DOB_ACTION_RESUME:
+		step = "Resume";
+		hr = IBackgroundCopyJob_Resume(job);
+		break;
+	case DOB_ACTION_SUSPEND:
+		step = "Suspend";
+		hr = IBackgroundCopyJob_Suspend(job);
+		break;
+	default:
+		break; /* refused when queued */
+	}
+	r->hresult = (uint32_t)hr;
+	if (hr != S_OK)
+		step_failed(r, 0, hr, step); /* also names BG_S_PARTIAL_COMPLETE & co. */
+	read_into(r, job);
+	IBackgroundCopyJob_Release(job);
+}
+
+static void run_detach(struct req *q, struct backend_result *r)
+{
+	IBackgroundCopyJob *job;
+
+	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
+		return;
+	HRESULT hr = IBackgroundCopyJob_SetNotifyInterface(job, NULL);
+	r->hresult = (uint32_t)hr;
+	if (FAILED(hr))
+		step_failed(r, 0, hr, "SetNotifyInterface(NULL)");
+	IBackgroundCopyJob_Release(job);
+}
+
+static void req_run(struct com_req *base)
+{
+	struct req *q = (struct req *)base;
+	struct backend_result *r = q->post->res;
+
+	switch (r->kind) {
+	case BACKEND_REQ_SUBMIT: run_submit(q, r); break;
+	case BACKEND_REQ_ATTACH: run_attach(q, r); break;
+	case BACKEND_REQ_QUERY: run_query(q, r); break;
+	case BACKEND_REQ_ACT: run_act(q, r); break;
+	case BACKEND_REQ_DETACH: run_detach(q, r); break;
+	}
+	com_pool_post(q->im->pool, q->post);
+	q->post = NULL;
+	req_free(q);
+}
+
+static void req_drop(struct com_req *base)
+{
+	req_free((struct req *)base);
+}
+
+static struct req *req_new(struct backend *b, uint64_t id, enum backend_req_kind kind,
+			   const struct dob_guid *job)
+{
+	struct impl *im = b->impl;
+	struct req *q = dob_calloc(1, sizeof(*q));
+
+	if (!q)
+		return NULL;
+	q->post = com_post_new_result(id, kind);
+	if (!q->post) {
+		dob_free(q);
+		return NULL;
+	}
+	q->base.run = req_run;
+	q->base.drop = req_drop;
+	q->im = im;
+	InterlockedIncrement(&im->refs);
+	if (job)
+		com_dob_to_guid(job, &q->job);
+	return q;
+}
+
+static int req_queue(struct req *q)
+{
+	int rc = com_pool_push_request(q->im->pool, &q->base);
+
+	if (rc < 0)
+		req_free(q);
+	return rc;
+}
+
+/* ------------------------------------------------------------ backend_ops */
+
+static int b_start(struct backend *b, struct plat_loop *loop, const struct backend_sink *sink)
+{
+	struct impl *im = b->impl;
+
+	com_pool_set_target(im->pool, loop, sink);
+	return 0;
+}
+
+static void release_manager(void *ctx)
+{
+	IBackgroundCopyManager_Release((IBackgroundCopyManager *)ctx);
+}
+
+static void b_stop(struct backend *b)
+{
+	struct impl *im = b->impl;
+
+	if (im->stopped)
+		return;
+	im->stopped = true;
+	AcquireSRWLockExclusive(&im->mgr_lock);
+	IBackgroundCopyManager *m = im->mgr;
+	im->mgr = NULL;
+	ReleaseSRWLockExclusive(&im->mgr_lock);
+	/* A proxy is released in the MTA, on a worker. */
+	if (m && com_pool_run_sync(im->pool, release_manager, m, STOP_TIMEOUT_MS) < 0)
+		log_warn("%s: the manager could not be released before stopping", im->service);
+	com_pool_stop(im->pool, STOP_TIMEOUT_MS);
+}
+
+static void b_free(struct backend *b)
+{
+	if (!b)
+		return;
+	b_stop(b);
+	impl_unref(b->impl);
+	dob_free(b);
+}
+
+/* UTF-8 from the core -> UTF-16 for COM (invalid UTF-8 is refused). */
+static int wide(const char *s, WCHAR **out)
+{
+	return win_utf8_to_wide(s ? s : "", out);
+}
+
+static int b_submit(struct backend *b, uint64_t id, const struct dob_submit_job *spec)
+{
+	if (!spec || spec->n_files > DOB_MAX_FILES || (unsigned)spec->type > DOB_JOB_TYPE_MAX ||
+	    (unsigned)spec->priority > DOB_PRIORITY_MAX)
+		return -DOB_EINVAL;
+	struct req *q = req_new(b, id, BACKEND_REQ_SUBMIT, NULL);
+	if (!q)
+		return -DOB_ENOMEM;
+	q->type = (BG_JOB_TYPE)spec->type;
+	q->priority = (BG_JOB_PRIORITY)spec->priority;
+	int rc = wide(spec->display_name, &q->name);
+	if (rc == 0 && spec->n_files > 0) {
+		q->remote = dob_calloc(spec->n_files, sizeof(*q->remote));
+		q->local = dob_calloc(spec->n_files, sizeof(*q->local));
+		if (!q->remote || !q->local)
+			rc = -DOB_ENOMEM;
+	}
+	for (size_t i = 0; i < spec->n_files && rc == 0; i++) {
+		q->n_files = i + 1;
+		rc = wide(spec->files[i].remote_url, &q->remote[i]);
+		if (rc == 0)
+			rc = wide(spec->files[i].local_path, &q->local[i]);
+	}
+	if (rc < 0) {
+		req_free(q);
+		return rc;
+	}
+	return req_queue(q);
+}
+
+static int job_request(struct backend *b, uint64_t id, enum backend_req_kind kind,
+		       const struct dob_guid *job, enum dob_action action)
+{
+	if (!job)
+		return -DOB_EINVAL;
+	struct req *q = req_new(b, id, kind, job);
+	if (!q)
+		return -DOB_ENOMEM;
+	q->action = action;
+	return req_queue(q);
+}
+
+static int b_attach(struct backend *b, uint64_t id, const struct dob_guid *job)
+{
+	return job_request(b, id, BACKEND_REQ_ATTACH, job, DOB_ACTION_UNSPECIFIED);
+}
+
+static int b_query(struct backend *b, uint64_t id, const struct dob_guid *job)
+{
+	return job_request(b, id, BACKEND_REQ_QUERY, job, DOB_ACTION_UNSPECIFIED);
+}
+
+static int b_act(struct backend *b, uint64_t id, const struct dob_guid *job, enum dob_action action)
+{
+	switch (action) {
+	case DOB_ACTION_CANCEL:
+	case DOB_ACTION_COMPLETE:
+	case DOB_ACTION_RESUME:
+	case DOB_ACTION_SUSPEND:
+		return job_request(b, id, BACKEND_REQ_ACT, job, action);
+	default:
+		return -DOB_EINVAL; /* UNSPECIFIED; RESUME_AFTER_DELAY is the core's timer */
+	}
+}
+
+static int b_detach(struct backend *b, uint64_t id, const struct dob_guid *job)
+{
+	return job_request(b, id, BACKEND_REQ_DETACH, job, DOB_ACTION_UNSPECIFIED);
+}
+
+#define COM_BACKEND_OPS(NAME, KIND)                                                    \
+	{                                                                              \
+		.name = NAME, .kind = KIND, .start = b_start, .stop = b_stop,          \
+		.free = b_free, .submit = b_submit, .attach = b_attach,                \
+		.query = b_query, .act = b_act, .detach = b_detach,                    \
+		.status_of = backend_status_of, .hresult_name = backend_hresult_name,  \
+	}
+
+static const struct backend_ops do_ops = COM_BACKEND_OPS("do", DOB_BACKEND_DO);
+static const struct backend_ops bits_ops = COM_BACKEND_OPS("bits", DOB_BACKEND_BITS);
+
+/* ------------------------------------------------------------ construction */
+
+/* On a worker: connect to DO and/or BITS as the constructor asked. */
+static void probe_run(void *ctx)
+{
+	struct impl *im = ctx;
+	IBackgroundCopyManager *m = NULL;
+	HRESULT hr;
+
+	if (im->try_do) {
+		hr = CoCreateInstance(&CLSID_DeliveryOptimization, NULL, CLSCTX_LOCAL_SERVER,
+				      &IID_IBackgroundCopyManager, (void **)&m);
+		im->info.do_hresult = (uint32_t)hr;
+		if (SUCCEEDED(hr)) {
+			im->kind = DOB_BACKEND_DO;
+			im->clsid = &CLSID_DeliveryOptimization;
+			im->service = "DO";
+		} else {
+			m = NULL;
+		}
+	}
+	if (!m && im->try_bits) {
+		hr = CoCreateInstance(&CLSID_BackgroundCopyManager, NULL, CLSCTX_LOCAL_SERVER,
+				      &IID_IBackgroundCopyManager, (void **)&m);
+		im->info.bits_hresult = (uint32_t)hr;
+		if (SUCCEEDED(hr)) {
+			im->kind = DOB_BACKEND_BITS;
+			im->clsid = &CLSID_BackgroundCopyManager;
+			im->service = "BITS";
+		} else {
+			m = NULL;
+		}
+	}
+	im->mgr = m;
+}
+
+static const char *hr_text(uint32_t hr, char *buf, size_t len)
+{
+	const char *name = backend_hresult_name(hr);
+
+	snprintf(buf, len, "0x%08lX%s%s", (unsigned long)hr, name ? " " : "", name ? name : "");
+	return buf;
+}
+
+int win_backend_new(struct backend **out, const char *which, char *err, size_t len)
+{
+	char a[96], c[96];
+	int rc;
+
+	*out = NULL;
+	if (err && len)
+		err[0] = '\0';
+	if (!which || (strcmp(which, "do") && strcmp(which, "bits") && strcmp(which, "auto"))) {
+		if (err)
+			snprintf(err, len, "unknown backend \"%s\" (do, bits or auto)", which ? which : "");
+		return -DOB_EINVAL;
+	}
+	struct impl *im = dob_calloc(1, sizeof(*im));
+	struct backend *b = dob_calloc(1, sizeof(*b));
+	if (!im || !b) {
+		dob_free(im);
+		dob_free(b);
+		return -DOB_ENOMEM;
+	}
+	im->refs = 1;
+	im->service = "?";
+	InitializeSRWLock(&im->mgr_lock);
+	rc = com_pool_new(&im->pool, NULL);
+	if (rc < 0) {
+		if (err)
+			snprintf(err, len, "cannot start the COM workers: %s", dob_strerror(rc));
+		goto fail;
+	}
+	if (FAILED(com_callback_new(im->pool, &im->cb))) {
+		rc = -DOB_ENOMEM;
+		goto fail;
+	}
+	im->try_do = strcmp(which, "bits") != 0;
+	im->try_bits = strcmp(which, "do") != 0;
+	rc = com_pool_run_sync(im->pool, probe_run, im, PROBE_TIMEOUT_MS);
+	if (rc == -DOB_ETIMEDOUT) {
+		/* The probe may still write into im: leave it allocated. */
+		if (err)
+			snprintf(err, len, "the %s service did not answer within %d s", which,
+				 PROBE_TIMEOUT_MS / 1000);
+		com_pool_stop(im->pool, 0);
+		dob_free(b);
+		return rc;
+	}
+	if (rc == 0 && !im->mgr) {
+		rc = -DOB_EBACKEND;
+		if (err && !strcmp(which, "do"))
+			snprintf(err, len, "Delivery Optimization is not available: CoCreateInstance: %s",
+				 hr_text(im->info.do_hresult, a, sizeof(a)));
+		else if (err && !strcmp(which, "bits"))
+			snprintf(err, len, "BITS is not available: CoCreateInstance: %s",
+				 hr_text(im->info.bits_hresult, a, sizeof(a)));
+		else if (err)
+			snprintf(err, len, "neither DO (%s) nor BITS (%s) is available",
+				 hr_text(im->info.do_hresult, a, sizeof(a)),
+				 hr_text(im->info.bits_hresult, c, sizeof(c)));
+	}
+	if (rc < 0)
+		goto fail;
+	im->info.kind = im->kind;
+	if (!strcmp(which, "auto") && im->kind == DOB_BACKEND_BITS)
+		log_info("backend auto: Delivery Optimization is not available (CoCreateInstance: %s); "
+			 "using BITS",
+			 hr_text(im->info.do_hresult, a, sizeof(a)));
+	else
+		log_info("backend %s: using %s", which, im->service);
+	b->ops = im->kind == DOB_BACKEND_DO ? &do_ops : &bits_ops;
+	b->impl = im;
+	*out = b;
+	return 0;
+fail:
+	b->impl = im;
+	b_free(b);
+	return rc;
+}
+
+void win_backend_info(const struct backend *b, struct win_backend_info *out)
+{
+	const struct impl *im = b->impl;
+
+	*out = im->info;
+}

@@ -1,0 +1,626 @@
+/*
+ * broker/win32/com_worker.c - the COM worker pool: the ring of callbacks the
+ * callback object fills, the event workers that read each job and post one
+ * event per callback, and the request workers that run the backend's
+ * requests. Every worker is a thread in the MTA.
+ *
+ * Two lanes, so a slow request (Wine's Cancel blocks for as long as a file
+ * transfer runs) never delays the reading of a new error:
+ *   events    a ring of preallocated slots (no allocation in the callback);
+ *             event_workers threads read slots in parallel.
+ *   requests  a FIFO list of heap items; request_workers threads.
+ *
+ * Order of events. Each slot's ring index is its callback order. Slots are
+ * read in parallel, and an event is posted once every earlier slot of the
+ * same job has been posted. A slot's job id is known once its worker's GetId
+ * (the first getter it calls) has returned; until then the slot blocks every
+ * later slot from being posted. So events of one job reach the loop in
+ * callback order, while a slow read of job A delays the events of job B only
+ * for as long as A's GetId takes. A slot whose GetId failed (no id) is
+ * treated as a possible twin of every job: nothing after it is posted before
+ * it. Posting happens under the pool lock, so two workers can never swap two
+ * events of one job on their way into the loop's queue (plat_post keeps the
+ * order of the calls).
+ */
+#include <process.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "win32/com.h"
+
+#include "core/log.h"
+#include "dob/alloc.h"
+#include "dob/err.h"
+
+#define DEFAULT_EVENT_WORKERS 2
+#define DEFAULT_REQUEST_WORKERS 2
+#define DEFAULT_RING_SLOTS 1024
+#define MAX_WORKERS 32
+
+enum slot_phase {
+	SLOT_QUEUED = 0,  /* waiting for an event worker */
+	SLOT_READING = 1, /* GetId not back yet: blocks every later slot */
+	SLOT_ID_KNOWN = 2,
+	SLOT_DONE = 3,    /* read; ready to post when the order allows */
+	SLOT_POSTED = 4,  /* posted (or dropped); the slot is free once head passes it */
+};
+
+struct ev_slot {
+	enum com_ev kind;
+	IBackgroundCopyJob *job; /* owned reference until read */
+	IUnknown *extra;         /* owned reference: the error (ERROR) or file (FILE_TRANSFERRED) */
+	int64_t callback_us;
+	enum slot_phase phase;
+	bool id_valid;
+	GUID id;
+	struct com_post *ready; /* owned until posted; NULL: nothing to post */
+};
+
+struct com_pool {
+	volatile LONG refs;
+	SRWLOCK lock;              /* protects every field below except threads */
+	CONDITION_VARIABLE ev_cv;  /* slots queued, misses to report, or stopping */
+	CONDITION_VARIABLE req_cv; /* requests queued, or stopping */
+	struct ev_slot *ring;      /* owned, cap slots; slot of index i is ring[i % cap] */
+	size_t cap;
+	uint64_t head;             /* oldest slot not yet posted */
+	uint64_t take;             /* next slot for an event worker */
+	uint64_t tail;             /* next free slot */
+	struct com_req *req_first; /* owned list */
+	struct com_req *req_last;
+	bool stopping;
+	bool has_target;
+	struct plat_loop *loop; /* borrowed */
+	struct backend_sink sink;
+	uint64_t missed_unreported; /* callbacks lost, not yet told to the core */
+	struct com_pool_stats stats;
+	/* Touched only by com_pool_new and com_pool_stop (one thread). */
+	HANDLE threads[MAX_WORKERS];
+	unsigned n_threads;
+	bool stopped;
+};
+
+static struct ev_slot *slot_at(struct com_pool *p, uint64_t i)
+{
+	return &p->ring[i % p->cap];
+}
+
+/* ------------------------------------------------------------ posted messages */
+
+static void post_run(struct plat_msg *msg)
+{
+	struct com_post *m = (struct com_post *)msg;
+
+	if (m->ev) {
+		if (m->sink.event)
+			m->sink.event(m->sink.ctx, m->ev);
+		else
+			backend_event_free(m->ev);
+	} else if (m->res) {
+		if (m->sink.done)
+			m->sink.done(m->sink.ctx, m->res);
+		else
+			backend_result_free(m->res);
+	}
+	dob_free(m);
+}
+
+struct com_post *com_post_new_event(enum backend_event_kind kind)
+{
+	struct com_post *m = dob_calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->ev = dob_calloc(1, sizeof(*m->ev));
+	if (!m->ev) {
+		dob_free(m);
+		return NULL;
+	}
+	m->msg.run = post_run;
+	m->ev->kind = kind;
+	return m;
+}
+
+struct com_post *com_post_new_result(uint64_t req, enum backend_req_kind kind)
+{
+	struct com_post *m = dob_calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->res = dob_calloc(1, sizeof(*m->res));
+	if (!m->res) {
+		dob_free(m);
+		return NULL;
+	}
+	m->msg.run = post_run;
+	m->res->req_id = req;
+	m->res->kind = kind;
+	return m;
+}
+
+void com_post_discard(struct com_post *m)
+{
+	if (!m)
+		return;
+	backend_event_free(m->ev);
+	backend_result_free(m->res);
+	dob_free(m);
+}
+
+/* Under the lock: one callback that will not become an event. */
+static void count_missed_locked(struct com_pool *p)
+{
+	p->missed_unreported++;
+	p->stats.missed++;
+}
+
+/* Under the lock. Takes m. */
+static void post_locked(struct com_pool *p, struct com_post *m)
+{
+	if (!p->has_target || p->stopping) {
+		com_post_discard(m);
+		return;
+	}
+	m->sink = p->sink;
+	if (plat_post(p->loop, m) < 0) {
+		log_error("com: the loop refused a %s (out of memory); dropped",
+			  m->ev ? "callback event" : "request result");
+		if (m->ev && m->ev->kind != BACKEND_EV_MISSED)
+			count_missed_locked(p);
+		com_post_discard(m);
+		return;
+	}
+	if (m->ev)
+		p->stats.events_posted++;
+	else
+		p->stats.results_posted++;
+}
+
+void com_pool_post(struct com_pool *p, struct com_post *m)
+{
+	AcquireSRWLockExclusive(&p->lock);
+	post_locked(p, m);
+	ReleaseSRWLockExclusive(&p->lock);
+}
+
+/* ------------------------------------------------------------ event order */
+
+/* May the done slot i be posted now? See the comment at the top. */
+static bool may_post(struct com_pool *p, uint64_t i)
+{
+	const struct ev_slot *s = slot_at(p, i);
+
+	for (uint64_t k = p->head; k < i; k++) {
+		const struct ev_slot *e = slot_at(p, k);
+
+		if (e->phase == SLOT_POSTED)
+			continue;
+		if (e->phase < SLOT_ID_KNOWN || !e->id_valid || !s->id_valid ||
+		    IsEqualGUID(&e->id, &s->id))
+			return false;
+	}
+	return true;
+}
+
+/* Under the lock: post every done slot the order allows, then free the
+ * slots at the head. */
+static void flush_locked(struct com_pool *p)
+{
+	for (uint64_t i = p->head; i < p->take; i++) {
+		struct ev_slot *s = slot_at(p, i);
+
+		if (s->phase != SLOT_DONE || !may_post(p, i))
+			continue;
+		if (s->ready)
+			post_locked(p, s->ready);
+		s->ready = NULL;
+		s->phase = SLOT_POSTED;
+	}
+	while (p->head < p->take && slot_at(p, p->head)->phase == SLOT_POSTED)
+		p->head++;
+}
+
+struct id_ctx {
+	struct com_pool *p;
+	uint64_t index;
+};
+
+static void on_id(void *ctx, const GUID *id)
+{
+	struct id_ctx *c = ctx;
+	struct ev_slot *s = slot_at(c->p, c->index);
+
+	AcquireSRWLockExclusive(&c->p->lock);
+	s->id_valid = id != NULL;
+	if (id)
+		s->id = *id;
+	s->phase = SLOT_ID_KNOWN;
+	flush_locked(c->p);
+	ReleaseSRWLockExclusive(&c->p->lock);
+}
+
+/* ------------------------------------------------------------ event workers */
+
+static enum backend_event_kind event_kind(enum com_ev k)
+{
+	switch (k) {
+	case COM_EV_ERROR: return BACKEND_EV_ERROR;
+	case COM_EV_TRANSFERRED: return BACKEND_EV_TRANSFERRED;
+	case COM_EV_MODIFIED:
+	case COM_EV_FILE_TRANSFERRED: return BACKEND_EV_MODIFIED;
+	}
+	return BACKEND_EV_MODIFIED;
+}
+
+/* Reads slot i outside the lock (only this worker touches it until DONE). */
+static void read_slot(struct com_pool *p, uint64_t i)
+{
+	struct ev_slot *s = slot_at(p, i);
+	struct id_ctx ctx = { p, i };
+	struct com_post *m = com_post_new_event(event_kind(s->kind));
+
+	if (m) {
+		IBackgroundCopyError *err = s->kind == COM_EV_ERROR ? (IBackgroundCopyError *)s->extra : NULL;
+		/* A modification may be the move into TRANSIENT_ERROR or ERROR:
+		 * read the error then. JobTransferred carries none. */
+		bool want_error = s->kind == COM_EV_MODIFIED || s->kind == COM_EV_FILE_TRANSFERRED;
+
+		com_read_job(s->job, err, want_error, &m->ev->job, on_id, &ctx);
+		m->ev->job.callback_us = s->callback_us;
+	} else {
+		on_id(&ctx, NULL);
+	}
+	IBackgroundCopyJob_Release(s->job);
+	if (s->extra)
+		IUnknown_Release(s->extra);
+	s->job = NULL;
+	s->extra = NULL;
+
+	AcquireSRWLockExclusive(&p->lock);
+	if (!m)
+		count_missed_locked(p);
+	s->ready = m;
+	s->phase = SLOT_DONE;
+	flush_locked(p);
+	ReleaseSRWLockExclusive(&p->lock);
+}
+
+/* Under the lock: tell the core about lost callbacks (it reconciles every
+ * job). Drops and retakes the lock to allocate. */
+static void report_missed_locked(struct com_pool *p)
+{
+	uint64_t n = p->missed_unreported;
+
+	p->missed_unreported = 0;
+	ReleaseSRWLockExclusive(&p->lock);
+	struct com_post *m = com_post_new_event(BACKEND_EV_MISSED);
+	if (m)
+		m->ev->job.callback_us = com_wall_us();
+	AcquireSRWLockExclusive(&p->lock);
+	if (!m) {
+		p->missed_unreported += n;
+		return;
+	}
+	log_warn("com: %llu callback(s) could not be queued; asking for a reconcile",
+		 (unsigned long long)n);
+	post_locked(p, m);
+}
+
+static void com_thread_init(void)
+{
+	HRESULT hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
+
+	if (FAILED(hr))
+		log_error("com: CoInitializeEx(MTA) in a worker: 0x%08lX", (unsigned long)hr);
+	win_com_init_security();
+}
+
+static unsigned __stdcall event_worker(void *arg)
+{
+	struct com_pool *p = arg;
+
+	com_thread_init();
+	AcquireSRWLockExclusive(&p->lock);
+	for (;;) {
+		while (!p->stopping && p->take == p->tail &&
+		       !(p->missed_unreported && p->has_target))
+			SleepConditionVariableSRW(&p->ev_cv, &p->lock, INFINITE, 0);
+		if (p->stopping)
+			break;
+		if (p->missed_unreported && p->has_target)
+			report_missed_locked(p);
+		if (p->take == p->tail)
+			continue;
+		uint64_t i = p->take++;
+		slot_at(p, i)->phase = SLOT_READING;
+		ReleaseSRWLockExclusive(&p->lock);
+		read_slot(p, i);
+		AcquireSRWLockExclusive(&p->lock);
+	}
+	/* Stopping: release the callbacks nobody will read (outside the lock:
+	 * a proxy's last Release may be an RPC). */
+	while (p->take < p->tail) {
+		struct ev_slot *s = slot_at(p, p->take++);
+		IBackgroundCopyJob *job = s->job;
+		IUnknown *extra = s->extra;
+
+		s->job = NULL;
+		s->extra = NULL;
+		s->phase = SLOT_POSTED;
+		ReleaseSRWLockExclusive(&p->lock);
+		IBackgroundCopyJob_Release(job);
+		if (extra)
+			IUnknown_Release(extra);
+		AcquireSRWLockExclusive(&p->lock);
+	}
+	flush_locked(p);
+	ReleaseSRWLockExclusive(&p->lock);
+	CoUninitialize();
+	com_pool_unref(p);
+	return 0;
+}
+
+void com_pool_push_event(struct com_pool *p, enum com_ev kind, IBackgroundCopyJob *job,
+			 IUnknown *extra, int64_t callback_us)
+{
+	/* Our own references, taken before the lock: AddRef on a proxy is
+	 * local (no RPC). */
+	if (job)
+		IBackgroundCopyJob_AddRef(job);
+	if (extra)
+		IUnknown_AddRef(extra);
+	AcquireSRWLockExclusive(&p->lock);
+	if (!job || p->stopping || p->tail - p->head >= p->cap) {
+		count_missed_locked(p);
+		ReleaseSRWLockExclusive(&p->lock);
+		/* The caller still holds its references: these Releases are
+		 * local too. */
+		if (job)
+			IBackgroundCopyJob_Release(job);
+		if (extra)
+			IUnknown_Release(extra);
+		WakeConditionVariable(&p->ev_cv);
+		return;
+	}
+	struct ev_slot *s = slot_at(p, p->tail++);
+	s->kind = kind;
+	s->job = job;
+	s->extra = extra;
+	s->callback_us = callback_us;
+	s->phase = SLOT_QUEUED;
+	s->id_valid = false;
+	s->ready = NULL;
+	p->stats.callbacks++;
+	ReleaseSRWLockExclusive(&p->lock);
+	WakeConditionVariable(&p->ev_cv);
+}
+
+/* ------------------------------------------------------------ request workers */
+
+static unsigned __stdcall request_worker(void *arg)
+{
+	struct com_pool *p = arg;
+
+	com_thread_init();
+	AcquireSRWLockExclusive(&p->lock);
+	for (;;) {
+		while (!p->stopping && !p->req_first)
+			SleepConditionVariableSRW(&p->req_cv, &p->lock, INFINITE, 0);
+		if (p->stopping)
+			break;
+		struct com_req *r = p->req_first;
+		p->req_first = r->next;
+		if (!p->req_first)
+			p->req_last = NULL;
+		ReleaseSRWLockExclusive(&p->lock);
+		r->run(r);
+		AcquireSRWLockExclusive(&p->lock);
+	}
+	struct com_req *left = p->req_first;
+	p->req_first = p->req_last = NULL;
+	ReleaseSRWLockExclusive(&p->lock);
+	while (left) {
+		struct com_req *next = left->next;
+		left->drop(left);
+		left = next;
+	}
+	CoUninitialize();
+	com_pool_unref(p);
+	return 0;
+}
+
+int com_pool_push_request(struct com_pool *p, struct com_req *r)
+{
+	r->next = NULL;
+	AcquireSRWLockExclusive(&p->lock);
+	if (p->stopping) {
+		ReleaseSRWLockExclusive(&p->lock);
+		return -DOB_ESTATE;
+	}
+	if (p->req_last)
+		p->req_last->next = r;
+	else
+		p->req_first = r;
+	p->req_last = r;
+	ReleaseSRWLockExclusive(&p->lock);
+	WakeConditionVariable(&p->req_cv);
+	return 0;
+}
+
+/* ------------------------------------------------------------ synchronous calls */
+
+struct sync_call {
+	struct com_req req; /* first member */
+	void (*fn)(void *ctx);
+	void *ctx;
+	HANDLE done;        /* manual-reset event */
+	volatile LONG ran;
+	volatile LONG refs; /* the waiter's and the request's */
+};
+
+static void sync_put(struct sync_call *c)
+{
+	if (InterlockedDecrement(&c->refs) == 0) {
+		CloseHandle(c->done);
+		dob_free(c);
+	}
+}
+
+static void sync_run(struct com_req *r)
+{
+	struct sync_call *c = (struct sync_call *)r;
+
+	c->fn(c->ctx);
+	InterlockedExchange(&c->ran, 1);
+	SetEvent(c->done);
+	sync_put(c);
+}
+
+static void sync_drop(struct com_req *r)
+{
+	struct sync_call *c = (struct sync_call *)r;
+
+	SetEvent(c->done);
+	sync_put(c);
+}
+
+int com_pool_run_sync(struct com_pool *p, void (*fn)(void *ctx), void *ctx, DWORD timeout_ms)
+{
+	struct sync_call *c = dob_calloc(1, sizeof(*c));
+
+	if (!c)
+		return -DOB_ENOMEM;
+	c->done = CreateEventW(NULL, TRUE, FALSE, NULL);
+	if (!c->done) {
+		dob_free(c);
+		return -DOB_ENOMEM;
+	}
+	c->req.run = sync_run;
+	c->req.drop = sync_drop;
+	c->fn = fn;
+	c->ctx = ctx;
+	c->refs = 2;
+	int rc = com_pool_push_request(p, &c->req);
+	if (rc < 0) {
+		CloseHandle(c->done);
+		dob_free(c);
+		return rc;
+	}
+	DWORD w = WaitForSingleObject(c->done, timeout_ms);
+	if (w != WAIT_OBJECT_0)
+		rc = -DOB_ETIMEDOUT;
+	else if (!InterlockedCompareExchange(&c->ran, 0, 0))
+		rc = -DOB_ESTATE; /* dropped: the pool stopped */
+	sync_put(c);
+	return rc;
+}
+
+/* ------------------------------------------------------------ the pool */
+
+void com_pool_ref(struct com_pool *p)
+{
+	InterlockedIncrement(&p->refs);
+}
+
+void com_pool_unref(struct com_pool *p)
+{
+	if (!p || InterlockedDecrement(&p->refs) != 0)
+		return;
+	/* No thread is left: nothing to lock against. Slots still holding
+	 * references were released by the event workers on their way out. */
+	for (uint64_t i = p->head; i < p->tail; i++)
+		com_post_discard(slot_at(p, i)->ready);
+	dob_free(p->ring);
+	dob_free(p);
+}
+
+static int start_thread(struct com_pool *p, unsigned(__stdcall *fn)(void *))
+{
+	com_pool_ref(p);
+	uintptr_t h = _beginthreadex(NULL, 0, fn, p, 0, NULL);
+	if (!h) {
+		com_pool_unref(p);
+		log_error("com: cannot start a COM worker thread");
+		return -DOB_ENOMEM;
+	}
+	p->threads[p->n_threads++] = (HANDLE)h;
+	return 0;
+}
+
+int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
+{
+	unsigned ne = o && o->event_workers ? o->event_workers : DEFAULT_EVENT_WORKERS;
+	unsigned nr = o && o->request_workers ? o->request_workers : DEFAULT_REQUEST_WORKERS;
+	size_t cap = o && o->ring_slots ? o->ring_slots : DEFAULT_RING_SLOTS;
+	int rc = 0;
+
+	*out = NULL;
+	if (ne + nr > MAX_WORKERS)
+		return -DOB_EINVAL;
+	struct com_pool *p = dob_calloc(1, sizeof(*p));
+	if (!p)
+		return -DOB_ENOMEM;
+	p->ring = dob_calloc(cap, sizeof(*p->ring));
+	if (!p->ring) {
+		dob_free(p);
+		return -DOB_ENOMEM;
+	}
+	p->cap = cap;
+	p->refs = 1;
+	InitializeSRWLock(&p->lock);
+	InitializeConditionVariable(&p->ev_cv);
+	InitializeConditionVariable(&p->req_cv);
+	for (unsigned i = 0; i < ne && rc == 0; i++)
+		rc = start_thread(p, event_worker);
+	for (unsigned i = 0; i < nr && rc == 0; i++)
+		rc = start_thread(p, request_worker);
+	if (rc < 0) {
+		com_pool_stop(p, INFINITE);
+		com_pool_unref(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+void com_pool_set_target(struct com_pool *p, struct plat_loop *loop,
+			 const struct backend_sink *sink)
+{
+	AcquireSRWLockExclusive(&p->lock);
+	p->loop = loop;
+	p->sink = *sink;
+	p->has_target = loop != NULL;
+	ReleaseSRWLockExclusive(&p->lock);
+	/* Misses counted before there was a loop can be reported now. */
+	WakeAllConditionVariable(&p->ev_cv);
+}
+
+void com_pool_stop(struct com_pool *p, DWORD timeout_ms)
+{
+	if (!p || p->stopped)
+		return;
+	p->stopped = true;
+	AcquireSRWLockExclusive(&p->lock);
+	p->stopping = true;
+	p->has_target = false;
+	ReleaseSRWLockExclusive(&p->lock);
+	WakeAllConditionVariable(&p->ev_cv);
+	WakeAllConditionVariable(&p->req_cv);
+	if (p->n_threads == 0)
+		return;
+	DWORD w = WaitForMultipleObjects(p->n_threads, p->threads, TRUE, timeout_ms);
+	if (w == WAIT_TIMEOUT)
+		log_warn("com: a COM worker is still inside a COM call after %lu ms; "
+			 "leaving it behind (it holds its own reference)",
+			 (unsigned long)timeout_ms);
+	for (unsigned i = 0; i < p->n_threads; i++)
+		CloseHandle(p->threads[i]);
+	p->n_threads = 0;
+}
+
+void com_pool_stats(struct com_pool *p, struct com_pool_stats *out)
+{
+	AcquireSRWLockShared(&p->lock);
+	*out = p->stats;
+	ReleaseSRWLockShared(&p->lock);
+}
