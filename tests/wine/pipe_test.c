@@ -332,8 +332,101 @@ static void test_big_write(void)
 	WAIT_FOR(n_sent >= sent_before + 1, 3000);
 	CHECK_EQ(n_sent, sent_before + 1);
 	CHECK_EQ(n_eagain, 1); /* one write in flight at most */
+	LONG closed_before = n_closed;
 	CHECK(echo(h, "E after big"));
+	WAIT_FOR(n_sent >= sent_before + 2, 3000);
 	CloseHandle(h);
+	WAIT_FOR(n_closed >= closed_before + 1, 3000);
+	CHECK_EQ(n_closed, closed_before + 1);
+}
+
+/* Reads until EOF; returns the byte count (or -1 on another error). */
+static long read_to_eof(HANDLE h)
+{
+	static uint8_t b[65536];
+	long total = 0;
+	for (;;) {
+		DWORD got = 0;
+		if (!ReadFile(h, b, sizeof(b), &got, NULL)) {
+			DWORD e = GetLastError();
+			return e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED ? total : -1;
+		}
+		total += (long)got;
+	}
+}
+
+/* plat_conn_close with a write stuck in flight (the peer does not read):
+ * the write is cancelled, the instance freed, the peer sees what the pipe
+ * had taken, then EOF. */
+static void test_close_with_write_in_flight(void)
+{
+	HANDLE h = wt_connect(pipe_name, 5000);
+	CHECK(h != INVALID_HANDLE_VALUE);
+	LONG sent_before = n_sent, closed_before = n_closed;
+	CHECK(wt_write_all(h, "B", 1));
+	Sleep(100);
+	CHECK(wt_write_all(h, "K", 1));
+	Sleep(100);
+	long got = read_to_eof(h);
+	CHECK(got >= 0 && got < BIG);
+	CloseHandle(h);
+	Sleep(50);
+	CHECK_EQ(n_sent, sent_before);
+	CHECK_EQ(n_closed, closed_before);
+}
+
+/* close_after_write to a peer that never reads: cut off after 5 s. */
+static void test_drain_deadline(void)
+{
+	HANDLE h = wt_connect(pipe_name, 5000);
+	CHECK(h != INVALID_HANDLE_VALUE);
+	LONG closed_before = n_closed;
+	CHECK(wt_write_all(h, "B", 1));
+	Sleep(100);
+	CHECK(wt_write_all(h, "X", 1));
+	Sleep(5600);
+	long got = read_to_eof(h); /* EOF comes: the server end is gone */
+	CHECK(got >= 0 && got < BIG);
+	CloseHandle(h);
+	CHECK_EQ(n_closed, closed_before);
+}
+
+/* The value of a new handle: handle slots are reused lowest first, so a
+ * leak of N handles shows as a value about 4N higher (GetProcessHandleCount
+ * is a stub returning 0 under Wine). */
+static uintptr_t next_handle_value(void)
+{
+	HANDLE e = CreateEventW(NULL, FALSE, FALSE, NULL);
+	CloseHandle(e);
+	return (uintptr_t)e;
+}
+
+/* Connect and hang up many times: no handle is left behind. */
+static void test_no_handle_leak(void)
+{
+	DWORD before = 0, after = 0;
+	uintptr_t hv_before = next_handle_value();
+	CHECK(GetProcessHandleCount(GetCurrentProcess(), &before));
+	LONG closed_before = n_closed;
+	int ok = 0;
+	for (int i = 0; i < 1000; i++) {
+		HANDLE h = wt_connect(pipe_name, 5000);
+		if (h == INVALID_HANDLE_VALUE)
+			continue;
+		ok += echo(h, "E x");
+		CloseHandle(h);
+	}
+	CHECK_EQ(ok, 1000);
+	WAIT_FOR(n_closed >= closed_before + 1000, 10000);
+	CHECK_EQ(n_closed - closed_before, 1000);
+	Sleep(100);
+	CHECK(GetProcessHandleCount(GetCurrentProcess(), &after));
+	uintptr_t hv_after = next_handle_value();
+	printf("handles: %lu before, %lu after 1000 connections (next value %#lx, %#lx)\n",
+	       (unsigned long)before, (unsigned long)after, (unsigned long)hv_before,
+	       (unsigned long)hv_after);
+	CHECK(after <= before + 2);
+	CHECK(hv_after <= hv_before + 4 * 8);
 }
 
 static void test_posts_in_order(void)
@@ -464,6 +557,9 @@ int main(void)
 	test_close_after_write();
 	test_close_now();
 	test_big_write();
+	test_close_with_write_in_flight();
+	test_drain_deadline();
+	test_no_handle_leak();
 	test_posts_in_order();
 	test_timeout_ticks();
 	test_many_clients();
