@@ -685,7 +685,8 @@ static int cmd_submit(const struct global *g, int argc, char **argv)
 	job.n_files = 1;
 	job.files = &file;
 
-	code = connect_as(g, DOB_ROLE_CONTROLLER, NULL, &c);
+	/* Observers may create and adopt jobs (docs/protocol.md, 2). */
+	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
 	if (code)
 		return code;
 	r = dobc_submit(c, &job, &rep, g->timeout_ms);
@@ -723,7 +724,8 @@ static int cmd_adopt(const struct global *g, int argc, char **argv)
 	if (have_deadline)
 		policy.deadline_ms = deadline;
 
-	code = connect_as(g, DOB_ROLE_CONTROLLER, NULL, &c);
+	/* Observers may create and adopt jobs (docs/protocol.md, 2). */
+	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
 	if (code)
 		return code;
 	r = dobc_adopt(c, &job, &policy, &rep, g->timeout_ms);

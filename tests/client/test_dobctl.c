@@ -32,14 +32,27 @@ struct run {
 	char err[4096];    /* stderr */
 };
 
-static void dobctl_path(char *buf, size_t len)
+/* build/<target> (up = 0) or the source tree (up = 2), from this binary's
+ * path build/<target>/tests/client. */
+static void tree_dir(char *buf, size_t len, int up)
 {
 	char self[4096], *dir;
 	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
 
 	cr_assert_gt(n, 0);
 	self[n] = '\0';
-	dir = dirname(dirname(self)); /* build/<target>/tests/client -> build/<target> */
+	dir = dirname(dirname(self));
+	while (up-- > 0)
+		dir = dirname(dir);
+	cr_assert_lt(strlen(dir), len);
+	memcpy(buf, dir, strlen(dir) + 1);
+}
+
+static void dobctl_path(char *buf, size_t len)
+{
+	char dir[4096];
+
+	tree_dir(dir, sizeof dir, 0);
 	snprintf(buf, len, "%s/bin/dobctl", dir);
 	cr_assert_eq(access(buf, X_OK), 0, "no dobctl at %s", buf);
 }
@@ -500,5 +513,78 @@ Test(dobctl, help_documents_the_exit_codes, .timeout = 30)
 	cr_expect_eq(r->code, 0);
 	cr_expect(strstr(r->out, "5  timeout waiting for the broker") != NULL, "%s", r->out);
 	cr_expect(strstr(r->out, "4  the broker refused the request") != NULL);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- Python example */
+
+static void s_python(struct fake *f)
+{
+	static const enum dob_action want[2] = { DOB_ACTION_RESUME, DOB_ACTION_CANCEL };
+	struct dob_msg m, req;
+	int i;
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_check(f, f->hello.u.hello.role == DOB_ROLE_CONTROLLER, "role %d", f->hello.u.hello.role);
+	fake_check(f, strcmp(f->hello.u.hello.client_name, "py-test") == 0, "name %s",
+		   f->hello.u.hello.client_name);
+	for (i = 0; i < 2; i++) {
+		fake_job_error(&m, 0x21, (uint64_t)(11 + i));
+		send_and_free(f, &m);
+		if (fake_expect(f, DOB_MSG_ACT, &req) < 0)
+			return;
+		fake_check(f, req.u.act.action == want[i] && req.u.act.episode_id == (uint64_t)(11 + i) &&
+				      req.u.act.job_id.b[0] == 0x21,
+			   "Act %d: action %d episode %llu", i, req.u.act.action,
+			   (unsigned long long)req.u.act.episode_id);
+		/* An event between the request and its reply: queued by the client. */
+		fake_resolution(&m, 0x21, (uint64_t)(11 + i));
+		send_and_free(f, &m);
+		m.type = DOB_MSG_ACTION_RESULT;
+		memset(&m.u, 0, sizeof m.u);
+		m.correlation_id = req.correlation_id;
+		m.u.action_result.new_state = DOB_STATE_QUEUED;
+		send_and_free(f, &m);
+		dob_msg_clear(&req);
+	}
+	fake_wait_eof(f, 5000);
+}
+
+Test(python, watch_and_resume_answers_by_its_rule_and_prints_json, .timeout = 30)
+{
+	char root[4096], script[4200], pb2[4200], types[256];
+	const char *args[] = { script, "--endpoint", NULL, "--name", "py-test", "--json",
+			       "--count", "4", "--max-resumes", "1", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	tree_dir(root, sizeof root, 2);
+	snprintf(script, sizeof script, "%s/examples/python/watch_and_resume.py", root);
+	snprintf(pb2, sizeof pb2, "%s/build/py/dobroker_pb2.py", root);
+	cr_assert_eq(access(pb2, R_OK), 0, "%s missing: run 'make pygen'", pb2);
+	cr_assert_eq(fake_start(&fk, s_python, NULL), 0);
+	args[2] = fk.path;
+	run_prog("/usr/bin/python3", args, r);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "job_error,action_result,resolution,job_error,action_result,resolution");
+	cr_expect(strstr(r->out, "\"action\": \"cancel\", \"status\": \"OK\"") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "\"hresult\": \"0x80190194\"") != NULL, "%s", r->out);
+	free(r);
+}
+
+Test(python, watch_and_resume_without_broker_exits_2, .timeout = 30)
+{
+	char root[4096], script[4200];
+	const char *args[] = { script, "--endpoint", "/nonexistent/dobroker.sock", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	tree_dir(root, sizeof root, 2);
+	snprintf(script, sizeof script, "%s/examples/python/watch_and_resume.py", root);
+	run_prog("/usr/bin/python3", args, r);
+	cr_expect_eq(r->code, 2, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "cannot connect to /nonexistent/dobroker.sock") != NULL, "%s",
+		  r->err);
 	free(r);
 }
