@@ -64,6 +64,8 @@ struct client {
 	uint64_t session_id;
 	uint8_t *rx;                   /* received, not yet decoded */
 	size_t rx_n, rx_off;
+	struct dob_msg *backlog;       /* decoded while waiting for a reply */
+	size_t n_backlog;
 };
 
 /* Creates the state dir, a fake backend, the broker on the fake platform,
@@ -94,7 +96,8 @@ void cl_expect_nothing(struct client *cl);
  * Welcome's pending episode count. */
 uint32_t cl_hello(struct client *cl, const char *name, enum dob_role role,
 		  const struct dob_filter *filter);
-/* Requests: send and wait for the reply (asserted to be type t). */
+/* Requests: send and wait for the reply (asserted to be type t). What
+ * arrives before the reply is kept for the next cl_recv(). */
 void cl_request(struct client *cl, struct dob_msg *req, enum dob_msg_type t,
 		struct dob_msg *reply);
 enum dob_status cl_act(struct client *cl, const struct dob_guid *job, uint64_t episode,

@@ -407,3 +407,447 @@ Test(episode, a_late_success_is_ignored_and_the_sweep_resolves_the_episode)
 	expect_resolution(&a, ep, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED, NULL);
 	cl_free(&a);
 }
+
+/* ---------------------------------------------------------------- policies */
+
+static enum dob_policy_kind g_kind;
+
+static void policy_cfg(struct broker_config *c)
+{
+	c->default_policy.kind = g_kind;
+	c->default_policy.max_resumes = 2;
+	c->default_policy.backoff_ms = 100;
+	c->default_policy.exhausted = DOB_POLICY_CANCEL;
+	c->default_deadline_ms = 10000;
+	c->sweep_interval_ms = 1000000; /* out of the way */
+}
+
+static uint64_t error_with_policy(struct client *cl, struct fb_job **jp, enum dob_policy_kind k)
+{
+	struct dob_msg m;
+	uint64_t ep;
+
+	g_kind = k;
+	restart_with(policy_cfg);
+	cl_connect(cl, &h, &alice);
+	cl_hello(cl, "watch", DOB_ROLE_OBSERVER, NULL);
+	{
+		struct client sub;
+		cl_connect(&sub, &h, &alice);
+		cl_hello(&sub, "submitter", DOB_ROLE_CONTROLLER, NULL);
+		*jp = submitted(&sub, "policy-job");
+		cl_free(&sub);
+	}
+	fb_error(h.fb, *jp, 0x80190194);
+	cl_skip_to(cl, DOB_MSG_JOB_ERROR, &m);
+	ep = m.u.job_error.episode_id;
+	cr_assert_eq(m.u.job_error.default_policy.kind, k);
+	if (k == DOB_POLICY_NONE)
+		cr_assert_eq(m.u.job_error.deadline_us, 0);
+	else
+		cr_assert_eq(m.u.job_error.deadline_us - m.u.job_error.first_seen_us, 10000000);
+	dob_msg_clear(&m);
+	return ep;
+}
+
+Test(episode, policy_none_keeps_the_episode_pending_past_any_deadline)
+{
+	struct client w;
+	struct fb_job *j;
+	uint64_t ep = error_with_policy(&w, &j, DOB_POLICY_NONE);
+
+	fake_clock_advance(h.loop, 100000);
+	cl_expect_nothing(&w);
+	cr_assert_eq(h.fb->n_act, 0);
+	cr_assert_eq(pending_of(&w, j), ep);
+	cl_free(&w);
+}
+
+Test(episode, policy_cancel_cancels_at_the_deadline)
+{
+	struct client w;
+	struct fb_job *j;
+	struct dob_msg m;
+	uint64_t ep = error_with_policy(&w, &j, DOB_POLICY_CANCEL);
+
+	fake_clock_advance(h.loop, 9999);
+	cr_assert_eq(h.fb->n_act, 0, "not before the deadline");
+	fake_clock_advance(h.loop, 1);
+	cr_assert_eq(h.fb->n_act, 1);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_CANCEL);
+	cl_skip_to(&w, DOB_MSG_RESOLUTION, &m);
+	cr_assert_eq(m.u.resolution.episode_id, ep);
+	cr_assert_eq(m.u.resolution.resolved_by, DOB_RESOLVED_POLICY);
+	cr_assert_eq(m.u.resolution.actor.session_id, 0);
+	cr_assert_str_eq(m.u.resolution.actor.client_name, "policy");
+	cr_assert_eq(m.u.resolution.new_state, DOB_STATE_CANCELLED);
+	dob_msg_clear(&m);
+	cr_assert_eq(pending_of(&w, j), UINT64_MAX, "cancelled: no longer managed");
+	cl_free(&w);
+}
+
+Test(episode, policy_complete_completes_at_the_deadline)
+{
+	struct client w;
+	struct fb_job *j;
+	uint64_t ep = error_with_policy(&w, &j, DOB_POLICY_COMPLETE);
+
+	fake_clock_advance(h.loop, 10000);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_COMPLETE);
+	expect_resolution(&w, ep, DOB_RESOLVED_POLICY, DOB_ACTION_COMPLETE, "policy");
+	cl_free(&w);
+}
+
+Test(episode, policy_resume_backs_off_then_applies_exhausted)
+{
+	struct client w;
+	struct fb_job *j;
+	uint64_t ep = error_with_policy(&w, &j, DOB_POLICY_RESUME), ep2, ep3;
+
+	/* 1st episode: deadline, then resume after 100 ms. */
+	fake_clock_advance(h.loop, 10000);
+	cr_assert_eq(h.fb->n_act, 0, "the resume waits for its backoff");
+	fake_clock_advance(h.loop, 100);
+	cr_assert_eq(h.fb->n_act, 1);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_RESUME);
+	expect_resolution(&w, ep, DOB_RESOLVED_POLICY, DOB_ACTION_RESUME, "policy");
+	/* 2nd episode: backoff doubles. */
+	fb_error(h.fb, j, 0x80190194);
+	ep2 = expect_job_error(&w, j, 0x80190194);
+	fake_clock_advance(h.loop, 10000 + 199);
+	cr_assert_eq(h.fb->n_act, 1);
+	fake_clock_advance(h.loop, 1);
+	cr_assert_eq(h.fb->n_act, 2);
+	expect_resolution(&w, ep2, DOB_RESOLVED_POLICY, DOB_ACTION_RESUME, "policy");
+	/* 3rd: max_resumes (2) spent: exhausted = cancel, at the deadline. */
+	fb_error(h.fb, j, 0x80190194);
+	ep3 = expect_job_error(&w, j, 0x80190194);
+	fake_clock_advance(h.loop, 10000);
+	cr_assert_eq(h.fb->n_act, 3);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_CANCEL);
+	expect_resolution(&w, ep3, DOB_RESOLVED_POLICY, DOB_ACTION_CANCEL, "policy");
+	cl_free(&w);
+}
+
+Test(episode, a_controller_answer_before_the_deadline_stops_the_policy)
+{
+	struct client w, ctl;
+	struct fb_job *j;
+	uint64_t ep = error_with_policy(&w, &j, DOB_POLICY_CANCEL);
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	cr_assert_eq(cl_act(&ctl, &j->id, ep, DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
+	fake_clock_advance(h.loop, 20000);
+	cr_assert_eq(h.fb->n_act, 1);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_RESUME);
+	cl_free(&w);
+	cl_free(&ctl);
+}
+
+static void job_policy_cfg(struct broker_config *c)
+{
+	c->default_policy.kind = DOB_POLICY_NONE;
+}
+
+Test(episode, a_job_policy_overrides_the_broker_default)
+{
+	struct client ctl;
+	struct dob_msg m, rep;
+	struct dob_file_spec f = { "http://127.0.0.1/a", "/home/alice/a" };
+	struct fb_job *j;
+	uint64_t ep;
+
+	restart_with(job_policy_cfg);
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_SUBMIT_JOB;
+	m.u.submit_job.display_name = "own-policy";
+	m.u.submit_job.n_files = 1;
+	m.u.submit_job.files = &f;
+	m.u.submit_job.policy.kind = DOB_POLICY_CANCEL;
+	m.u.submit_job.policy.deadline_ms = 500;
+	cl_request(&ctl, &m, DOB_MSG_JOB_REPLY, &rep);
+	cr_assert_eq(rep.u.job_reply.status, DOB_STATUS_OK);
+	cr_assert_eq(rep.u.job_reply.job.policy.kind, DOB_POLICY_CANCEL);
+	j = fb_find(h.fb, &rep.u.job_reply.job.job.job_id);
+	dob_msg_clear(&rep);
+	fb_error(h.fb, j, 0x80190194);
+	ep = expect_job_error(&ctl, j, 0x80190194);
+	fake_clock_advance(h.loop, 500);
+	expect_resolution(&ctl, ep, DOB_RESOLVED_POLICY, DOB_ACTION_CANCEL, "policy");
+	cl_free(&ctl);
+}
+
+/* ---------------------------------------------------------------- resume after delay */
+
+Test(episode, resume_after_delay_answers_at_once_and_resumes_later)
+{
+	struct client a, b;
+	struct fb_job *j;
+	struct dob_msg r;
+	uint64_t ep;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	cl_connect(&b, &h, &alice);
+	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "later");
+	fb_error(h.fb, j, 0x80190194);
+	ep = expect_job_error(&a, j, 0x80190194);
+	cr_assert_eq(cl_act(&a, &j->id, ep, DOB_ACTION_RESUME_AFTER_DELAY, &r), DOB_STATUS_OK);
+	cr_assert(strstr(r.u.action_result.message, "resume scheduled in 1000 ms"), "%s",
+		  r.u.action_result.message);
+	dob_msg_clear(&r);
+	cr_assert_eq(h.fb->n_act, 0);
+	/* The episode is claimed meanwhile. */
+	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_CANCEL, &r), DOB_STATUS_ALREADY_RESOLVED);
+	cr_assert_eq(r.u.action_result.winner_action, DOB_ACTION_RESUME_AFTER_DELAY);
+	dob_msg_clear(&r);
+	fake_clock_advance(h.loop, 999);
+	cr_assert_eq(h.fb->n_act, 0);
+	fake_clock_advance(h.loop, 1);
+	cr_assert_eq(h.fb->n_act, 1);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_RESUME);
+	expect_resolution(&b, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME_AFTER_DELAY, "ctl-a");
+	cl_free(&a);
+	cl_free(&b);
+}
+
+/* ---------------------------------------------------------------- acting without episode */
+
+Test(episode, act_with_episode_zero_acts_on_a_running_job)
+{
+	struct client a;
+	struct fb_job *j;
+	struct dob_msg r;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "running");
+	j->state = DOB_STATE_TRANSFERRING;
+	cr_assert_eq(cl_act(&a, &j->id, 0, DOB_ACTION_SUSPEND, &r), DOB_STATUS_OK);
+	cr_assert_eq(r.u.action_result.new_state, DOB_STATE_SUSPENDED);
+	dob_msg_clear(&r);
+	cr_assert_eq(j->state, DOB_STATE_SUSPENDED);
+	cl_free(&a);
+}
+
+Test(episode, act_with_episode_zero_resolves_the_pending_episode)
+{
+	struct client a;
+	struct fb_job *j;
+	uint64_t ep;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "x");
+	fb_error(h.fb, j, 0x80190194);
+	ep = expect_job_error(&a, j, 0x80190194);
+	cr_assert_eq(cl_act(&a, &j->id, 0, DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
+	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME, "ctl-a");
+	cl_free(&a);
+}
+
+/* ---------------------------------------------------------------- sweep */
+
+Test(episode, the_sweep_finds_an_error_no_callback_reported)
+{
+	struct client a;
+	struct fb_job *j;
+	struct dob_msg m;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "wine");
+	/* Wine's BITS never calls JobError: the state just changes. */
+	j->state = DOB_STATE_ERROR;
+	j->hr = 0x80190194;
+	j->context = DOB_CONTEXT_REMOTE_FILE;
+	cl_expect_nothing(&a);
+	fake_clock_advance(h.loop, 5000);
+	cl_skip_to(&a, DOB_MSG_JOB_ERROR, &m);
+	cr_assert_eq(m.u.job_error.error.hresult, 0x80190194);
+	cr_assert_eq(m.u.job_error.error.context, DOB_CONTEXT_REMOTE_FILE);
+	dob_msg_clear(&m);
+	/* Next sweeps see the same error: not a new episode. */
+	fake_clock_advance(h.loop, 5000);
+	fake_clock_advance(h.loop, 5000);
+	cl_expect_nothing(&a);
+	cr_assert_eq(broker_pending_count(h.b), 1);
+	cl_free(&a);
+}
+
+Test(episode, the_sweep_reports_a_transient_error_once_per_spell)
+{
+	struct client a;
+	struct fb_job *j;
+	struct dob_msg m;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "flaky");
+	j->state = DOB_STATE_TRANSIENT_ERROR;
+	j->hr = 0x80200010;
+	fake_clock_advance(h.loop, 5000);
+	cl_expect(&a, DOB_MSG_JOB_MODIFIED, &m);
+	cr_assert(m.u.job_modified.transient);
+	cr_assert(m.u.job_modified.has_error);
+	cr_assert_eq(m.u.job_modified.error.hresult, 0x80200010);
+	dob_msg_clear(&m);
+	fake_clock_advance(h.loop, 5000);
+	cl_expect_nothing(&a);
+	/* Out of the spell and into it again: reported again. */
+	j->state = DOB_STATE_TRANSFERRING;
+	fake_clock_advance(h.loop, 5000);
+	cl_expect(&a, DOB_MSG_JOB_MODIFIED, &m);
+	cr_assert(!m.u.job_modified.transient);
+	dob_msg_clear(&m);
+	j->state = DOB_STATE_TRANSIENT_ERROR;
+	fake_clock_advance(h.loop, 5000);
+	cl_expect(&a, DOB_MSG_JOB_MODIFIED, &m);
+	cr_assert(m.u.job_modified.transient);
+	dob_msg_clear(&m);
+	cr_assert_eq(broker_pending_count(h.b), 0, "transient errors are no episodes");
+	cl_free(&a);
+}
+
+Test(episode, a_job_the_backend_forgot_is_removed_and_its_episode_ends)
+{
+	struct client a;
+	struct fb_job *j;
+	uint64_t ep;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "gone");
+	fb_error(h.fb, j, 0x80190194);
+	ep = expect_job_error(&a, j, 0x80190194);
+	j->gone = true;
+	fake_clock_advance(h.loop, 5000);
+	expect_resolution(&a, ep, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED, NULL);
+	cr_assert_eq(pending_of(&a, j), UINT64_MAX);
+	cr_assert_eq(broker_job_count(h.b), 0);
+	cl_free(&a);
+}
+
+Test(episode, events_for_unmanaged_jobs_are_ignored)
+{
+	struct client a;
+	struct fb_job *j = fb_add(h.fb, "stranger", DOB_JOB_DOWNLOAD, DOB_STATE_QUEUED);
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	fb_error(h.fb, j, 0x80190194);
+	cl_expect_nothing(&a);
+	cr_assert_eq(broker_pending_count(h.b), 0);
+	cl_free(&a);
+}
+
+/* ---------------------------------------------------------------- subscribers and restarts */
+
+Test(episode, a_late_subscriber_receives_every_pending_episode_marked_replayed)
+{
+	struct client a, late;
+	struct fb_job *j1, *j2, *j3;
+	struct dob_msg m;
+	uint64_t seen = 0;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j1 = submitted(&a, "one");
+	j2 = submitted(&a, "two");
+	j3 = submitted(&a, "three");
+	fb_error(h.fb, j1, 0x80190194);
+	fb_error(h.fb, j2, 0x80190194);
+	fb_error(h.fb, j3, 0x80190194);
+	fake_pump(h.loop);
+	cl_connect(&late, &h, &alice);
+	cr_assert_eq(cl_hello(&late, "late", DOB_ROLE_OBSERVER, NULL), 3);
+	for (int i = 0; i < 3; i++) {
+		cl_expect(&late, DOB_MSG_JOB_ERROR, &m);
+		cr_assert(m.u.job_error.replayed);
+		seen |= 1u << m.u.job_error.job.job_id.b[15];
+		dob_msg_clear(&m);
+	}
+	cr_assert_eq(seen, (1u << j1->id.b[15]) | (1u << j2->id.b[15]) | (1u << j3->id.b[15]));
+	cl_expect_nothing(&late);
+	cl_free(&a);
+	cl_free(&late);
+}
+
+Test(episode, a_restarted_broker_reannounces_a_pending_episode)
+{
+	struct client a, b;
+	struct fb_job *j;
+	struct dob_guid id;
+	struct dob_msg m;
+	uint64_t ep, ep2;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "survivor");
+	id = j->id;
+	fb_error(h.fb, j, 0x80190194);
+	ep = expect_job_error(&a, j, 0x80190194);
+	cl_free(&a);
+	h_restart(&h);
+	cr_assert_eq(broker_job_count(h.b), 1);
+	cr_assert_eq(broker_pending_count(h.b), 1);
+	cr_assert_geq(h.fb->n_attach, 1, "the job was re-attached");
+	cl_connect(&b, &h, &alice);
+	cr_assert_eq(cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL), 1);
+	cl_expect(&b, DOB_MSG_JOB_ERROR, &m);
+	cr_assert_eq(m.u.job_error.episode_id, ep);
+	cr_assert(m.u.job_error.replayed);
+	cr_assert_str_eq(m.u.job_error.job.display_name, "survivor");
+	dob_msg_clear(&m);
+	/* It can be resolved, and a new episode never reuses an id. */
+	j = fb_find(h.fb, &id);
+	cr_assert_eq(cl_act(&b, &id, ep, DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
+	expect_resolution(&b, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME, "ctl-b");
+	fake_clock_advance(h.loop, 10);
+	fb_error(h.fb, j, 0x80190194);
+	ep2 = expect_job_error(&b, j, 0x80190194);
+	cr_assert_gt(ep2, ep);
+	cl_free(&b);
+	/* After another restart, the decision is remembered. */
+	h_restart(&h);
+	cl_connect(&b, &h, &alice);
+	cr_assert_eq(cl_hello(&b, "ctl-c", DOB_ROLE_CONTROLLER, NULL), 1);
+	cl_expect(&b, DOB_MSG_JOB_ERROR, &m);
+	cr_assert_eq(m.u.job_error.episode_id, ep2);
+	dob_msg_clear(&m);
+	{
+		struct dob_msg r;
+		cr_assert_eq(cl_act(&b, &id, ep, DOB_ACTION_CANCEL, &r), DOB_STATUS_ALREADY_RESOLVED);
+		cr_assert_str_eq(r.u.action_result.winner.client_name, "ctl-b");
+		dob_msg_clear(&r);
+	}
+	cl_free(&b);
+}
+
+Test(episode, a_full_journal_refuses_new_jobs_but_still_publishes_errors)
+{
+	struct client a;
+	struct fb_job *j;
+	struct dob_msg r;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "before");
+	fake_files_set_space(0);
+	fb_error(h.fb, j, 0x80190194);
+	expect_job_error(&a, j, 0x80190194);
+	cr_assert_eq(cl_submit(&a, "after", "/home/alice/g", NULL, &r), DOB_STATUS_UNAVAILABLE);
+	cr_assert(strstr(r.u.job_reply.message, "no space left"), "%s", r.u.job_reply.message);
+	dob_msg_clear(&r);
+	/* Space again: the sweep journals the episode and new jobs come in. */
+	fake_files_set_space(-1);
+	fake_clock_advance(h.loop, 5000);
+	cr_assert_eq(cl_submit(&a, "later", "/home/alice/h", NULL, NULL), DOB_STATUS_OK);
+	cl_free(&a);
+	h_restart(&h);
+	cr_assert_eq(broker_pending_count(h.b), 1, "the episode reached the journal");
+}
