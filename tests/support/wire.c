@@ -83,6 +83,31 @@ void wire_guid(struct wire *w, uint32_t field, size_t len)
 	wire_bytes(w, field, g, len);
 }
 
+void wire_envelope(struct wire *env, uint64_t corr, uint32_t num, const struct wire *body)
+{
+	env->n = 0;
+	if (corr)
+		wire_varint(env, 1, corr);
+	wire_msg(env, num, body);
+}
+
+void wire_act(struct wire *w, size_t guid_len, uint64_t action)
+{
+	w->n = 0;
+	wire_guid(w, 1, guid_len);
+	wire_varint(w, 2, 300);
+	wire_varint(w, 3, action);
+}
+
+void wire_hello(struct wire *w, const void *name, size_t len)
+{
+	w->n = 0;
+	wire_varint(w, 1, 1);
+	wire_varint(w, 2, 1);
+	wire_bytes(w, 3, name, len);
+	wire_varint(w, 4, 1); /* ROLE_OBSERVER */
+}
+
 void wire_frame(struct wire *frame, const struct wire *w)
 {
 	uint8_t hdr[DOB_FRAME_HDR];

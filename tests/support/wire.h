@@ -22,6 +22,12 @@ void wire_str(struct wire *w, uint32_t field, const char *s);
 void wire_msg(struct wire *w, uint32_t field, const struct wire *inner);
 /* A GUID of len bytes (0x11, 0x22, ...). */
 void wire_guid(struct wire *w, uint32_t field, size_t len);
+/* An Envelope: correlation_id (when not 0) and body as oneof field num. */
+void wire_envelope(struct wire *env, uint64_t corr, uint32_t num, const struct wire *body);
+/* An Act body: a GUID of guid_len bytes, episode_id 300, action. */
+void wire_act(struct wire *w, size_t guid_len, uint64_t action);
+/* A Hello body: versions 1..1, role OBSERVER, client_name of len bytes. */
+void wire_hello(struct wire *w, const void *name, size_t len);
 /* A frame: the length prefix, then the bytes of w. */
 void wire_frame(struct wire *frame, const struct wire *w);
 

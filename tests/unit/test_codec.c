@@ -22,29 +22,9 @@ static const struct dob_msg zero_msg;
 
 /* ------------------------------------------------------------ helpers */
 
-static void envelope(struct wire *env, uint64_t corr, uint32_t num, const struct wire *body)
-{
-	env->n = 0;
-	if (corr)
-		wire_varint(env, 1, corr);
-	wire_msg(env, num, body);
-}
-
-static void act_body(struct wire *w, size_t guid_len, uint64_t action)
-{
-	w->n = 0;
-	wire_guid(w, 1, guid_len);
-	wire_varint(w, 2, 300);
-	wire_varint(w, 3, action);
-}
-
 static void hello_body(struct wire *w, const char *client_name)
 {
-	w->n = 0;
-	wire_varint(w, 1, 1);
-	wire_varint(w, 2, 1);
-	wire_bytes(w, 3, client_name, strlen(client_name));
-	wire_varint(w, 4, DOB_ROLE_OBSERVER);
+	wire_hello(w, client_name, strlen(client_name));
 }
 
 /* Decoding env must fail with exactly this code, perr and reason. */
@@ -230,7 +210,7 @@ Test(codec, decodes_hand_encoded_act)
 	wire_varint(&body, 2, 300);
 	wire_varint(&body, 3, DOB_ACTION_RESUME_AFTER_DELAY);
 	wire_varint(&body, 4, 1000);
-	envelope(&env, 7, 20, &body);
+	wire_envelope(&env, 7, 20, &body);
 	expect_good(&env, &m);
 	cr_assert_eq(m.type, DOB_MSG_ACT);
 	cr_assert_eq(m.correlation_id, 7);
@@ -281,13 +261,13 @@ Test(codec, ignores_unknown_fields_at_every_depth)
 	struct wire body = { 0 }, future = { 0 }, env = { 0 };
 	struct dob_msg m;
 
-	act_body(&body, 16, DOB_ACTION_CANCEL);
+	wire_act(&body, 16, DOB_ACTION_CANCEL);
 	wire_varint(&body, 15, 99);               /* unknown varint in Act */
 	wire_str(&future, 1, "from a newer peer");
 	wire_msg(&body, 16, &future);             /* unknown message in Act */
 	wire_fixed64(&body, 17, 0x1122334455667788ull);
 	wire_fixed32(&body, 18, 5);
-	envelope(&env, 9, 20, &body);
+	wire_envelope(&env, 9, 20, &body);
 	wire_varint(&env, 99, 1);                 /* unknown in the Envelope */
 	wire_msg(&env, 1000, &future);
 	expect_good(&env, &m);
@@ -330,7 +310,7 @@ Test(codec, rejects_field_with_wrong_wire_type)
 {
 	struct wire body = { 0 }, job, env = { 0 };
 
-	act_body(&body, 16, DOB_ACTION_CANCEL);
+	wire_act(&body, 16, DOB_ACTION_CANCEL);
 	wire_str(&env, 1, "correlation id as a string");
 	wire_msg(&env, 20, &body);
 	expect_bad(&env, -DOB_EMALFORMED, DOB_PERR_MALFORMED,
@@ -341,7 +321,7 @@ Test(codec, rejects_field_with_wrong_wire_type)
 	wire_varint(&job, 5, 1); /* JobInfo.progress is a message */
 	body.n = 0;
 	wire_msg(&body, 1, &job);
-	envelope(&env, 0, 11, &body);
+	wire_envelope(&env, 0, 11, &body);
 	expect_bad(&env, -DOB_EMALFORMED, DOB_PERR_MALFORMED,
 		   "envelope: not a valid protobuf encoding of Envelope");
 }
@@ -350,8 +330,8 @@ Test(codec, rejects_truncated_protobuf)
 {
 	struct wire body = { 0 }, env = { 0 };
 
-	act_body(&body, 16, DOB_ACTION_CANCEL);
-	envelope(&env, 3, 20, &body);
+	wire_act(&body, 16, DOB_ACTION_CANCEL);
+	wire_envelope(&env, 3, 20, &body);
 	for (size_t cut = 1; cut < env.n; cut++) {
 		struct wire part = env;
 		struct dob_codec_error err = { 0 };
@@ -370,19 +350,19 @@ Test(codec, rejects_enum_out_of_range_naming_the_field)
 {
 	struct wire body = { 0 }, job = { 0 }, env = { 0 };
 
-	act_body(&body, 16, 9);
-	envelope(&env, 3, 20, &body);
+	wire_act(&body, 16, 9);
+	wire_envelope(&env, 3, 20, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "act.action: 9 is not a valid Action");
 
-	act_body(&body, 16, (uint64_t)-1); /* int32 -1: ten varint bytes */
-	envelope(&env, 3, 20, &body);
+	wire_act(&body, 16, (uint64_t)-1); /* int32 -1: ten varint bytes */
+	wire_envelope(&env, 3, 20, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "act.action: -1 is not a valid Action");
 
 	wire_guid(&job, 1, 16);
 	wire_varint(&job, 4, 42);
 	body.n = 0;
 	wire_msg(&body, 1, &job);
-	envelope(&env, 0, 10, &body);
+	wire_envelope(&env, 0, 10, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "job_error.job.state: 42 is not a valid JobState");
 }
@@ -391,14 +371,14 @@ Test(codec, rejects_guids_of_15_and_17_bytes)
 {
 	struct wire body, env;
 
-	act_body(&body, 15, DOB_ACTION_CANCEL);
-	envelope(&env, 3, 20, &body);
+	wire_act(&body, 15, DOB_ACTION_CANCEL);
+	wire_envelope(&env, 3, 20, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "act.job_id: 15 bytes, want 16");
-	act_body(&body, 17, DOB_ACTION_CANCEL);
-	envelope(&env, 3, 20, &body);
+	wire_act(&body, 17, DOB_ACTION_CANCEL);
+	wire_envelope(&env, 3, 20, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "act.job_id: 17 bytes, want 16");
-	act_body(&body, 0, DOB_ACTION_CANCEL);
-	envelope(&env, 3, 20, &body);
+	wire_act(&body, 0, DOB_ACTION_CANCEL);
+	wire_envelope(&env, 3, 20, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "act.job_id: 0 bytes, want 16");
 }
 
@@ -407,7 +387,7 @@ Test(codec, rejects_missing_job_info_by_its_guid)
 	struct wire body = { 0 }, env = { 0 };
 
 	wire_varint(&body, 2, DOB_BACKEND_SIM); /* JobTransferred without job */
-	envelope(&env, 0, 11, &body);
+	wire_envelope(&env, 0, 11, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "job_transferred.job.job_id: 0 bytes, want 16");
 }
@@ -420,7 +400,7 @@ Test(codec, rejects_filter_guid_naming_its_index)
 	wire_guid(&filter, 1, 15);
 	hello_body(&body, "app");
 	wire_msg(&body, 5, &filter);
-	envelope(&env, 0, 2, &body);
+	wire_envelope(&env, 0, 2, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "hello.filter.job_ids[1]: 15 bytes, want 16");
 }
@@ -433,7 +413,7 @@ Test(codec, rejects_filter_kinds_out_of_range_or_too_many)
 	wire_varint(&filter, 3, 7);
 	hello_body(&body, "app");
 	wire_msg(&body, 5, &filter);
-	envelope(&env, 0, 2, &body);
+	wire_envelope(&env, 0, 2, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "hello.filter.kinds[1]: 7 is not a valid EventKind");
 
@@ -441,7 +421,7 @@ Test(codec, rejects_filter_kinds_out_of_range_or_too_many)
 	wire_varint(&filter, 3, 0);
 	hello_body(&body, "app");
 	wire_msg(&body, 5, &filter);
-	envelope(&env, 0, 2, &body);
+	wire_envelope(&env, 0, 2, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "hello.filter.kinds[0]: EVENT_KIND_UNSPECIFIED is not allowed in a filter");
 
@@ -450,7 +430,7 @@ Test(codec, rejects_filter_kinds_out_of_range_or_too_many)
 		wire_varint(&filter, 3, DOB_EVENT_JOB_ERROR);
 	hello_body(&body, "app");
 	wire_msg(&body, 5, &filter);
-	envelope(&env, 0, 2, &body);
+	wire_envelope(&env, 0, 2, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "hello.filter.kinds: 9 entries, max 8");
 }
 
@@ -464,7 +444,7 @@ Test(codec, accepts_packed_and_unpacked_filter_kinds)
 	wire_varint(&filter, 3, DOB_EVENT_JOB_MODIFIED);
 	hello_body(&body, "app");
 	wire_msg(&body, 5, &filter);
-	envelope(&env, 0, 2, &body);
+	wire_envelope(&env, 0, 2, &body);
 	expect_good(&env, &m);
 	cr_assert_eq(m.u.hello.filter.kind_mask, 1u << 1 | 1u << 3 | 1u << 4);
 	dob_msg_clear(&m);
@@ -479,7 +459,7 @@ Test(codec, rejects_too_many_entries_before_converting_them)
 	wire_str(&fe, 1, "GetState");
 	for (int i = 0; i < DOB_MAX_FIELD_ERRORS + 1; i++)
 		wire_msg(&body, 11, &fe);
-	envelope(&env, 0, 10, &body);
+	wire_envelope(&env, 0, 10, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "job_error.field_errors: 33 entries, max 32");
 }
@@ -501,7 +481,7 @@ Test(codec, rejects_overlong_string_naming_field_and_index)
 	wire_str(&file, 1, url);
 	wire_str(&file, 2, "p");
 	wire_msg(&body, 2, &file);
-	envelope(&env, 4, 22, &body);
+	wire_envelope(&env, 4, 22, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "submit_job.files[2].remote_url: 2301 characters, max 2200");
 
@@ -560,7 +540,7 @@ Test(codec, rejects_invalid_utf8_naming_field_and_byte)
 
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		hello_body(&body, bad[i]);
-		envelope(&env, 0, 2, &body);
+		wire_envelope(&env, 0, 2, &body);
 		expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 			   "hello.client_name: not valid UTF-8 (byte 2)");
 	}
@@ -580,14 +560,14 @@ Test(codec, rejects_embedded_nul)
 	wire_varint(&body, 2, 1);
 	wire_bytes(&body, 3, "ab\0cd", 5);
 	wire_varint(&body, 4, DOB_ROLE_OBSERVER);
-	envelope(&env, 0, 2, &body);
+	wire_envelope(&env, 0, 2, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "hello.client_name: NUL byte at 2");
 	body.n = 0;
 	wire_varint(&body, 1, 1);
 	wire_varint(&body, 2, 1);
 	wire_bytes(&body, 3, "\0", 1);
 	wire_varint(&body, 4, DOB_ROLE_OBSERVER);
-	envelope(&env, 0, 2, &body);
+	wire_envelope(&env, 0, 2, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "hello.client_name: NUL byte at 0");
 }
 
@@ -595,8 +575,8 @@ Test(codec, rejects_request_without_correlation_id)
 {
 	struct wire body, env;
 
-	act_body(&body, 16, DOB_ACTION_CANCEL);
-	envelope(&env, 0, 20, &body);
+	wire_act(&body, 16, DOB_ACTION_CANCEL);
+	wire_envelope(&env, 0, 20, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "envelope.correlation_id: missing (0) on act");
 }
@@ -607,7 +587,7 @@ Test(codec, rejects_correlation_id_on_an_event)
 
 	wire_guid(&job, 1, 16);
 	wire_msg(&body, 1, &job);
-	envelope(&env, 5, 10, &body);
+	wire_envelope(&env, 5, 10, &body);
 	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
 		   "envelope.correlation_id: 5 on job_error, want 0");
 }

@@ -63,7 +63,8 @@ struct dob_decoder {
 	uint8_t *body;    /* owned; allocated once the length is known and checked */
 	uint32_t body_len;
 	uint32_t body_have;
-	int failed;       /* sticky: after an error the decoder accepts nothing */
+	int failed;       /* 0, or the error that stopped it: sticky, after an
+			   * error the decoder accepts nothing */
 };
 
 void dob_decoder_init(struct dob_decoder *d, uint32_t max_frame);
