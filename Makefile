@@ -180,6 +180,10 @@ $(BIN)/%$(EXE): $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCLIENT) $(LIBCORE) $(L
 	$(Q)$(LINK)
 $(BIN)/%$(EXE): $(OBJ)/tests/wine/%.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
+# client_test.exe tests libdobclient and dobctl.exe: it links the client's
+# library, not the broker's.
+$(BIN)/client_test$(EXE): $(OBJ)/tests/wine/client_test.o $(LIBCLIENT) $(LIBPROTO)
+	$(Q)$(LINK)
 
 # ---------------------------------------------------------------- tests
 # Unit tests: one Criterion binary from tests/unit/*.c plus the link-time
