@@ -47,6 +47,11 @@ struct qent {
 
 /* ---------------------------------------------------------------- sessions */
 
+struct replay_ref {
+	struct dob_guid job;
+	uint64_t episode_id;
+};
+
 enum session_state {
 	SESS_HELLO = 0,   /* accepted, waiting for Hello */
 	SESS_ACTIVE = 1,  /* Welcome sent */
@@ -80,6 +85,10 @@ struct session {
 	bool dropping;               /* dropping non-error events until the queue drains */
 	uint64_t gap_count, gap_first, gap_last;
 	uint64_t events_out, dropped;
+	/* Pending episodes announced in Welcome, sent (replayed) as the
+	 * queue has room so a long backlog never trips the hard limit. */
+	struct replay_ref *replay;   /* owned array */
+	size_t n_replay, replay_pos;
 };
 
 /* ---------------------------------------------------------------- jobs */
@@ -276,6 +285,8 @@ void session_flush(struct session *s);
 /* Writes f (may be NULL) as the last frame, closes after it: DEAD. */
 void session_write_last(struct session *s, const struct frame *f);
 void session_sent(struct session *s);
+/* Queues more of the Welcome's replay while the queue is below the soft limit. */
+void session_replay_more(struct session *s);
 void session_drop_queue(struct session *s);
 bool router_filter_match(const struct dob_filter *f, const struct dob_guid *job,
 			 const char *display_name, enum dob_event_kind kind);

@@ -365,6 +365,7 @@ void session_sent(struct session *s)
 		return;
 	}
 	maybe_gap(s);
+	session_replay_more(s);
 	session_flush(s);
 }
 

@@ -129,6 +129,7 @@ void session_free(struct session *s)
 	dob_free(s->client_name);
 	dob_free(s->filter.job_ids);
 	dob_free(s->filter.display_name_prefix);
+	dob_free(s->replay);
 	dob_free(s);
 }
 
@@ -310,12 +311,21 @@ static void on_hello(struct session *s, struct dob_msg *m)
 		session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
 		return;
 	}
+	s->replay = dob_calloc(b->n_pending ? b->n_pending : 1, sizeof(*s->replay));
+	if (!s->replay) {
+		session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
+		return;
+	}
 	for (size_t i = 0; i < b->jobs_cap; i++)
 		for (struct mjob *j = b->jobs[i]; j; j = j->next)
-			if (j->ep && authz_can_see(&s->ident, &j->owner) &&
+			if (j->ep && s->n_replay < b->n_pending &&
+			    authz_can_see(&s->ident, &j->owner) &&
 			    router_filter_match(&s->filter, &j->id, j->display_name,
-						DOB_EVENT_JOB_ERROR))
-				pending++;
+						DOB_EVENT_JOB_ERROR)) {
+				s->replay[s->n_replay].job = j->id;
+				s->replay[s->n_replay++].episode_id = j->ep->id;
+			}
+	pending = (uint32_t)s->n_replay;
 	memset(&w, 0, sizeof(w));
 	w.type = DOB_MSG_WELCOME;
 	w.u.welcome.version = s->version;
@@ -335,12 +345,26 @@ static void on_hello(struct session *s, struct dob_msg *m)
 		 pending);
 	session_reply(s, &w);
 	/* Then every pending episode this client may see, marked replayed. */
-	for (size_t i = 0; i < b->jobs_cap && s->state == SESS_ACTIVE; i++)
-		for (struct mjob *j = b->jobs[i]; j && s->state == SESS_ACTIVE; j = j->next)
-			if (j->ep && authz_can_see(&s->ident, &j->owner) &&
-			    router_filter_match(&s->filter, &j->id, j->display_name,
-						DOB_EVENT_JOB_ERROR))
-				episode_send_replay(s, j->ep);
+	session_replay_more(s);
+}
+
+void session_replay_more(struct session *s)
+{
+	struct broker *b = s->b;
+
+	while (s->replay_pos < s->n_replay && s->state == SESS_ACTIVE &&
+	       s->q_len < b->cfg.queue_soft_limit) {
+		const struct replay_ref *r = &s->replay[s->replay_pos++];
+		struct mjob *j = jobs_find(b, &r->job);
+		/* Skipped when it ended meanwhile (its Resolution was sent). */
+		if (j && j->ep && j->ep->id == r->episode_id)
+			episode_send_replay(s, j->ep);
+	}
+	if (s->replay_pos == s->n_replay && s->replay) {
+		dob_free(s->replay);
+		s->replay = NULL;
+		s->n_replay = s->replay_pos = 0;
+	}
 }
 
 /* ---------------------------------------------------------------- requests */

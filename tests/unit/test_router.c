@@ -1,0 +1,306 @@
+/*
+ * tests/unit/test_router.c - fan-out, filters, per-subscriber queues with
+ * drop-and-Gap backpressure, the hard limit, batched writes.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker_harness.h"
+#include "dob/alloc.h"
+#include "fake_plat.h"
+
+static struct harness h;
+static struct dob_identity alice;
+
+static void small_queues(struct broker_config *c)
+{
+	c->queue_soft_limit = 8;
+	c->queue_hard_limit = 40;
+}
+
+static void setup(void)
+{
+	h_setup(&h, small_queues);
+	alice = h_user(1000);
+}
+
+static void teardown(void)
+{
+	h_teardown(&h);
+}
+
+TestSuite(router, .init = setup, .fini = teardown, .timeout = 30);
+
+static struct fb_job *submitted(struct client *cl, const char *name)
+{
+	struct dob_guid id;
+
+	cr_assert_eq(cl_submit(cl, name, "/home/alice/f", &id, NULL), DOB_STATUS_OK);
+	return fb_find(h.fb, &id);
+}
+
+/* Drains every message; counts them by type into n[type]. */
+static void drain(struct client *cl, unsigned n[32])
+{
+	struct dob_msg m;
+
+	memset(n, 0, 32 * sizeof(unsigned));
+	while (cl_recv(cl, &m)) {
+		n[m.type]++;
+		dob_msg_clear(&m);
+	}
+}
+
+Test(router, every_subscriber_receives_each_event)
+{
+	enum { N = 6 };
+	struct client ctl, subs[N];
+	struct fb_job *j;
+	unsigned n[32];
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < N; i++) {
+		cl_connect(&subs[i], &h, &alice);
+		cl_hello(&subs[i], "sub", DOB_ROLE_OBSERVER, NULL);
+	}
+	j = submitted(&ctl, "fan");
+	fb_event(h.fb, j, BACKEND_EV_MODIFIED);
+	fb_event(h.fb, j, BACKEND_EV_TRANSFERRED);
+	fb_error(h.fb, j, 0x80190194);
+	fake_pump(h.loop);
+	for (int i = 0; i < N; i++) {
+		drain(&subs[i], n);
+		cr_assert_eq(n[DOB_MSG_JOB_MODIFIED], 1);
+		cr_assert_eq(n[DOB_MSG_JOB_TRANSFERRED], 1);
+		cr_assert_eq(n[DOB_MSG_JOB_ERROR], 1);
+		cl_free(&subs[i]);
+	}
+	cl_free(&ctl);
+}
+
+Test(router, filters_narrow_by_job_id_name_prefix_and_kind)
+{
+	struct client ctl, by_id, by_name, by_kind;
+	struct fb_job *j1, *j2;
+	struct dob_filter f;
+	unsigned n[32];
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	j1 = submitted(&ctl, "app-update");
+	j2 = submitted(&ctl, "other");
+	cl_connect(&by_id, &h, &alice);
+	memset(&f, 0, sizeof(f));
+	f.n_job_ids = 1;
+	f.job_ids = &j2->id;
+	cl_hello(&by_id, "by-id", DOB_ROLE_OBSERVER, &f);
+	cl_connect(&by_name, &h, &alice);
+	memset(&f, 0, sizeof(f));
+	f.display_name_prefix = "app-";
+	cl_hello(&by_name, "by-name", DOB_ROLE_OBSERVER, &f);
+	cl_connect(&by_kind, &h, &alice);
+	memset(&f, 0, sizeof(f));
+	f.kind_mask = 1u << DOB_EVENT_JOB_ERROR;
+	cl_hello(&by_kind, "by-kind", DOB_ROLE_OBSERVER, &f);
+
+	fb_event(h.fb, j1, BACKEND_EV_MODIFIED);
+	fb_event(h.fb, j2, BACKEND_EV_MODIFIED);
+	fb_error(h.fb, j1, 0x80190194);
+	fake_pump(h.loop);
+	drain(&by_id, n);
+	cr_assert_eq(n[DOB_MSG_JOB_MODIFIED], 1, "only j2's");
+	cr_assert_eq(n[DOB_MSG_JOB_ERROR], 0);
+	drain(&by_name, n);
+	cr_assert_eq(n[DOB_MSG_JOB_MODIFIED], 1, "only app-update's");
+	cr_assert_eq(n[DOB_MSG_JOB_ERROR], 1);
+	drain(&by_kind, n);
+	cr_assert_eq(n[DOB_MSG_JOB_MODIFIED], 0);
+	cr_assert_eq(n[DOB_MSG_JOB_ERROR], 1);
+	cl_free(&ctl);
+	cl_free(&by_id);
+	cl_free(&by_name);
+	cl_free(&by_kind);
+}
+
+Test(router, a_slow_subscriber_gets_a_gap_and_never_loses_an_error)
+{
+	struct client ctl, fast, slow;
+	struct fb_job *j;
+	struct dob_msg m;
+	unsigned errors = 0, modified = 0, gaps = 0;
+	uint64_t dropped = 0;
+	unsigned n[32];
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	cl_connect(&fast, &h, &alice);
+	cl_hello(&fast, "fast", DOB_ROLE_OBSERVER, NULL);
+	cl_connect(&slow, &h, &alice);
+	cl_hello(&slow, "slow", DOB_ROLE_OBSERVER, NULL);
+	j = submitted(&ctl, "busy");
+	drain(&fast, n);
+	fake_conn_stall(slow.c, true);
+	/* 20 progress events, an error episode in the middle, 10 more. */
+	for (int i = 0; i < 20; i++)
+		fb_event(h.fb, j, BACKEND_EV_MODIFIED);
+	fb_error(h.fb, j, 0x80190194);
+	j->state = DOB_STATE_ERROR;
+	for (int i = 0; i < 10; i++)
+		fb_event(h.fb, j, BACKEND_EV_MODIFIED);
+	fake_pump(h.loop);
+	drain(&fast, n);
+	cr_assert_eq(n[DOB_MSG_JOB_MODIFIED], 30, "the fast one is not delayed");
+	cr_assert_eq(n[DOB_MSG_JOB_ERROR], 1);
+	cr_assert_eq(n[DOB_MSG_GAP], 0);
+	/* The slow one reads at last. */
+	fake_conn_stall(slow.c, false);
+	while (cl_recv(&slow, &m)) {
+		if (m.type == DOB_MSG_JOB_ERROR)
+			errors++;
+		else if (m.type == DOB_MSG_JOB_MODIFIED)
+			modified++;
+		else if (m.type == DOB_MSG_GAP) {
+			gaps++;
+			dropped += m.u.gap.dropped;
+			cr_assert_leq(m.u.gap.first_dropped_seq, m.u.gap.last_dropped_seq);
+		}
+		dob_msg_clear(&m);
+	}
+	cr_assert_eq(errors, 1, "the error is never dropped");
+	cr_assert_eq(gaps, 1);
+	cr_assert_gt(dropped, 0);
+	cr_assert_eq(modified + dropped, 30, "each event was delivered or counted");
+	cl_free(&ctl);
+	cl_free(&fast);
+	cl_free(&slow);
+}
+
+Test(router, past_the_hard_limit_a_subscriber_is_disconnected_too_slow)
+{
+	struct client ctl, slow, other;
+	struct fb_job *jobs[45];
+	struct dob_msg m;
+	unsigned n[32];
+	int last = -1;
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < 45; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "job%d", i);
+		jobs[i] = submitted(&ctl, name);
+	}
+	cl_connect(&slow, &h, &alice);
+	cl_hello(&slow, "slow", DOB_ROLE_OBSERVER, NULL);
+	cl_connect(&other, &h, &alice);
+	cl_hello(&other, "other", DOB_ROLE_OBSERVER, NULL);
+	fake_conn_stall(slow.c, true);
+	/* Errors are never dropped, so they fill the queue to the hard limit. */
+	for (int i = 0; i < 45; i++)
+		fb_error(h.fb, jobs[i], 0x80190194);
+	fake_pump(h.loop);
+	cr_assert(!fake_conn_is_closed(slow.c), "TOO_SLOW waits a while for the stuck write");
+	fake_clock_advance(h.loop, 5000);
+	cr_assert(fake_conn_is_closed(slow.c), "disconnected past the hard limit");
+	cr_assert_eq(broker_pending_count(h.b), 45, "the episodes stay pending in the broker");
+	drain(&other, n);
+	cr_assert_eq(n[DOB_MSG_JOB_ERROR], 45, "others are unaffected");
+	cr_assert_eq(n[DOB_MSG_PROTOCOL_ERROR], 0);
+	/* The slow one got no TOO_SLOW frame while its write was stuck, but a
+	 * new connection of it gets every pending episode again. */
+	(void)last;
+	cl_free(&slow);
+	cl_connect(&slow, &h, &alice);
+	cr_assert_eq(cl_hello(&slow, "slow-again", DOB_ROLE_OBSERVER, NULL), 45);
+	drain(&slow, n);
+	cr_assert_eq(n[DOB_MSG_JOB_ERROR], 45);
+	(void)m;
+	cl_free(&slow);
+	cl_free(&ctl);
+	cl_free(&other);
+}
+
+Test(router, too_slow_is_sent_when_the_stuck_write_finishes_in_time)
+{
+	struct client ctl, slow;
+	struct fb_job *jobs[45];
+	struct dob_msg m;
+	bool got = false;
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < 45; i++)
+		jobs[i] = submitted(&ctl, "j");
+	cl_connect(&slow, &h, &alice);
+	cl_hello(&slow, "slow", DOB_ROLE_OBSERVER, NULL);
+	fake_conn_stall(slow.c, true);
+	for (int i = 0; i < 45; i++)
+		fb_error(h.fb, jobs[i], 0x80190194);
+	fake_pump(h.loop);
+	cr_assert(!fake_conn_is_closed(slow.c), "closing waits for the write in flight");
+	fake_conn_stall(slow.c, false);
+	while (cl_recv(&slow, &m)) {
+		if (m.type == DOB_MSG_PROTOCOL_ERROR) {
+			cr_assert_eq(m.u.protocol_error.code, DOB_PERR_TOO_SLOW);
+			got = true;
+		}
+		dob_msg_clear(&m);
+	}
+	cr_assert(got);
+	cr_assert(fake_conn_is_closed(slow.c));
+	cl_free(&slow);
+	cl_free(&ctl);
+}
+
+Test(router, frames_are_batched_into_few_writes)
+{
+	struct client ctl, w;
+	struct fb_job *j;
+	unsigned n[32];
+	uint64_t before;
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	cl_connect(&w, &h, &alice);
+	cl_hello(&w, "w", DOB_ROLE_OBSERVER, NULL);
+	j = submitted(&ctl, "batch");
+	drain(&w, n);
+	before = fake_conn_writes(w.c);
+	fake_conn_stall(w.c, true);
+	for (int i = 0; i < 5; i++)
+		fb_event(h.fb, j, BACKEND_EV_MODIFIED);
+	fake_pump(h.loop);
+	fake_conn_stall(w.c, false);
+	drain(&w, n);
+	cr_assert_eq(n[DOB_MSG_JOB_MODIFIED], 5);
+	cr_assert_leq(fake_conn_writes(w.c) - before, 2, "one write in flight, then one batch");
+	cl_free(&ctl);
+	cl_free(&w);
+}
+
+Test(router, stats_count_subscribers_events_and_drops)
+{
+	struct client ctl;
+	struct dob_msg m, r;
+	struct fb_job *j;
+
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&ctl, "s");
+	fb_error(h.fb, j, 0x80190194);
+	fake_pump(h.loop);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_GET_STATS;
+	cl_request(&ctl, &m, DOB_MSG_STATS, &r);
+	cr_assert_eq(r.u.stats.status, DOB_STATUS_OK);
+	cr_assert_eq(r.u.stats.subscribers, 1);
+	cr_assert_eq(r.u.stats.events_in, 1);
+	cr_assert_geq(r.u.stats.events_out, 1);
+	cr_assert_eq(r.u.stats.pending_episodes, 1);
+	cr_assert_eq(r.u.stats.managed_jobs, 1);
+	cr_assert_eq(r.u.stats.n_sessions, 0, "per-session stats are for privileged callers");
+	dob_msg_clear(&r);
+	cl_free(&ctl);
+}
