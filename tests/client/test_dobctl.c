@@ -4,6 +4,7 @@
  * replies to errors (--on-error, --exec), exit codes and their messages.
  * JSON lines are checked with Python's json module, an independent parser.
  */
+#define _XOPEN_SOURCE 700 /* posix_openpt */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -71,9 +72,10 @@ static void drain(int fd, char *buf, size_t cap, size_t *have, bool *open)
 		*open = false; /* full: stop reading */
 }
 
-/* Runs prog with argv (argv[0] is set here), stdin from /dev/null, within
- * 10 s. */
-static void run_prog(const char *prog, const char *const *args, struct run *r)
+/* Runs prog with argv (argv[0] is set here), stdin from stdin_path
+ * (NULL: /dev/null), within 10 s. */
+static void run_prog_in(const char *prog, const char *const *args, const char *stdin_path,
+			struct run *r)
 {
 	char *argv[32];
 	int po[2], pe[2], st = 0;
@@ -91,7 +93,7 @@ static void run_prog(const char *prog, const char *const *args, struct run *r)
 	cr_assert_eq(pipe(po), 0);
 	cr_assert_eq(pipe(pe), 0);
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 0, stdin_path ? stdin_path : "/dev/null", O_RDWR, 0);
 	posix_spawn_file_actions_adddup2(&fa, po[1], 1);
 	posix_spawn_file_actions_adddup2(&fa, pe[1], 2);
 	posix_spawn_file_actions_addclose(&fa, po[0]);
@@ -118,6 +120,11 @@ static void run_prog(const char *prog, const char *const *args, struct run *r)
 	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
 		;
 	r->code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void run_prog(const char *prog, const char *const *args, struct run *r)
+{
+	run_prog_in(prog, args, NULL, r);
 }
 
 static void dobctl(struct run *r, const char *const *args)
@@ -333,6 +340,36 @@ Test(dobctl, watch_on_error_ask_without_a_terminal_is_a_usage_error, .timeout = 
 	dobctl(r, args);
 	cr_expect_eq(r->code, 1);
 	cr_expect(strstr(r->err, "needs a terminal") != NULL, "%s", r->err);
+	free(r);
+}
+
+Test(dobctl, watch_on_error_ask_prompts_on_the_terminal_and_sends_the_chosen_action, .timeout = 30)
+{
+	static const struct expect_act want = { DOB_ACTION_CANCEL, 0, DOB_STATUS_OK };
+	const char *args[] = { "--endpoint", NULL, "watch", "--on-error=ask", "--count", "1", NULL };
+	struct run *r = malloc(sizeof *r);
+	char prog[4200];
+	int master;
+
+	/* A pseudo-terminal as stdin; the answers wait in its input queue:
+	 * no to resume, yes to cancel. */
+	master = posix_openpt(O_RDWR | O_NOCTTY);
+	cr_assert_geq(master, 0);
+	cr_assert_eq(grantpt(master), 0);
+	cr_assert_eq(unlockpt(master), 0);
+	cr_assert_eq(write(master, "n\ny\n", 4), 4);
+	dobctl_path(prog, sizeof prog);
+	cr_assert_eq(fake_start(&fk, s_controller, (void *)&want), 0);
+	args[1] = fk.path;
+	run_prog_in(prog, args, ptsname(master), r);
+	stop(r);
+	close(master);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "episode 11 of {11111111-1111-1111-1111-111111111111}: resume? [y/n]") != NULL,
+		  "%s", r->err);
+	cr_expect(strstr(r->err, ": cancel? [y/n]") != NULL, "%s", r->err);
+	cr_expect(strstr(r->err, "complete?") == NULL, "asked past the yes: %s", r->err);
+	cr_expect(strstr(r->out, "  -> cancel: OK") != NULL, "%s", r->out);
 	free(r);
 }
 
