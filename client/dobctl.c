@@ -203,6 +203,10 @@ static int connect_as(const struct global *g, enum dob_role role, const struct d
 		return 0;
 	if (!g->endpoint && dobc_default_endpoint(def, sizeof def) < 0)
 		def[0] = '\0';
+	if (r == -DOB_EINVAL) {
+		/* A bad filter or name: the Hello failed validation. */
+		return usage_error("%s", e.message[0] ? e.message : dobc_strerror(r));
+	}
 	if (r == -DOB_EPROTO || r == -DOB_EVERSION) {
 		say("the broker at %s refused the connection: %s", g->endpoint ? g->endpoint : def,
 		    e.message[0] ? e.message : dobc_strerror(r));

@@ -595,6 +595,7 @@ int dobc_connect(struct dobc **out, const struct dobc_options *o)
 	char endpoint[DOBC_ENDPOINT_MAX];
 	struct dob_msg hello = { .type = DOB_MSG_HELLO };
 	struct want w = { .welcome = true };
+	struct dob_codec_error ce;
 	struct dobc_error e;
 	struct dobc *c = NULL;
 	const struct dob_welcome *wel;
@@ -635,18 +636,25 @@ int dobc_connect(struct dobc **out, const struct dobc_options *o)
 	c->qmax = o->max_queued_events ? o->max_queued_events : DOBC_QUEUE_DEFAULT;
 	dob_decoder_init(&c->dec, o->max_frame ? o->max_frame : DOB_MAX_FRAME_DEFAULT);
 
-	r = transport_connect(&c->t, endpoint, timeout, c->err.message, sizeof c->err.message);
-	if (r < 0) {
-		c->err.code = r;
-		goto fail;
-	}
-
 	hello.u.hello.min_version = DOB_PROTOCOL_VERSION;
 	hello.u.hello.max_version = DOB_PROTOCOL_VERSION;
 	hello.u.hello.client_name = (char *)(o->client_name ? o->client_name : "libdobclient");
 	hello.u.hello.role = o->role ? o->role : DOB_ROLE_OBSERVER;
 	if (o->filter)
 		hello.u.hello.filter = *o->filter; /* borrowed: hello is never cleared */
+	/* A bad name or filter is the caller's: say so before connecting. */
+	memset(&ce, 0, sizeof ce);
+	r = dob_validate(&hello, &ce);
+	if (r < 0) {
+		r = fail(c, -DOB_EINVAL, "bad options: %s", ce.reason);
+		goto fail;
+	}
+
+	r = transport_connect(&c->t, endpoint, timeout, c->err.message, sizeof c->err.message);
+	if (r < 0) {
+		c->err.code = r;
+		goto fail;
+	}
 	r = send_msg(c, &hello, DOB_MAX_FRAME_DEFAULT, deadline);
 	if (r < 0)
 		goto fail;

@@ -187,6 +187,29 @@ Test(client, connect_to_missing_endpoint_fails_at_once_naming_it, .timeout = 10)
 		  e.message);
 }
 
+Test(client, bad_options_are_einval_before_any_connect, .timeout = 10)
+{
+	char prefix[300];
+	struct dob_filter flt = { .display_name_prefix = prefix };
+	struct dobc_error e;
+	struct dobc_options o = { .endpoint = "/nonexistent-dir/dobroker.sock", .filter = &flt,
+				  .error = &e };
+	struct dobc *c = NULL;
+	int r;
+
+	memset(prefix, 'a', sizeof prefix - 1);
+	prefix[sizeof prefix - 1] = '\0';
+	r = dobc_connect(&c, &o);
+	cr_expect_eq(r, -DOB_EINVAL, "got %s", dobc_strerror(r));
+	cr_expect(strstr(e.message, "display_name_prefix") != NULL, "message: %s", e.message);
+	flt.display_name_prefix = NULL;
+	o.client_name = "";
+	r = dobc_connect(&c, &o);
+	cr_expect_eq(r, -DOB_EINVAL, "got %s", dobc_strerror(r));
+	cr_expect(strstr(e.message, "client_name") != NULL, "message: %s", e.message);
+	cr_expect_null(c);
+}
+
 Test(client, default_endpoint_follows_xdg_runtime_dir, .timeout = 10)
 {
 	char buf[DOBC_ENDPOINT_MAX], want[64];

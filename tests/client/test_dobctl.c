@@ -529,6 +529,7 @@ Test(dobctl, usage_errors_exit_1, .timeout = 30)
 		{ "watch", "--kinds", "errors", NULL },
 		{ "watch", "--on-error=resume", "--exec", "true", NULL },
 		{ "--timeout", "0", "ping", NULL },
+		{ "--endpoint", "/nonexistent/x.sock", "--name", "", "ping", NULL },
 	};
 	struct run *r = malloc(sizeof *r);
 	size_t i;
