@@ -547,6 +547,25 @@ static int start_thread(struct com_pool *p, unsigned(__stdcall *fn)(void *))
 	return 0;
 }
 
+/*
+ * The process keeps its MTA from the first pool on, even while no worker
+ * thread exists (between two backend instances, or when every worker has
+ * exited): our callback objects may outlive their pool, and tearing the MTA
+ * down under an exported object is what Wine's RPC server does not survive
+ * (a new apartment's callbacks were never called again).
+ */
+static INIT_ONCE mta_once = INIT_ONCE_STATIC_INIT;
+
+static BOOL CALLBACK keep_mta(PINIT_ONCE o, void *param, void **ctx)
+{
+	CO_MTA_USAGE_COOKIE cookie;
+	HRESULT hr = CoIncrementMTAUsage(&cookie);
+
+	if (FAILED(hr))
+		log_warn("com: CoIncrementMTAUsage: 0x%08lX", (unsigned long)hr);
+	return TRUE;
+}
+
 int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 {
 	unsigned ne = o && o->event_workers ? o->event_workers : DEFAULT_EVENT_WORKERS;
@@ -557,6 +576,7 @@ int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 	*out = NULL;
 	if (ne + nr > MAX_WORKERS)
 		return -DOB_EINVAL;
+	InitOnceExecuteOnce(&mta_once, keep_mta, NULL, NULL);
 	struct com_pool *p = dob_calloc(1, sizeof(*p));
 	if (!p)
 		return -DOB_ENOMEM;
