@@ -192,6 +192,7 @@ void plat_loop_free(struct plat_loop *l)
 	if (!l)
 		return;
 	OVERLAPPED_ENTRY ents[BATCH];
+	win_signal_forget(l);
 	if (l->srv)
 		win_pipe_shutdown(l->srv);
 	ULONGLONG until = GetTickCount64() + DRAIN_MS;

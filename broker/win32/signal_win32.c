@@ -17,15 +17,25 @@
 
 #define CLOSE_WAIT_MS 4000
 
-static struct plat_loop *volatile stop_loop; /* the loop to stop, set once */
-static volatile LONG stop_requested;         /* a stop came before the loop */
+static SRWLOCK stop_lock = SRWLOCK_INIT; /* protects stop_loop */
+static struct plat_loop *stop_loop;      /* the loop to stop */
+static volatile LONG stop_requested;     /* a stop came before the loop */
 
 void win_request_stop(void)
 {
 	InterlockedExchange(&stop_requested, 1);
-	struct plat_loop *l = stop_loop;
-	if (l)
-		plat_loop_stop(l);
+	AcquireSRWLockShared(&stop_lock);
+	if (stop_loop)
+		plat_loop_stop(stop_loop);
+	ReleaseSRWLockShared(&stop_lock);
+}
+
+void win_signal_forget(struct plat_loop *l)
+{
+	AcquireSRWLockExclusive(&stop_lock);
+	if (stop_loop == l)
+		stop_loop = NULL;
+	ReleaseSRWLockExclusive(&stop_lock);
 }
 
 static BOOL WINAPI on_ctrl(DWORD ev)
@@ -47,8 +57,9 @@ static BOOL WINAPI on_ctrl(DWORD ev)
 
 int plat_handle_signals(struct plat_loop *l)
 {
+	AcquireSRWLockExclusive(&stop_lock);
 	stop_loop = l;
-	MemoryBarrier();
+	ReleaseSRWLockExclusive(&stop_lock);
 	/* No console (a service): SetConsoleCtrlHandler still succeeds, and
 	 * the service control handler uses win_request_stop. */
 	if (!SetConsoleCtrlHandler(on_ctrl, TRUE)) {

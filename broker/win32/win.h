@@ -147,5 +147,7 @@ const struct plat_handlers *win_loop_handlers(struct plat_loop *l);
  * when none is registered yet (then plat_handle_signals stops at once).
  * Safe from any thread (console control and service control handlers). */
 void win_request_stop(void);
+/* plat_loop_free: the loop is going away, stop requests no longer reach it. */
+void win_signal_forget(struct plat_loop *l);
 
 #endif

@@ -21,6 +21,7 @@
 #include "dob/alloc.h"
 #include "dob/err.h"
 #include "platform.h"
+#include "win32/win.h"
 
 #define BIG (1024 * 1024)
 #define NTHREADS_POST 4
@@ -531,10 +532,11 @@ static void test_bare_name(void)
 	plat_loop_free(l2); /* with a connection not yet accepted: no handler runs */
 }
 
+/* What the console control handler and SERVICE_CONTROL_STOP call. */
 static unsigned __stdcall stopper(void *arg)
 {
 	Sleep(50);
-	plat_loop_stop(loop);
+	win_request_stop();
 	return 0;
 }
 
@@ -551,6 +553,7 @@ int main(void)
 		return wt_finish("pipe_test");
 	}
 	CHECK_EQ(plat_listen(loop, &o, err, sizeof(err)), -DOB_ESTATE);
+	CHECK_EQ(plat_handle_signals(loop), 0);
 	HANDLE lt = (HANDLE)_beginthreadex(NULL, 0, loop_thread, NULL, 0, NULL);
 
 	test_echo_and_identity();
@@ -567,7 +570,8 @@ int main(void)
 	test_bad_names();
 	test_bare_name();
 
-	/* Stop from another thread; the loop returns 0. */
+	/* Stop from another thread (the path of Ctrl+C and of the service's
+	 * stop); the loop returns 0. */
 	HANDLE held = wt_connect(pipe_name, 2000); /* open at free time */
 	CHECK(held != INVALID_HANDLE_VALUE && echo(held, "E held"));
 	HANDLE st = (HANDLE)_beginthreadex(NULL, 0, stopper, NULL, 0, NULL);

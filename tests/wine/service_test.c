@@ -8,7 +8,7 @@
  * registers it with plat_handle_signals, listens on a pipe, writes
  * MARKER_DIR\running and runs the loop; SERVICE_CONTROL_STOP must make the
  * loop return, after which it writes MARKER_DIR\stopped. Run outside the
- * SCM, win_service_run must refuse (-DOB_ESTATE).
+ * SCM, win_service_run must refuse (-DOB_ESTATE; checked on Windows only).
  */
 #include "wtest.h"
 
@@ -72,8 +72,13 @@ int main(int argc, char **argv)
 		return win_service_run(service_body, NULL) == 0 ? 0 : 1;
 	}
 
-	/* Not started by the SCM: refused, and it says so. */
-	CHECK_EQ(win_service_run(service_body, NULL), -DOB_ESTATE);
+	/* Not started by the SCM: refused. Not under Wine, whose dispatcher
+	 * attaches any caller to the control pipe of the service start last
+	 * announced in the registry (measured: the test then ran as that
+	 * service); Windows answers ERROR_FAILED_SERVICE_CONTROLLER_CONNECT. */
+	bool wine = GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != NULL;
+	if (!wine)
+		CHECK_EQ(win_service_run(service_body, NULL), -DOB_ESTATE);
 
 	char tmp[MAX_PATH], err[512] = "";
 	GetTempPathA(MAX_PATH, tmp);
