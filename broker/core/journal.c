@@ -31,6 +31,7 @@
  */
 #include "journal.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -209,12 +210,12 @@ static int replay(const uint8_t *buf, size_t n, journal_apply_fn apply, void *ct
 
 		s->bad = true;
 		if (all_zero(buf + off, rem)) {
-			snprintf(s->why, sizeof(s->why), "torn tail: %zu zero bytes", rem);
+			snprintf(s->why, sizeof(s->why), "torn tail: %" PRIu64 " zero bytes", (uint64_t)rem);
 			return 0;
 		}
 		if (rem < JOURNAL_HDR) {
-			snprintf(s->why, sizeof(s->why), "torn tail: header cut short (%zu of %u bytes)",
-				 rem, JOURNAL_HDR);
+			snprintf(s->why, sizeof(s->why), "torn tail: header cut short (%" PRIu64 " of %u bytes)",
+				 (uint64_t)rem, JOURNAL_HDR);
 			return 0;
 		}
 		len = dob_get_u32le(buf + off);
@@ -229,8 +230,8 @@ static int replay(const uint8_t *buf, size_t n, journal_apply_fn apply, void *ct
 			/* A torn write ends the file; a good record further on means
 			 * this length field was damaged in the middle of the log. */
 			s->corrupt = record_follows(buf + off, rem);
-			snprintf(s->why, sizeof(s->why), "%s: record cut short (%zu of %u bytes)%s",
-				 s->corrupt ? "damaged length" : "torn tail", rem - JOURNAL_HDR, len,
+			snprintf(s->why, sizeof(s->why), "%s: record cut short (%" PRIu64 " of %u bytes)%s",
+				 s->corrupt ? "damaged length" : "torn tail", (uint64_t)(rem - JOURNAL_HDR), len,
 				 s->corrupt ? " but a valid record follows" : "");
 			return 0;
 		}
@@ -357,9 +358,8 @@ int journal_open(const struct journal_opts *o, journal_apply_fn apply, void *ctx
 		info->dropped_bytes = n - s.good;
 		if (s.bad)
 			snprintf(info->note, sizeof(info->note),
-				 "dropped %llu bytes at offset %llu after record %llu: %s%s",
-				 (unsigned long long)(n - s.good), (unsigned long long)s.good,
-				 (unsigned long long)s.records, s.why,
+				 "dropped %" PRIu64 " bytes at offset %" PRIu64 " after record %" PRIu64 ": %s%s",
+				 (uint64_t)(n - s.good), s.good, s.records, s.why,
 				 s.corrupt ? "; the whole file was kept as " JOURNAL_NAME ".corrupt" : "");
 	}
 	dob_free(buf);

@@ -7,6 +7,7 @@
  */
 #include "fake_files.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -193,4 +194,41 @@ int plat_file_remove(const char *path)
 	if (unlink(path) < 0)
 		return from_errno(errno);
 	return 0;
+}
+
+/* ------------------------------------------------------------ test helpers */
+
+int fake_files_tmpdir(char *buf, size_t len, const char *prefix)
+{
+	const char *tmp = getenv("TMPDIR");
+	int n = snprintf(buf, len, "%s/%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", prefix);
+
+	if (n < 0 || (size_t)n >= len)
+		return -1;
+	return mkdtemp(buf) ? 0 : -1;
+}
+
+void fake_files_rm_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (!d) {
+		unlink(dir);
+		return;
+	}
+	while ((e = readdir(d))) {
+		char p[4096];
+		struct stat st;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			fake_files_rm_tree(p);
+		else
+			unlink(p);
+	}
+	closedir(d);
+	rmdir(dir);
 }

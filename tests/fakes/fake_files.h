@@ -8,6 +8,7 @@
 #define DOB_FAKE_FILES_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* Back to normal: unlimited space, nothing fails, counters zero. */
@@ -25,5 +26,10 @@ void fake_files_fail_replace(int err);
 void fake_files_fail_open(int err, int skip);
 /* Calls of plat_file_write that asked for sync. */
 uint64_t fake_files_syncs(void);
+
+/* Test helpers: a new directory $TMPDIR/PREFIX-XXXXXX (/tmp without TMPDIR)
+ * in buf: 0 or -1. And removal of a directory with everything below it. */
+int fake_files_tmpdir(char *buf, size_t len, const char *prefix);
+void fake_files_rm_tree(const char *dir);
 
 #endif

@@ -5,7 +5,6 @@
  * allocation failures at every step.
  */
 #include <criterion/criterion.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,33 +23,11 @@ static char jpath[300];
 static char cpath[320];
 static char tpath[320];
 
-static void rm_tree(const char *d)
-{
-	DIR *dp = opendir(d);
-	struct dirent *e;
-
-	if (!dp)
-		return;
-	while ((e = readdir(dp))) {
-		char p[512];
-
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", d, e->d_name);
-		unlink(p);
-	}
-	closedir(dp);
-	rmdir(d);
-}
-
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-
 	fake_files_reset();
 	dob_alloc_fail_at(0);
-	snprintf(dir, sizeof(dir), "%s/dob-journal-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(fake_files_tmpdir(dir, sizeof(dir) - 8, "dob-journal"), 0);
 	/* the journal creates its state directory: give it one level to make */
 	strcat(dir, "/state");
 	snprintf(jpath, sizeof(jpath), "%s/journal.dob", dir);
@@ -60,13 +37,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-	char top[256];
-
 	fake_files_reset();
 	dob_alloc_fail_at(0);
-	rm_tree(dir);
-	snprintf(top, sizeof(top), "%.*s", (int)(strlen(dir) - strlen("/state")), dir);
-	rmdir(top);
+	dir[strlen(dir) - strlen("/state")] = '\0';
+	fake_files_rm_tree(dir);
 }
 
 TestSuite(journal, .init = setup, .fini = teardown, .timeout = 60);

@@ -1,0 +1,1204 @@
+/*
+ * broker/backend/scenario.c - parser of the sim backend's scenario files
+ * (docs/sim-scenarios.md is the grammar; keep the two in step).
+ *
+ * One statement per line: a directive, positional words, then key=value
+ * attributes. Words are separated by blanks; a word may contain "quoted"
+ * parts (with \" \\ \n \t escapes), so name="a b" is one word. A comment
+ * starts at a '#' that begins the line, or at a "# " where a word would
+ * begin ("#3" is a word: the third submitted job).
+ *
+ * Every error names the file, the line and the problem, and lists what was
+ * expected, e.g. "scenario.txt:12: unknown outcome 'explode' (expected ok,
+ * error, transient, hang)". The parser never trusts its input: it is fuzzed
+ * (tests/fuzz/fuzz_scenario.c).
+ */
+#include "scenario.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "backend.h"
+#include "dob/alloc.h"
+#include "dob/codec.h"
+#include "dob/err.h"
+#include "platform.h"
+
+#define MAX_WORDS 64
+#define MAX_DURATION_MS (30LL * 24 * 3600 * 1000) /* 30 days: DO's own horizon */
+#define MAX_BYTES (1ULL << 50)                     /* 1 PiB */
+#define DEFAULT_AFTER_MS 200
+#define DEFAULT_SIZE (1024u * 1024u)
+
+/* ------------------------------------------------------------ attributes */
+
+enum attr {
+	A_AFTER, A_SIZE, A_BYTES, A_TIMES, A_FOR, A_THEN, A_HRESULT, A_HTTP, A_CONTEXT,
+	A_DESC, A_CTXDESC, A_PROTOCOL, A_NAME, A_OWNER, A_TYPE, A_STATE, A_DONE, A_DELAY,
+	A_COUNT, A_HANG, A_WRITES, A_N
+};
+
+static const char *const attr_names[A_N] = {
+	"after", "size", "bytes", "times", "for", "then", "hresult", "http", "context",
+	"description", "context-description", "protocol", "name", "owner", "type", "state",
+	"done", "delay", "count", "hang", "writes",
+};
+
+#define BIT(a) (1u << (a))
+#define ERROR_ATTRS (BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_CONTEXT) | BIT(A_DESC) | \
+		     BIT(A_CTXDESC) | BIT(A_PROTOCOL))
+#define TRANSIENT_ATTRS (BIT(A_FOR) | BIT(A_THEN))
+
+struct attrs {
+	unsigned seen;
+	int64_t after, for_ms, delay;
+	uint64_t size, bytes, done;
+	uint32_t times, count, hresult, http;
+	int context, type, state, writes;
+	bool then_error;
+	const char *name, *owner, *desc, *ctxdesc, *protocol; /* borrowed from the line */
+};
+
+/* ------------------------------------------------------------ parser */
+
+struct word {
+	char *s;    /* unquoted text, in the line's scratch buffer */
+	int eq;     /* offset of the first '=' outside quotes, or -1 */
+};
+
+struct parser {
+	const char *name;
+	unsigned line;
+	char *err;
+	size_t errlen;
+	struct scenario *s;
+	struct word w[MAX_WORDS];
+	int n;
+};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 2, 3)))
+#endif
+static int fail(struct parser *p, const char *fmt, ...)
+{
+	char msg[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (p->err && p->errlen)
+		snprintf(p->err, p->errlen, "%s:%u: %s", p->name, p->line, msg);
+	return -DOB_EINVAL;
+}
+
+/* Quotes a word for a message, cut to a readable length. */
+static const char *shown(const char *s, char buf[48])
+{
+	size_t n = strlen(s);
+
+	if (n <= 40)
+		return s;
+	snprintf(buf, 48, "%.37s...", s);
+	return buf;
+}
+
+static int unknown_word(struct parser *p, const char *what, const char *got,
+			const char *expected)
+{
+	char b[48];
+
+	return fail(p, "unknown %s '%s' (expected %s)", what, shown(got, b), expected);
+}
+
+/* Splits one line into words (unescaping quotes) in scratch. */
+static int tokenize(struct parser *p, const char *line, size_t n, char *scratch)
+{
+	size_t i = 0, o = 0;
+
+	p->n = 0;
+	while (i < n) {
+		struct word *w;
+
+		while (i < n && (line[i] == ' ' || line[i] == '\t'))
+			i++;
+		if (i == n)
+			break;
+		if (line[i] == '#' && (p->n == 0 || i + 1 == n || line[i + 1] == ' ' ||
+				       line[i + 1] == '\t'))
+			break; /* comment */
+		if (p->n == MAX_WORDS)
+			return fail(p, "too many words on one line (max %d)", MAX_WORDS);
+		w = &p->w[p->n++];
+		w->s = scratch + o;
+		w->eq = -1;
+		while (i < n && line[i] != ' ' && line[i] != '\t') {
+			char c = line[i++];
+
+			if (c == '=' && w->eq < 0) {
+				w->eq = (int)(scratch + o - w->s);
+			} else if (c == '"') {
+				for (;;) {
+					if (i == n)
+						return fail(p, "unterminated quoted string");
+					c = line[i++];
+					if (c == '"')
+						break;
+					if (c == '\\') {
+						if (i == n)
+							return fail(p, "unterminated quoted string");
+						c = line[i++];
+						switch (c) {
+						case '"': case '\\': break;
+						case 'n': c = '\n'; break;
+						case 't': c = '\t'; break;
+						default:
+							return fail(p, "unknown escape '\\%c' in a quoted string "
+								    "(known: \\\" \\\\ \\n \\t)",
+								    c >= 0x20 && c < 0x7F ? c : '?');
+						}
+					}
+					scratch[o++] = c;
+				}
+				continue;
+			}
+			scratch[o++] = c;
+		}
+		scratch[o++] = '\0';
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ values */
+
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	int base = 10;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		unsigned d;
+
+		if (*s >= '0' && *s <= '9')
+			d = (unsigned)(*s - '0');
+		else if (base == 16 && *s >= 'a' && *s <= 'f')
+			d = (unsigned)(*s - 'a' + 10);
+		else if (base == 16 && *s >= 'A' && *s <= 'F')
+			d = (unsigned)(*s - 'A' + 10);
+		else
+			return false;
+		if (v > (UINT64_MAX - d) / (unsigned)base)
+			return false;
+		v = v * (unsigned)base + d;
+	}
+	*out = v;
+	return true;
+}
+
+struct unit {
+	const char *suffix;
+	uint64_t mul;
+};
+
+static const struct unit time_units[] = {
+	{ "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { NULL, 0 },
+};
+static const struct unit byte_units[] = {
+	{ "", 1 }, { "K", 1024 }, { "M", 1024 * 1024 }, { "G", 1024 * 1024 * 1024 }, { NULL, 0 },
+};
+
+/* Decimal digits and one of the unit suffixes, scaled, at most max. */
+static bool parse_scaled(const char *s, const struct unit *units, uint64_t max, uint64_t *out)
+{
+	char num[24];
+	size_t i = 0;
+	uint64_t v;
+
+	while (s[i] >= '0' && s[i] <= '9' && i < sizeof(num) - 1) {
+		num[i] = s[i];
+		i++;
+	}
+	num[i] = '\0';
+	if (i == 0 || !parse_u64(num, &v))
+		return false;
+	for (const struct unit *u = units; u->suffix; u++)
+		if (!strcmp(s + i, u->suffix)) {
+			if (v > max / u->mul)
+				return false;
+			*out = v * u->mul;
+			return true;
+		}
+	return false;
+}
+
+/* "250", "250ms", "2s", "1m", "1h" -> milliseconds. */
+static bool parse_duration(const char *s, int64_t *out)
+{
+	uint64_t v;
+
+	if (!parse_scaled(s, time_units, (uint64_t)MAX_DURATION_MS, &v))
+		return false;
+	*out = (int64_t)v;
+	return true;
+}
+
+/* "1000", "64K", "2M", "1G" (powers of 1024) -> bytes. */
+static bool parse_bytes(const char *s, uint64_t *out)
+{
+	return parse_scaled(s, byte_units, MAX_BYTES, out);
+}
+
+static const char *const state_words[] = {
+	[DOB_STATE_QUEUED] = "queued", [DOB_STATE_CONNECTING] = "connecting",
+	[DOB_STATE_TRANSFERRING] = "transferring", [DOB_STATE_SUSPENDED] = "suspended",
+	[DOB_STATE_ERROR] = "error", [DOB_STATE_TRANSIENT_ERROR] = "transient",
+	[DOB_STATE_TRANSFERRED] = "transferred", [DOB_STATE_ACKNOWLEDGED] = "acknowledged",
+	[DOB_STATE_CANCELLED] = "cancelled",
+};
+#define STATES_EXPECTED "queued, transferring, suspended, error, transient, transferred, " \
+	"acknowledged, cancelled"
+
+static int parse_state(struct parser *p, const char *v, int *out)
+{
+	for (int i = 0; i <= DOB_STATE_MAX; i++)
+		if (i != DOB_STATE_CONNECTING && !strcmp(v, state_words[i])) {
+			*out = i;
+			return 0;
+		}
+	if (!strcmp(v, "connecting"))
+		return fail(p, "state 'connecting' is not used: DO never reports CONNECTING "
+			    "(expected " STATES_EXPECTED ")");
+	return unknown_word(p, "state", v, STATES_EXPECTED);
+}
+
+static const char *const context_words[] = {
+	"none", "unknown", "general-queue-manager", "queue-manager-notification",
+	"local-file", "remote-file", "general-transport", "remote-application",
+};
+
+static int parse_context(struct parser *p, const char *v, int *out)
+{
+	for (int i = 0; i <= DOB_CONTEXT_MAX; i++)
+		if (!strcmp(v, context_words[i])) {
+			*out = i;
+			return 0;
+		}
+	return unknown_word(p, "context", v,
+			    "none, unknown, general-queue-manager, queue-manager-notification, "
+			    "local-file, remote-file, general-transport, remote-application");
+}
+
+/* UTF-16 code units of a string that is valid UTF-8, as Windows counts. */
+static size_t utf16_units(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if ((c & 0xC0) != 0x80)
+			n += c >= 0xF0 ? 2 : 1;
+	}
+	return n;
+}
+
+static int check_text(struct parser *p, const char *what, const char *v, size_t max)
+{
+	size_t n;
+
+	if (!dob_utf8_valid(v, strlen(v)))
+		return fail(p, "%s is not valid UTF-8", what);
+	n = utf16_units(v);
+	if (n > max)
+		return fail(p, "%s has %" PRIu64 " characters (max %" PRIu64 ")", what, (uint64_t)n,
+			    (uint64_t)max);
+	return 0;
+}
+
+static bool owner_ok(const char *v)
+{
+	const char *d;
+
+	if (!*v)
+		return true;
+	if (!strncmp(v, "uid:", 4))
+		d = v + 4;
+	else if (!strncmp(v, "S-1-", 4))
+		d = v + 4;
+	else
+		return false;
+	if (!*d)
+		return false;
+	for (; *d; d++)
+		if (!((*d >= '0' && *d <= '9') || (*d == '-' && v[0] == 'S')))
+			return false;
+	return true;
+}
+
+/* Parses one key=value into a. */
+static int parse_value(struct parser *p, enum attr id, const char *v, struct attrs *a)
+{
+	uint64_t u;
+	char b[48];
+
+	switch (id) {
+	case A_AFTER:
+	case A_FOR:
+	case A_DELAY: {
+		int64_t *dst = id == A_AFTER ? &a->after : id == A_FOR ? &a->for_ms : &a->delay;
+
+		if (!parse_duration(v, dst))
+			return fail(p, "bad duration '%s' for %s (expected milliseconds, or a number "
+				    "with ms, s, m or h: 250ms, 2s; at most 30 days)",
+				    shown(v, b), attr_names[id]);
+		return 0;
+	}
+	case A_SIZE:
+	case A_BYTES:
+	case A_DONE: {
+		uint64_t *dst = id == A_SIZE ? &a->size : id == A_BYTES ? &a->bytes : &a->done;
+
+		if (!parse_bytes(v, dst))
+			return fail(p, "bad byte count '%s' for %s (expected a number, optionally "
+				    "with K, M or G)", shown(v, b), attr_names[id]);
+		return 0;
+	}
+	case A_TIMES:
+	case A_COUNT:
+		if (!parse_u64(v, &u) || u < 1 || u > UINT32_MAX)
+			return fail(p, "bad count '%s' for %s (expected a number from 1)",
+				    shown(v, b), attr_names[id]);
+		*(id == A_TIMES ? &a->times : &a->count) = (uint32_t)u;
+		return 0;
+	case A_THEN:
+		if (!strcmp(v, "ok"))
+			a->then_error = false;
+		else if (!strcmp(v, "error"))
+			a->then_error = true;
+		else
+			return unknown_word(p, "value for then", v, "ok, error");
+		return 0;
+	case A_HRESULT:
+		if (!parse_u64(v, &u) || u > UINT32_MAX)
+			return fail(p, "bad hresult '%s' (expected 32 bits: 0x80190194 or a decimal "
+				    "number)", shown(v, b));
+		a->hresult = (uint32_t)u;
+		return 0;
+	case A_HTTP:
+		if (!parse_u64(v, &u) || u < 100 || u > 599)
+			return fail(p, "bad http status '%s' (expected 100..599)", shown(v, b));
+		a->http = (uint32_t)u;
+		return 0;
+	case A_CONTEXT:
+		return parse_context(p, v, &a->context);
+	case A_DESC:
+		a->desc = v;
+		return check_text(p, "description", v, DOB_MAX_TEXT);
+	case A_CTXDESC:
+		a->ctxdesc = v;
+		return check_text(p, "context-description", v, DOB_MAX_TEXT);
+	case A_PROTOCOL:
+		a->protocol = v;
+		return check_text(p, "protocol", v, DOB_MAX_TEXT);
+	case A_NAME:
+		a->name = v;
+		return check_text(p, "name", v, DOB_MAX_DISPLAY_NAME);
+	case A_OWNER:
+		if (!owner_ok(v))
+			return fail(p, "owner '%s' is not uid:N or a SID (S-1-...)", shown(v, b));
+		a->owner = v;
+		return 0;
+	case A_TYPE:
+		if (!strcmp(v, "download"))
+			a->type = DOB_JOB_DOWNLOAD;
+		else if (!strcmp(v, "upload"))
+			a->type = DOB_JOB_UPLOAD;
+		else if (!strcmp(v, "upload-reply"))
+			a->type = DOB_JOB_UPLOAD_REPLY;
+		else
+			return unknown_word(p, "job type", v, "download, upload, upload-reply");
+		return 0;
+	case A_STATE:
+		return parse_state(p, v, &a->state);
+	case A_WRITES:
+		if (!strcmp(v, "source"))
+			a->writes = SCN_WRITES_SOURCE;
+		else if (!strcmp(v, "url"))
+			a->writes = SCN_WRITES_URL;
+		else if (!strcmp(v, "nothing"))
+			a->writes = SCN_WRITES_NOTHING;
+		else
+			return unknown_word(p, "value for writes", v, "source, url, nothing");
+		return 0;
+	default:
+		return fail(p, "attribute '%s' takes no value", attr_names[id]);
+	}
+}
+
+static void list_attrs(unsigned allowed, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < A_N && o < len; i++)
+		if (allowed & BIT(i)) {
+			int k = snprintf(buf + o, len - o, "%s%s", o ? ", " : "", attr_names[i]);
+
+			if (k < 0)
+				break;
+			o += (size_t)k;
+		}
+}
+
+/* Parses words [first, n) as attributes among `allowed` for `what`. */
+static int parse_attrs(struct parser *p, int first, unsigned allowed, const char *what,
+		       struct attrs *a)
+{
+	char b[48];
+
+	for (int i = first; i < p->n; i++) {
+		struct word *w = &p->w[i];
+		int id = -1;
+
+		if (allowed == 0)
+			return fail(p, "%s takes no attributes (got '%s')", what, shown(w->s, b));
+		if (w->eq < 0) {
+			if (!strcmp(w->s, "hang") && (allowed & BIT(A_HANG))) {
+				if (a->seen & BIT(A_HANG))
+					return fail(p, "'hang' given twice");
+				a->seen |= BIT(A_HANG);
+				continue;
+			}
+			return fail(p, "unexpected '%s' (attributes are key=value%s)", shown(w->s, b),
+				    w->s[0] == '#' ? "; a comment needs a blank after '#'" : "");
+		}
+		w->s[w->eq] = '\0';
+		for (int k = 0; k < A_N; k++)
+			if (k != A_HANG && !strcmp(w->s, attr_names[k]))
+				id = k;
+		if (id < 0 || !(allowed & BIT(id))) {
+			char list[256];
+
+			list_attrs(allowed & ~BIT(A_HANG), list, sizeof(list));
+			return fail(p, "unknown attribute '%s' for %s (expected %s)", shown(w->s, b),
+				    what, list);
+		}
+		if (a->seen & BIT(id))
+			return fail(p, "attribute '%s' given twice", attr_names[id]);
+		a->seen |= BIT(id);
+		if (parse_value(p, (enum attr)id, w->s + w->eq + 1, a) < 0)
+			return -DOB_EINVAL;
+	}
+	return 0;
+}
+
+static void attrs_init(struct attrs *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->context = -1;
+}
+
+/* ------------------------------------------------------------ building */
+
+static void error_clear(struct scn_error *e)
+{
+	dob_free(e->description);
+	dob_free(e->context_description);
+	dob_free(e->protocol);
+	memset(e, 0, sizeof(*e));
+}
+
+/* Duplicates s, or NULL when absent; *oom set on allocation failure. */
+static char *dup_opt(const char *s, bool *oom)
+{
+	char *d;
+
+	if (!s)
+		return NULL;
+	d = dob_strdup(s);
+	if (!d)
+		*oom = true;
+	return d;
+}
+
+/* Builds the error of a job/rule/event from its attributes. */
+static int build_error(struct parser *p, const struct attrs *a, const char *what,
+		       bool required, struct scn_error *e)
+{
+	bool oom = false;
+
+	memset(e, 0, sizeof(*e));
+	if ((a->seen & BIT(A_HRESULT)) && (a->seen & BIT(A_HTTP)))
+		return fail(p, "give hresult= or http=, not both");
+	if (!(a->seen & (BIT(A_HRESULT) | BIT(A_HTTP)))) {
+		if (required)
+			return fail(p, "%s needs hresult= or http=", what);
+		if (a->seen & ERROR_ATTRS)
+			return fail(p, "error attributes need hresult= or http=");
+		return 0;
+	}
+	e->hresult = (a->seen & BIT(A_HTTP)) ? DOB_HTTP_E(a->http) : a->hresult;
+	if ((e->hresult & 0x80000000u) == 0)
+		return fail(p, "hresult 0x%08X is a success code: an error needs a failure "
+			    "(high bit set)", (unsigned)e->hresult);
+	e->context = a->context;
+	e->description = dup_opt(a->desc, &oom);
+	e->context_description = dup_opt(a->ctxdesc, &oom);
+	e->protocol = dup_opt(a->protocol, &oom);
+	if (oom) {
+		error_clear(e);
+		return -DOB_ENOMEM;
+	}
+	return 0;
+}
+
+/* arr (n elements of size) with room for one more, zeroed; NULL when the
+ * allocation fails (arr is then unchanged). */
+static void *grow(void *arr, size_t n, size_t size)
+{
+	char *a = dob_realloc(arr, (n + 1) * size);
+
+	if (a)
+		memset(a + n * size, 0, size);
+	return a;
+}
+
+/* Appends a zeroed element to arr (count n): out points to it, or is NULL
+ * when memory ran out. */
+#define PUSH(arr, n, out)                                       \
+	do {                                                    \
+		void *g_ = grow((arr), (n), sizeof(*(arr)));   \
+		(out) = NULL;                                   \
+		if (g_) {                                       \
+			(arr) = g_;                             \
+			(out) = &(arr)[(n)++];                  \
+		}                                               \
+	} while (0)
+
+/* ------------------------------------------------------------ directives */
+
+static const char *const outcome_words[] = { NULL, "ok", "error", "transient", "hang" };
+
+/* "OUTCOME [attrs]" from word `first`: the outcome of `default` and `rule`. */
+static int parse_outcome(struct parser *p, int first, const char *what, struct scn_outcome *o)
+{
+	static const unsigned allowed[] = {
+		0,
+		BIT(A_AFTER) | BIT(A_SIZE),
+		BIT(A_AFTER) | BIT(A_SIZE) | BIT(A_BYTES) | BIT(A_TIMES) | ERROR_ATTRS,
+		BIT(A_AFTER) | BIT(A_SIZE) | BIT(A_BYTES) | BIT(A_TIMES) | ERROR_ATTRS |
+			TRANSIENT_ATTRS,
+		BIT(A_SIZE),
+	};
+	struct attrs a;
+	int kind = 0, rc;
+
+	if (first >= p->n)
+		return fail(p, "%s needs an outcome (expected ok, error, transient, hang)", what);
+	for (int i = SCN_OK; i <= SCN_HANG; i++)
+		if (!strcmp(p->w[first].s, outcome_words[i]))
+			kind = i;
+	if (!kind)
+		return unknown_word(p, "outcome", p->w[first].s, "ok, error, transient, hang");
+	attrs_init(&a);
+	rc = parse_attrs(p, first + 1, allowed[kind], outcome_words[kind], &a);
+	if (rc < 0)
+		return rc;
+	memset(o, 0, sizeof(*o));
+	o->kind = (enum scn_kind)kind;
+	o->after_ms = (a.seen & BIT(A_AFTER)) ? a.after : DEFAULT_AFTER_MS;
+	o->size = (a.seen & BIT(A_SIZE)) ? a.size : DEFAULT_SIZE;
+	o->has_bytes = (a.seen & BIT(A_BYTES)) != 0;
+	o->bytes = a.bytes;
+	o->times = a.times;
+	o->for_ms = (a.seen & BIT(A_FOR)) ? a.for_ms : 1000;
+	o->then_error = a.then_error;
+	if (kind == SCN_ERROR || kind == SCN_TRANSIENT)
+		return build_error(p, &a, kind == SCN_ERROR ? "an error outcome" :
+				   "a transient outcome", true, &o->err);
+	return 0;
+}
+
+static int need_words(struct parser *p, int n, const char *usage)
+{
+	if (p->n < n)
+		return fail(p, "too few words: %s", usage);
+	return 0;
+}
+
+static int parse_guid_word(struct parser *p, const char *v, struct dob_guid *g)
+{
+	char b[48];
+
+	if (dob_guid_parse(v, g) < 0)
+		return fail(p, "bad job id '%s' (expected a GUID like "
+			    "{6B29FC40-CA47-1067-B31D-00DD010662DA})", shown(v, b));
+	return 0;
+}
+
+/* GUID, "#N" (submitted job N) or, when any_ok, "*". */
+static int parse_target(struct parser *p, const char *v, bool any_ok, struct scn_target *t)
+{
+	uint64_t u;
+	char b[48];
+
+	memset(t, 0, sizeof(*t));
+	if (any_ok && !strcmp(v, "*")) {
+		t->who = SCN_WHO_ANY;
+		return 0;
+	}
+	if (v[0] == '#') {
+		if (!parse_u64(v + 1, &u) || u < 1 || u > UINT32_MAX)
+			return fail(p, "bad job number '%s' (expected #1, #2, ...: the N-th job "
+				    "submitted)", shown(v, b));
+		t->who = SCN_WHO_INDEX;
+		t->index = (uint32_t)u;
+		return 0;
+	}
+	t->who = SCN_WHO_ID;
+	if (dob_guid_parse(v, &t->id) < 0)
+		return fail(p, "bad job '%s' (expected a GUID, #N for the N-th job submitted%s)",
+			    shown(v, b), any_ok ? ", or * for every job" : "");
+	return 0;
+}
+
+static struct scn_job *find_job(struct scenario *s, const struct dob_guid *id)
+{
+	for (size_t i = 0; i < s->n_jobs; i++)
+		if (!memcmp(&s->jobs[i].id, id, sizeof(*id)))
+			return &s->jobs[i];
+	return NULL;
+}
+
+static int d_seed(struct parser *p)
+{
+	uint64_t v;
+	char b[48];
+
+	if (p->n != 2)
+		return fail(p, "usage: seed N");
+	if (!parse_u64(p->w[1].s, &v))
+		return fail(p, "bad seed '%s' (expected a number)", shown(p->w[1].s, b));
+	p->s->seed = v;
+	return 0;
+}
+
+static int d_repeat(struct parser *p)
+{
+	const char *v;
+	const char *dots;
+	char lo[32];
+	char b[48];
+
+	if (p->n != 2)
+		return fail(p, "usage: repeat MIN..MAX (e.g. repeat 5s..15s) or repeat off");
+	v = p->w[1].s;
+	if (!strcmp(v, "off")) {
+		p->s->repeat = false;
+		return 0;
+	}
+	dots = strstr(v, "..");
+	if (!dots || (size_t)(dots - v) >= sizeof(lo))
+		return fail(p, "bad repeat bounds '%s' (expected MIN..MAX, e.g. 5s..15s, or off)",
+			    shown(v, b));
+	memcpy(lo, v, (size_t)(dots - v));
+	lo[dots - v] = '\0';
+	if (!parse_duration(lo, &p->s->repeat_min_ms) ||
+	    !parse_duration(dots + 2, &p->s->repeat_max_ms))
+		return fail(p, "bad repeat bounds '%s' (expected MIN..MAX, e.g. 5s..15s, or off)",
+			    shown(v, b));
+	if (p->s->repeat_min_ms < 1)
+		return fail(p, "repeat MIN must be at least 1ms");
+	if (p->s->repeat_min_ms > p->s->repeat_max_ms)
+		return fail(p, "repeat bounds '%s': MIN is above MAX", shown(v, b));
+	p->s->repeat = true;
+	return 0;
+}
+
+static int d_modifications(struct parser *p)
+{
+	if (p->n != 2)
+		return fail(p, "usage: modifications on|off");
+	if (!strcmp(p->w[1].s, "on"))
+		p->s->modifications = true;
+	else if (!strcmp(p->w[1].s, "off"))
+		p->s->modifications = false;
+	else
+		return unknown_word(p, "value for modifications", p->w[1].s, "on, off");
+	return 0;
+}
+
+static int d_complete(struct parser *p)
+{
+	struct attrs a;
+	int rc;
+
+	attrs_init(&a);
+	rc = parse_attrs(p, 1, BIT(A_WRITES), "complete", &a);
+	if (rc < 0)
+		return rc;
+	if (!(a.seen & BIT(A_WRITES)))
+		return fail(p, "usage: complete writes=source|url|nothing");
+	p->s->writes = (enum scn_writes)a.writes;
+	return 0;
+}
+
+static int d_default(struct parser *p)
+{
+	struct scn_outcome o;
+	int rc = parse_outcome(p, 1, "default", &o);
+
+	if (rc < 0)
+		return rc;
+	error_clear(&p->s->dflt.err);
+	p->s->dflt = o;
+	return 0;
+}
+
+static int d_rule(struct parser *p)
+{
+	struct scn_rule *r;
+	struct scn_outcome o;
+	int rc;
+
+	if ((rc = need_words(p, 3, "rule URL-GLOB OUTCOME [attributes]")) < 0)
+		return rc;
+	if ((rc = check_text(p, "the URL glob", p->w[1].s, DOB_MAX_URL)) < 0)
+		return rc;
+	rc = parse_outcome(p, 2, "rule", &o);
+	if (rc < 0)
+		return rc;
+	PUSH(p->s->rules, p->s->n_rules, r);
+	if (!r) {
+		error_clear(&o.err);
+		return -DOB_ENOMEM;
+	}
+	r->o = o;
+	r->line = p->line;
+	r->glob = dob_strdup(p->w[1].s);
+	return r->glob ? 0 : -DOB_ENOMEM;
+}
+
+static int d_job(struct parser *p)
+{
+	const unsigned allowed = BIT(A_NAME) | BIT(A_OWNER) | BIT(A_TYPE) | BIT(A_STATE) |
+				 ERROR_ATTRS;
+	struct dob_guid id;
+	struct scn_job *j, *dup;
+	struct scn_error e;
+	struct attrs a;
+	char gb[DOB_GUID_STR_LEN];
+	int rc;
+
+	if ((rc = need_words(p, 2, "job GUID [name=... owner=... type=... state=...]")) < 0)
+		return rc;
+	if ((rc = parse_guid_word(p, p->w[1].s, &id)) < 0)
+		return rc;
+	dup = find_job(p->s, &id);
+	if (dup) {
+		dob_guid_format(&id, gb);
+		return fail(p, "job %s is defined twice (first on line %u)", gb, dup->line);
+	}
+	attrs_init(&a);
+	a.state = DOB_STATE_SUSPENDED;
+	if ((rc = parse_attrs(p, 2, allowed, "job", &a)) < 0)
+		return rc;
+	if (a.state == DOB_STATE_ERROR || a.state == DOB_STATE_TRANSIENT_ERROR)
+		rc = build_error(p, &a, "state=error or state=transient", true, &e);
+	else if (a.seen & ERROR_ATTRS)
+		return fail(p, "error attributes need state=error or state=transient");
+	else
+		rc = build_error(p, &a, "", false, &e);
+	if (rc < 0)
+		return rc;
+	PUSH(p->s->jobs, p->s->n_jobs, j);
+	if (!j) {
+		error_clear(&e);
+		return -DOB_ENOMEM;
+	}
+	j->id = id;
+	j->line = p->line;
+	j->type = (enum dob_job_type)a.type;
+	j->state = (enum dob_job_state)a.state;
+	j->has_error = a.state == DOB_STATE_ERROR || a.state == DOB_STATE_TRANSIENT_ERROR;
+	j->err = e;
+	j->name = dob_strdup(a.name ? a.name : "sim job");
+	j->owner = dob_strdup(a.owner ? a.owner : "");
+	return j->name && j->owner ? 0 : -DOB_ENOMEM;
+}
+
+static int d_file(struct parser *p)
+{
+	struct dob_guid id;
+	struct scn_job *j;
+	struct scn_file *f;
+	struct attrs a;
+	char gb[DOB_GUID_STR_LEN];
+	int rc;
+
+	if ((rc = need_words(p, 4, "file GUID URL PATH [size=N done=N]")) < 0)
+		return rc;
+	if ((rc = parse_guid_word(p, p->w[1].s, &id)) < 0)
+		return rc;
+	j = find_job(p->s, &id);
+	if (!j) {
+		dob_guid_format(&id, gb);
+		return fail(p, "file for unknown job %s (define it with a 'job' line first)", gb);
+	}
+	if (j->n_files == DOB_MAX_FILES)
+		return fail(p, "too many files in one job (max %d)", DOB_MAX_FILES);
+	if ((rc = check_text(p, "the URL", p->w[2].s, DOB_MAX_URL)) < 0 ||
+	    (rc = check_text(p, "the path", p->w[3].s, DOB_MAX_PATH)) < 0)
+		return rc;
+	if (!p->w[2].s[0] || !p->w[3].s[0])
+		return fail(p, "a file needs a non-empty URL and path");
+	attrs_init(&a);
+	if ((rc = parse_attrs(p, 4, BIT(A_SIZE) | BIT(A_DONE), "file", &a)) < 0)
+		return rc;
+	if (!(a.seen & BIT(A_SIZE)))
+		a.size = DEFAULT_SIZE;
+	if (!(a.seen & BIT(A_DONE)) &&
+	    (j->state == DOB_STATE_TRANSFERRED || j->state == DOB_STATE_ACKNOWLEDGED))
+		a.done = a.size;
+	if (a.done > a.size)
+		return fail(p, "done=%" PRIu64 " is above size=%" PRIu64, a.done, a.size);
+	if (j->state == DOB_STATE_TRANSFERRED && a.done != a.size)
+		return fail(p, "a file of a transferred job must be complete (done=size)");
+	PUSH(j->files, j->n_files, f);
+	if (!f)
+		return -DOB_ENOMEM;
+	f->size = a.size;
+	f->done = a.done;
+	f->url = dob_strdup(p->w[2].s);
+	f->path = dob_strdup(p->w[3].s);
+	return f->url && f->path ? 0 : -DOB_ENOMEM;
+}
+
+static int d_at(struct parser *p)
+{
+	struct scn_target t;
+	struct scn_event *ev;
+	struct scn_error e;
+	struct attrs a;
+	int64_t at;
+	int state, rc;
+	char b[48];
+
+	if ((rc = need_words(p, 4, "at TIME JOB STATE [attributes]")) < 0)
+		return rc;
+	if (!parse_duration(p->w[1].s, &at))
+		return fail(p, "bad time '%s' (expected milliseconds after start, or with a unit: "
+			    "250ms, 2s, 1m)", shown(p->w[1].s, b));
+	if ((rc = parse_target(p, p->w[2].s, false, &t)) < 0)
+		return rc;
+	if ((rc = parse_state(p, p->w[3].s, &state)) < 0)
+		return rc;
+	attrs_init(&a);
+	if (state == DOB_STATE_ERROR || state == DOB_STATE_TRANSIENT_ERROR) {
+		rc = parse_attrs(p, 4, ERROR_ATTRS | (state == DOB_STATE_TRANSIENT_ERROR ?
+						       TRANSIENT_ATTRS : 0u),
+				 state_words[state], &a);
+		if (rc == 0)
+			rc = build_error(p, &a, state_words[state], true, &e);
+	} else {
+		rc = parse_attrs(p, 4, 0, state_words[state], &a);
+		memset(&e, 0, sizeof(e));
+	}
+	if (rc < 0)
+		return rc;
+	PUSH(p->s->events, p->s->n_events, ev);
+	if (!ev) {
+		error_clear(&e);
+		return -DOB_ENOMEM;
+	}
+	ev->at_ms = at;
+	ev->job = t;
+	ev->state = (enum dob_job_state)state;
+	ev->has_error = state == DOB_STATE_ERROR || state == DOB_STATE_TRANSIENT_ERROR;
+	ev->err = e;
+	ev->for_ms = (a.seen & BIT(A_FOR)) ? a.for_ms : 1000;
+	ev->then_error = a.then_error;
+	ev->line = p->line;
+	return 0;
+}
+
+static const char *const req_words[] = {
+	NULL, "cancel", "complete", "resume", "suspend", "act", "submit", "attach", "query",
+	"detach", "any",
+};
+
+static int d_fault(struct parser *p)
+{
+	struct scn_fault *f;
+	struct scn_target t;
+	struct attrs a;
+	int req = 0, rc;
+	unsigned effects;
+
+	if ((rc = need_words(p, 4, "fault REQUEST JOB hang|hresult=H|http=N|delay=D [count=N]")) < 0)
+		return rc;
+	for (int i = SCN_REQ_CANCEL; i <= SCN_REQ_ANY; i++)
+		if (!strcmp(p->w[1].s, req_words[i]))
+			req = i;
+	if (!req)
+		return unknown_word(p, "request", p->w[1].s,
+				    "cancel, complete, resume, suspend, act, submit, attach, query, "
+				    "detach, any");
+	if ((rc = parse_target(p, p->w[2].s, true, &t)) < 0)
+		return rc;
+	attrs_init(&a);
+	rc = parse_attrs(p, 3, BIT(A_HANG) | BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_DELAY) |
+				       BIT(A_COUNT), "fault", &a);
+	if (rc < 0)
+		return rc;
+	effects = a.seen & (BIT(A_HANG) | BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_DELAY));
+	if (effects == 0 || (effects & (effects - 1)) != 0)
+		return fail(p, "a fault needs exactly one of hang, hresult=, http=, delay=");
+	PUSH(p->s->faults, p->s->n_faults, f);
+	if (!f)
+		return -DOB_ENOMEM;
+	f->req = (enum scn_req)req;
+	f->job = t;
+	f->count = a.count;
+	f->line = p->line;
+	if (a.seen & BIT(A_HANG)) {
+		f->effect = SCN_FAULT_HANG;
+	} else if (a.seen & BIT(A_DELAY)) {
+		f->effect = SCN_FAULT_DELAY;
+		f->delay_ms = a.delay;
+	} else {
+		f->effect = SCN_FAULT_HRESULT;
+		f->hresult = (a.seen & BIT(A_HTTP)) ? DOB_HTTP_E(a.http) : a.hresult;
+	}
+	return 0;
+}
+
+struct directive {
+	const char *name;
+	int (*fn)(struct parser *p);
+};
+
+static const struct directive directives[] = {
+	{ "seed", d_seed }, { "repeat", d_repeat }, { "default", d_default },
+	{ "modifications", d_modifications }, { "complete", d_complete }, { "job", d_job },
+	{ "file", d_file }, { "rule", d_rule }, { "at", d_at }, { "fault", d_fault },
+};
+
+static int statement(struct parser *p)
+{
+	for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
+		if (!strcmp(p->w[0].s, directives[i].name))
+			return directives[i].fn(p);
+	return unknown_word(p, "directive", p->w[0].s,
+			    "seed, repeat, default, modifications, complete, job, file, rule, at, "
+			    "fault");
+}
+
+/* Checks what only the whole file shows: ids in `at` and `fault` name jobs
+ * the scenario defines, and a job that has run has files. */
+static int check_refs(struct parser *p)
+{
+	char gb[DOB_GUID_STR_LEN];
+
+	for (size_t i = 0; i < p->s->n_jobs; i++) {
+		const struct scn_job *j = &p->s->jobs[i];
+
+		if (j->n_files == 0 && j->state != DOB_STATE_SUSPENDED &&
+		    j->state != DOB_STATE_CANCELLED && j->state != DOB_STATE_ACKNOWLEDGED) {
+			p->line = j->line;
+			dob_guid_format(&j->id, gb);
+			return fail(p, "job %s is %s but has no file (add a 'file' line; only "
+				    "suspended, cancelled and acknowledged jobs may have none)",
+				    gb, state_words[j->state]);
+		}
+	}
+
+	for (size_t i = 0; i < p->s->n_events; i++) {
+		const struct scn_event *ev = &p->s->events[i];
+
+		if (ev->job.who == SCN_WHO_ID && !find_job(p->s, &ev->job.id)) {
+			p->line = ev->line;
+			dob_guid_format(&ev->job.id, gb);
+			return fail(p, "'at' names job %s, which no 'job' line defines "
+				    "(use #N for the N-th submitted job)", gb);
+		}
+	}
+	for (size_t i = 0; i < p->s->n_faults; i++) {
+		const struct scn_fault *f = &p->s->faults[i];
+
+		if (f->job.who == SCN_WHO_ID && !find_job(p->s, &f->job.id)) {
+			p->line = f->line;
+			dob_guid_format(&f->job.id, gb);
+			return fail(p, "'fault' names job %s, which no 'job' line defines "
+				    "(use #N for the N-th submitted job, or *)", gb);
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ public */
+
+void scenario_free(struct scenario *s)
+{
+	if (!s)
+		return;
+	dob_free(s->name);
+	error_clear(&s->dflt.err);
+	for (size_t i = 0; i < s->n_rules; i++) {
+		dob_free(s->rules[i].glob);
+		error_clear(&s->rules[i].o.err);
+	}
+	for (size_t i = 0; i < s->n_jobs; i++) {
+		struct scn_job *j = &s->jobs[i];
+
+		dob_free(j->name);
+		dob_free(j->owner);
+		error_clear(&j->err);
+		for (size_t k = 0; k < j->n_files; k++) {
+			dob_free(j->files[k].url);
+			dob_free(j->files[k].path);
+		}
+		dob_free(j->files);
+	}
+	for (size_t i = 0; i < s->n_events; i++)
+		error_clear(&s->events[i].err);
+	dob_free(s->rules);
+	dob_free(s->jobs);
+	dob_free(s->events);
+	dob_free(s->faults);
+	dob_free(s);
+}
+
+int scenario_parse(const char *text, size_t len, const char *name, struct scenario **out,
+		   char *err, size_t errlen)
+{
+	struct parser p = { .name = name ? name : "scenario", .err = err, .errlen = errlen };
+	struct scenario *s;
+	char *scratch = NULL;
+	size_t pos = 0;
+	int rc = 0;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	s = dob_calloc(1, sizeof(*s));
+	if (!s) {
+		rc = -DOB_ENOMEM;
+		goto fail;
+	}
+	p.s = s;
+	s->seed = 1;
+	s->repeat = true;
+	s->repeat_min_ms = 5000;
+	s->repeat_max_ms = 15000;
+	s->modifications = true;
+	s->writes = SCN_WRITES_SOURCE;
+	s->dflt.kind = SCN_OK;
+	s->dflt.after_ms = DEFAULT_AFTER_MS;
+	s->dflt.size = DEFAULT_SIZE;
+	s->dflt.err.context = -1;
+	s->name = dob_strdup(p.name);
+	if (!s->name) {
+		rc = -DOB_ENOMEM;
+		goto fail;
+	}
+
+	while (pos < len) {
+		const char *line = text + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - line) : len - pos;
+
+		pos += n + (nl ? 1 : 0);
+		p.line++;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (memchr(line, '\0', n)) {
+			rc = fail(&p, "NUL byte in the line");
+			goto fail;
+		}
+		scratch = dob_malloc(n + 1);
+		if (!scratch) {
+			rc = -DOB_ENOMEM;
+			goto fail;
+		}
+		rc = tokenize(&p, line, n, scratch);
+		if (rc == 0 && p.n > 0)
+			rc = statement(&p);
+		dob_free(scratch);
+		scratch = NULL;
+		if (rc < 0)
+			goto fail;
+	}
+	rc = check_refs(&p);
+	if (rc < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	if (rc == -DOB_ENOMEM && err && errlen)
+		snprintf(err, errlen, "%s: out of memory while reading the scenario", p.name);
+	scenario_free(s);
+	return rc;
+}
+
+int scenario_load(const char *path, struct scenario **out, char *err, size_t errlen)
+{
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	int rc;
+
+	*out = NULL;
+	rc = plat_file_read_all(path, &buf, &n);
+	if (rc < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: cannot read the scenario: %s", path,
+				 dob_strerror(rc));
+		return rc;
+	}
+	rc = scenario_parse((const char *)buf, n, path, out, err, errlen);
+	dob_free(buf);
+	return rc;
+}
+
+bool scenario_glob(const char *pat, const char *s)
+{
+	const char *star = NULL, *resume = NULL;
+
+	/* Iterative matcher with one backtrack point: linear in practice and
+	 * never recursive, whatever the pattern. */
+	while (*s) {
+		if (*pat == '*') {
+			star = pat++;
+			resume = s;
+		} else if (*pat == '?' || *pat == *s) {
+			pat++;
+			s++;
+		} else if (star) {
+			pat = star + 1;
+			s = ++resume;
+		} else {
+			return false;
+		}
+	}
+	while (*pat == '*')
+		pat++;
+	return *pat == '\0';
+}
+
+const struct scn_outcome *scenario_outcome_for(const struct scenario *s,
+					       const char *const *urls, size_t n)
+{
+	for (size_t r = 0; r < s->n_rules; r++)
+		for (size_t i = 0; i < n; i++)
+			if (scenario_glob(s->rules[r].glob, urls[i] ? urls[i] : ""))
+				return &s->rules[r].o;
+	return &s->dflt;
+}
