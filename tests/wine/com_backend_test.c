@@ -315,6 +315,27 @@ static void local_path(char *buf, size_t len, const char *what)
 	dob_free(w);
 }
 
+/* Names a download of /<what>-<pid>.bin on the HTTP server (not served
+ * yet) to a fresh local path, submits it and waits for ERROR (HTTP 404).
+ * served (optional) gets the Windows path where the server would find it. */
+static bool start_404_job(struct backend *b, int port, const char *www, const char *what,
+			  char *url, size_t url_len, char *local, size_t local_len, char *served,
+			  size_t served_len, struct dob_guid *job)
+{
+	char name[64];
+	unsigned long pid = (unsigned long)GetCurrentProcessId();
+
+	snprintf(url, url_len, "http://127.0.0.1:%d/%s-%lu.bin", port, what, pid);
+	if (served)
+		snprintf(served, served_len, "%s\\%s-%lu.bin", www, what, pid);
+	local_path(local, local_len, what);
+	snprintf(name, sizeof(name), "dob com_backend_test %s", what);
+	if (!submit(b, name, url, local, job))
+		return false;
+	const struct backend_result *r = wait_state(b, job, DOB_STATE_ERROR, 30000);
+	return r && r->has_job && r->job.info.state == DOB_STATE_ERROR;
+}
+
 /* 404 -> ERROR with the error as BITS reports it; then served -> resume ->
  * JobTransferred through the real callback -> complete -> the file. */
 static void test_error_then_fixed(struct backend *b, int port, const char *www)
@@ -322,14 +343,10 @@ static void test_error_then_fixed(struct backend *b, int port, const char *www)
 	char url[256], local[MAX_PATH * 3], served[MAX_PATH * 3];
 	struct dob_guid job;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/fixed-%lu.bin", port,
-		 (unsigned long)GetCurrentProcessId());
-	snprintf(served, sizeof(served), "%s\\fixed-%lu.bin", www, (unsigned long)GetCurrentProcessId());
-	local_path(local, sizeof(local), "fixed");
-	if (!submit(b, "dob com_backend_test fixed", url, local, &job))
+	if (!start_404_job(b, port, www, "fixed", url, sizeof(url), local, sizeof(local), served,
+			   sizeof(served), &job))
 		return;
-
-	const struct backend_result *r = wait_state(b, &job, DOB_STATE_ERROR, 30000);
+	const struct backend_result *r = query(b, &job);
 	if (!r || !r->has_job)
 		return;
 	CHECK(r->job.has_error);
@@ -377,12 +394,9 @@ static void test_cancel(struct backend *b, int port)
 	char url[256], local[MAX_PATH * 3];
 	struct dob_guid job;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/cancel-%lu.bin", port,
-		 (unsigned long)GetCurrentProcessId());
-	local_path(local, sizeof(local), "cancel");
-	if (!submit(b, "dob com_backend_test cancel", url, local, &job))
+	if (!start_404_job(b, port, NULL, "cancel", url, sizeof(url), local, sizeof(local), NULL, 0,
+			   &job))
 		return;
-	wait_state(b, &job, DOB_STATE_ERROR, 30000);
 	const struct backend_result *r = act(b, &job, DOB_ACTION_CANCEL);
 	if (r) {
 		CHECK_EQ(r->err, 0);
@@ -406,12 +420,9 @@ static void test_complete_failed(struct backend *b, int port)
 	char url[256], local[MAX_PATH * 3];
 	struct dob_guid job;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/partial-%lu.bin", port,
-		 (unsigned long)GetCurrentProcessId());
-	local_path(local, sizeof(local), "partial");
-	if (!submit(b, "dob com_backend_test partial", url, local, &job))
+	if (!start_404_job(b, port, NULL, "partial", url, sizeof(url), local, sizeof(local), NULL,
+			   0, &job))
 		return;
-	wait_state(b, &job, DOB_STATE_ERROR, 30000);
 	const struct backend_result *r = act(b, &job, DOB_ACTION_COMPLETE);
 	if (r) {
 		CHECK_EQ(r->err, 0);
@@ -420,20 +431,19 @@ static void test_complete_failed(struct backend *b, int port)
 	}
 }
 
-/* A job made by one backend instance, adopted by a new one ("restart"). */
+/* A job made by one backend instance, adopted by a new one ("restart").
+ * Regression: the first instance's workers used to tear the process's MTA
+ * down, after which Wine never called the new instance's callback. */
 static void test_reattach(struct backend *b1, int port, const char *www)
 {
 	char url[256], local[MAX_PATH * 3], served[MAX_PATH * 3];
 	struct dob_guid job;
 
-	snprintf(url, sizeof(url), "http://127.0.0.1:%d/again-%lu.bin", port,
-		 (unsigned long)GetCurrentProcessId());
-	snprintf(served, sizeof(served), "%s\\again-%lu.bin", www, (unsigned long)GetCurrentProcessId());
-	local_path(local, sizeof(local), "again");
-	if (!submit(b1, "dob com_backend_test again", url, local, &job))
-		return;
-	wait_state(b1, &job, DOB_STATE_ERROR, 30000);
+	bool ok = start_404_job(b1, port, www, "again", url, sizeof(url), local, sizeof(local),
+				served, sizeof(served), &job);
 	free_backend(b1);
+	if (!ok)
+		return;
 
 	struct backend *b2 = new_backend("bits");
 	if (!b2)
