@@ -174,6 +174,8 @@ void plat_loop_stop(struct plat_loop *l)
 
 int plat_post(struct plat_loop *l, void *msg)
 {
+	if (!l || !msg)
+		return -DOB_EINVAL; /* as on POSIX */
 	if (!PostQueuedCompletionStatus(l->port, 0, WIN_KEY_POST, (LPOVERLAPPED)msg))
 		return -DOB_ENOMEM;
 	return 0;

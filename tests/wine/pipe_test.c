@@ -166,8 +166,10 @@ static void on_closed(void *ctx, struct plat_conn *c, int err)
 static void on_posted(void *ctx, void *msg)
 {
 	struct tmsg *m = msg;
-	if (!m)
+	if (m->thread < 0) { /* a bare wake-up */
+		free(m);
 		return;
+	}
 	if (m->seq != post_last[m->thread] + 1)
 		InterlockedIncrement(&post_order_bad);
 	post_last[m->thread] = m->seq;
@@ -447,7 +449,10 @@ static void test_timeout_ticks(void)
 {
 	/* No I/O: the loop must still wake for the core's timers. */
 	InterlockedExchange(&tick_ms, 20);
-	plat_post(loop, NULL); /* a wake-up, so the loop re-reads the timeout */
+	struct tmsg *wake = calloc(1, sizeof(*wake));
+	wake->thread = -1;
+	CHECK_EQ(plat_post(loop, wake), 0); /* a wake-up: the loop re-reads the timeout */
+	CHECK_EQ(plat_post(loop, NULL), -DOB_EINVAL);
 	Sleep(20);
 	LONG t0 = n_ticks;
 	Sleep(300);
