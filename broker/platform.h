@@ -151,6 +151,23 @@ int plat_file_remove(const char *path);
  * -DOB_EACCES (who may not), or -DOB_ENOTFOUND (directory missing). */
 int plat_check_path_writable(const struct dob_identity *who, const char *path);
 
+/* ------------------------------------------------------------ program */
+
+struct backend;
+
+/* dobrokerd's main() is `return plat_main(argc, argv, run);`. POSIX returns
+ * run(argc, argv). Windows may first handle its own commands (install,
+ * uninstall, --service: win_service.h) and then calls run, in a console or
+ * as the service's body. run's arguments are UTF-8. */
+int plat_main(int argc, char **argv, int (*run)(int argc, char **argv));
+/* The backends this platform offers besides the portable "sim"
+ * (sim_backend_new): "do", "bits" and "auto" on Windows, none on POSIX
+ * (-DOB_ENOTFOUND with errbuf saying so). */
+int plat_backend_new(struct backend **out, const char *name, char *errbuf, size_t errlen);
+/* The backend used when none is configured: "sim" on POSIX, "auto" on
+ * Windows. */
+const char *plat_default_backend(void);
+
 /* Default state directory for this user (per-user location). */
 int plat_default_state_dir(char *buf, size_t len);
 /* Default endpoint (socket path / pipe name). */
