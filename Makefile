@@ -68,7 +68,7 @@ ifeq ($(TARGET),mingw)
 DOB_CFLAGS += -D_WIN32_WINNT=0x0A00 -DWIN32_LEAN_AND_MEAN -DCOBJMACROS -DUNICODE -D_UNICODE \
 	-I$(PBC_SRC_DIR)
 DOB_LDFLAGS += -static
-DOB_LIBS += -lbits -lole32 -loleaut32 -luuid -ladvapi32 -lws2_32
+DOB_LIBS += -lbits -lole32 -loleaut32 -luuid -ladvapi32 -lws2_32 -lshell32
 PBC_OBJ := $(OBJ)/pbc/protobuf-c.o
 else
 DOB_CFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread

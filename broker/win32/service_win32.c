@@ -3,14 +3,18 @@
  * service (see win_service.h).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "win32/win.h"
 #include "win32/win_service.h"
 
+#include <shellapi.h>
+
 #include "core/log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
+#include "platform.h"
 
 #define STOP_WAIT_MS 10000
 
@@ -193,7 +197,8 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv)
 	if (svc_rc == 0)
 		report(SERVICE_STOPPED, NO_ERROR, 0);
 	else
-		report(SERVICE_STOPPED, ERROR_SERVICE_SPECIFIC_ERROR, (DWORD)-svc_rc);
+		report(SERVICE_STOPPED, ERROR_SERVICE_SPECIFIC_ERROR,
+		       (DWORD)(svc_rc < 0 ? -svc_rc : svc_rc));
 }
 
 int win_service_run(int (*main_fn)(void *arg), void *arg)
@@ -219,4 +224,161 @@ int win_service_run(int (*main_fn)(void *arg), void *arg)
 	}
 	DeleteCriticalSection(&svc_lock);
 	return svc_rc;
+}
+
+/* ------------------------------------------------------------ program */
+
+/* The command line in UTF-8 (CommandLineToArgvW's rules); NULL on failure. */
+static char **utf8_args(int *argc)
+{
+	int n = 0;
+	LPWSTR *w = CommandLineToArgvW(GetCommandLineW(), &n);
+	if (!w)
+		return NULL;
+	char **a = dob_calloc((size_t)n + 1, sizeof(*a));
+	for (int i = 0; a && i < n; i++) {
+		if (win_wide_to_utf8(w[i], &a[i]) < 0) {
+			for (int j = 0; j < i; j++)
+				dob_free(a[j]);
+			dob_free(a);
+			a = NULL;
+		}
+	}
+	LocalFree(w);
+	*argc = a ? n : 0;
+	return a;
+}
+
+static void free_args(char **a, int n)
+{
+	for (int i = 0; a && i < n; i++)
+		dob_free(a[i]);
+	dob_free(a);
+}
+
+/* Appends one argument quoted so that CommandLineToArgvW gives it back. */
+static int append_quoted(char **buf, size_t *len, const char *arg)
+{
+	size_t n = strlen(arg), cap = *len + 2 * n + 4;
+	char *b = dob_realloc(*buf, cap);
+	if (!b)
+		return -DOB_ENOMEM;
+	*buf = b;
+	char *o = b + *len;
+	if (*len)
+		*o++ = ' ';
+	if (n && !strpbrk(arg, " \t\n\v\"")) {
+		memcpy(o, arg, n);
+		o += n;
+	} else {
+		*o++ = '"';
+		for (const char *p = arg;; p++) {
+			size_t bs = 0;
+			while (*p == '\\') {
+				p++;
+				bs++;
+			}
+			if (!*p) {
+				/* Backslashes before the closing quote are doubled. */
+				for (size_t k = 0; k < 2 * bs; k++)
+					*o++ = '\\';
+				break;
+			}
+			if (*p == '"') {
+				for (size_t k = 0; k < 2 * bs + 1; k++)
+					*o++ = '\\';
+			} else {
+				for (size_t k = 0; k < bs; k++)
+					*o++ = '\\';
+			}
+			*o++ = *p;
+		}
+		*o++ = '"';
+	}
+	*o = 0;
+	*len = (size_t)(o - b);
+	return 0;
+}
+
+struct svc_body_ctx {
+	int (*run)(int argc, char **argv);
+	int argc;
+	char **argv;
+};
+
+static int svc_body(void *p)
+{
+	struct svc_body_ctx *c = p;
+	return c->run(c->argc, c->argv);
+}
+
+/* Under the SCM, stderr leads nowhere: the log goes to a file. */
+static void log_to_state_dir(void)
+{
+	char dir[MAX_PATH * 3];
+	wchar_t *w = NULL;
+	if (plat_default_state_dir(dir, sizeof(dir)) < 0 || plat_mkdir_private(dir) < 0)
+		return;
+	size_t n = strlen(dir);
+	if (n + 16 > sizeof(dir))
+		return;
+	memcpy(dir + n, "\\dobrokerd.log", 15);
+	if (win_utf8_to_wide(dir, &w) == 0 && _wfreopen(w, L"a", stderr))
+		setvbuf(stderr, NULL, _IONBF, 0);
+	dob_free(w);
+}
+
+int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
+{
+	int n = 0, rc;
+	char **a = utf8_args(&n);
+	char err[512] = "";
+	if (!a || n < 1) {
+		fprintf(stderr, "dobrokerd: cannot read the command line\n");
+		free_args(a, n);
+		return 1;
+	}
+	const char *cmd = n > 1 ? a[1] : "";
+	if (strcmp(cmd, "install") == 0) {
+		char *args = NULL;
+		size_t len = 0;
+		wchar_t exe[MAX_PATH + 1];
+		DWORD m = GetModuleFileNameW(NULL, exe, MAX_PATH + 1);
+		rc = (m == 0 || m > MAX_PATH) ? -DOB_EINVAL : 0;
+		for (int i = 2; rc == 0 && i < n; i++)
+			rc = append_quoted(&args, &len, a[i]);
+		if (rc == 0)
+			rc = win_service_install(exe, args ? args : "", err, sizeof(err));
+		if (rc == 0)
+			printf("installed the service %ls (start it with: sc start %ls)\n",
+			       WIN_SERVICE_NAME, WIN_SERVICE_NAME);
+		else
+			fprintf(stderr, "dobrokerd install: %s\n",
+				err[0] ? err : dob_strerror(rc));
+		dob_free(args);
+		rc = rc ? 1 : 0;
+	} else if (strcmp(cmd, "uninstall") == 0) {
+		rc = n > 2 ? -DOB_EINVAL : win_service_uninstall(err, sizeof(err));
+		if (rc == 0)
+			printf("removed the service %ls\n", WIN_SERVICE_NAME);
+		else
+			fprintf(stderr, "dobrokerd uninstall: %s\n",
+				n > 2 ? "takes no arguments" : err[0] ? err : dob_strerror(rc));
+		rc = rc ? 1 : 0;
+	} else if (strcmp(cmd, "--service") == 0) {
+		/* argv[0], then the options after --service. */
+		dob_free(a[1]);
+		for (int i = 1; i + 1 < n; i++)
+			a[i] = a[i + 1];
+		a[--n] = NULL;
+		struct svc_body_ctx c = {run, n, a};
+		log_to_state_dir();
+		rc = win_service_run(svc_body, &c);
+		if (rc < 0)
+			rc = 1;
+	} else {
+		rc = run(n, a);
+	}
+	free_args(a, n);
+	return rc;
 }

@@ -32,9 +32,23 @@ int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf,
 int win_service_uninstall(char *errbuf, size_t errlen);
 /* Runs main_fn(arg) as the service's body, reporting RUNNING before it and
  * STOPPED (with main_fn's code: 0, or ERROR_SERVICE_SPECIFIC_ERROR and the
- * negated dob_err as the service-specific code) after it. Blocks until the
- * service stops and returns main_fn's result; -DOB_ESTATE when the process
- * was not started by the service control manager. */
+ * code's absolute value -- an exit status, or a negated dob_err -- as the
+ * service-specific code) after it. Blocks until the service stops and
+ * returns main_fn's result; -DOB_ESTATE when the process was not started by
+ * the service control manager. */
 int win_service_run(int (*main_fn)(void *arg), void *arg);
+
+/* plat_main on Windows. The arguments are taken from GetCommandLineW (the
+ * CRT's argv is in the ANSI code page) and handed to run in UTF-8. Commands:
+ *   dobrokerd install [OPTIONS...]  registers the service; it will run
+ *                                   "dobrokerd.exe" --service OPTIONS...
+ *   dobrokerd uninstall             stops and deletes the service
+ *   dobrokerd --service [OPTIONS...] the service's own start: run(OPTIONS)
+ *                                   under the SCM; stderr (the log) goes
+ *                                   to <default state dir>\dobrokerd.log
+ *   dobrokerd [OPTIONS...]           console mode: run(OPTIONS)
+ * Returns the process exit status (install/uninstall: 0, or 1 with the
+ * reason on stderr). */
+int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv));
 
 #endif
