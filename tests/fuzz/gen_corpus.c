@@ -1,7 +1,9 @@
 /*
  * gen_corpus.c - writes the seed corpus of fuzz_frame into a directory:
- * one valid frame of every message type, all of them back to back, and a
- * catalogue of bad frames. Each file starts with fuzz_frame's control byte.
+ * one valid frame of every message type, all of them back to back, a
+ * catalogue of bad frames, and one journal record of every type (fuzz_frame
+ * decodes its input as a record too). Each file starts with fuzz_frame's
+ * control byte.
  *   usage: gen_corpus DIR      (make fuzz-corpus)
  */
 #include <stdio.h>
@@ -117,6 +119,23 @@ int main(int argc, char **argv)
 	put("valid-all-types-at-once", CTL_WHOLE, all, nall);
 	put("valid-all-types-bytewise", 3 | 1 << 2, all, nall);
 	free(all);
+	for (size_t i = 0; i < sample_n_jrec_types; i++) {
+		struct dob_codec_error err = { 0 };
+		struct dob_jrec r;
+		char name[64];
+		uint8_t *b;
+		size_t len;
+
+		sample_jrec(sample_jrec_types[i], &r);
+		if (dob_jrec_encode(&r, &b, &len, &err) < 0) {
+			fprintf(stderr, "gen_corpus: %s\n", err.reason);
+			return 1;
+		}
+		snprintf(name, sizeof name, "jrec-%d", (int)r.type);
+		put(name, CTL_WHOLE, b, len);
+		dob_free(b);
+		dob_jrec_clear(&r);
+	}
 	bad_frames();
 	return 0;
 }
