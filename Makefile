@@ -197,7 +197,7 @@ $(UNIT_BIN): $(call objs,$(UNIT_SRCS)) $(LIBSUPPORT) $(LIBCORE) $(LIBPROTO)
 # Integration tests: Criterion tests that start real brokers and clients.
 INTEG_SRCS := $(wildcard tests/integration/*.c)
 INTEG_BIN := $(BUILD)/tests/integration
-$(INTEG_BIN): $(call objs,$(INTEG_SRCS)) $(LIBCLIENT) $(LIBPROTO)
+$(INTEG_BIN): $(call objs,$(INTEG_SRCS)) $(LIBSUPPORT) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
 
 # Platform tests (native only): a Criterion binary that drives the real
@@ -281,8 +281,14 @@ fuzz-replay: fuzz-build
 # ones, written by a native tool; the files are committed.
 $(BIN)/gen_corpus$(EXE): $(OBJ)/tests/fuzz/gen_corpus.o $(LIBSUPPORT) $(LIBPROTO)
 	$(Q)$(LINK)
-fuzz-corpus: $(BIN)/gen_corpus$(EXE)
+# ... and of fuzz_journal and fuzz_scenario (gen_seeds; scenario seeds include
+# every example of docs/sim-scenarios.md).
+$(BIN)/gen_seeds$(EXE): $(OBJ)/tests/fuzz/gen_seeds.o $(LIBSUPPORT) $(LIBPROTO)
+	$(Q)$(LINK)
+fuzz-corpus: $(BIN)/gen_corpus$(EXE) $(BIN)/gen_seeds$(EXE)
 	$(Q)$(BIN)/gen_corpus tests/fuzz/corpus/frame
+	$(Q)mkdir -p tests/fuzz/corpus/journal tests/fuzz/corpus/scenario
+	$(Q)$(BIN)/gen_seeds tests/fuzz/corpus/journal tests/fuzz/corpus/scenario docs/sim-scenarios.md
 
 # ---------------------------------------------------------------- entry points
 bootstrap:

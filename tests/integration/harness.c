@@ -1,0 +1,416 @@
+/* harness.c - see harness.h. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dob/alloc.h"
+
+static char bindir[PATH_MAX];
+
+const char *hp_bin(const char *name)
+{
+	static char path[PATH_MAX + 64];
+
+	if (!bindir[0]) {
+		/* The binary is build/<target>/tests/integration: programs are in
+		 * build/<target>/bin. */
+		char self[PATH_MAX - 16];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+		cr_assert(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
+		self[n] = '\0';
+		*strrchr(self, '/') = '\0';
+		snprintf(bindir, sizeof bindir, "%s/../bin", self);
+	}
+	snprintf(path, sizeof path, "%s/%s", bindir, name);
+	return path;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert(f, "fopen %s: %s", path, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+}
+
+void hb_init(struct hb_broker *b, const char *scenario, ...)
+{
+	va_list ap;
+	const char *a;
+	char tmpl[] = "/tmp/dobroker-it-XXXXXX";
+
+	memset(b, 0, sizeof *b);
+	cr_assert(mkdtemp(tmpl), "mkdtemp: %s", strerror(errno));
+	snprintf(b->dir, sizeof b->dir, "%s", tmpl);
+	snprintf(b->sock, sizeof b->sock, "%s/broker.sock", b->dir);
+	snprintf(b->state, sizeof b->state, "%s/state", b->dir);
+	snprintf(b->log, sizeof b->log, "%s/broker.log", b->dir);
+	snprintf(b->files, sizeof b->files, "%s/files", b->dir);
+	/* Local paths of any test identity go here: the directory above is
+	 * root-only (0700), which the confused-deputy tests rely on. */
+	cr_assert(mkdir(b->files, 0777) == 0 && chmod(b->files, 0777) == 0);
+	if (scenario) {
+		snprintf(b->scenario, sizeof b->scenario, "%s/scenario.txt", b->dir);
+		write_file(b->scenario, scenario);
+	}
+	va_start(ap, scenario);
+	while ((a = va_arg(ap, const char *)) != NULL) {
+		cr_assert(b->n_args < HB_MAX_ARGS);
+		b->args[b->n_args++] = strdup(a);
+	}
+	va_end(ap);
+}
+
+int hb_add_identity(struct hb_broker *b, const char *spec)
+{
+	int i = b->n_listeners++;
+
+	cr_assert(i < HB_MAX_LISTENERS);
+	snprintf(b->listener_sock[i], HB_PATH, "%s/id%d.sock", b->dir, i);
+	char sock[HB_PATH];
+
+	memcpy(sock, b->listener_sock[i], sizeof sock);
+	snprintf(b->listener_spec[i], HB_PATH, "%.200s=%.300s", sock, spec);
+	return i;
+}
+
+static bool answers(const char *endpoint)
+{
+	struct dobc *c = NULL;
+
+	if (hc_try_connect(endpoint, "probe", DOB_ROLE_OBSERVER, NULL, &c, NULL) != 0)
+		return false;
+	dobc_close(c);
+	return true;
+}
+
+void hb_start(struct hb_broker *b)
+{
+	char *argv[HB_MAX_ARGS + 32];
+	char ep[HB_PATH + 16], st[HB_PATH + 16], sc[HB_PATH + 16];
+	char tl[HB_MAX_LISTENERS][HB_PATH * 2 + 32];
+	int n = 0;
+
+	argv[n++] = (char *)hp_bin("dobrokerd");
+	snprintf(ep, sizeof ep, "--endpoint=%s", b->sock);
+	snprintf(st, sizeof st, "--state-dir=%s", b->state);
+	argv[n++] = ep;
+	argv[n++] = st;
+	argv[n++] = "--backend=sim";
+	argv[n++] = "--log-level=debug";
+	if (b->scenario[0]) {
+		snprintf(sc, sizeof sc, "--scenario=%s", b->scenario);
+		argv[n++] = sc;
+	}
+	for (int i = 0; i < b->n_listeners; i++) {
+		snprintf(tl[i], sizeof tl[i], "--test-listener=%s", b->listener_spec[i]);
+		argv[n++] = tl[i];
+	}
+	for (int i = 0; i < b->n_args; i++)
+		argv[n++] = b->args[i];
+	argv[n] = NULL;
+
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (fd >= 0) {
+			dup2(fd, 2);
+			dup2(fd, 1);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	b->pid = pid;
+	for (int i = 0; i < 500; i++) { /* up to 10 s (slow under sanitizers) */
+		int st_;
+
+		if (waitpid(pid, &st_, WNOHANG) == pid) {
+			b->pid = 0;
+			cr_assert_fail("dobrokerd exited at start (status %d):\n%s", st_,
+				       hb_log_tail(b));
+		}
+		if (answers(b->sock))
+			return;
+		usleep(20000);
+	}
+	cr_assert_fail("dobrokerd did not answer on %s:\n%s", b->sock, hb_log_tail(b));
+}
+
+int hb_stop(struct hb_broker *b)
+{
+	int status = 0;
+
+	if (b->pid <= 0)
+		return 0;
+	kill(b->pid, SIGTERM);
+	for (int i = 0; i < 500; i++) {
+		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
+			b->pid = 0;
+			return status;
+		}
+		usleep(10000);
+	}
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, &status, 0);
+	b->pid = 0;
+	return -1;
+}
+
+void hb_kill9(struct hb_broker *b)
+{
+	if (b->pid <= 0)
+		return;
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, NULL, 0);
+	b->pid = 0;
+}
+
+void hb_cleanup(struct hb_broker *b)
+{
+	char cmd[HB_PATH + 32];
+
+	hb_stop(b);
+	for (int i = 0; i < b->n_args; i++)
+		free(b->args[i]);
+	b->n_args = 0;
+	if (b->dir[0] && strncmp(b->dir, "/tmp/dobroker-it-", 17) == 0) {
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", b->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", b->dir);
+	}
+	b->dir[0] = '\0';
+}
+
+const char *hp_read(const char *path)
+{
+	static char buf[1 << 20];
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+const char *hb_log_tail(const struct hb_broker *b)
+{
+	const char *all = hp_read(b->log);
+	size_t n = strlen(all);
+
+	return n > 4000 ? all + n - 4000 : all;
+}
+
+int hp_count(const char *hay, const char *needle)
+{
+	int n = 0;
+	size_t len = strlen(needle);
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += len)
+		n++;
+	return n;
+}
+
+int hc_try_connect(const char *endpoint, const char *name, enum dob_role role,
+		   const struct dob_filter *filter, struct dobc **out, struct dobc_error *err)
+{
+	struct dobc_options o = {
+		.endpoint = endpoint,
+		.client_name = name,
+		.role = role,
+		.filter = filter,
+		.connect_timeout_ms = 3000,
+		.max_queued_events = 100000,
+		.error = err,
+	};
+
+	return dobc_connect(out, &o);
+}
+
+struct dobc *hc_connect(const char *endpoint, const char *name, enum dob_role role,
+			const struct dob_filter *filter)
+{
+	struct dobc *c = NULL;
+	struct dobc_error e = {0};
+	int err = hc_try_connect(endpoint, name, role, filter, &c, &e);
+
+	cr_assert(err == 0, "connect %s as %s: %s (%s)", endpoint, name, dobc_strerror(err),
+		  e.message);
+	return c;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int hc_wait(struct dobc *c, enum dob_msg_type t, struct dob_msg *out, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left = end - now_ms();
+		struct dob_msg m = {0};
+		int err;
+
+		if (left < 0)
+			left = 0;
+		err = dobc_next_event(c, &m, (int)left);
+		if (err < 0)
+			return err;
+		if (m.type == t) {
+			if (out)
+				*out = m;
+			else
+				dob_msg_clear(&m);
+			return 0;
+		}
+		dob_msg_clear(&m);
+		if (left == 0)
+			return -DOB_ETIMEDOUT;
+	}
+}
+
+int hc_count(struct dobc *c, enum dob_msg_type t, int ms, struct dob_msg *last)
+{
+	int64_t end = now_ms() + ms;
+	int n = 0;
+
+	for (;;) {
+		int64_t left = end - now_ms();
+		struct dob_msg m = {0};
+
+		if (left <= 0)
+			return n;
+		if (dobc_next_event(c, &m, (int)left) < 0)
+			return n;
+		if (m.type == t) {
+			n++;
+			if (last) {
+				dob_msg_clear(last);
+				*last = m;
+				continue;
+			}
+		}
+		dob_msg_clear(&m);
+	}
+}
+
+static void submit_req(struct dob_submit_job *req, struct dob_file_spec *f, const char *name,
+		       const char *url, const char *local_path, const struct dob_policy *policy)
+{
+	memset(req, 0, sizeof *req);
+	f->remote_url = (char *)url;
+	f->local_path = (char *)local_path;
+	req->display_name = (char *)name;
+	req->n_files = 1;
+	req->files = f;
+	req->priority = DOB_PRIORITY_NORMAL;
+	req->type = DOB_JOB_DOWNLOAD;
+	if (policy)
+		req->policy = *policy;
+}
+
+struct dob_guid hc_submit(struct dobc *c, const char *name, const char *url,
+			  const char *local_path, const struct dob_policy *policy)
+{
+	struct dob_submit_job req;
+	struct dob_file_spec f;
+	struct dob_job_reply r = {0};
+	struct dob_guid id;
+	int err;
+
+	submit_req(&req, &f, name, url, local_path, policy);
+	err = dobc_submit(c, &req, &r, 5000);
+	cr_assert(err == 0, "submit %s: %s", name, dobc_strerror(err));
+	cr_assert(r.status == DOB_STATUS_OK, "submit %s: %s %s", name, dob_status_name(r.status),
+		  r.message ? r.message : "");
+	cr_assert(r.has_job);
+	id = r.job.job.job_id;
+	dobc_job_reply_clear(&r);
+	return id;
+}
+
+enum dob_status hc_submit_status(struct dobc *c, const char *name, const char *url,
+				 const char *local_path, char *msg, size_t msglen)
+{
+	struct dob_submit_job req;
+	struct dob_file_spec f;
+	struct dob_job_reply r = {0};
+	enum dob_status st;
+	int err;
+
+	submit_req(&req, &f, name, url, local_path, NULL);
+	err = dobc_submit(c, &req, &r, 5000);
+	cr_assert(err == 0, "submit %s: %s", name, dobc_strerror(err));
+	st = r.status;
+	if (msg)
+		snprintf(msg, msglen, "%s", r.message ? r.message : "");
+	dobc_job_reply_clear(&r);
+	return st;
+}
+
+pid_t hp_spawn_dobctl(const char *out_path, char *const argv[])
+{
+	pid_t parent = getpid();
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int devnull = open("/dev/null", O_RDONLY);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (fd < 0 || devnull < 0)
+			_exit(126);
+		dup2(devnull, 0);
+		dup2(fd, 1);
+		execv(hp_bin("dobctl"), argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int hp_wait(pid_t pid, int timeout_ms)
+{
+	int status;
+
+	for (int waited = 0; waited <= timeout_ms; waited += 10) {
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return -1;
+}
