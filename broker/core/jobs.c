@@ -64,9 +64,8 @@ int jobs_insert(struct broker *b, struct mjob *j)
 {
 	size_t k;
 
-	if (b->n_jobs + 1 > b->jobs_cap / 2 * 1 + b->jobs_cap / 4 || !b->jobs_cap)
-		if (grow(b))
-			return -DOB_ENOMEM;
+	if ((!b->jobs_cap || (b->n_jobs + 1) * 4 > b->jobs_cap * 3) && grow(b)) /* load <= 3/4 */
+		return -DOB_ENOMEM;
 	k = slot(b, &j->id);
 	j->next = b->jobs[k];
 	b->jobs[k] = j;

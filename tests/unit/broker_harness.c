@@ -469,7 +469,8 @@ static int recv_wire(struct client *cl, struct dob_msg *out)
 	fake_pump(cl->h->loop);
 	n = fake_conn_take(cl->c, &p);
 	if (n) {
-		memmove(cl->rx, cl->rx + cl->rx_off, cl->rx_n - cl->rx_off);
+		if (cl->rx_n > cl->rx_off)
+			memmove(cl->rx, cl->rx + cl->rx_off, cl->rx_n - cl->rx_off);
 		cl->rx_n -= cl->rx_off;
 		cl->rx_off = 0;
 		cl->rx = realloc(cl->rx, cl->rx_n + n);

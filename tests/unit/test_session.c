@@ -50,20 +50,27 @@ static void send_ping(struct client *cl, uint64_t corr, uint64_t nonce)
 	cl_send(cl, &m);
 }
 
+static void send_hello(struct client *cl, uint32_t min, uint32_t max, const char *name)
+{
+	struct dob_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_HELLO;
+	m.u.hello.min_version = min;
+	m.u.hello.max_version = max;
+	m.u.hello.client_name = (char *)name;
+	m.u.hello.role = DOB_ROLE_OBSERVER;
+	cl_send(cl, &m);
+}
+
 Test(session, welcome_answers_hello_with_identity_limits_and_backend)
 {
 	struct dob_identity id = h_user(1000);
 	struct client cl;
-	struct dob_msg m, w;
+	struct dob_msg w;
 
 	cl_connect(&cl, &h, &id);
-	memset(&m, 0, sizeof(m));
-	m.type = DOB_MSG_HELLO;
-	m.u.hello.min_version = 1;
-	m.u.hello.max_version = 3;
-	m.u.hello.client_name = "watcher";
-	m.u.hello.role = DOB_ROLE_OBSERVER;
-	cl_send(&cl, &m);
+	send_hello(&cl, 1, 3, "watcher");
 	cl_expect(&cl, DOB_MSG_WELCOME, &w);
 	cr_assert_eq(w.u.welcome.version, 1, "highest common version");
 	cr_assert_neq(w.u.welcome.session_id, 0);
@@ -138,16 +145,10 @@ Test(session, no_common_version_is_unsupported_version)
 {
 	struct dob_identity id = h_user(1000);
 	struct client cl;
-	struct dob_msg m;
+
 
 	cl_connect(&cl, &h, &id);
-	memset(&m, 0, sizeof(m));
-	m.type = DOB_MSG_HELLO;
-	m.u.hello.min_version = 2;
-	m.u.hello.max_version = 5;
-	m.u.hello.client_name = "future";
-	m.u.hello.role = DOB_ROLE_OBSERVER;
-	cl_send(&cl, &m);
+	send_hello(&cl, 2, 5, "future");
 	expect_perr(&cl, DOB_PERR_UNSUPPORTED_VERSION, "2..5");
 	cl_free(&cl);
 }
@@ -156,17 +157,11 @@ Test(session, hello_twice_is_unexpected)
 {
 	struct dob_identity id = h_user(1000);
 	struct client cl;
-	struct dob_msg m;
+
 
 	cl_connect(&cl, &h, &id);
 	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
-	memset(&m, 0, sizeof(m));
-	m.type = DOB_MSG_HELLO;
-	m.u.hello.min_version = 1;
-	m.u.hello.max_version = 1;
-	m.u.hello.client_name = "again";
-	m.u.hello.role = DOB_ROLE_OBSERVER;
-	cl_send(&cl, &m);
+	send_hello(&cl, 1, 1, "again");
 	expect_perr(&cl, DOB_PERR_UNEXPECTED_MESSAGE, "twice");
 	cl_free(&cl);
 }
