@@ -157,14 +157,8 @@ static int closed_code(DWORD err)
 	}
 }
 
-/* The connection broke (I/O error or hang-up): tell the core once, unless it
- * had already closed it. */
-static void conn_fail(struct plat_conn *c, DWORD err)
+static void tell_closed(struct plat_conn *c, DWORD err)
 {
-	enum cstate was = c->st;
-	conn_close(c);
-	if (was != C_OPEN)
-		return;
 	if (err != ERROR_BROKEN_PIPE && err != ERROR_NO_DATA && err != ERROR_PIPE_NOT_CONNECTED) {
 		char msg[256];
 		log_warn("pipe: connection of pid %lu: I/O error: %s", (unsigned long)c->pid,
@@ -173,6 +167,18 @@ static void conn_fail(struct plat_conn *c, DWORD err)
 	const struct plat_handlers *h = hs(c);
 	if (h->closed)
 		h->closed(h->ctx, c, closed_code(err));
+}
+
+/* The connection broke (I/O error or hang-up): tell the core once, unless it
+ * had already closed it. */
+static void conn_fail(struct plat_conn *c, DWORD err)
+{
+	enum cstate was = c->st;
+	op_begin(c); /* hold c: conn_close frees it when nothing is in flight */
+	conn_close(c);
+	if (was == C_OPEN)
+		tell_closed(c, err);
+	op_end(c);
 }
 
 static void start_read(struct plat_conn *c)
