@@ -8,12 +8,14 @@
  *  - malformed frames (length 0, a 4 GiB length, bytes that are no
  *    Envelope, a first message that is not Hello) each get a ProtocolError
  *    and a closed connection, while a good client keeps being served;
+ *  - 100 concurrent clients are served (issue 5);
  *  - `dobrokerd.exe install ...`, start through the SCM, serve, stop, and
  *    `dobrokerd.exe uninstall`.
  *
  * dobrokerd.exe is looked for next to this program. Every broker runs with
  * the sim backend, its own pipe name and its own state directory.
  */
+#include <process.h>
 #include <stdlib.h>
 
 #include "wtest.h"
@@ -146,6 +148,42 @@ static void expect_protocol_error(const char *pipe, const uint8_t *bytes, size_t
 	CloseHandle(h);
 }
 
+/* Issue 5: 100 concurrent clients of dobrokerd.exe, each Hello + Pings. */
+#define NCLIENTS 100
+static const char *many_pipe;
+static volatile LONG many_ok, many_connected;
+
+static unsigned __stdcall many_client(void *arg)
+{
+	HANDLE h = wt_connect(many_pipe, 30000);
+	bool ok = h != INVALID_HANDLE_VALUE && hello(h, "one of many");
+	InterlockedIncrement(&many_connected);
+	/* Hold the connection until all are in, then ping. */
+	for (int i = 0; ok && i < 3000 && many_connected < NCLIENTS; i++)
+		Sleep(10);
+	for (int i = 0; ok && i < 5; i++)
+		ok = ping(h, 100 + (uint64_t)i);
+	if (h != INVALID_HANDLE_VALUE)
+		CloseHandle(h);
+	if (ok)
+		InterlockedIncrement(&many_ok);
+	return 0;
+}
+
+static void test_many_clients(const char *pipe)
+{
+	HANDLE th[NCLIENTS];
+	many_pipe = pipe;
+	for (int i = 0; i < NCLIENTS; i++)
+		th[i] = (HANDLE)_beginthreadex(NULL, 256 * 1024, many_client, NULL, 0, NULL);
+	for (int i = 0; i < NCLIENTS; i += 50)
+		WaitForMultipleObjects(50, th + i, TRUE, 90000);
+	for (int i = 0; i < NCLIENTS; i++)
+		CloseHandle(th[i]);
+	CHECK_EQ(many_ok, NCLIENTS);
+	printf("%ld of %d concurrent clients served by dobrokerd.exe\n", (long)many_ok, NCLIENTS);
+}
+
 static void wait_pipe(const char *name, DWORD ms)
 {
 	HANDLE h = wt_connect(name, ms);
@@ -158,7 +196,8 @@ static void test_second_broker_and_bad_frames(void)
 	char pipe[200], args[1200], args2[1200], err1[700], err2[700];
 	wt_unique_pipe(pipe, sizeof(pipe), "brk");
 	snprintf(args, sizeof(args),
-		 "--backend sim --endpoint %s --state-dir %s\\state1 --handshake-timeout-ms 20000",
+		 "--backend sim --endpoint %s --state-dir %s\\state1 --handshake-timeout-ms 20000 "
+		 "--max-conns 256",
 		 pipe, tmpdir);
 	snprintf(args2, sizeof(args2), "--backend sim --endpoint %s --state-dir %s\\state2", pipe,
 		 tmpdir);
@@ -217,6 +256,8 @@ static void test_second_broker_and_bad_frames(void)
 	}
 	dob_free(buf);
 	CHECK(ping(good, 9)); /* served all along */
+	test_many_clients(pipe);
+	CHECK(ping(good, 10));
 	CloseHandle(good);
 
 	TerminateProcess(b1.hProcess, 0);
