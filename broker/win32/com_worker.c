@@ -154,26 +154,30 @@ static void count_missed_locked(struct com_pool *p)
 	p->stats.missed++;
 }
 
-/* Under the lock. Takes m. */
-static void post_locked(struct com_pool *p, struct com_post *m)
+/* Under the lock. Takes m. False when the loop refused it (then a lost
+ * event is counted, so the core still hears of it). */
+static bool post_locked(struct com_pool *p, struct com_post *m)
 {
 	if (!p->has_target || p->stopping) {
 		com_post_discard(m);
-		return;
+		return true;
 	}
 	m->sink = p->sink;
 	if (plat_post(p->loop, m) < 0) {
 		log_error("com: the loop refused a %s (out of memory); dropped",
 			  m->ev ? "callback event" : "request result");
-		if (m->ev && m->ev->kind != BACKEND_EV_MISSED)
+		if (m->ev && m->ev->kind == BACKEND_EV_MISSED)
+			p->missed_unreported++; /* report again later */
+		else if (m->ev)
 			count_missed_locked(p);
 		com_post_discard(m);
-		return;
+		return false;
 	}
 	if (m->ev)
 		p->stats.events_posted++;
 	else
 		p->stats.results_posted++;
+	return true;
 }
 
 void com_pool_post(struct com_pool *p, struct com_post *m)
@@ -299,11 +303,19 @@ static void report_missed_locked(struct com_pool *p)
 	AcquireSRWLockExclusive(&p->lock);
 	if (!m) {
 		p->missed_unreported += n;
+		ReleaseSRWLockExclusive(&p->lock);
+		Sleep(10); /* out of memory: do not spin */
+		AcquireSRWLockExclusive(&p->lock);
 		return;
 	}
 	log_warn("com: %llu callback(s) could not be queued; asking for a reconcile",
 		 (unsigned long long)n);
-	post_locked(p, m);
+	if (!post_locked(p, m)) {
+		/* The loop's queue is out of memory: do not spin on it. */
+		ReleaseSRWLockExclusive(&p->lock);
+		Sleep(10);
+		AcquireSRWLockExclusive(&p->lock);
+	}
 }
 
 static void com_thread_init(void)

@@ -477,6 +477,30 @@ static void test_full_ring_and_stop(IBackgroundCopyJob *job)
 	tl_free(&t);
 }
 
+/* ------------------------------------------------------------ out of memory */
+
+/* The worker cannot allocate the event: the callback still said S_OK, the
+ * references are released, and the core hears BACKEND_EV_MISSED. */
+static void test_worker_out_of_memory(struct tl *t, IBackgroundCopyCallback2 *cb,
+				      IBackgroundCopyJob *job)
+{
+	struct cjob *w = cjob_new(job);
+
+	SetEvent(gate);
+	tl_clear(t);
+	dob_alloc_fail_at(1); /* the next allocation: the event worker's message */
+	CHECK_HR(IBackgroundCopyCallback2_JobError(cb, &w->IBackgroundCopyJob_iface, NULL), S_OK);
+	CHECK(tl_run(t, tl_has_events, (void *)1, 10000));
+	dob_alloc_fail_at(0);
+	tl_run(t, NULL, NULL, 200);
+	if (CHECK_EQ(t->n_ev, 1))
+		CHECK_EQ(t->ev[0]->kind, BACKEND_EV_MISSED);
+	CHECK_EQ(w->refs, 1);
+	CHECK_EQ(w->calls, 0); /* nothing read for an event that cannot be sent */
+	IBackgroundCopyJob_Release(&w->IBackgroundCopyJob_iface);
+	tl_clear(t);
+}
+
 /* ------------------------------------------------------------ callback time */
 
 static int cmp_i64(const void *a, const void *b)
@@ -753,6 +777,7 @@ int main(int argc, char **argv)
 	IBackgroundCopyJob *job = new_job(L"dob callback_test plain");
 	if (job) {
 		test_full_ring_and_stop(job);
+		test_worker_out_of_memory(&t, cb, job);
 		time_callback(&t, pool, cb, job);
 		end_job(job);
 	}
