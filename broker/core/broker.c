@@ -118,12 +118,19 @@ static void maybe_compact(struct broker *b)
 
 	if (!b->jr || !journal_wants_compaction(b->jr))
 		return;
+	/* A live state larger than the threshold would compact on every
+	 * append: wait until the file has doubled since the last snapshot. */
+	if (journal_size(b->jr) < 2 * b->compacted_size)
+		return;
 	rc = journal_compact(b->jr, snapshot, b);
-	if (rc)
+	if (rc) {
 		log_warn("journal: compaction failed (%s); the old journal stays in use",
 			 dob_strerror(rc));
-	else
-		log_info("journal: compacted to %llu bytes", (unsigned long long)journal_size(b->jr));
+		b->compacted_size = journal_size(b->jr);
+		return;
+	}
+	b->compacted_size = journal_size(b->jr);
+	log_info("journal: compacted to %llu bytes", (unsigned long long)b->compacted_size);
 }
 
 int broker_journal(struct broker *b, const struct dob_jrec *r)

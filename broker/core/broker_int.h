@@ -210,6 +210,7 @@ struct broker {
 	uint64_t event_seq;
 	uint64_t events_in, events_out, dropped;
 	int64_t start_ms;
+	uint64_t compacted_size;     /* journal size after the last compaction */
 	struct timer *sweep_timer;
 	bool started, stopped, replaying, journal_full;
 };

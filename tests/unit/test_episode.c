@@ -851,3 +851,85 @@ Test(episode, a_full_journal_refuses_new_jobs_but_still_publishes_errors)
 	h_restart(&h);
 	cr_assert_eq(broker_pending_count(h.b), 1, "the episode reached the journal");
 }
+
+Test(episode, a_controller_gone_mid_decision_still_resolves_for_the_others)
+{
+	struct client a, obs;
+	struct fb_job *j;
+	uint64_t ep;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	cl_connect(&obs, &h, &alice);
+	cl_hello(&obs, "obs", DOB_ROLE_OBSERVER, NULL);
+	j = submitted(&a, "orphan");
+	fb_error(h.fb, j, 0x80190194);
+	ep = expect_job_error(&obs, j, 0x80190194);
+	h.fb->hold_acts = true;
+	send_act(&a, 5, j, ep, DOB_ACTION_CANCEL, 0);
+	fake_conn_hangup(a.c);
+	fb_release(h.fb);
+	expect_resolution(&obs, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_CANCEL, "ctl-a");
+	cl_free(&a);
+	cl_free(&obs);
+}
+
+Test(episode, lost_callbacks_make_the_broker_read_every_job_at_once)
+{
+	struct client a;
+	struct fb_job *j;
+	struct backend_event *ev = dob_calloc(1, sizeof(*ev));
+	unsigned before;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "missed");
+	j->state = DOB_STATE_ERROR;
+	j->hr = 0x80190194;
+	before = h.fb->n_query;
+	ev->kind = BACKEND_EV_MISSED;
+	h.fb->sink.event(h.fb->sink.ctx, ev);
+	fake_pump(h.loop);
+	cr_assert_gt(h.fb->n_query, before);
+	expect_job_error(&a, j, 0x80190194);
+	cl_free(&a);
+}
+
+static void tiny_journal(struct broker_config *c)
+{
+	c->journal_compact_bytes = 1024;
+}
+
+Test(episode, a_compacted_journal_keeps_jobs_pending_episodes_and_decisions)
+{
+	struct client a;
+	struct fb_job *jobs[12];
+	struct dob_guid first;
+	uint64_t eps[12];
+	struct dob_msg r;
+
+	restart_with(tiny_journal);
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < 12; i++) {
+		jobs[i] = submitted(&a, "compact-me");
+		fb_error(h.fb, jobs[i], 0x80190194);
+		eps[i] = expect_job_error(&a, jobs[i], 0x80190194);
+	}
+	/* Resolve half of them; the rest stay pending. */
+	for (int i = 0; i < 12; i += 2)
+		cr_assert_eq(cl_act(&a, &jobs[i]->id, eps[i], DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
+	first = jobs[0]->id; /* the restart replaces the fake backend's table */
+	cl_free(&a);
+	h_restart(&h);
+	cr_assert_eq(broker_job_count(h.b), 12);
+	cr_assert_eq(broker_pending_count(h.b), 6);
+	cl_connect(&a, &h, &alice);
+	cr_assert_eq(cl_hello(&a, "ctl-b", DOB_ROLE_CONTROLLER, NULL), 6);
+	cr_assert_eq(cl_act(&a, &first, eps[0], DOB_ACTION_CANCEL, &r),
+		     DOB_STATUS_ALREADY_RESOLVED, "%s: %s", dob_status_name(r.u.action_result.status),
+		     r.u.action_result.message);
+	cr_assert_str_eq(r.u.action_result.winner.client_name, "ctl-a");
+	dob_msg_clear(&r);
+	cl_free(&a);
+}
