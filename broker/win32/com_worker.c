@@ -298,18 +298,18 @@ static void report_missed_locked(struct com_pool *p)
 	p->missed_unreported = 0;
 	ReleaseSRWLockExclusive(&p->lock);
 	struct com_post *m = com_post_new_event(BACKEND_EV_MISSED);
-	if (m)
+	if (m) {
 		m->ev->job.callback_us = com_wall_us();
+		log_warn("com: %llu callback(s) could not be queued; asking for a reconcile",
+			 (unsigned long long)n);
+	} else {
+		Sleep(10); /* out of memory: do not spin */
+	}
 	AcquireSRWLockExclusive(&p->lock);
 	if (!m) {
 		p->missed_unreported += n;
-		ReleaseSRWLockExclusive(&p->lock);
-		Sleep(10); /* out of memory: do not spin */
-		AcquireSRWLockExclusive(&p->lock);
 		return;
 	}
-	log_warn("com: %llu callback(s) could not be queued; asking for a reconcile",
-		 (unsigned long long)n);
 	if (!post_locked(p, m)) {
 		/* The loop's queue is out of memory: do not spin on it. */
 		ReleaseSRWLockExclusive(&p->lock);
