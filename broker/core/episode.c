@@ -764,6 +764,11 @@ void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r
 		session_reply_action(b, q->session_id, q->corr, st, r->hresult,
 				     j && j->have_last ? j->last.info.state : before, "%s", msg);
 	}
+	/* Something else finished the job while our action was in flight. */
+	if (j && j->have_last && !(j->ep && episode_busy(j->ep)) &&
+	    (j->last.info.state == DOB_STATE_CANCELLED ||
+	     j->last.info.state == DOB_STATE_ACKNOWLEDGED))
+		jobs_remove(b, j, "final");
 }
 
 void episode_act_timeout(struct broker *b, struct breq *q)

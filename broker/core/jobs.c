@@ -326,7 +326,9 @@ void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj
 	}
 	if (src != OBS_EV_ERROR)
 		j->transient = st == DOB_STATE_TRANSIENT_ERROR;
-	if (is_final(st))
+	/* Final: no longer ours to manage, unless our own action on it is in
+	 * flight; its result will end the episode in its name, then remove. */
+	if (is_final(st) && !(j->ep && episode_busy(j->ep)))
 		jobs_remove(b, j, st == DOB_STATE_CANCELLED ? "cancelled" : "acknowledged");
 }
 

@@ -933,3 +933,26 @@ Test(episode, a_compacted_journal_keeps_jobs_pending_episodes_and_decisions)
 	dob_msg_clear(&r);
 	cl_free(&a);
 }
+
+Test(episode, a_final_state_seen_while_our_cancel_is_in_flight_is_credited_to_the_cancel)
+{
+	struct client a;
+	struct fb_job *j;
+	uint64_t ep;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "cancel-race");
+	fb_error(h.fb, j, 0x80190194);
+	ep = expect_job_error(&a, j, 0x80190194);
+	h.fb->hold_acts = true;
+	send_act(&a, 3, j, ep, DOB_ACTION_CANCEL, 0);
+	fake_clock_advance(h.loop, 5);
+	fb_event(h.fb, j, BACKEND_EV_MODIFIED); /* the service already says CANCELLED */
+	fake_pump(h.loop);
+	cr_assert_eq(broker_job_count(h.b), 1, "kept until the cancel's result");
+	fb_release(h.fb);
+	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_CANCEL, "ctl-a");
+	cr_assert_eq(broker_job_count(h.b), 0);
+	cl_free(&a);
+}
