@@ -156,8 +156,10 @@ fuzz_replay() {
 	return $rc
 }
 
+# -k: one target that does not build fails the step but does not keep the
+# others from being built and their suites from running.
 build() {
-	timeout -k 10 "$BUILD_LIMIT" make --no-print-directory "$@"
+	timeout -k 10 "$BUILD_LIMIT" make -k --no-print-directory "$@"
 }
 
 # ---------------------------------------------------------------- builds
