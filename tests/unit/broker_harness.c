@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "dob/alloc.h"
@@ -293,20 +294,25 @@ static struct fake_backend *fb_new(void)
 
 /* ---------------------------------------------------------------- harness */
 
-static void start(struct harness *h, struct fake_backend *fb)
+static void start_with(struct harness *h, struct backend *be)
 {
 	struct plat_handlers ph;
 	char err[256] = "";
 
-	h->fb = fb;
-	cr_assert_eq(broker_new(&h->b, &h->cfg, &fb->base), 0);
+	cr_assert_eq(broker_new(&h->b, &h->cfg, be), 0);
 	broker_handlers(h->b, &ph);
 	cr_assert_eq(plat_loop_new(&h->loop, &ph), 0);
 	cr_assert_eq(broker_start(h->b, h->loop, err, sizeof(err)), 0, "start: %s", err);
 	fake_pump(h->loop);
 }
 
-void h_setup(struct harness *h, void (*tweak)(struct broker_config *c))
+static void start(struct harness *h, struct fake_backend *fb)
+{
+	h->fb = fb;
+	start_with(h, &fb->base);
+}
+
+static void base_setup(struct harness *h, void (*tweak)(struct broker_config *c))
 {
 	const char *tmp = getenv("TMPDIR");
 
@@ -322,7 +328,30 @@ void h_setup(struct harness *h, void (*tweak)(struct broker_config *c))
 	h->cfg.rate_limit = 0;
 	if (tweak)
 		tweak(&h->cfg);
+}
+
+void h_setup(struct harness *h, void (*tweak)(struct broker_config *c))
+{
+	base_setup(h, tweak);
 	start(h, fb_new());
+}
+
+void h_setup_sim(struct harness *h, const char *scenario)
+{
+	struct backend *be = NULL;
+	char path[300], err[256] = "";
+	FILE *f;
+
+	base_setup(h, NULL);
+	snprintf(path, sizeof(path), "%s/scenario.txt", h->dir);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(scenario, f);
+	fclose(f);
+	cr_assert_eq(sim_backend_new(&be, path, err, sizeof(err)), 0, "sim: %s", err);
+	unlink(path);
+	h->fb = NULL;
+	start_with(h, be);
 }
 
 static void stop(struct harness *h)

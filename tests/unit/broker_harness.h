@@ -74,6 +74,9 @@ void h_setup(struct harness *h, void (*tweak)(struct broker_config *c));
 /* The broker stops and a new one starts on the same state dir; the new
  * fake backend knows the same jobs. */
 void h_restart(struct harness *h);
+/* Same as h_setup with the real sim backend playing scenario (text written
+ * to a file in the state dir's parent); h->fb is NULL. */
+void h_setup_sim(struct harness *h, const char *scenario);
 void h_teardown(struct harness *h);
 
 /* Identities: a user (sid "S-1-5-21-<uid>"), optionally sandboxed with an

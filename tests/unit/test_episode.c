@@ -956,3 +956,54 @@ Test(episode, a_final_state_seen_while_our_cancel_is_in_flight_is_credited_to_th
 	cr_assert_eq(broker_job_count(h.b), 0);
 	cl_free(&a);
 }
+
+/* ---------------------------------------------------------------- with the sim backend */
+
+TestSuite(episode_sim, .timeout = 30);
+
+Test(episode_sim, a_sim_404_reaches_a_subscriber_and_a_resume_fixes_it)
+{
+	struct dob_identity me = h_user(1000);
+	struct harness hs;
+	struct client a;
+	struct dob_guid id;
+	struct dob_msg m;
+	uint64_t ep;
+
+	h_setup_sim(&hs, "rule \"*/missing/*\" error http=404 after=100ms times=1\nrepeat off\n"
+			  "complete writes=nothing\n");
+	cl_connect(&a, &hs, &me);
+	cl_hello(&a, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	{
+		struct dob_file_spec f = { "http://127.0.0.1/missing/x", "/home/u/x" };
+		struct dob_msg r;
+		memset(&m, 0, sizeof(m));
+		m.type = DOB_MSG_SUBMIT_JOB;
+		m.u.submit_job.display_name = "sim job";
+		m.u.submit_job.n_files = 1;
+		m.u.submit_job.files = &f;
+		cl_request(&a, &m, DOB_MSG_JOB_REPLY, &r);
+		cr_assert_eq(r.u.job_reply.status, DOB_STATUS_OK, "%s", r.u.job_reply.message);
+		id = r.u.job_reply.job.job.job_id;
+		dob_msg_clear(&r);
+	}
+	fake_clock_advance(hs.loop, 500);
+	cl_skip_to(&a, DOB_MSG_JOB_ERROR, &m);
+	cr_assert_eq(m.u.job_error.error.hresult, 0x80190194);
+	cr_assert_eq(memcmp(&m.u.job_error.job.job_id, &id, sizeof(id)), 0);
+	ep = m.u.job_error.episode_id;
+	dob_msg_clear(&m);
+	cr_assert_eq(cl_act(&a, &id, ep, DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
+	fake_clock_advance(hs.loop, 1000);
+	cl_skip_to(&a, DOB_MSG_JOB_TRANSFERRED, &m);
+	dob_msg_clear(&m);
+	{
+		struct dob_msg r;
+		cr_assert_eq(cl_act(&a, &id, 0, DOB_ACTION_COMPLETE, &r), DOB_STATUS_OK, "%s: %s",
+			     dob_status_name(r.u.action_result.status), r.u.action_result.message);
+		dob_msg_clear(&r);
+	}
+	cr_assert_eq(broker_job_count(hs.b), 0);
+	cl_free(&a);
+	h_teardown(&hs);
+}
