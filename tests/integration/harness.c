@@ -61,8 +61,10 @@ void hb_init(struct hb_broker *b, const char *scenario, ...)
 	snprintf(b->state, sizeof b->state, "%s/state", b->dir);
 	snprintf(b->log, sizeof b->log, "%s/broker.log", b->dir);
 	snprintf(b->files, sizeof b->files, "%s/files", b->dir);
-	/* Local paths of any test identity go here: the directory above is
-	 * root-only (0700), which the confused-deputy tests rely on. */
+	/* Local paths of any test identity go here. The directory above may be
+	 * crossed by anyone but written only by root (0711), which the
+	 * confused-deputy tests rely on. */
+	cr_assert(chmod(b->dir, 0711) == 0);
 	cr_assert(mkdir(b->files, 0777) == 0 && chmod(b->files, 0777) == 0);
 	if (scenario) {
 		snprintf(b->scenario, sizeof b->scenario, "%s/scenario.txt", b->dir);
