@@ -118,7 +118,8 @@ struct sim {
 	struct backend_sink sink;   /* copy, clock included */
 	bool started, stopped;
 	int64_t t0;                 /* now_ms at start */
-	uint64_t rng;
+	uint64_t rng;               /* seeded: repeat intervals */
+	uint64_t id_rng;            /* seed and start time: job ids never repeat across runs */
 	uint32_t submitted;
 	struct sim_job *jobs;       /* owned list */
 	struct sim_op *ops;         /* owned list of armed ops */
@@ -142,15 +143,20 @@ static int64_t wall_us(const struct sim *s)
 }
 
 /* xorshift64*: small, seeded, the same sequence on every platform. */
-static uint64_t rnd(struct sim *s)
+static uint64_t next(uint64_t *state)
 {
-	uint64_t x = s->rng;
+	uint64_t x = *state;
 
 	x ^= x >> 12;
 	x ^= x << 25;
 	x ^= x >> 27;
-	s->rng = x;
+	*state = x;
 	return x * 0x2545F4914F6CDD1DULL;
+}
+
+static uint64_t rnd(struct sim *s)
+{
+	return next(&s->rng);
 }
 
 static bool is_final(enum dob_job_state st)
@@ -177,7 +183,7 @@ static struct sim_job *find_index(const struct sim *s, uint32_t index)
 static void new_guid(struct sim *s, struct dob_guid *g)
 {
 	do {
-		uint64_t a = rnd(s), b = rnd(s);
+		uint64_t a = next(&s->id_rng), b = next(&s->id_rng);
 
 		memcpy(g->b, &a, 8);
 		memcpy(g->b + 8, &b, 8);
@@ -1195,6 +1201,9 @@ static int sim_start(struct backend *b, struct plat_loop *loop, const struct bac
 	}
 	s->sink = *sink;
 	s->t0 = now_ms(s);
+	/* A broker restarted with the same scenario must not hand out the ids
+	 * of the jobs its journal still holds: the start time goes in. */
+	s->id_rng = (s->rng ^ (uint64_t)wall_us(s) * 0x9E3779B97F4A7C15ULL) | 1;
 	rc = add_scenario_jobs(s);
 	for (size_t i = 0; rc == 0 && i < s->scn->n_events; i++) {
 		struct sim_op *op = dob_calloc(1, sizeof(*op));
