@@ -13,6 +13,9 @@
  * allocates wire length + 1 for a string, and strlen() tells the rest.
  * Unknown fields are ignored (a newer peer may add fields). Then the tree is
  * converted (GUIDs must be 16 bytes) and the result validated (validate.c).
+ * protobuf-c builds the whole tree before entry counts can be checked: a
+ * frame of N bytes of empty repeated messages costs up to about 64 N bytes
+ * of short-lived allocations, which max_frame bounds (4 MiB at 64 KiB).
  *
  * Encoding: validate, build a protobuf-c tree in an arena whose strings and
  * GUIDs point into the message (nothing copied), and pack it straight into
