@@ -376,7 +376,7 @@ static void test_order(struct tl *t, struct com_pool *pool, IBackgroundCopyCallb
 	if (!a || !b)
 		return;
 	struct cjob *a1 = cjob_new(a), *a2 = cjob_new(a), *b1 = cjob_new(b);
-	a1->delay_ms = 600;
+	a1->delay_ms = 1500; /* margin for a loaded machine: B and A2 read meanwhile */
 	tl_clear(t);
 	SetEvent(gate);
 	CHECK_HR(IBackgroundCopyCallback2_JobModification(cb, &a1->IBackgroundCopyJob_iface, 0), S_OK);
