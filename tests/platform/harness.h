@@ -51,6 +51,7 @@ struct tcore {
 	int64_t timeout_ms;      /* what next_timeout_ms answers */
 	atomic_int accepted, closed, sent, ticks, timeouts_asked, posted;
 	atomic_int errors;       /* checks failed on the loop thread (LCHECK) */
+	int64_t live0;           /* dob_alloc_live() at tcore_init */
 	struct tconn *conns[TCORE_MAX_CONNS]; /* by accept order; loop thread writes */
 	atomic_int n_conns;
 	/* Messages posted by tests that are not calls (test_posix_loop.c). */
@@ -72,6 +73,8 @@ int tcore_listen(struct tcore *tc, const char *path, const char *const *tests, c
 void tcore_start(struct tcore *tc);   /* runs plat_loop_run on a thread */
 int tcore_stop(struct tcore *tc);     /* stop, join; returns run's result */
 void tcore_free(struct tcore *tc);    /* stop if running, plat_loop_free, free conns */
+/* tcore_free, then expect nothing of dob_* leaked since tcore_init. */
+void tcore_done(struct tcore *tc);
 
 /* Runs fn(tc, arg) on the loop thread (through plat_post) and waits. */
 void tcore_call(struct tcore *tc, void (*fn)(struct tcore *tc, void *arg), void *arg);
@@ -106,5 +109,9 @@ size_t trecv_exact(int fd, void *buf, size_t n, int timeout_ms);
 int tread_one(int fd, int timeout_ms);
 
 void tms_sleep(int ms);
+
+/* Expects as many dob_* blocks live as live0 (dob_alloc_live() earlier):
+ * every allocation of the platform layer goes through dob_malloc. */
+void texpect_no_leak(int64_t live0);
 
 #endif

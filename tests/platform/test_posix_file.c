@@ -18,9 +18,11 @@
 #include "posix/posix.h"
 
 static char *dir;
+static int64_t live0; /* dob_alloc_live() before the test */
 
 static void setup(void)
 {
+	live0 = dob_alloc_live();
 	dir = tdir_new();
 }
 
@@ -63,6 +65,7 @@ Test(posix_file, append_creates_then_appends_across_opens)
 	expect_content(p, "abcdefg");
 	plat_file_close(NULL);
 	free(p);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, truncate_drops_the_tail_and_appends_continue_there)
@@ -77,6 +80,7 @@ Test(posix_file, truncate_drops_the_tail_and_appends_continue_there)
 	plat_file_close(f);
 	expect_content(p, "abZ");
 	free(p);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, read_all_missing_is_enotfound_and_empty_is_zero_length)
@@ -96,6 +100,7 @@ Test(posix_file, read_all_missing_is_enotfound_and_empty_is_zero_length)
 	dob_free(buf);
 	free(p);
 	free(e);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, read_all_reads_a_large_file_whole)
@@ -117,6 +122,7 @@ Test(posix_file, read_all_reads_a_large_file_whole)
 	dob_free(buf);
 	free(data);
 	free(p);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, replace_renames_over_and_remove_removes)
@@ -138,6 +144,7 @@ Test(posix_file, replace_renames_over_and_remove_removes)
 	cr_expect_eq(plat_file_remove(p), -DOB_ENOTFOUND);
 	free(p);
 	free(t);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, write_on_a_full_device_is_enospc)
@@ -150,6 +157,7 @@ Test(posix_file, write_on_a_full_device_is_enospc)
 	cr_assert_eq(plat_file_open_append("/dev/full", &f), 0);
 	cr_expect_eq(plat_file_write(f, "record", 6, false), -DOB_ENOSPC);
 	plat_file_close(f);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, full_tmpfs_gives_enospc_and_leaves_no_partial_record)
@@ -183,6 +191,7 @@ Test(posix_file, full_tmpfs_gives_enospc_and_leaves_no_partial_record)
 	umount2(mnt, MNT_DETACH);
 	free(p);
 	free(mnt);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, errno_mapping)
@@ -202,6 +211,7 @@ Test(posix_file, errno_mapping)
 	cr_expect_eq(posix_err(EEXIST), -DOB_EEXIST);
 	cr_expect_eq(posix_err(EIO), -DOB_EIO);
 	cr_expect_eq(posix_err(12345), -DOB_EIO);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, mkdir_private_makes_parents_0700_and_accepts_an_existing_dir)
@@ -219,6 +229,7 @@ Test(posix_file, mkdir_private_makes_parents_0700_and_accepts_an_existing_dir)
 	cr_expect_eq(plat_mkdir_private(d), 0);
 	free(d);
 	free(a);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, mkdir_private_refuses_a_file_and_a_dir_of_another_user)
@@ -236,6 +247,7 @@ Test(posix_file, mkdir_private_refuses_a_file_and_a_dir_of_another_user)
 	cr_expect_eq(plat_mkdir_private(o), -DOB_EACCES);
 	free(f);
 	free(o);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, default_state_dir_follows_xdg_then_home)
@@ -253,12 +265,14 @@ Test(posix_file, default_state_dir_follows_xdg_then_home)
 	cr_assert_eq(plat_default_state_dir(buf, sizeof buf), 0);
 	cr_expect_str_eq(buf, "/home/someone/.local/state/dobroker");
 	cr_expect_eq(plat_default_state_dir(small, sizeof small), -DOB_EINVAL);
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, default_endpoint_is_in_xdg_runtime_dir)
 {
 	setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
 	cr_expect_str_eq(plat_default_endpoint(), "/run/user/4242/dobroker.sock");
+	texpect_no_leak(live0);
 }
 
 Test(posix_file, default_endpoint_without_xdg_runtime_dir_is_per_uid_in_tmp)
@@ -268,9 +282,10 @@ Test(posix_file, default_endpoint_without_xdg_runtime_dir_is_per_uid_in_tmp)
 	unsetenv("XDG_RUNTIME_DIR");
 	snprintf(want, sizeof want, "/tmp/dobroker-%u.sock", (unsigned)geteuid());
 	cr_expect_str_eq(plat_default_endpoint(), want);
+	texpect_no_leak(live0);
 }
 
-Test(posix_clock, monotonic_and_wall_clocks)
+Test(posix_file, monotonic_and_wall_clocks)
 {
 	int64_t ms0 = plat_now_ms(), us0 = plat_now_us(), wall = plat_wall_us();
 	int64_t ms1, us1;
@@ -282,4 +297,5 @@ Test(posix_clock, monotonic_and_wall_clocks)
 	cr_expect(us1 - us0 >= 19000, "%lld us", (long long)(us1 - us0));
 	cr_expect(llabs(us0 / 1000 - ms0) <= 1);
 	cr_expect(llabs(wall / 1000000 - (int64_t)time(NULL)) <= 2);
+	texpect_no_leak(live0);
 }

@@ -11,6 +11,8 @@
 #include "dob/err.h"
 #include "harness.h"
 
+TestSuite(posix_loop, .timeout = 30);
+
 #define POSTERS 4
 #define PER_POSTER 10000
 
@@ -71,8 +73,7 @@ static void noop(struct tcore *tc, void *arg)
 	(void)arg;
 }
 
-Test(posix_loop, post_from_4_threads_delivers_each_message_once_in_per_thread_order,
-     .timeout = 60)
+Test(posix_loop, post_from_4_threads_delivers_each_message_once_in_per_thread_order)
 {
 	struct tcore tc;
 	struct seq_state st;
@@ -100,10 +101,10 @@ Test(posix_loop, post_from_4_threads_delivers_each_message_once_in_per_thread_or
 	for (int i = 0; i < POSTERS; i++)
 		cr_expect_eq(st.next[i], PER_POSTER, "thread %d: %d in order", i, st.next[i]);
 	cr_expect_eq(tcore_stop(&tc), 0);
-	tcore_free(&tc);
+	tcore_done(&tc);
 }
 
-Test(posix_loop, messages_left_at_free_are_handed_to_the_core, .timeout = 10)
+Test(posix_loop, messages_left_at_free_are_handed_to_the_core)
 {
 	struct tcore tc;
 	struct seq_state st;
@@ -118,7 +119,7 @@ Test(posix_loop, messages_left_at_free_are_handed_to_the_core, .timeout = 10)
 		*m = (struct seq_msg){ .kind = 100, .thread = 0, .seq = i };
 		cr_assert_eq(plat_post(tc.loop, m), 0);
 	}
-	tcore_free(&tc); /* never ran */
+	tcore_done(&tc); /* never ran */
 	cr_expect_eq(atomic_load(&st.delivered), 3);
 	cr_expect_eq(st.next[0], 3);
 }
@@ -129,10 +130,10 @@ Test(posix_loop, post_rejects_null)
 
 	tcore_init(&tc, TMODE_SINK);
 	cr_expect_eq(plat_post(tc.loop, NULL), -DOB_EINVAL);
-	tcore_free(&tc);
+	tcore_done(&tc);
 }
 
-Test(posix_loop, stop_before_run_returns_at_the_first_wakeup, .timeout = 10)
+Test(posix_loop, stop_before_run_returns_at_the_first_wakeup)
 {
 	struct tcore tc;
 
@@ -144,11 +145,10 @@ Test(posix_loop, stop_before_run_returns_at_the_first_wakeup, .timeout = 10)
 	tms_sleep(50);
 	cr_expect_eq(atomic_load(&tc.ticks) >= 1, true);
 	cr_expect_eq(tcore_stop(&tc), 0);
-	tcore_free(&tc);
+	tcore_done(&tc);
 }
 
-Test(posix_loop, sleeps_as_long_as_next_timeout_says_and_ticks_after_each_wakeup,
-     .timeout = 10)
+Test(posix_loop, sleeps_as_long_as_next_timeout_says_and_ticks_after_each_wakeup)
 {
 	struct tcore tc;
 	int ticks;
@@ -162,10 +162,10 @@ Test(posix_loop, sleeps_as_long_as_next_timeout_says_and_ticks_after_each_wakeup
 	cr_expect(ticks >= 5 && ticks <= 40, "%d ticks in 300 ms at 20 ms", ticks);
 	cr_expect(atomic_load(&tc.timeouts_asked) >= ticks);
 	cr_expect_eq(tcore_stop(&tc), 0);
-	tcore_free(&tc);
+	tcore_done(&tc);
 }
 
-Test(posix_loop, infinite_timeout_sleeps_until_a_post, .timeout = 10)
+Test(posix_loop, infinite_timeout_sleeps_until_a_post)
 {
 	struct tcore tc;
 	int before;
@@ -180,10 +180,10 @@ Test(posix_loop, infinite_timeout_sleeps_until_a_post, .timeout = 10)
 	tcore_call(&tc, noop, NULL);
 	cr_expect(atomic_load(&tc.ticks) > before, "a post did not wake the loop");
 	cr_expect_eq(tcore_stop(&tc), 0);
-	tcore_free(&tc);
+	tcore_done(&tc);
 }
 
-Test(posix_loop, sigterm_stops_the_loop, .timeout = 10)
+Test(posix_loop, sigterm_stops_the_loop)
 {
 	struct tcore tc;
 	struct sigaction old;
@@ -199,10 +199,10 @@ Test(posix_loop, sigterm_stops_the_loop, .timeout = 10)
 	/* SIGPIPE is ignored. */
 	cr_assert_eq(sigaction(SIGPIPE, NULL, &old), 0);
 	cr_expect(old.sa_handler == SIG_IGN);
-	tcore_free(&tc);
+	tcore_done(&tc);
 }
 
-Test(posix_loop, sigint_delivered_to_the_loop_thread_stops_it, .timeout = 10)
+Test(posix_loop, sigint_delivered_to_the_loop_thread_stops_it)
 {
 	struct tcore tc;
 
@@ -215,16 +215,16 @@ Test(posix_loop, sigint_delivered_to_the_loop_thread_stops_it, .timeout = 10)
 	pthread_join(tc.th, NULL);
 	tc.running = false;
 	cr_expect_eq(tc.run_rc, 0);
-	tcore_free(&tc);
+	tcore_done(&tc);
 }
 
-Test(posix_loop, a_signal_after_free_reaches_no_loop, .timeout = 10)
+Test(posix_loop, a_signal_after_free_reaches_no_loop)
 {
 	struct tcore tc;
 
 	tcore_init(&tc, TMODE_SINK);
 	cr_assert_eq(plat_handle_signals(tc.loop), 0);
-	tcore_free(&tc);
+	tcore_done(&tc);
 	/* The handler stays installed and finds no loop: the process lives. */
 	cr_expect_eq(raise(SIGTERM), 0);
 }

@@ -10,15 +10,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dob/alloc.h"
 #include "dob/err.h"
 #include "harness.h"
 
 #define NOBODY 65534
 
 static char *dir;
+static int64_t live0; /* dob_alloc_live() before the test */
 
 static void setup(void)
 {
+	live0 = dob_alloc_live();
 	dir = tdir_new();
 	/* mkdtemp makes it 0700: let other users reach what is inside. */
 	chmod(dir, 0755);
@@ -75,12 +78,14 @@ Test(posix_path, own_uid_writable_dir_is_ok_and_leaves_no_probe_behind)
 {
 	cr_expect_eq(check(getuid(), "download.bin"), 0);
 	cr_expect_eq(entries(dir), 0, "probe file left behind");
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, own_uid_missing_dir_is_enotfound)
 {
 	cr_expect_eq(check(getuid(), "missing/download.bin"), -DOB_ENOTFOUND);
 	cr_expect_eq(check(getuid(), "missing/deeper/download.bin"), -DOB_ENOTFOUND);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, own_uid_a_file_as_directory_is_enotfound)
@@ -92,6 +97,7 @@ Test(posix_path, own_uid_a_file_as_directory_is_enotfound)
 	fclose(fp);
 	cr_expect_eq(check(getuid(), "plain/download.bin"), -DOB_ENOTFOUND);
 	free(f);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, own_uid_existing_regular_file_is_ok_and_untouched)
@@ -107,6 +113,7 @@ Test(posix_path, own_uid_existing_regular_file_is_ok_and_untouched)
 	cr_assert_eq(stat(f, &st), 0);
 	cr_expect_eq(st.st_size, 7, "the check modified the file");
 	free(f);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, a_directory_or_a_fifo_is_not_a_download_target)
@@ -119,6 +126,7 @@ Test(posix_path, a_directory_or_a_fifo_is_not_a_download_target)
 	cr_expect_eq(check(getuid(), "fifo"), -DOB_EACCES); /* and did not block */
 	free(d);
 	free(fifo);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, relative_or_directory_paths_are_invalid)
@@ -130,6 +138,7 @@ Test(posix_path, relative_or_directory_paths_are_invalid)
 	cr_expect_eq(plat_check_path_writable(&who, d), -DOB_EINVAL);
 	cr_expect_eq(plat_check_path_writable(NULL, "/tmp/x"), -DOB_EINVAL);
 	free(d);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, other_user_root_0700_dir_is_eacces)
@@ -145,6 +154,7 @@ Test(posix_path, other_user_root_0700_dir_is_eacces)
 	/* ... while root itself may. */
 	cr_expect_eq(check(0, "private/download.bin"), 0);
 	free(d);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, other_user_0777_dir_is_ok_and_leaves_no_probe_behind)
@@ -157,6 +167,7 @@ Test(posix_path, other_user_0777_dir_is_ok_and_leaves_no_probe_behind)
 	cr_expect_eq(check(NOBODY, "open/download.bin"), 0);
 	cr_expect_eq(entries(d), 0, "probe file left behind");
 	free(d);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, other_user_missing_dir_is_enotfound)
@@ -164,6 +175,7 @@ Test(posix_path, other_user_missing_dir_is_enotfound)
 	if (geteuid() != 0)
 		cr_skip_test("acting as another user needs root");
 	cr_expect_eq(check(NOBODY, "missing/download.bin"), -DOB_ENOTFOUND);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, other_user_cannot_overwrite_a_file_it_may_not_write)
@@ -183,6 +195,7 @@ Test(posix_path, other_user_cannot_overwrite_a_file_it_may_not_write)
 	cr_expect_eq(check(NOBODY, "open/new.bin"), 0);
 	free(f);
 	free(d);
+	texpect_no_leak(live0);
 }
 
 Test(posix_path, other_user_gets_its_own_groups_not_ours)
@@ -200,4 +213,5 @@ Test(posix_path, other_user_gets_its_own_groups_not_ours)
 	cr_expect_eq(check(NOBODY, "nogroup/download.bin"), 0);
 	free(mine);
 	free(theirs);
+	texpect_no_leak(live0);
 }

@@ -31,7 +31,7 @@ static void setup(void)
 static void teardown(void)
 {
 	if (tc.loop)
-		tcore_free(&tc);
+		tcore_free(&tc); /* after a failure; tests end with tcore_done */
 	free(sock);
 	tdir_free(dir);
 }
@@ -90,6 +90,7 @@ Test(posix_sock, echoes_bytes_through_a_real_socket)
 	cr_expect_arr_eq(buf, "again", 5);
 	cr_expect_eq(atomic_load(&tc.accepted), 1);
 	close(fd);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, socket_file_is_mode_0666_and_removed_with_its_lock_at_free)
@@ -102,7 +103,7 @@ Test(posix_sock, socket_file_is_mode_0666_and_removed_with_its_lock_at_free)
 	cr_expect(S_ISSOCK(st.st_mode));
 	cr_expect_eq(st.st_mode & 0777, 0666, "mode %o", st.st_mode & 0777);
 	cr_expect_eq(access(lock, F_OK), 0, "no lock file while listening");
-	tcore_free(&tc);
+	tcore_done(&tc);
 	cr_expect_neq(access(sock, F_OK), 0, "socket file left behind");
 	cr_expect_neq(access(lock, F_OK), 0, "lock file left behind");
 	free(lock);
@@ -127,6 +128,7 @@ Test(posix_sock, peer_identity_is_the_test_process)
 	cr_expect_eq(t->id.sandboxed, false);
 	cr_expect_eq(t->id.privileged, getuid() == 0);
 	close(fd);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, test_listener_gives_its_fixed_identity_but_the_real_pid)
@@ -165,7 +167,7 @@ Test(posix_sock, test_listener_gives_its_fixed_identity_but_the_real_pid)
 	cr_expect_eq(t1->id.sandboxed, false);
 	close(a);
 	close(b);
-	tcore_free(&tc);
+	tcore_done(&tc);
 	cr_expect_neq(access(alt, F_OK), 0, "test listener socket left behind");
 	free(alt);
 }
@@ -203,6 +205,7 @@ Test(posix_sock, test_listener_derives_unset_fields_from_the_ones_given)
 	close(b);
 	free(p1);
 	free(p2);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, malformed_test_listener_spec_is_an_error_naming_it_and_listens_nowhere)
@@ -247,6 +250,7 @@ Test(posix_sock, malformed_test_listener_spec_is_an_error_naming_it_and_listens_
 		cr_expect_eq(tcore_listen(&tc, sock, NULL, err, sizeof err), 0, "%s", err);
 	}
 	free(alt);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, second_listen_on_a_live_endpoint_fails_eexist_with_the_message)
@@ -272,6 +276,7 @@ Test(posix_sock, second_listen_on_a_live_endpoint_fails_eexist_with_the_message)
 		cr_expect_eq(trecv_exact(fd, buf, 2, 5000), 2);
 		close(fd);
 	}
+	tcore_done(&tc);
 }
 
 Test(posix_sock, a_foreign_server_on_the_path_is_detected_by_connecting)
@@ -290,6 +295,7 @@ Test(posix_sock, a_foreign_server_on_the_path_is_detected_by_connecting)
 	cr_expect_str_eq(err, want);
 	cr_expect_eq(access(sock, F_OK), 0, "a live socket was removed");
 	close(s);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, a_stale_socket_file_is_replaced)
@@ -312,6 +318,7 @@ Test(posix_sock, a_stale_socket_file_is_replaced)
 	tsend_all(fd, "fresh", 5);
 	cr_expect_eq(trecv_exact(fd, buf, 5, 5000), 5);
 	close(fd);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, a_file_that_is_not_a_socket_is_never_replaced)
@@ -328,6 +335,7 @@ Test(posix_sock, a_file_that_is_not_a_socket_is_never_replaced)
 	f = fopen(sock, "r");
 	cr_assert(f, "the file was removed");
 	fclose(f);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, a_path_too_long_for_a_socket_is_refused_clearly)
@@ -340,6 +348,7 @@ Test(posix_sock, a_path_too_long_for_a_socket_is_refused_clearly)
 	tcore_init(&tc, TMODE_ECHO);
 	cr_expect_eq(tcore_listen(&tc, path, NULL, err, sizeof err), -DOB_EINVAL);
 	cr_expect(strstr(err, "longer than"), "%s", err);
+	tcore_done(&tc);
 }
 
 /* ---------------------------------------------------------- writes in flight */
@@ -421,6 +430,7 @@ Test(posix_sock, a_peer_that_never_reads_keeps_its_write_in_flight_and_others_ar
 	free(expect);
 	close(a);
 	close(b);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, peer_hangup_calls_closed_once_with_no_error)
@@ -431,6 +441,7 @@ Test(posix_sock, peer_hangup_calls_closed_once_with_no_error)
 	t = start_one(TMODE_ECHO, &fd);
 	close(fd);
 	expect_closed_once_by_hangup(t);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, peer_hangup_with_a_write_in_flight_calls_closed_not_sent)
@@ -446,6 +457,7 @@ Test(posix_sock, peer_hangup_with_a_write_in_flight_calls_closed_not_sent)
 	close(fd);
 	expect_closed_once_by_hangup(t);
 	cr_expect_eq(atomic_load(&t->n_sent), 0);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, close_after_write_delivers_the_last_bytes_then_a_clean_eof)
@@ -472,6 +484,7 @@ Test(posix_sock, close_after_write_delivers_the_last_bytes_then_a_clean_eof)
 	free(got);
 	free(expect);
 	close(fd);
+	tcore_done(&tc);
 }
 
 static void close_after_now(struct tcore *c, void *arg)
@@ -491,6 +504,7 @@ Test(posix_sock, close_after_write_with_nothing_in_flight_closes_at_once)
 	cr_expect_eq(tread_one(fd, 5000), 0, "not closed");
 	cr_expect_eq(atomic_load(&tc.closed), 0);
 	close(fd);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, close_after_write_gives_up_on_a_peer_that_never_reads, .timeout = 30)
@@ -512,6 +526,7 @@ Test(posix_sock, close_after_write_gives_up_on_a_peer_that_never_reads, .timeout
 	cr_expect(plat_now_ms() - t0 >= 4000, "gave up after %lld ms",
 		  (long long)(plat_now_ms() - t0));
 	close(fd);
+	tcore_done(&tc);
 }
 
 Test(posix_sock, core_closing_in_data_gets_no_more_callbacks_and_peer_sees_eof)
@@ -528,6 +543,7 @@ Test(posix_sock, core_closing_in_data_gets_no_more_callbacks_and_peer_sees_eof)
 	cr_expect_eq(atomic_load(&t->closed), 0);
 	cr_expect_eq(atomic_load(&t->n_bytes), 1);
 	close(fd);
+	tcore_done(&tc);
 }
 
 /* ---------------------------------------------------------- many conns */
@@ -555,15 +571,15 @@ Test(posix_sock, accepts_and_serves_1000_simultaneous_connections, .timeout = 60
 		  atomic_load(&tc.accepted));
 	for (int round = 0; round < 2; round++) {
 		for (int i = 0; i < MANY; i++) {
-			char msg[9];
+			char msg[16];
 
-			snprintf(msg, sizeof msg, "%c%07d", 'a' + round, i);
+			snprintf(msg, sizeof msg, "%c%07u", 'a' + round, (unsigned)i % 10000000u);
 			tsend_all(fds[i], msg, 8);
 		}
 		for (int i = 0; i < MANY; i++) {
-			char msg[9], got[8];
+			char msg[16], got[8];
 
-			snprintf(msg, sizeof msg, "%c%07d", 'a' + round, i);
+			snprintf(msg, sizeof msg, "%c%07u", 'a' + round, (unsigned)i % 10000000u);
 			cr_assert_eq(trecv_exact(fds[i], got, 8, 5000), 8, "conn %d round %d", i,
 				     round);
 			cr_assert_arr_eq(got, msg, 8, "conn %d", i);
@@ -572,4 +588,5 @@ Test(posix_sock, accepts_and_serves_1000_simultaneous_connections, .timeout = 60
 	for (int i = 0; i < MANY; i++)
 		close(fds[i]);
 	cr_expect(twait_int(&tc.closed, MANY, 10000), "closed %d", atomic_load(&tc.closed));
+	tcore_done(&tc);
 }
