@@ -17,7 +17,7 @@
 
 #include "platform.h"
 
-#define TCORE_MAX_CONNS 1200
+#define TCORE_MAX_CONNS 10240
 
 enum tmode {
 	TMODE_ECHO,          /* write back whatever arrives */

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +488,12 @@ Test(posix_sock, close_after_write_delivers_the_last_bytes_then_a_clean_eof)
 	tcore_done(&tc);
 }
 
+static void noop_call(struct tcore *c, void *arg)
+{
+	(void)c;
+	(void)arg;
+}
+
 static void close_after_now(struct tcore *c, void *arg)
 {
 	struct tconn *t = c->conns[*(int *)arg];
@@ -588,5 +595,97 @@ Test(posix_sock, accepts_and_serves_1000_simultaneous_connections, .timeout = 60
 	for (int i = 0; i < MANY; i++)
 		close(fds[i]);
 	cr_expect(twait_int(&tc.closed, MANY, 10000), "closed %d", atomic_load(&tc.closed));
+	tcore_done(&tc);
+}
+
+static int open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 65536; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	}
+	return n;
+}
+
+Test(posix_sock, ten_thousand_connect_disconnect_cycles_leak_no_fd_and_no_memory,
+     .timeout = 120)
+{
+	int fds0, fds1;
+
+	start(TMODE_ECHO);
+	fds0 = open_fds();
+	for (int i = 0; i < 10000; i++) {
+		int fd = tclient_connect(sock);
+
+		cr_assert(fd >= 0, "connect %d: %s", i, strerror(errno));
+		close(fd);
+		/* Keep the backlog short: wait for the broker now and then. */
+		if (i % 100 == 99)
+			cr_assert(twait_int(&tc.closed, i + 1, 10000), "closed %d of %d",
+				  atomic_load(&tc.closed), i + 1);
+	}
+	cr_assert(twait_int(&tc.closed, 10000, 10000));
+	cr_expect_eq(atomic_load(&tc.accepted), 10000);
+	tcore_call(&tc, noop_call, NULL); /* one more iteration: zombies freed */
+	fds1 = open_fds();
+	cr_expect_eq(fds1, fds0, "%d fds before, %d after", fds0, fds1);
+	tcore_done(&tc);
+}
+
+Test(posix_sock, out_of_fds_the_broker_sheds_new_conns_without_spinning_and_serves_the_rest)
+{
+	enum { CLIENTS = 40, ROOM = 6 };
+	int fds[CLIENTS];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct rlimit old, rl;
+	int accepted, ticks, lowest, shed = 0;
+	char buf[4];
+
+	start(TMODE_ECHO);
+	/* The client sockets exist before the limit drops (the limit only
+	 * stops new fds): then only the broker's accepts run out. */
+	for (int i = 0; i < CLIENTS; i++) {
+		fds[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		cr_assert(fds[i] >= 0);
+	}
+	lowest = dup(0);
+	cr_assert(lowest >= 0);
+	close(lowest);
+	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	rl = old;
+	rl.rlim_cur = (rlim_t)lowest + ROOM;
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s", sock);
+	for (int i = 0; i < CLIENTS; i++)
+		cr_assert_eq(connect(fds[i], (struct sockaddr *)&sa, sizeof sa), 0, "%s",
+			     strerror(errno));
+	tms_sleep(300);
+	accepted = atomic_load(&tc.accepted);
+	cr_expect(accepted > 0 && accepted <= ROOM, "accepted %d with room for %d", accepted,
+		  ROOM);
+	/* The ones the broker could not take were closed, not left hanging. */
+	for (int i = 0; i < CLIENTS; i++) {
+		if (tread_one(fds[i], 0) == 0)
+			shed++;
+	}
+	cr_expect_eq(shed, CLIENTS - accepted, "%d shed, %d accepted of %d", shed, accepted,
+		     CLIENTS);
+	/* Not spinning on the backlog: the loop sleeps. */
+	ticks = atomic_load(&tc.ticks);
+	tms_sleep(200);
+	cr_expect(atomic_load(&tc.ticks) - ticks < 5, "%d wake-ups in 200 ms while idle",
+		  atomic_load(&tc.ticks) - ticks);
+	/* The accepted ones are served. */
+	for (int i = 0; i < CLIENTS; i++) {
+		if (tread_one(fds[i], 0) == 0)
+			continue;
+		tsend_all(fds[i], "live", 4);
+		cr_expect_eq(trecv_exact(fds[i], buf, 4, 5000), 4);
+	}
+	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	for (int i = 0; i < CLIENTS; i++)
+		close(fds[i]);
 	tcore_done(&tc);
 }
