@@ -112,6 +112,12 @@ void plat_conn_close(struct plat_conn *c);
 /* Write the remaining in-flight buffer (if any), then close. No closed()
  * callback follows; used after sending a ProtocolError. */
 void plat_conn_close_after_write(struct plat_conn *c);
+/* (Added by the POSIX layer.) Since no callback says when that last write is
+ * over, the platform bounds it: a peer that has not taken the buffer within
+ * PLAT_CLOSE_AFTER_WRITE_MAX_MS of plat_conn_close_after_write() is cut off,
+ * and the platform never touches the buffer after that. The core may free
+ * it once this much time has passed (or at plat_loop_free). */
+#define PLAT_CLOSE_AFTER_WRITE_MAX_MS 10000
 /* The core's pointer for this connection. */
 void plat_conn_set_data(struct plat_conn *c, void *data);
 void *plat_conn_get_data(struct plat_conn *c);

@@ -56,6 +56,7 @@
 #define ACCEPT_BUDGET 128  /* accepts per listener per wake-up */
 #define DRAIN_BUDGET 16    /* reads discarded before a graceful close */
 #define LINGER_MS 5000     /* close_after_write: time given to a slow reader */
+_Static_assert(LINGER_MS <= PLAT_CLOSE_AFTER_WRITE_MAX_MS, "platform.h promises this bound");
 
 struct listener {
 	struct pollable p;
