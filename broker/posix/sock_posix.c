@@ -311,6 +311,7 @@ void sock_on_conn(struct plat_loop *l, struct pollable *p, uint32_t events)
 	struct plat_conn *c = container_of(p, struct plat_conn, p);
 	int err;
 
+	(void)l; /* c->loop */
 	if (c->state == CONN_DEAD || c->closed_owed)
 		return;
 	if (c->state == CONN_LINGER) {
