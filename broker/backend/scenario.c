@@ -37,13 +37,13 @@
 enum attr {
 	A_AFTER, A_SIZE, A_BYTES, A_TIMES, A_FOR, A_THEN, A_HRESULT, A_HTTP, A_CONTEXT,
 	A_DESC, A_CTXDESC, A_PROTOCOL, A_NAME, A_OWNER, A_TYPE, A_STATE, A_DONE, A_DELAY,
-	A_COUNT, A_HANG, A_WRITES, A_N
+	A_COUNT, A_HANG, A_WRITES, A_ATTEMPTS, A_N
 };
 
 static const char *const attr_names[A_N] = {
 	"after", "size", "bytes", "times", "for", "then", "hresult", "http", "context",
 	"description", "context-description", "protocol", "name", "owner", "type", "state",
-	"done", "delay", "count", "hang", "writes",
+	"done", "delay", "count", "hang", "writes", "attempts",
 };
 
 #define BIT(a) (1u << (a))
@@ -55,7 +55,7 @@ struct attrs {
 	unsigned seen;
 	int64_t after, for_ms, delay;
 	uint64_t size, bytes, done;
-	uint32_t times, count, hresult, http;
+	uint32_t times, count, hresult, http, attempts;
 	int context, type, state, writes;
 	bool then_error;
 	const char *name, *owner, *desc, *ctxdesc, *protocol; /* borrowed from the line */
@@ -154,9 +154,10 @@ static int tokenize(struct parser *p, const char *line, size_t n, char *scratch)
 						case '"': case '\\': break;
 						case 'n': c = '\n'; break;
 						case 't': c = '\t'; break;
+						case 'r': c = '\r'; break;
 						default:
 							return fail(p, "unknown escape '\\%c' in a quoted string "
-								    "(known: \\\" \\\\ \\n \\t)",
+								    "(known: \\\" \\\\ \\n \\r \\t)",
 								    c >= 0x20 && c < 0x7F ? c : '?');
 						}
 					}
@@ -266,6 +267,18 @@ static const char *const state_words[] = {
 #define STATES_EXPECTED "queued, transferring, suspended, error, transient, transferred, " \
 	"acknowledged, cancelled"
 
+static const char *const type_words[] = { "download", "upload", "upload-reply" };
+
+const char *scenario_state_word(enum dob_job_state st)
+{
+	return (int)st >= 0 && st <= DOB_STATE_MAX ? state_words[st] : "?";
+}
+
+const char *scenario_type_word(enum dob_job_type t)
+{
+	return (int)t >= 0 && t <= DOB_JOB_TYPE_MAX ? type_words[t] : "?";
+}
+
 static int parse_state(struct parser *p, const char *v, int *out)
 {
 	for (int i = 0; i <= DOB_STATE_MAX; i++)
@@ -283,6 +296,11 @@ static const char *const context_words[] = {
 	"none", "unknown", "general-queue-manager", "queue-manager-notification",
 	"local-file", "remote-file", "general-transport", "remote-application",
 };
+
+const char *scenario_context_word(enum dob_error_context c)
+{
+	return (int)c >= 0 && c <= DOB_CONTEXT_MAX ? context_words[c] : "?";
+}
 
 static int parse_context(struct parser *p, const char *v, int *out)
 {
@@ -378,6 +396,12 @@ static int parse_value(struct parser *p, enum attr id, const char *v, struct att
 				    shown(v, b), attr_names[id]);
 		*(id == A_TIMES ? &a->times : &a->count) = (uint32_t)u;
 		return 0;
+	case A_ATTEMPTS:
+		if (!parse_u64(v, &u) || u > UINT32_MAX)
+			return fail(p, "bad count '%s' for attempts (expected a number from 0)",
+				    shown(v, b));
+		a->attempts = (uint32_t)u;
+		return 0;
 	case A_THEN:
 		if (!strcmp(v, "ok"))
 			a->then_error = false;
@@ -417,15 +441,12 @@ static int parse_value(struct parser *p, enum attr id, const char *v, struct att
 		a->owner = v;
 		return 0;
 	case A_TYPE:
-		if (!strcmp(v, "download"))
-			a->type = DOB_JOB_DOWNLOAD;
-		else if (!strcmp(v, "upload"))
-			a->type = DOB_JOB_UPLOAD;
-		else if (!strcmp(v, "upload-reply"))
-			a->type = DOB_JOB_UPLOAD_REPLY;
-		else
-			return unknown_word(p, "job type", v, "download, upload, upload-reply");
-		return 0;
+		for (int i = 0; i <= DOB_JOB_TYPE_MAX; i++)
+			if (!strcmp(v, type_words[i])) {
+				a->type = i;
+				return 0;
+			}
+		return unknown_word(p, "job type", v, "download, upload, upload-reply");
 	case A_STATE:
 		return parse_state(p, v, &a->state);
 	case A_WRITES:
@@ -790,7 +811,7 @@ static int d_rule(struct parser *p)
 static int d_job(struct parser *p)
 {
 	const unsigned allowed = BIT(A_NAME) | BIT(A_OWNER) | BIT(A_TYPE) | BIT(A_STATE) |
-				 ERROR_ATTRS;
+				 BIT(A_ATTEMPTS) | ERROR_ATTRS;
 	struct dob_guid id;
 	struct scn_job *j, *dup;
 	struct scn_error e;
@@ -830,6 +851,7 @@ static int d_job(struct parser *p)
 	j->state = (enum dob_job_state)a.state;
 	j->has_error = a.state == DOB_STATE_ERROR || a.state == DOB_STATE_TRANSIENT_ERROR;
 	j->err = e;
+	j->attempts = a.attempts;
 	j->name = dob_strdup(a.name ? a.name : "sim job");
 	j->owner = dob_strdup(a.owner ? a.owner : "");
 	return j->name && j->owner ? 0 : -DOB_ENOMEM;
@@ -981,6 +1003,19 @@ static int d_fault(struct parser *p)
 	return 0;
 }
 
+static int d_persist(struct parser *p)
+{
+	int rc;
+
+	if (p->n != 2 || !p->w[1].s[0])
+		return fail(p, "usage: persist FILE (where the sim keeps its jobs across restarts)");
+	if ((rc = check_text(p, "the persist file", p->w[1].s, DOB_MAX_PATH)) < 0)
+		return rc;
+	dob_free(p->s->persist);
+	p->s->persist = dob_strdup(p->w[1].s);
+	return p->s->persist ? 0 : -DOB_ENOMEM;
+}
+
 struct directive {
 	const char *name;
 	int (*fn)(struct parser *p);
@@ -990,6 +1025,7 @@ static const struct directive directives[] = {
 	{ "seed", d_seed }, { "repeat", d_repeat }, { "default", d_default },
 	{ "modifications", d_modifications }, { "complete", d_complete }, { "job", d_job },
 	{ "file", d_file }, { "rule", d_rule }, { "at", d_at }, { "fault", d_fault },
+	{ "persist", d_persist },
 };
 
 static int statement(struct parser *p)
@@ -999,7 +1035,7 @@ static int statement(struct parser *p)
 			return directives[i].fn(p);
 	return unknown_word(p, "directive", p->w[0].s,
 			    "seed, repeat, default, modifications, complete, job, file, rule, at, "
-			    "fault");
+			    "fault, persist");
 }
 
 /* Checks what only the whole file shows: ids in `at` and `fault` name jobs
@@ -1051,6 +1087,7 @@ void scenario_free(struct scenario *s)
 	if (!s)
 		return;
 	dob_free(s->name);
+	dob_free(s->persist);
 	error_clear(&s->dflt.err);
 	for (size_t i = 0; i < s->n_rules; i++) {
 		dob_free(s->rules[i].glob);

@@ -75,6 +75,7 @@ struct scn_job {
 	enum dob_job_state state;
 	bool has_error;     /* state ERROR or TRANSIENT_ERROR */
 	struct scn_error err;
+	uint32_t attempts;  /* attempts already made (rules' times= counts them) */
 	size_t n_files;
 	struct scn_file *files; /* owned array */
 	unsigned line;
@@ -141,6 +142,9 @@ struct scenario {
 	bool repeat;               /* JobError is called again while a job stays in ERROR */
 	int64_t repeat_min_ms, repeat_max_ms;
 	bool modifications;        /* JobModification events on state changes */
+	char *persist;             /* owned; NULL: jobs live as long as the backend.
+				    * Else the file where the sim keeps its jobs
+				    * across broker restarts (scenario syntax). */
 	enum scn_writes writes;
 	struct scn_outcome dflt;   /* for submitted jobs no rule matches */
 	size_t n_rules, n_jobs, n_events, n_faults;
@@ -159,6 +163,12 @@ int scenario_parse(const char *text, size_t len, const char *name, struct scenar
  * messages. -DOB_ENOTFOUND when the file is missing. */
 int scenario_load(const char *path, struct scenario **out, char *err, size_t errlen);
 void scenario_free(struct scenario *s); /* NULL-safe */
+
+/* The words of the grammar for a state, an error context and a job type
+ * ("transient", "remote-file", "upload-reply"); "?" when out of range. */
+const char *scenario_state_word(enum dob_job_state st);
+const char *scenario_context_word(enum dob_error_context c);
+const char *scenario_type_word(enum dob_job_type t);
 
 /* Glob match: '*' any run of characters, '?' one character; no escapes. */
 bool scenario_glob(const char *pattern, const char *s);

@@ -458,6 +458,8 @@ static void arm_repeat(struct sim *s, struct sim_job *j)
 		j->repeat = op;
 }
 
+static void persist(struct sim *s);
+
 /* ------------------------------------------------------------ states */
 
 static const char *scheme_protocol(const char *url)
@@ -539,6 +541,7 @@ static void set_state(struct sim *s, struct sim_job *j, enum dob_job_state st)
 			note(s, j, BACKEND_EV_MODIFIED);
 		break;
 	}
+	persist(s); /* on disk before anyone hears of it */
 }
 
 /* Resume: a new attempt. */
@@ -634,6 +637,12 @@ static void op_script(struct sim *s, const struct scn_event *ev)
 			 dob_state_name(j->state));
 		return;
 	}
+	if (j->n_files == 0 && ev->state != DOB_STATE_SUSPENDED && ev->state != DOB_STATE_CANCELLED &&
+	    ev->state != DOB_STATE_ACKNOWLEDGED) {
+		log_info("sim: %s:%u: the job has no file, it cannot be %s; event skipped",
+			 s->scn->name, ev->line, scenario_state_word(ev->state));
+		return;
+	}
 	switch (ev->state) {
 	case DOB_STATE_ERROR:
 		settle(s, j);
@@ -649,8 +658,7 @@ static void op_script(struct sim *s, const struct scn_event *ev)
 		break;
 	case DOB_STATE_QUEUED:
 	case DOB_STATE_TRANSFERRING:
-		if (j->n_files)
-			begin_attempt(s, j);
+		begin_attempt(s, j);
 		break;
 	default: /* suspended, cancelled, acknowledged: someone else acted */
 		if (j->state != ev->state)
@@ -887,6 +895,7 @@ static void answer(struct sim *s, struct sim_op *op)
 			if (j->n_files == 0) {
 				r->hresult = DOB_DO_E_JOB_EMPTY;
 				snprintf(msg, sizeof(msg), "job created, but resume refused: no file");
+				persist(s);
 			} else {
 				begin_attempt(s, j);
 			}
@@ -1059,6 +1068,116 @@ static int request(struct backend *b, uint64_t req, enum backend_req_kind kind,
 	return arm(s, op, due);
 }
 
+/* ------------------------------------------------------------ persistence */
+
+/* The real service keeps its jobs when the broker dies; with `persist FILE`
+ * the sim does too: every state change rewrites FILE as `job`/`file` lines
+ * of the scenario grammar (through a temporary file and a rename), and a
+ * start loads it back. */
+
+struct text {
+	char *b;      /* owned */
+	size_t n, cap;
+	bool oom;
+};
+
+static void put(struct text *t, const char *p, size_t n)
+{
+	if (t->oom)
+		return;
+	if (t->n + n > t->cap) {
+		size_t cap = t->cap ? t->cap : 1024;
+		char *b;
+
+		while (cap < t->n + n)
+			cap *= 2;
+		b = dob_realloc(t->b, cap);
+		if (!b) {
+			t->oom = true;
+			return;
+		}
+		t->b = b;
+		t->cap = cap;
+	}
+	memcpy(t->b + t->n, p, n);
+	t->n += n;
+}
+
+static void puts_(struct text *t, const char *str)
+{
+	put(t, str, strlen(str));
+}
+
+static void put_quoted(struct text *t, const char *str)
+{
+	puts_(t, "\"");
+	for (const char *c = str ? str : ""; *c; c++) {
+		const char *esc = *c == '"' ? "\\\"" : *c == '\\' ? "\\\\" : *c == '\n' ? "\\n" :
+				  *c == '\r' ? "\\r" : *c == '\t' ? "\\t" : NULL;
+
+		if (esc)
+			puts_(t, esc);
+		else
+			put(t, c, 1);
+	}
+	puts_(t, "\"");
+}
+
+static void put_job(struct text *t, const struct sim_job *j)
+{
+	char gb[DOB_GUID_STR_LEN];
+	char num[160];
+
+	dob_guid_format(&j->id, gb);
+	puts_(t, "job ");
+	puts_(t, gb);
+	puts_(t, " name=");
+	put_quoted(t, j->name);
+	puts_(t, " owner=");
+	put_quoted(t, j->owner);
+	snprintf(num, sizeof(num), " type=%s state=%s attempts=%u", scenario_type_word(j->type),
+		 scenario_state_word(j->state), (unsigned)j->attempts);
+	puts_(t, num);
+	if (j->has_error) {
+		snprintf(num, sizeof(num), " hresult=0x%08X context=%s description=",
+			 (unsigned)j->err.hresult, scenario_context_word(j->err.context));
+		puts_(t, num);
+		put_quoted(t, j->err.description);
+		puts_(t, " context-description=");
+		put_quoted(t, j->err.context_description);
+		puts_(t, " protocol=");
+		put_quoted(t, j->err.protocol);
+	}
+	puts_(t, "\n");
+	for (size_t i = 0; i < j->n_files; i++) {
+		puts_(t, "file ");
+		puts_(t, gb);
+		puts_(t, " ");
+		put_quoted(t, j->files[i].url);
+		puts_(t, " ");
+		put_quoted(t, j->files[i].local);
+		snprintf(num, sizeof(num), " size=%" PRIu64 " done=%" PRIu64 "\n", j->files[i].size,
+			 j->files[i].done);
+		puts_(t, num);
+	}
+}
+
+static void persist(struct sim *s)
+{
+	struct text t = { 0 };
+	int rc;
+
+	if (!s->scn->persist || !s->started)
+		return;
+	puts_(&t, "# dobroker sim: the jobs of the simulated service (rewritten on every change)\n");
+	for (const struct sim_job *j = s->jobs; j; j = j->next) /* newest first */
+		put_job(&t, j);
+	rc = t.oom ? -DOB_ENOMEM : write_whole(s->scn->persist, t.b, t.n);
+	if (rc < 0)
+		log_warn("sim: cannot keep the jobs in %s: %s", s->scn->persist, dob_strerror(rc));
+	dob_free(t.b);
+}
+
 /* ------------------------------------------------------------ backend ops */
 
 static int sim_submit(struct backend *b, uint64_t req, const struct dob_submit_job *spec)
@@ -1125,53 +1244,90 @@ static int sim_detach(struct backend *b, uint64_t req, const struct dob_guid *jo
 		   : -DOB_EINVAL;
 }
 
-/* The scenario's pre-existing jobs, as the service has them at start. */
-static int add_scenario_jobs(struct sim *s)
+/* Adds a job the service has at start (a scenario `job`, or one kept in
+ * the persist file). */
+static int add_job(struct sim *s, const struct scn_job *sj)
 {
-	for (size_t i = 0; i < s->scn->n_jobs; i++) {
-		const struct scn_job *sj = &s->scn->jobs[i];
-		const char **urls = NULL;
-		struct sim_job *j = job_new(sj->n_files);
+	const char **urls = NULL;
+	struct sim_job *j = job_new(sj->n_files);
+	bool running = sj->state == DOB_STATE_QUEUED || sj->state == DOB_STATE_TRANSFERRING;
 
-		if (!j)
-			return -DOB_ENOMEM;
-		j->next = s->jobs;
-		s->jobs = j;
-		j->id = sj->id;
-		j->type = sj->type;
-		j->state = sj->state;
-		j->created_us = j->modified_us = wall_us(s);
-		j->name = dob_strdup(sj->name);
-		j->owner = dob_strdup(sj->owner);
-		urls = sj->n_files ? dob_calloc(sj->n_files, sizeof(*urls)) : NULL;
-		if (!j->name || !j->owner || (sj->n_files && !urls)) {
+	if (!j)
+		return -DOB_ENOMEM;
+	j->next = s->jobs;
+	s->jobs = j;
+	j->id = sj->id;
+	j->type = sj->type;
+	j->state = sj->state;
+	j->attempts = sj->attempts ? sj->attempts : running ? 1 : 0;
+	j->created_us = j->modified_us = wall_us(s);
+	j->name = dob_strdup(sj->name);
+	j->owner = dob_strdup(sj->owner);
+	urls = sj->n_files ? dob_calloc(sj->n_files, sizeof(*urls)) : NULL;
+	if (!j->name || !j->owner || (sj->n_files && !urls)) {
+		dob_free(urls);
+		return -DOB_ENOMEM;
+	}
+	for (size_t k = 0; k < sj->n_files; k++) {
+		j->files[k].url = dob_strdup(sj->files[k].url);
+		j->files[k].local = dob_strdup(sj->files[k].path);
+		j->files[k].size = sj->files[k].size;
+		j->files[k].done = sj->files[k].done;
+		j->files[k].completed = sj->state == DOB_STATE_ACKNOWLEDGED &&
+					sj->files[k].done == sj->files[k].size;
+		urls[k] = sj->files[k].url;
+		if (!j->files[k].url || !j->files[k].local) {
 			dob_free(urls);
 			return -DOB_ENOMEM;
 		}
-		for (size_t k = 0; k < sj->n_files; k++) {
-			j->files[k].url = dob_strdup(sj->files[k].url);
-			j->files[k].local = dob_strdup(sj->files[k].path);
-			j->files[k].size = sj->files[k].size;
-			j->files[k].done = sj->files[k].done;
-			j->files[k].completed = sj->state == DOB_STATE_ACKNOWLEDGED;
-			urls[k] = sj->files[k].url;
-			if (!j->files[k].url || !j->files[k].local) {
-				dob_free(urls);
-				return -DOB_ENOMEM;
+	}
+	/* the rules of the running scenario, also for jobs from the persist file */
+	j->outcome = scenario_outcome_for(s->scn, urls, sj->n_files);
+	dob_free(urls);
+	if (sj->state == DOB_STATE_TRANSFERRED)
+		j->transferred_us = j->created_us;
+	if (sj->has_error)
+		set_error(s, j, &sj->err);
+	if (running)
+		arm_step(s, j, OP_START, 0, false, false);
+	return 0;
+}
+
+/* Jobs kept in the persist file by an earlier run come first; then the
+ * scenario's jobs that the file does not have. */
+static int add_jobs(struct sim *s)
+{
+	struct scenario *kept = NULL;
+	uint8_t *buf = NULL;
+	size_t n = 0;
+	char err[384];
+	int rc = 0;
+
+	if (s->scn->persist) {
+		rc = plat_file_read_all(s->scn->persist, &buf, &n);
+		if (rc == -DOB_ENOTFOUND) {
+			rc = 0;
+		} else if (rc < 0) {
+			log_error("sim: cannot read the jobs kept in %s: %s", s->scn->persist,
+				  dob_strerror(rc));
+			return rc;
+		} else {
+			rc = scenario_parse((const char *)buf, n, s->scn->persist, &kept, err,
+					    sizeof(err));
+			dob_free(buf);
+			if (rc < 0) {
+				log_error("sim: %s (remove the file to start afresh)", err);
+				return rc;
 			}
 		}
-		j->outcome = scenario_outcome_for(s->scn, urls, sj->n_files);
-		dob_free(urls);
-		if (sj->state == DOB_STATE_TRANSFERRED)
-			j->transferred_us = j->created_us;
-		if (sj->has_error)
-			set_error(s, j, &sj->err);
-		if (sj->state == DOB_STATE_QUEUED || sj->state == DOB_STATE_TRANSFERRING) {
-			j->attempts = 1;
-			arm_step(s, j, OP_START, 0, false, false);
-		}
 	}
-	return 0;
+	for (size_t i = 0; kept && rc == 0 && i < kept->n_jobs; i++)
+		rc = add_job(s, &kept->jobs[i]);
+	scenario_free(kept);
+	for (size_t i = 0; rc == 0 && i < s->scn->n_jobs; i++)
+		if (!find_job(s, &s->scn->jobs[i].id))
+			rc = add_job(s, &s->scn->jobs[i]);
+	return rc;
 }
 
 static void cancel_all(struct sim *s)
@@ -1204,7 +1360,7 @@ static int sim_start(struct backend *b, struct plat_loop *loop, const struct bac
 	/* A broker restarted with the same scenario must not hand out the ids
 	 * of the jobs its journal still holds: the start time goes in. */
 	s->id_rng = (s->rng ^ (uint64_t)wall_us(s) * 0x9E3779B97F4A7C15ULL) | 1;
-	rc = add_scenario_jobs(s);
+	rc = add_jobs(s);
 	for (size_t i = 0; rc == 0 && i < s->scn->n_events; i++) {
 		struct sim_op *op = dob_calloc(1, sizeof(*op));
 

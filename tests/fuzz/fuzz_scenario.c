@@ -56,7 +56,8 @@ static void play(struct timers *t)
 	}
 }
 
-static void run_sim(struct scenario *scn)
+/* Runs a sim on scn (taken); returns what start() said. */
+static int run_sim(struct scenario *scn)
 {
 	static const char *const urls[] = {
 		"https://example.com/a.zip", "file:///fuzz/src", "http://h/403", "x",
@@ -66,10 +67,11 @@ static void run_sim(struct scenario *scn)
 	struct backend *b = NULL;
 	struct timers *t = NULL;
 	uint64_t req = 1;
+	int rc = -DOB_ENOMEM;
 
 	if (timers_new(&t) < 0) {
 		scenario_free(scn);
-		return;
+		return rc;
 	}
 	if (sim_backend_from_scenario(&b, scn) < 0)
 		goto out;
@@ -77,7 +79,8 @@ static void run_sim(struct scenario *scn)
 	sink.clock.now_ms = now;
 	clock_ms = 0;
 	n_ids = 0;
-	if (b->ops->start(b, NULL, &sink) < 0)
+	rc = b->ops->start(b, NULL, &sink);
+	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < scn->n_jobs && i < 4; i++)
 		b->ops->attach(b, req++, &scn->jobs[i].id);
@@ -98,6 +101,7 @@ out:
 	if (b)
 		b->ops->free(b);
 	timers_free(t);
+	return rc;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -118,8 +122,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	} else {
 		const char *u[1] = { "https://example.com/a.zip" };
 
+		bool persists = s->persist != NULL;
+
 		CHECK(scenario_outcome_for(s, u, 1) != NULL);
-		run_sim(s); /* takes s */
+		rc = run_sim(s); /* takes s */
+		/* A broker restart: what the sim kept must load again. */
+		if (persists && rc == 0 &&
+		    scenario_parse((const char *)data, size, "fuzz.txt", &s, err, sizeof(err)) == 0)
+			CHECK(run_sim(s) != -DOB_EINVAL);
 	}
 	mem_files_reset();
 	return 0;

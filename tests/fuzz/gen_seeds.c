@@ -139,6 +139,10 @@ static const char *const snippets[][2] = {
 	{ "running-preexisting",
 	  "rule * ok after=1\njob {11111111-2222-3333-4444-555555555555} state=transferring\n"
 	  "file {11111111-2222-3333-4444-555555555555} file:///fuzz/src /fuzz/out\n" },
+	{ "persist",
+	  "persist /fuzz/kept\nrule * error http=404 after=5 times=1\n"
+	  "job {11111111-2222-3333-4444-555555555555} name=\"q \\\" \\r\" state=error http=500 "
+	  "attempts=2\nfile {11111111-2222-3333-4444-555555555555} https://h/a /fuzz/a\n" },
 	{ "quotes-and-comments",
 	  "# comment\r\nrule \"a \\\"b\\\" \\\\ \\n \\t\" ok # trailing\r\n\r\n  \t\n" },
 	{ "bad-outcome", "rule * explode\n" },

@@ -109,7 +109,7 @@ Test(scenario, docs_examples_mean_what_they_say)
 	struct scenario *s;
 	const char *urls[1];
 
-	cr_assert_geq(n, 5);
+	cr_assert_geq(n, 6);
 	/* 1: 404 twice then success */
 	s = parse_ok(blocks[0]);
 	cr_expect_eq(s->n_rules, 1);
@@ -169,8 +169,12 @@ Test(scenario, docs_examples_mean_what_they_say)
 	cr_expect_eq(s->faults[2].effect, SCN_FAULT_DELAY);
 	cr_expect_eq(s->faults[2].delay_ms, 1500);
 	scenario_free(s);
-	/* 5: demo */
+	/* 5: persist */
 	s = parse_ok(blocks[4]);
+	cr_expect_str_eq(s->persist, "/tmp/dobroker-sim-jobs.txt");
+	scenario_free(s);
+	/* 6: demo */
+	s = parse_ok(blocks[5]);
 	cr_expect_eq(s->writes, SCN_WRITES_SOURCE);
 	cr_expect_not(s->modifications);
 	scenario_free(s);
@@ -259,6 +263,29 @@ Test(scenario, comments_blank_lines_crlf_and_quotes)
 	cr_expect_eq(s->events[0].job.index, 2, "#2 is a word, not a comment");
 	cr_expect_str_eq(s->rules[1].glob, "https://x/?a=b&c=d", "= inside a positional word");
 	scenario_free(s);
+}
+
+Test(scenario, persist_file_and_attempts)
+{
+	struct scenario *s = parse_ok("persist \"/var/tmp/sim jobs.txt\"\n"
+				      "job " G1 " attempts=3 name=\"a\\r\\nb\"\n");
+
+	cr_expect_str_eq(s->persist, "/var/tmp/sim jobs.txt");
+	cr_expect_eq(s->jobs[0].attempts, 3);
+	cr_expect_str_eq(s->jobs[0].name, "a\r\nb");
+	scenario_free(s);
+	s = parse_ok("");
+	cr_expect_null(s->persist);
+	scenario_free(s);
+}
+
+Test(scenario, words_of_the_grammar)
+{
+	cr_expect_str_eq(scenario_state_word(DOB_STATE_TRANSIENT_ERROR), "transient");
+	cr_expect_str_eq(scenario_state_word(99), "?");
+	cr_expect_str_eq(scenario_context_word(DOB_CONTEXT_REMOTE_FILE), "remote-file");
+	cr_expect_str_eq(scenario_context_word(-1), "?");
+	cr_expect_str_eq(scenario_type_word(DOB_JOB_UPLOAD_REPLY), "upload-reply");
 }
 
 Test(scenario, units_of_durations_and_sizes)
@@ -350,7 +377,7 @@ Test(scenario, every_syntax_error_has_its_message)
 		const char *in, *want;
 	} cases[] = {
 		{ "explode", "s.txt:1: unknown directive 'explode' (expected seed, repeat, default, "
-			     "modifications, complete, job, file, rule, at, fault)" },
+			     "modifications, complete, job, file, rule, at, fault, persist)" },
 		{ "rule * explode", "s.txt:1: unknown outcome 'explode' (expected ok, error, "
 				    "transient, hang)" },
 		{ "rule *", "s.txt:1: too few words: rule URL-GLOB OUTCOME [attributes]" },
@@ -394,7 +421,15 @@ Test(scenario, every_syntax_error_has_its_message)
 		{ "rule \"abc", "s.txt:1: unterminated quoted string" },
 		{ "rule \"abc\\", "s.txt:1: unterminated quoted string" },
 		{ "rule \"a\\qb\" ok", "s.txt:1: unknown escape '\\q' in a quoted string (known: "
-				       "\\\" \\\\ \\n \\t)" },
+				       "\\\" \\\\ \\n \\r \\t)" },
+		{ "persist", "s.txt:1: usage: persist FILE (where the sim keeps its jobs across "
+			     "restarts)" },
+		{ "persist a b", "s.txt:1: usage: persist FILE (where the sim keeps its jobs across "
+				 "restarts)" },
+		{ "persist \"\"", "s.txt:1: usage: persist FILE (where the sim keeps its jobs across "
+				  "restarts)" },
+		{ "job " G1 " attempts=x", "s.txt:1: bad count 'x' for attempts (expected a number "
+					   "from 0)" },
 		{ "seed", "s.txt:1: usage: seed N" },
 		{ "seed x", "s.txt:1: bad seed 'x' (expected a number)" },
 		{ "repeat", "s.txt:1: usage: repeat MIN..MAX (e.g. repeat 5s..15s) or repeat off" },
@@ -425,7 +460,8 @@ Test(scenario, every_syntax_error_has_its_message)
 		{ "job " G1 " state=error http=404 then=ok", "s.txt:1: unknown attribute 'then' for "
 							     "job (expected hresult, http, context, "
 							     "description, context-description, "
-							     "protocol, name, owner, type, state)" },
+							     "protocol, name, owner, type, state, "
+							     "attempts)" },
 		{ "job " G1 " type=sideload", "s.txt:1: unknown job type 'sideload' (expected "
 					      "download, upload, upload-reply)" },
 		{ "job " G1 " owner=bob", "s.txt:1: owner 'bob' is not uid:N or a SID (S-1-...)" },
@@ -537,7 +573,7 @@ Test(scenario, text_need_not_be_nul_terminated_and_long_words_are_cut_in_message
 	cr_expect_eq(scenario_parse(text, sizeof(text), "s.txt", &s, err, sizeof(err)), -DOB_EINVAL);
 	cr_expect_str_eq(err, "s.txt:1: unknown directive 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' "
 			      "(expected seed, repeat, default, modifications, complete, job, file, "
-			      "rule, at, fault)");
+			      "rule, at, fault, persist)");
 	/* a tiny error buffer is filled safely */
 	cr_expect_eq(scenario_parse("x", 1, "s.txt", &s, err, 8), -DOB_EINVAL);
 	cr_expect_str_eq(err, "s.txt:1");

@@ -76,18 +76,36 @@ static void setup(void)
 	cr_assert_eq(fake_files_tmpdir(dir, sizeof(dir), "dob-sim"), 0);
 }
 
-static void teardown(void)
+static void drop_results(void)
 {
-	if (B)
-		B->ops->free(B);
-	cr_expect_eq(timers_count(T), 0, "the backend left timers armed");
-	timers_free(T);
 	for (size_t i = 0; i < nres; i++)
 		backend_result_free(res[i]);
 	for (size_t i = 0; i < nev; i++)
 		backend_event_free(evs[i]);
-	cr_expect_eq(dob_alloc_live(), live0, "leak: %lld blocks",
+	nres = nev = 0;
+}
+
+/* The end of every test: the backend goes, leaving no timer armed and no
+ * block allocated (checked here: Criterion ignores failures in .fini). */
+static void finish(void)
+{
+	if (B)
+		B->ops->free(B);
+	B = NULL;
+	cr_assert_eq(timers_count(T), 0, "the backend left timers armed");
+	timers_free(T);
+	T = NULL;
+	drop_results();
+	cr_assert_eq(dob_alloc_live(), live0, "leak: %lld blocks",
 		     (long long)(dob_alloc_live() - live0));
+}
+
+static void teardown(void)
+{
+	if (B)
+		B->ops->free(B);
+	timers_free(T);
+	drop_results();
 	fake_files_rm_tree(dir);
 }
 
@@ -311,6 +329,7 @@ Test(sim, default_scenario_transfers_after_a_short_delay)
 	cr_expect_eq(last_event(BACKEND_EV_TRANSFERRED)->job.info.times.transfer_completion_us,
 		     WALL0 + 1200 * 1000);
 	cr_expect_eq(count_events(&g, BACKEND_EV_ERROR), 0);
+	finish();
 }
 
 Test(sim, progress_moves_linearly_and_survives_suspend)
@@ -337,6 +356,7 @@ Test(sim, progress_moves_linearly_and_survives_suspend)
 	cr_expect_eq(answer(call(B->ops->query, &g))->job.info.progress.bytes_transferred, 999);
 	advance(1);
 	cr_expect_eq(state_of(&g), DOB_STATE_TRANSFERRED);
+	finish();
 }
 
 Test(sim, jobs_start_suspended_and_resume_without_files_is_job_empty)
@@ -357,6 +377,7 @@ Test(sim, jobs_start_suspended_and_resume_without_files_is_job_empty)
 	cr_expect_eq(r->job.info.state, DOB_STATE_SUSPENDED);
 	advance(10000);
 	cr_expect_eq(state_of(&g), DOB_STATE_SUSPENDED);
+	finish();
 }
 
 Test(sim, unknown_job_is_not_found)
@@ -373,6 +394,7 @@ Test(sim, unknown_job_is_not_found)
 	r = answer(call(B->ops->attach, &g));
 	cr_expect_eq(r->err, -DOB_ENOTFOUND);
 	cr_expect_eq(B->ops->status_of(r->hresult), DOB_STATUS_UNKNOWN_JOB);
+	finish();
 }
 
 Test(sim, guids_are_unique_and_follow_the_seed)
@@ -397,6 +419,7 @@ Test(sim, guids_are_unique_and_follow_the_seed)
 	start_with("seed 7");
 	b[0] = submitted_id(answer(submit("https://h/x", local("x"))));
 	cr_expect_neq(memcmp(&a[0], &b[0], 16), 0, "ids never repeat across runs");
+	finish();
 }
 
 /* ------------------------------------------------------------ errors */
@@ -437,6 +460,7 @@ Test(sim, http_403_has_remote_file_context_and_other_errors_none)
 			cr_expect_str_eq(e->job.error.description, "DO_E_DOWNLOAD_NO_PROGRESS");
 		}
 	}
+	finish();
 }
 
 Test(sim, scenario_can_name_context_description_and_failing_file)
@@ -460,6 +484,7 @@ Test(sim, scenario_can_name_context_description_and_failing_file)
 	cr_expect_str_eq(e->job.error.file.remote_url, "https://h/two");
 	cr_expect_eq(e->job.error.file.progress.bytes_transferred, 50);
 	cr_expect_str_eq(e->job.error.protocol, "http");
+	finish();
 }
 
 Test(sim, job_error_repeats_while_in_error_at_seeded_intervals_within_bounds)
@@ -494,6 +519,7 @@ Test(sim, job_error_repeats_while_in_error_at_seeded_intervals_within_bounds)
 	n = count_events(&g, BACKEND_EV_ERROR);
 	advance(60000);
 	cr_expect_eq(count_events(&g, BACKEND_EV_ERROR), n);
+	finish();
 }
 
 Test(sim, repeat_off_calls_job_error_once)
@@ -502,6 +528,7 @@ Test(sim, repeat_off_calls_job_error_once)
 	answer(submit("https://h/a", local("a")));
 	advance(100000);
 	cr_expect_eq(count_events(NULL, BACKEND_EV_ERROR), 1);
+	finish();
 }
 
 Test(sim, transient_errors_never_produce_job_error)
@@ -533,6 +560,7 @@ Test(sim, transient_errors_never_produce_job_error)
 	cr_expect_eq(last_event(BACKEND_EV_ERROR)->job.error.hresult, 0x80200010u);
 	advance(200);
 	cr_expect_eq(count_events(&ok, BACKEND_EV_TRANSFERRED), 1);
+	finish();
 }
 
 Test(sim, fail_first_n_attempts_then_succeed_on_resume)
@@ -551,6 +579,7 @@ Test(sim, fail_first_n_attempts_then_succeed_on_resume)
 	advance(51);
 	cr_expect_eq(state_of(&g), DOB_STATE_TRANSFERRED, "attempt 3 succeeds");
 	cr_expect_eq(count_events(&g, BACKEND_EV_TRANSFERRED), 1);
+	finish();
 }
 
 Test(sim, hang_outcome_stays_transferring)
@@ -563,6 +592,7 @@ Test(sim, hang_outcome_stays_transferring)
 	cr_expect_eq(state_of(&g), DOB_STATE_TRANSFERRING);
 	cr_expect_eq(answer(call(B->ops->query, &g))->job.info.progress.bytes_transferred, 0);
 	cr_expect_eq(answer(act(&g, DOB_ACTION_CANCEL))->hresult, 0);
+	finish();
 }
 
 /* ------------------------------------------------------------ actions */
@@ -594,6 +624,7 @@ Test(sim, final_states_refuse_every_action_with_invalid_state)
 	advance(10000);
 	cr_expect_eq(state_of(&g), DOB_STATE_CANCELLED, "the transfer stopped");
 	cr_expect_eq(count_events(&g, BACKEND_EV_TRANSFERRED), 0);
+	finish();
 }
 
 Test(sim, resume_and_suspend_follow_the_state_table)
@@ -616,6 +647,7 @@ Test(sim, resume_and_suspend_follow_the_state_table)
 	cr_expect_eq(answer(act(&g, DOB_ACTION_SUSPEND))->hresult, 0, "suspend twice is fine");
 	r = answer(act(&g, 77));
 	cr_expect_eq(r->hresult, DOB_E_INVALIDARG);
+	finish();
 }
 
 Test(sim, complete_writes_the_url_text_and_acknowledges)
@@ -633,6 +665,7 @@ Test(sim, complete_writes_the_url_text_and_acknowledges)
 	cr_expect_eq(r->job.info.state, DOB_STATE_ACKNOWLEDGED);
 	cr_expect_str_eq(slurp(path), "https://example.com/file.txt\n");
 	cr_expect_eq(access(local("out.txt.sim-tmp"), F_OK), -1, "no temporary left");
+	finish();
 }
 
 Test(sim, complete_copies_a_file_url_source)
@@ -652,6 +685,7 @@ Test(sim, complete_copies_a_file_url_source)
 	advance(11);
 	cr_expect_eq(answer(act(&g, DOB_ACTION_COMPLETE))->hresult, 0);
 	cr_expect_str_eq(slurp(dst), "the bytes of the source\n");
+	finish();
 }
 
 Test(sim, complete_reports_unreadable_sources_and_unwritable_targets)
@@ -680,6 +714,7 @@ Test(sim, complete_reports_unreadable_sources_and_unwritable_targets)
 	r = answer(act(&g, DOB_ACTION_COMPLETE));
 	cr_expect_eq(r->hresult, 0x80070070u, "ERROR_DISK_FULL");
 	cr_expect_null(slurp(local("full")));
+	finish();
 }
 
 Test(sim, complete_in_error_keeps_only_finished_files)
@@ -699,6 +734,7 @@ Test(sim, complete_in_error_keeps_only_finished_files)
 	cr_expect_eq(r->job.info.state, DOB_STATE_ACKNOWLEDGED);
 	cr_expect_str_eq(slurp(paths[0]), "https://h/one\n");
 	cr_expect_null(slurp(paths[1]), "an unfinished file never appears");
+	finish();
 }
 
 Test(sim, complete_writes_nothing_or_url_when_told)
@@ -723,6 +759,7 @@ Test(sim, complete_writes_nothing_or_url_when_told)
 	advance(2);
 	cr_expect_eq(answer(act(&g, DOB_ACTION_COMPLETE))->hresult, 0);
 	cr_expect_null(slurp(local("n")));
+	finish();
 }
 
 /* ------------------------------------------------------------ scenario jobs */
@@ -759,6 +796,7 @@ Test(sim, preexisting_jobs_call_back_only_once_attached)
 	answer(call(B->ops->detach, &g));
 	advance(10000);
 	cr_expect_eq(count_events(&g, BACKEND_EV_ERROR), 2, "not after detach");
+	finish();
 }
 
 Test(sim, complete_on_upload_refused_unless_transferred)
@@ -779,6 +817,7 @@ Test(sim, complete_on_upload_refused_unless_transferred)
 	cr_expect_eq(r->hresult, 0);
 	cr_expect_eq(r->job.info.state, DOB_STATE_ACKNOWLEDGED);
 	cr_expect_eq(r->job.info.type, DOB_JOB_UPLOAD);
+	finish();
 }
 
 Test(sim, attach_to_a_transferred_job_delivers_job_transferred)
@@ -789,6 +828,7 @@ Test(sim, attach_to_a_transferred_job_delivers_job_transferred)
 	answer(call(B->ops->attach, &g));
 	cr_expect_eq(count_events(&g, BACKEND_EV_TRANSFERRED), 1);
 	cr_expect_eq(last_event(BACKEND_EV_TRANSFERRED)->job.info.progress.bytes_transferred, 5);
+	finish();
 }
 
 Test(sim, preexisting_running_job_follows_its_rule)
@@ -803,6 +843,7 @@ Test(sim, preexisting_running_job_follows_its_rule)
 	advance(1001);
 	cr_expect_eq(state_of(&g), DOB_STATE_TRANSFERRED);
 	cr_expect_eq(count_events(&g, BACKEND_EV_TRANSFERRED), 1);
+	finish();
 }
 
 /* ------------------------------------------------------------ timed events */
@@ -832,6 +873,7 @@ Test(sim, timed_events_move_jobs_by_themselves)
 	advance(2000); /* 5 s: #9 does not exist, skipped; 6 s: G1 transferred */
 	cr_expect_eq(count_events(&j2, BACKEND_EV_TRANSFERRED), 1);
 	cr_expect_eq(state_of(&j2), DOB_STATE_TRANSFERRED);
+	finish();
 }
 
 Test(sim, modifications_off_silences_job_modification)
@@ -841,6 +883,7 @@ Test(sim, modifications_off_silences_job_modification)
 	advance(11);
 	cr_expect_eq(count_events(NULL, BACKEND_EV_MODIFIED), 0);
 	cr_expect_eq(count_events(NULL, BACKEND_EV_TRANSFERRED), 1);
+	finish();
 }
 
 /* ------------------------------------------------------------ faults */
@@ -856,6 +899,7 @@ Test(sim, hang_fault_never_answers_and_others_go_on)
 	advance(7 * 24 * 3600 * 1000LL);
 	cr_expect_null(find_result(hung), "a hung call never answers");
 	cr_expect_eq(state_of(&g), DOB_STATE_TRANSFERRED, "and did nothing; the loop goes on");
+	finish();
 }
 
 Test(sim, delay_fault_answers_late_and_carries_out)
@@ -874,6 +918,7 @@ Test(sim, delay_fault_answers_late_and_carries_out)
 	cr_assert_not_null(r);
 	cr_expect_eq(r->hresult, 0);
 	cr_expect_eq(r->job.info.state, DOB_STATE_SUSPENDED);
+	finish();
 }
 
 Test(sim, hresult_fault_answers_it_and_changes_nothing_count_times)
@@ -893,6 +938,7 @@ Test(sim, hresult_fault_answers_it_and_changes_nothing_count_times)
 	r = answer(act(&g, DOB_ACTION_CANCEL));
 	cr_expect_eq(r->hresult, 0, "faults used up");
 	cr_expect_eq(r->job.info.state, DOB_STATE_CANCELLED);
+	finish();
 }
 
 Test(sim, faults_on_submit_attach_and_query)
@@ -921,6 +967,102 @@ Test(sim, faults_on_submit_attach_and_query)
 		advance(1);
 		cr_expect_not_null(find_result(req));
 	}
+	finish();
+}
+
+/* ------------------------------------------------------------ persist */
+
+static void restart(const char *text)
+{
+	B->ops->free(B); /* the broker dies: the simulated service keeps its jobs */
+	B = NULL;
+	drop_results();
+	clock_ms += 10000;
+	start_with(text);
+}
+
+Test(sim, persist_keeps_jobs_states_errors_and_attempts_across_a_restart)
+{
+	char text[1024];
+	const char *name = "quote \" back \\ new\nline";
+	struct dob_guid bad, ok, gone, slow;
+	struct backend_result *r;
+	const char *url = "https://h/bad";
+	const char *path = local("bad");
+
+	snprintf(text, sizeof(text), "persist \"%s\"\nrepeat off\n"
+		 "rule */bad error http=404 after=50 times=2 description=\"not here\"\n"
+		 "rule */slow ok after=1h\nrule * ok after=50\n", local("jobs.txt"));
+	start_with(text);
+	bad = submitted_id(answer(submit_files(name, &url, &path, 1)));
+	ok = submitted_id(answer(submit("https://h/ok", local("ok"))));
+	gone = submitted_id(answer(submit("https://h/gone", local("gone"))));
+	slow = submitted_id(answer(submit("https://h/slow", local("slow"))));
+	advance(51);
+	answer(act(&gone, DOB_ACTION_CANCEL));
+	cr_assert_eq(state_of(&bad), DOB_STATE_ERROR);
+	cr_assert_eq(state_of(&ok), DOB_STATE_TRANSFERRED);
+	cr_assert_not_null(slurp(local("jobs.txt")));
+	cr_expect(strstr(slurp(local("jobs.txt")), "state=error"), "%s", slurp(local("jobs.txt")));
+	restart(text);
+	r = answer(call(B->ops->query, &bad));
+	cr_expect_eq(r->job.info.state, DOB_STATE_ERROR);
+	cr_expect_str_eq(r->job.info.display_name, name);
+	cr_expect_eq(r->job.error.hresult, DOB_HTTP_E(404));
+	cr_expect_str_eq(r->job.error.description, "not here");
+	cr_expect_str_eq(r->job.error.file.remote_url, "https://h/bad");
+	cr_expect_eq(state_of(&ok), DOB_STATE_TRANSFERRED);
+	cr_expect_eq(state_of(&gone), DOB_STATE_CANCELLED);
+	cr_expect_eq(state_of(&slow), DOB_STATE_TRANSFERRING, "a running job runs again");
+	/* the broker re-attaches: JobError again (at least once) */
+	answer(call(B->ops->attach, &bad));
+	cr_expect_eq(count_events(&bad, BACKEND_EV_ERROR), 1);
+	/* attempt 1 was before the restart: attempt 2 fails, attempt 3 succeeds */
+	answer(act(&bad, DOB_ACTION_RESUME));
+	advance(51);
+	cr_expect_eq(state_of(&bad), DOB_STATE_ERROR);
+	answer(act(&bad, DOB_ACTION_RESUME));
+	advance(51);
+	cr_expect_eq(state_of(&bad), DOB_STATE_TRANSFERRED);
+	r = answer(act(&ok, DOB_ACTION_COMPLETE));
+	cr_expect_eq(r->hresult, 0);
+	cr_expect_str_eq(slurp(local("ok")), "https://h/ok\n");
+	restart(text);
+	cr_expect_eq(state_of(&ok), DOB_STATE_ACKNOWLEDGED);
+	cr_expect_eq(state_of(&bad), DOB_STATE_TRANSFERRED);
+	finish();
+}
+
+Test(sim, persisted_jobs_replace_scenario_jobs_of_the_same_id)
+{
+	char text[512];
+	struct dob_guid g = guid(G1);
+
+	snprintf(text, sizeof(text), "persist %s\nrepeat off\njob " G1 " state=error http=500\n"
+		 "file " G1 " https://h/a /tmp/a\n", local("kept.txt"));
+	start_with(text);
+	cr_expect_eq(state_of(&g), DOB_STATE_ERROR);
+	answer(act(&g, DOB_ACTION_CANCEL));
+	restart(text);
+	cr_expect_eq(state_of(&g), DOB_STATE_CANCELLED, "not back to the scenario's ERROR");
+	finish();
+}
+
+Test(sim, a_damaged_persist_file_stops_the_start_with_its_line)
+{
+	char text[512];
+	struct scenario *scn = NULL;
+	struct backend_sink k = sink();
+	FILE *f = fopen(local("bad.txt"), "w");
+
+	fputs("job " G1 " state=flying\n", f);
+	fclose(f);
+	snprintf(text, sizeof(text), "persist %s\n", local("bad.txt"));
+	cr_assert_eq(scenario_parse(text, strlen(text), "t.txt", &scn, NULL, 0), 0);
+	cr_assert_eq(sim_backend_from_scenario(&B, scn), 0);
+	cr_expect_eq(B->ops->start(B, NULL, &k), -DOB_EINVAL);
+	cr_expect_eq(timers_count(T), 0);
+	finish();
 }
 
 /* ------------------------------------------------------------ lifecycle */
@@ -941,6 +1083,7 @@ Test(sim, start_needs_a_clock_and_requests_need_a_started_backend)
 	cr_expect_eq(B->ops->act(B, 1, NULL, DOB_ACTION_CANCEL), -DOB_EINVAL);
 	B->ops->stop(B);
 	cr_expect_eq(B->ops->act(B, 1, &g, DOB_ACTION_CANCEL), -DOB_ESTATE, "stopped");
+	finish();
 }
 
 Test(sim, stop_cancels_every_timer_and_delivers_nothing_more)
@@ -957,6 +1100,7 @@ Test(sim, stop_cancels_every_timer_and_delivers_nothing_more)
 		advance(100000);
 		cr_expect_eq(nev, n);
 	}
+	finish();
 }
 
 Test(sim, scenario_file_errors_name_the_file_and_line)
@@ -977,6 +1121,7 @@ Test(sim, scenario_file_errors_name_the_file_and_line)
 	fputs("seed 1\nrule * ok\n", f);
 	fclose(f);
 	cr_expect_eq(sim_backend_new(&B, path, err, sizeof(err)), 0);
+	finish();
 }
 
 Test(sim, hresult_names_come_from_the_shared_table)
@@ -984,6 +1129,7 @@ Test(sim, hresult_names_come_from_the_shared_table)
 	start_with("");
 	cr_expect_str_eq(B->ops->hresult_name(DOB_DO_E_INVALID_STATE), "DO_E_INVALID_STATE");
 	cr_expect_eq(B->ops->status_of(DOB_DO_E_INVALID_STATE), DOB_STATUS_FORBIDDEN_ACTION);
+	finish();
 }
 
 Test(sim, many_jobs_and_a_callback_that_acts_back)
@@ -1004,4 +1150,5 @@ Test(sim, many_jobs_and_a_callback_that_acts_back)
 		act(&ids[i], i % 2 ? DOB_ACTION_COMPLETE : DOB_ACTION_CANCEL);
 	advance(1);
 	cr_expect_eq(nres, 200 + 200 + 200);
+	finish();
 }
