@@ -1377,10 +1377,17 @@ static int sim_start(struct backend *b, struct plat_loop *loop, const struct bac
 		return rc;
 	}
 	s->started = true;
-	log_info("sim: started with %s (%" PRIu64 " jobs, %" PRIu64 " rules, %" PRIu64
-		 " timed events, %" PRIu64 " faults, seed %" PRIu64 ")",
-		 s->scn->name, (uint64_t)s->scn->n_jobs, (uint64_t)s->scn->n_rules,
-		 (uint64_t)s->scn->n_events, (uint64_t)s->scn->n_faults, s->scn->seed);
+	{
+		uint64_t jobs = 0;
+
+		for (const struct sim_job *j = s->jobs; j; j = j->next)
+			jobs++;
+		log_info("sim: started with %s (%" PRIu64 " jobs%s, %" PRIu64 " rules, %" PRIu64
+			 " timed events, %" PRIu64 " faults, seed %" PRIu64 ")",
+			 s->scn->name, jobs, s->scn->persist ? " after loading the persist file" : "",
+			 (uint64_t)s->scn->n_rules, (uint64_t)s->scn->n_events,
+			 (uint64_t)s->scn->n_faults, s->scn->seed);
+	}
 	return 0;
 }
 
