@@ -204,7 +204,7 @@ static int replay_apply(void *ctx, const struct dob_jrec *r)
 			b->n_pending--;
 		}
 		history_add(b, r->u.decision.episode_id, &res->job_id, res->action,
-			    res->resolved_by, &res->actor);
+			    res->resolved_by, res->new_state, &res->actor, j ? &j->owner : NULL);
 		break;
 	}
 	case DOB_JREC_JOB_REMOVED:

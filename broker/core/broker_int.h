@@ -178,7 +178,10 @@ struct resolved {
 	struct dob_guid job;
 	enum dob_action action;
 	enum dob_resolved_by by;
+	enum dob_job_state state;    /* the job's state after the resolution */
 	struct dob_actor actor;      /* owned */
+	bool has_owner;              /* owner is set: who may be told about it once the job is gone */
+	struct dob_identity owner;   /* owned */
 };
 
 struct linger {
@@ -368,8 +371,10 @@ void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a);
 void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r);
 void episode_act_timeout(struct broker *b, struct breq *q);
 void sched_free(struct broker *b, struct sched *sc);
+/* owner may be NULL (unknown): then only privileged callers are told. */
 void history_add(struct broker *b, uint64_t episode_id, const struct dob_guid *job,
-		 enum dob_action action, enum dob_resolved_by by, const struct dob_actor *actor);
+		 enum dob_action action, enum dob_resolved_by by, enum dob_job_state state,
+		 const struct dob_actor *actor, const struct dob_identity *owner);
 const struct resolved *history_find(const struct broker *b, uint64_t episode_id);
 void history_free(struct broker *b);
 /* Reserves episode ids in the journal ahead of use. */

@@ -33,7 +33,8 @@ static bool hr_ok(uint32_t hr)
 /* ---------------------------------------------------------------- history */
 
 void history_add(struct broker *b, uint64_t episode_id, const struct dob_guid *job,
-		 enum dob_action action, enum dob_resolved_by by, const struct dob_actor *actor)
+		 enum dob_action action, enum dob_resolved_by by, enum dob_job_state state,
+		 const struct dob_actor *actor, const struct dob_identity *owner)
 {
 	struct resolved *h;
 	size_t i;
@@ -52,10 +53,15 @@ void history_add(struct broker *b, uint64_t episode_id, const struct dob_guid *j
 	}
 	h = &b->hist[i];
 	dob_actor_clear(&h->actor);
+	dob_identity_clear(&h->owner);
 	h->episode_id = episode_id;
 	h->job = *job;
 	h->action = action;
 	h->by = by;
+	h->state = state;
+	/* Without a copy of the owner (out of memory, or the job was gone at
+	 * replay) only privileged callers are told who won. */
+	h->has_owner = owner && dob_identity_copy(&h->owner, owner) == 0;
 	h->actor.session_id = actor->session_id;
 	h->actor.pid = actor->pid;
 	h->actor.client_name = dob_strdup(actor->client_name);
@@ -75,8 +81,10 @@ void history_free(struct broker *b)
 {
 	if (!b->hist)
 		return;
-	for (size_t k = 0; k < HISTORY_MAX; k++)
+	for (size_t k = 0; k < HISTORY_MAX; k++) {
 		dob_actor_clear(&b->hist[k].actor);
+		dob_identity_clear(&b->hist[k].owner);
+	}
 	dob_free(b->hist);
 	b->hist = NULL;
 	b->hist_n = b->hist_head = 0;
@@ -383,7 +391,7 @@ void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
 		 actor->client_name ? actor->client_name : "", message ? message : "",
 		 rc ? "; decision NOT journaled: " : "", rc ? dob_strerror(rc) : "");
 	router_publish(b, &m, DOB_EVENT_RESOLUTION, j);
-	history_add(b, ep->id, &j->id, action, by, actor);
+	history_add(b, ep->id, &j->id, action, by, new_state, actor, &j->owner);
 	if (now > ep->ev.first_seen_us)
 		broker_record_latency(b, (uint64_t)(now - ep->ev.first_seen_us));
 	j->ep = NULL;
@@ -613,6 +621,20 @@ void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a)
 		session_reply_action(b, s->id, corr, st, 0, 0,
 				     "observers may not act: connect as a controller");
 		return;
+	}
+	if (!j && a->episode_id) {
+		/* The job may be gone because the episode's winner ended it
+		 * (cancel, complete): a later act on that episode is still told
+		 * who won, if the caller could see the job. */
+		const struct resolved *h = history_find(b, a->episode_id);
+
+		if (h && memcmp(&h->job, &a->job_id, sizeof(h->job)) == 0 &&
+		    (h->has_owner ? authz_can_act(&s->ident, s->role, &h->owner) == DOB_STATUS_OK
+				  : s->ident.privileged)) {
+			snprintf(what, sizeof(what), "%llu", (unsigned long long)a->episode_id);
+			reply_resolved(s, corr, what, &h->actor, h->action, h->by, h->state);
+			return;
+		}
 	}
 	if (!j || st != DOB_STATUS_OK) {
 		/* Invisible jobs are answered like missing ones. */

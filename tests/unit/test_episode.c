@@ -215,8 +215,10 @@ Test(episode, two_controllers_race_one_wins_the_other_is_told_the_winner)
 	dob_msg_clear(&ra);
 	expect_resolution(&b, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_CANCEL, "ctl-a");
 	/* Asked again later, b still hears who won (history). */
-	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_RESUME, &rb), DOB_STATUS_UNKNOWN_JOB,
-		     "a cancelled job is no longer managed");
+	/* ...even though the cancelled job is no longer managed. */
+	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_RESUME, &rb), DOB_STATUS_ALREADY_RESOLVED);
+	cr_assert_str_eq(rb.u.action_result.winner.client_name, "ctl-a");
+	cr_assert_eq(rb.u.action_result.winner_action, DOB_ACTION_CANCEL);
 	dob_msg_clear(&rb);
 	cr_assert_eq(h.fb->n_act, 1);
 	cl_free(&a);
