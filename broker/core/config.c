@@ -416,6 +416,10 @@ static int split_flag(int argc, char **argv, int i, char *key, size_t keylen,
 		return 1;
 	}
 	o = find(key);
+	if (!o && strcmp(key, "help") && strcmp(key, "version") && strcmp(key, "config")) {
+		say(err, errlen, "unknown option '--%s' (see --help)", key);
+		return -DOB_EINVAL;
+	}
 	if (o && o->type == T_BOOL) {
 		*value = "true";
 		return 1;

@@ -156,6 +156,8 @@ Test(config, bad_command_lines_are_refused_with_the_reason)
 	char *b[] = { "dobrokerd", "stray", NULL };
 	char *d[] = { "dobrokerd", "--config", "/nonexistent/dob.conf", NULL };
 	char *e[] = { "dobrokerd", "--queue-soft-limit=10", "--queue-hard-limit=10", NULL };
+	char *u[] = { "dobrokerd", "--bogus", NULL };
+	char *u2[] = { "dobrokerd", "--bogus=1", NULL };
 
 	cr_assert_eq(config_parse_args(&c, 2, a, &act, err, sizeof(err)), -DOB_EINVAL);
 	cr_assert(strstr(err, "'--max-jobs' needs a value"), "%s", err);
@@ -165,6 +167,10 @@ Test(config, bad_command_lines_are_refused_with_the_reason)
 	cr_assert(strstr(err, "/nonexistent/dob.conf"), "%s", err);
 	cr_assert_eq(config_parse_args(&c, 3, e, &act, err, sizeof(err)), -DOB_EINVAL);
 	cr_assert(strstr(err, "queue-soft-limit"), "%s", err);
+	cr_assert_eq(config_parse_args(&c, 2, u, &act, err, sizeof(err)), -DOB_EINVAL);
+	cr_assert(strstr(err, "unknown option '--bogus'"), "%s", err);
+	cr_assert_eq(config_parse_args(&c, 2, u2, &act, err, sizeof(err)), -DOB_EINVAL);
+	cr_assert(strstr(err, "unknown option 'bogus'"), "%s", err);
 }
 
 Test(config, help_lists_every_option_with_its_default)
