@@ -25,7 +25,7 @@
 #define LATENCY_RING 1024     /* decisions kept for the latency percentiles */
 #define BATCH_MAX (64u * 1024u) /* bytes handed to one plat_conn_write (one frame at least) */
 #define EPISODE_ID_BLOCK 1024 /* episode ids reserved per JournalCounters record */
-#define LINGER_MS 60000       /* how long a closed connection's last buffer is kept */
+#define LINGER_MS (6 * PLAT_CLOSE_AFTER_WRITE_MAX_MS) /* a closed conn's last buffer is kept */
 
 struct broker;
 struct mjob;
