@@ -59,7 +59,9 @@ DOB_LIBS :=
 
 # protobuf-c runtime. Native: Debian's libprotobuf-c. MinGW (and fuzzing):
 # compiled from Debian's protobuf-c source package at the same version, since
-# Debian ships no MinGW build of it (scripts/fetch-protobuf-c.sh).
+# Debian ships no MinGW build of it (scripts/fetch-protobuf-c.sh), with our
+# patches (scripts/patches/protobuf-c/). Sanitized native builds compile it
+# from that source too, so the sanitizers see into it.
 PBC_VERSION := $(shell dpkg-query -W -f='$${Version}' libprotobuf-c-dev 2>/dev/null | sed 's/-[^-]*$$//')
 PBC_SRC_DIR := build/src/protobuf-c-$(PBC_VERSION)
 PBC_STAMP := $(PBC_SRC_DIR)/.fetched
@@ -73,8 +75,13 @@ PBC_OBJ := $(OBJ)/pbc/protobuf-c.o
 else
 DOB_CFLAGS += -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -pthread
 DOB_LDFLAGS += -pthread
+ifneq ($(SAN),)
+DOB_CFLAGS += -I$(PBC_SRC_DIR)
+PBC_OBJ := $(OBJ)/pbc/protobuf-c.o
+else
 DOB_LIBS += -lprotobuf-c
 PBC_OBJ :=
+endif
 endif
 ifneq ($(SAN),)
 DOB_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer -fno-sanitize-recover=all -O1
@@ -144,16 +151,18 @@ $(OBJ)/gen/dobroker.pb-c.o: $(GEN_C) $(GEN_H)
 	@echo "  CC  $<"
 	$(Q)$(CC) $(DOB_CFLAGS) -Wno-error $(CFLAGS) -c -o $@ $<
 
-# protobuf-c runtime from Debian's source package (MinGW build).
-$(PBC_STAMP):
+# protobuf-c runtime from Debian's source package (MinGW and sanitized
+# builds); fetched again when a patch changes.
+$(PBC_STAMP): $(wildcard scripts/patches/protobuf-c/*.patch)
 	$(Q)scripts/fetch-protobuf-c.sh "$(PBC_VERSION)" build/src
 
 $(OBJ)/pbc/protobuf-c.o: $(PBC_STAMP)
 	@mkdir -p $(dir $@)
 	@echo "  CC  protobuf-c $(PBC_VERSION) runtime (from source)"
-	$(Q)$(CC) -O2 -g -I$(PBC_SRC_DIR) $(if $(SAN),-fsanitize=$(SAN)) -c -o $@ $(PBC_SRC_DIR)/protobuf-c/protobuf-c.c
+	$(Q)$(CC) -O2 -g -I$(PBC_SRC_DIR) $(if $(SAN),-fsanitize=$(SAN) -fno-sanitize-recover=all) \
+		-c -o $@ $(PBC_SRC_DIR)/protobuf-c/protobuf-c.c
 
-ifeq ($(TARGET),mingw)
+ifneq ($(PBC_OBJ),)
 $(GEN_H): | $(PBC_STAMP)
 endif
 

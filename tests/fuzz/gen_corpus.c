@@ -83,6 +83,22 @@ static void bad_frames(void)
 	wire_envelope(&env, 1, 20, &body);
 	wire_msg(&env, 99, &extra);
 	put_env("good-unknown-fields", &env);
+
+	/* Inputs that made protobuf-c's runtime misbehave (undefined behaviour,
+	 * scripts/patches/protobuf-c/0001-*.patch). */
+	wire_act(&body, 16, 1);
+	wire_varint(&body, (1u << 28) + 77, 1);
+	wire_envelope(&env, 8, 20, &body);
+	put_env("regress-large-field-number", &env);
+	extra.n = 0;
+	wire_bytes(&extra, 3, "", 0);
+	wire_hello(&body, "app", 3);
+	wire_msg(&body, 5, &extra);
+	wire_envelope(&env, 0, 2, &body);
+	put_env("regress-empty-packed-field", &env);
+	body.n = 0;
+	wire_envelope(&env, 3, 25, &body);
+	put_env("regress-message-without-fields", &env);
 }
 
 int main(int argc, char **argv)

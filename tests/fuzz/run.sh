@@ -10,6 +10,9 @@ mode=${1:?mode: replay or fuzz}
 seconds=${2:?seconds}
 shift 2
 [ $# -gt 0 ] || { echo "run.sh: no fuzz targets" >&2; exit 1; }
+# Undefined behaviour is a crash too (the fuzz build lets UBSan recover).
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+export UBSAN_OPTIONS
 artifacts=build/fuzz/artifacts
 mkdir -p "$artifacts"
 status=0

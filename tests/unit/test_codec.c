@@ -278,6 +278,52 @@ Test(codec, ignores_unknown_fields_at_every_depth)
 	dob_msg_clear(&m);
 }
 
+/* Regression tests for undefined behaviour fuzz_frame found in the
+ * protobuf-c runtime (scripts/patches/protobuf-c/0001-*.patch); the
+ * sanitized build runs them against that runtime built with UBSan. */
+
+Test(codec, protobuf_c_ub_unknown_field_with_a_large_number_is_ignored)
+{
+	struct wire body, env;
+	struct dob_msg m;
+
+	wire_act(&body, 16, DOB_ACTION_CANCEL);
+	wire_varint(&body, (1u << 28) + 77, 1); /* a 5-byte tag, shifted by 25 */
+	wire_envelope(&env, 8, 20, &body);
+	wire_varint(&env, (1u << 29) - 1, 0x7F); /* the largest field number */
+	expect_good(&env, &m);
+	cr_assert_eq(m.u.act.action, DOB_ACTION_CANCEL);
+	dob_msg_clear(&m);
+}
+
+Test(codec, protobuf_c_ub_empty_packed_field_is_no_entries)
+{
+	struct wire body, filter = { 0 }, env;
+	struct dob_msg m;
+
+	wire_bytes(&filter, 3, "", 0); /* kinds, packed, no entries */
+	wire_hello(&body, "app", 3);
+	wire_msg(&body, 5, &filter);
+	wire_envelope(&env, 0, 2, &body);
+	expect_good(&env, &m);
+	cr_assert_eq(m.u.hello.filter.kind_mask, 0);
+	dob_msg_clear(&m);
+}
+
+Test(codec, protobuf_c_ub_message_without_fields_decodes)
+{
+	struct wire body = { 0 }, env;
+	struct dob_msg m;
+
+	wire_envelope(&env, 3, DOB_MSG_LIST_JOBS, &body);
+	expect_good(&env, &m);
+	cr_assert_eq(m.type, DOB_MSG_LIST_JOBS);
+	wire_varint(&body, 1, 1); /* a field ListJobs does not have */
+	wire_envelope(&env, 3, DOB_MSG_GET_STATS, &body);
+	expect_good(&env, &m);
+	cr_assert_eq(m.type, DOB_MSG_GET_STATS);
+}
+
 /* ------------------------------------------------------------ bad frames */
 
 Test(codec, rejects_envelope_without_body)
