@@ -59,6 +59,18 @@ static uint64_t expect_job_error(struct client *cl, const struct fb_job *j, uint
 	return ep;
 }
 
+/* A controller of alice's, a job of its own that enters ERROR, and the
+ * JobError it receives; returns the episode id. */
+static uint64_t controller_with_error(struct client *cl, const char *name, const char *job,
+				      struct fb_job **j)
+{
+	cl_connect(cl, &h, &alice);
+	cl_hello(cl, name, DOB_ROLE_CONTROLLER, NULL);
+	*j = submitted(cl, job);
+	fb_error(h.fb, *j, 0x80190194);
+	return expect_job_error(cl, *j, 0x80190194);
+}
+
 static void expect_resolution(struct client *cl, uint64_t ep, enum dob_resolved_by by,
 			      enum dob_action a, const char *actor)
 {
@@ -127,11 +139,7 @@ Test(episode, repeated_callbacks_are_counted_not_resent)
 	struct dob_msg m;
 	uint64_t ep;
 
-	cl_connect(&ctl, &h, &alice);
-	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&ctl, "a");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&ctl, j, 0x80190194);
+	ep = controller_with_error(&ctl, "ctl", "a", &j);
 	fake_clock_advance(h.loop, 10);
 	fb_error(h.fb, j, 0x80190194);
 	fake_clock_advance(h.loop, 10);
@@ -156,11 +164,7 @@ Test(episode, job_leaving_error_by_itself_resolves_the_episode)
 	struct fb_job *j;
 	uint64_t ep;
 
-	cl_connect(&ctl, &h, &alice);
-	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&ctl, "a");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&ctl, j, 0x80190194);
+	ep = controller_with_error(&ctl, "ctl", "a", &j);
 	fake_clock_advance(h.loop, 5);
 	j->state = DOB_STATE_TRANSFERRING;
 	fb_event(h.fb, j, BACKEND_EV_MODIFIED);
@@ -180,13 +184,9 @@ Test(episode, two_controllers_race_one_wins_the_other_is_told_the_winner)
 	struct dob_msg ra, rb;
 	uint64_t ep;
 
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	ep = controller_with_error(&a, "ctl-a", "race", &j);
 	cl_connect(&b, &h, &alice);
 	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "race");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
 	cr_assert_eq(expect_job_error(&b, j, 0x80190194), ep);
 	/* a's cancel is in the backend when b's resume arrives. */
 	h.fb->hold_acts = true;
@@ -232,13 +232,9 @@ Test(episode, a_late_act_on_a_decided_episode_names_the_winner_from_history)
 	struct dob_msg r;
 	uint64_t ep;
 
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	ep = controller_with_error(&a, "ctl-a", "hist", &j);
 	cl_connect(&b, &h, &alice);
 	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "hist");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
 	cr_assert_eq(cl_act(&a, &j->id, ep, DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
 	expect_resolution(&b, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME, "ctl-a");
 	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_CANCEL, &r), DOB_STATUS_ALREADY_RESOLVED);
@@ -306,11 +302,7 @@ Test(episode, a_failed_action_leaves_the_episode_pending)
 	struct dob_msg r;
 	uint64_t ep;
 
-	cl_connect(&ctl, &h, &alice);
-	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&ctl, "x");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&ctl, j, 0x80190194);
+	ep = controller_with_error(&ctl, "ctl", "x", &j);
 	h.fb->act_hr = 0x80070005; /* E_ACCESSDENIED */
 	cr_assert_eq(cl_act(&ctl, &j->id, ep, DOB_ACTION_RESUME, &r), DOB_STATUS_BACKEND_ERROR);
 	cr_assert_eq(r.u.action_result.hresult, 0x80070005);
@@ -352,13 +344,9 @@ Test(episode, a_backend_that_never_answers_times_out_and_releases_the_claim)
 	uint64_t ep;
 
 	restart_with(short_timeout);
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	ep = controller_with_error(&a, "ctl-a", "hung", &j);
 	cl_connect(&b, &h, &alice);
 	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "hung");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
 	h.fb->hold_acts = true;
 	send_act(&a, 7, j, ep, DOB_ACTION_RESUME, 0);
 	fake_clock_advance(h.loop, 1999);
@@ -391,11 +379,7 @@ Test(episode, a_late_success_is_ignored_and_the_sweep_resolves_the_episode)
 	uint64_t ep;
 
 	restart_with(short_timeout);
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "late");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
+	ep = controller_with_error(&a, "ctl-a", "late", &j);
 	h.fb->hold_acts = true;
 	send_act(&a, 9, j, ep, DOB_ACTION_SUSPEND, 0);
 	fake_clock_advance(h.loop, 2000);
@@ -591,13 +575,9 @@ Test(episode, resume_after_delay_answers_at_once_and_resumes_later)
 	struct dob_msg r;
 	uint64_t ep;
 
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	ep = controller_with_error(&a, "ctl-a", "later", &j);
 	cl_connect(&b, &h, &alice);
 	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "later");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
 	cr_assert_eq(cl_act(&a, &j->id, ep, DOB_ACTION_RESUME_AFTER_DELAY, &r), DOB_STATUS_OK);
 	cr_assert(strstr(r.u.action_result.message, "resume scheduled in 1000 ms"), "%s",
 		  r.u.action_result.message);
@@ -642,11 +622,7 @@ Test(episode, act_with_episode_zero_resolves_the_pending_episode)
 	struct fb_job *j;
 	uint64_t ep;
 
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "x");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
+	ep = controller_with_error(&a, "ctl-a", "x", &j);
 	cr_assert_eq(cl_act(&a, &j->id, 0, DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
 	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME, "ctl-a");
 	cl_free(&a);
@@ -721,11 +697,7 @@ Test(episode, a_job_the_backend_forgot_is_removed_and_its_episode_ends)
 	struct fb_job *j;
 	uint64_t ep;
 
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "gone");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
+	ep = controller_with_error(&a, "ctl-a", "gone", &j);
 	j->gone = true;
 	fake_clock_advance(h.loop, 5000);
 	expect_resolution(&a, ep, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED, NULL);
@@ -942,11 +914,7 @@ Test(episode, a_final_state_seen_while_our_cancel_is_in_flight_is_credited_to_th
 	struct fb_job *j;
 	uint64_t ep;
 
-	cl_connect(&a, &h, &alice);
-	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
-	j = submitted(&a, "cancel-race");
-	fb_error(h.fb, j, 0x80190194);
-	ep = expect_job_error(&a, j, 0x80190194);
+	ep = controller_with_error(&a, "ctl-a", "cancel-race", &j);
 	h.fb->hold_acts = true;
 	send_act(&a, 3, j, ep, DOB_ACTION_CANCEL, 0);
 	fake_clock_advance(h.loop, 5);
