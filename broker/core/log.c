@@ -102,4 +102,8 @@ void dob_log(enum dob_log_level lvl, const char *fmt, ...)
 		len = sizeof(line) - 2;
 	line[len++] = '\n';
 	fwrite(line, 1, len, stderr);
+	/* The Windows C runtime buffers stderr when it is a file or a pipe:
+	 * without this, a redirected log shows nothing until 4 KiB piled up,
+	 * and a killed broker loses its last lines. */
+	fflush(stderr);
 }
