@@ -682,6 +682,14 @@ void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a)
 			return;
 		}
 	}
+	if (b->journal_full) {
+		/* A decision that cannot be journaled would be replayed as
+		 * pending after a crash and could be decided twice. */
+		session_reply_action(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, state,
+				     "journal: no space left; the broker takes no decisions until "
+				     "it has room (the episode stays pending)");
+		return;
+	}
 	if (a->action == DOB_ACTION_RESUME_AFTER_DELAY) {
 		if (!sched_new(b, j, ep, a->action, &me, DOB_RESOLVED_CONTROLLER, a->delay_ms)) {
 			session_reply_action(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, state,

@@ -2,16 +2,21 @@
 #include "harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -266,7 +271,7 @@ struct dobc *hc_connect(const char *endpoint, const char *name, enum dob_role ro
 	return c;
 }
 
-static int64_t now_ms(void)
+int64_t hp_now_ms(void)
 {
 	struct timespec ts;
 
@@ -276,10 +281,10 @@ static int64_t now_ms(void)
 
 int hc_wait(struct dobc *c, enum dob_msg_type t, struct dob_msg *out, int timeout_ms)
 {
-	int64_t end = now_ms() + timeout_ms;
+	int64_t end = hp_now_ms() + timeout_ms;
 
 	for (;;) {
-		int64_t left = end - now_ms();
+		int64_t left = end - hp_now_ms();
 		struct dob_msg m = {0};
 		int err;
 
@@ -303,11 +308,11 @@ int hc_wait(struct dobc *c, enum dob_msg_type t, struct dob_msg *out, int timeou
 
 int hc_count(struct dobc *c, enum dob_msg_type t, int ms, struct dob_msg *last)
 {
-	int64_t end = now_ms() + ms;
+	int64_t end = hp_now_ms() + ms;
 	int n = 0;
 
 	for (;;) {
-		int64_t left = end - now_ms();
+		int64_t left = end - hp_now_ms();
 		struct dob_msg m = {0};
 
 		if (left <= 0)
@@ -324,6 +329,35 @@ int hc_count(struct dobc *c, enum dob_msg_type t, int ms, struct dob_msg *last)
 		}
 		dob_msg_clear(&m);
 	}
+}
+
+uint64_t hc_wait_error(struct dobc *c, const struct dob_guid *job, int timeout_ms)
+{
+	int64_t end = hp_now_ms() + timeout_ms;
+	struct dob_msg m = {0};
+	uint64_t ep;
+
+	for (;;) {
+		int64_t left = end - hp_now_ms();
+
+		cr_assert_eq(hc_wait(c, DOB_MSG_JOB_ERROR, &m, left > 0 ? (int)left : 0), 0,
+			     "no JobError for the job");
+		if (!memcmp(&m.u.job_error.job.job_id, job, sizeof *job))
+			break;
+		dob_msg_clear(&m);
+	}
+	ep = m.u.job_error.episode_id;
+	dob_msg_clear(&m);
+	return ep;
+}
+
+struct dob_stats hc_stats(struct dobc *c)
+{
+	struct dob_stats st = {0};
+	int err = dobc_stats(c, &st, 5000);
+
+	cr_assert_eq(err, 0, "GetStats: %s", dobc_strerror(err));
+	return st;
 }
 
 static void submit_req(struct dob_submit_job *req, struct dob_file_spec *f, const char *name,
@@ -415,4 +449,174 @@ int hp_wait(pid_t pid, int timeout_ms)
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	return -1;
+}
+
+/* ---------------------------------------------------------------- figures */
+
+long hp_rss_kb(pid_t pid)
+{
+	char path[64], line[256];
+	long kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+int hp_fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+long hp_raise_nofile(long want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return -1;
+	if (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < want) {
+		if (rl.rlim_max != RLIM_INFINITY && (long)rl.rlim_max < want) {
+			struct rlimit up = {(rlim_t)want, (rlim_t)want};
+
+			if (setrlimit(RLIMIT_NOFILE, &up) == 0) /* root may raise the hard limit */
+				rl = up;
+		}
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || (long)rl.rlim_max >= want
+				      ? (rlim_t)want
+				      : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur == RLIM_INFINITY ? LONG_MAX : (long)rl.rlim_cur;
+}
+
+/* ---------------------------------------------------------------- raw peer */
+
+void hr_open(struct hr_conn *r, const char *path)
+{
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+
+	memset(r, 0, sizeof *r);
+	r->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert(r->fd >= 0, "socket: %s", strerror(errno));
+	cr_assert(strlen(path) < sizeof a.sun_path);
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	cr_assert(connect(r->fd, (struct sockaddr *)&a, sizeof a) == 0, "connect %s: %s", path,
+		  strerror(errno));
+	dob_decoder_init(&r->dec, DOB_MAX_FRAME_CEILING);
+}
+
+void hr_close(struct hr_conn *r)
+{
+	if (r->fd > 0)
+		close(r->fd);
+	r->fd = -1;
+	dob_decoder_free(&r->dec);
+	r->off = r->len = 0;
+}
+
+void hr_send(struct hr_conn *r, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+
+	while (n > 0) {
+		ssize_t k = send(r->fd, b, n, MSG_NOSIGNAL);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		cr_assert(k > 0, "send: %s", strerror(errno));
+		b += k;
+		n -= (size_t)k;
+	}
+}
+
+void hr_send_msg(struct hr_conn *r, const struct dob_msg *m)
+{
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	cr_assert_eq(dob_encode(m, DOB_MAX_FRAME_DEFAULT, &buf, &len, NULL), 0);
+	hr_send(r, buf, len);
+	dob_free(buf);
+}
+
+void hr_hello(struct hr_conn *r, const char *name, enum dob_role role)
+{
+	struct dob_msg m = {.type = DOB_MSG_HELLO};
+
+	m.u.hello.min_version = 1;
+	m.u.hello.max_version = 1;
+	m.u.hello.client_name = (char *)name;
+	m.u.hello.role = role;
+	hr_send_msg(r, &m);
+}
+
+int hr_next(struct hr_conn *r, struct dob_msg *out, int timeout_ms)
+{
+	int64_t end = hp_now_ms() + timeout_ms;
+
+	memset(out, 0, sizeof *out);
+	for (;;) {
+		while (r->off < r->len) {
+			size_t used = 0;
+			struct dob_codec_error e = {0};
+			int rc = dob_decoder_feed(&r->dec, r->buf + r->off, r->len - r->off, &used,
+						  out, &e);
+
+			cr_assert(rc >= 0, "the broker sent a bad frame: %s", e.reason);
+			r->off += used;
+			if (rc > 0)
+				return 0;
+		}
+		r->off = r->len = 0;
+
+		int64_t left = end - hp_now_ms();
+		struct pollfd p = {.fd = r->fd, .events = POLLIN};
+
+		if (left <= 0)
+			return -DOB_ETIMEDOUT;
+		if (poll(&p, 1, (int)left) <= 0)
+			continue;
+		ssize_t n = recv(r->fd, r->buf, sizeof r->buf, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -DOB_ECLOSED;
+		r->len = (size_t)n;
+	}
+}
+
+int hr_until(struct hr_conn *r, enum dob_msg_type t, struct dob_msg *out, int timeout_ms)
+{
+	int64_t end = hp_now_ms() + timeout_ms;
+
+	for (;;) {
+		int64_t left = end - hp_now_ms();
+		int rc = hr_next(r, out, left > 0 ? (int)left : 0);
+
+		if (rc < 0 || out->type == t)
+			return rc;
+		dob_msg_clear(out);
+	}
 }

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "dob/codec.h"
 #include "dob/msg.h"
 #include "dobclient.h"
 
@@ -68,6 +69,12 @@ int hc_wait(struct dobc *c, enum dob_msg_type t, struct dob_msg *out, int timeou
  * (all events are cleared; the last of type t is copied to *last if given). */
 int hc_count(struct dobc *c, enum dob_msg_type t, int ms, struct dob_msg *last);
 
+/* Waits for the JobError of job (others are skipped); asserts that it comes
+ * and returns its episode id. */
+uint64_t hc_wait_error(struct dobc *c, const struct dob_guid *job, int timeout_ms);
+/* GetStats; asserts OK. The caller dobc_stats_clear()s the result. */
+struct dob_stats hc_stats(struct dobc *c);
+
 /* Submits one file; asserts OK and returns the job id. */
 struct dob_guid hc_submit(struct dobc *c, const char *name, const char *url,
 			  const char *local_path, const struct dob_policy *policy);
@@ -82,11 +89,53 @@ pid_t hp_spawn_dobctl(const char *out_path, char *const argv[]);
  * (the process is then killed). */
 int hp_wait(pid_t pid, int timeout_ms);
 
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t hp_now_ms(void);
+
 /* Absolute path of a program in the build's bin dir. */
 const char *hp_bin(const char *name);
 /* Reads a whole small file into a static buffer. */
 const char *hp_read(const char *path);
 /* Counts occurrences of needle in hay. */
 int hp_count(const char *hay, const char *needle);
+
+/* ---------------------------------------------------------------- process
+ * figures (Linux /proc): what the broker holds. */
+
+/* VmRSS of pid in KiB, or -1. */
+long hp_rss_kb(pid_t pid);
+/* Open fds of pid (entries of /proc/PID/fd), or -1. */
+int hp_fd_count(pid_t pid);
+/* Raises this process's RLIMIT_NOFILE (soft, and hard when allowed) to at
+ * least want; children (a broker started later) inherit it. Returns the soft
+ * limit now in force. */
+long hp_raise_nofile(long want);
+
+/* ---------------------------------------------------------------- raw peer
+ * A client that speaks frames by hand over a Unix socket: for pipelined
+ * requests and floods libdobclient would never send. Bytes past a frame are
+ * kept for the next read. */
+struct hr_conn {
+	int fd;
+	struct dob_decoder dec;
+	uint8_t buf[65536];
+	size_t off, len; /* unread bytes of buf */
+};
+
+/* Connects (cr_assert on failure). */
+void hr_open(struct hr_conn *r, const char *path);
+void hr_close(struct hr_conn *r);
+/* Sends all n bytes (cr_assert on failure). */
+void hr_send(struct hr_conn *r, const void *p, size_t n);
+/* Encodes m (default frame limit) and sends it. */
+void hr_send_msg(struct hr_conn *r, const struct dob_msg *m);
+/* Sends Hello (version 1, the name and role given). */
+void hr_hello(struct hr_conn *r, const char *name, enum dob_role role);
+/* The next frame within timeout_ms: 0 and *out filled (dob_msg_clear it),
+ * -DOB_ETIMEDOUT, or -DOB_ECLOSED when the broker hung up. cr_asserts that
+ * the broker's frames decode. */
+int hr_next(struct hr_conn *r, struct dob_msg *out, int timeout_ms);
+/* Skips frames until one of type t: 0, -DOB_ETIMEDOUT or -DOB_ECLOSED. */
+int hr_until(struct hr_conn *r, enum dob_msg_type t, struct dob_msg *out, int timeout_ms);
 
 #endif
