@@ -1,0 +1,1729 @@
+/*
+ * bench/native_bench.c - issue 6, native: dobrokerd (sim backend, Unix
+ * socket) against baselines measured in the same run on the same
+ * transport. Prints a table and writes JSON.
+ *
+ *   native_bench [--out FILE] [--quick]
+ *
+ * What is measured (each figure next to its baseline):
+ *  1. event latency: from the sim handing a JobError to the broker's loop
+ *     (the event's first_seen_us, the sim's wall clock at hand-off) to a
+ *     libdobclient subscriber holding the decoded event (CLOCK_REALTIME,
+ *     same machine), for 1, 8 and 64 subscribers served by one reader
+ *     thread; baseline: a process writing frames of the same size, with a
+ *     timestamp, to as many Unix socket pairs at the same rate, read by the
+ *     same kind of reader;
+ *  2. fan-out throughput: JobErrors/s delivered to 1, 8, 64 subscribers
+ *     (every subscriber gets every event; readers count frames without
+ *     decoding them, as the raw baseline does); baselines: the same frames
+ *     written to as many socket pairs one send() per frame, and in 64 KiB
+ *     batches (the transport's limit);
+ *  3. action round trip: Act -> ActionResult with the sim answering at once
+ *     (and Ping -> Pong, the broker without backend); baseline: a raw
+ *     request/reply ping-pong of the same sizes over a socket pair;
+ *  5. cost per unit: broker RSS per idle subscriber, per managed job, per
+ *     pending episode; broker CPU per 1,000 events; journal bytes per
+ *     episode and per job;
+ *  6. the alternatives: polling at 1 s and 5 s (detection latency,
+ *     simulated in virtual time and labelled so), and a process spawn per
+ *     event (fork+exec+wait of /bin/true; posix_spawn too).
+ * (4, the COM callback's return time, exists only on Windows: bench-wine.)
+ *
+ * The broker runs with its defaults except limits the bench's single user
+ * would hit (connections and jobs per identity, frame rate), named in the
+ * output. Timing never fails the run: it exits 1 only when what was
+ * measured did not work (events lost, a broker that did not start, a
+ * refused action).
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench_util.h"
+#include "dob/codec.h"
+#include "dob/msg.h"
+#include "dobclient.h"
+
+extern char **environ;
+
+static int failures;
+static bool quick;
+static const char *only; /* --only: comma-separated sections to run */
+
+static bool want(const char *section)
+{
+	size_t n = strlen(section);
+
+	for (const char *p = only; p && *p;) {
+		if (!strncmp(p, section, n) && (p[n] == ',' || !p[n]))
+			return true;
+		p = strchr(p, ',');
+		p = p ? p + 1 : NULL;
+	}
+	return !only;
+}
+
+static void bad(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("native_bench: FAILED: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	failures++;
+}
+
+static void note(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fputs("  .. ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* ---------------------------------------------------------------- clocks */
+
+static int64_t wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void sleep_until_wall(int64_t t_ns)
+{
+	struct timespec ts = { (time_t)(t_ns / 1000000000), (long)(t_ns % 1000000000) };
+
+	while (clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* ---------------------------------------------------------------- text */
+
+struct sb {
+	char *p;
+	size_t n, cap;
+};
+
+static void sb_printf(struct sb *s, const char *fmt, ...)
+{
+	va_list ap;
+	int k;
+
+	for (;;) {
+		size_t room = s->cap - s->n;
+
+		va_start(ap, fmt);
+		k = vsnprintf(s->p ? s->p + s->n : NULL, room, fmt, ap);
+		va_end(ap);
+		if (k >= 0 && (size_t)k < room) {
+			s->n += (size_t)k;
+			return;
+		}
+		size_t cap = s->cap ? s->cap * 2 : 4096;
+		while (cap < s->n + (size_t)k + 1)
+			cap *= 2;
+		char *p = realloc(s->p, cap);
+		if (!p) {
+			fprintf(stderr, "native_bench: out of memory\n");
+			exit(2);
+		}
+		s->p = p;
+		s->cap = cap;
+	}
+}
+
+static int write_file(const char *path, const char *text, size_t n)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		return -1;
+	fwrite(text, 1, n, f);
+	return fclose(f);
+}
+
+/* ---------------------------------------------------------------- the broker */
+
+static char bindir[4096];
+
+static void find_bindir(void)
+{
+	char self[4000];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n <= 0) {
+		fprintf(stderr, "native_bench: readlink /proc/self/exe: %s\n", strerror(errno));
+		exit(2);
+	}
+	self[n] = '\0';
+	*strrchr(self, '/') = '\0'; /* build/native/bench -> build/native/bin */
+	snprintf(bindir, sizeof bindir, "%s/../bin", self);
+}
+
+struct bk {
+	pid_t pid;
+	char dir[200];
+	char sock[300], state[300], scen[300], log[300], files[300];
+};
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static const char *log_tail(const struct bk *b)
+{
+	static char buf[2048];
+	FILE *f = fopen(b->log, "r");
+	long sz;
+	size_t n;
+
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	fseek(f, 0, SEEK_END);
+	sz = ftell(f);
+	fseek(f, sz > (long)sizeof buf - 1 ? sz - (long)sizeof buf + 1 : 0, SEEK_SET);
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static struct dobc *connect_sub(const char *ep, const char *name, enum dob_role role,
+				uint32_t kind_mask, int timeout_ms)
+{
+	struct dob_filter f;
+	struct dobc_error e;
+	struct dobc_options o;
+	struct dobc *c = NULL;
+
+	memset(&f, 0, sizeof f);
+	memset(&o, 0, sizeof o);
+	f.kind_mask = kind_mask;
+	o.endpoint = ep;
+	o.client_name = name;
+	o.role = role;
+	o.filter = kind_mask ? &f : NULL;
+	o.connect_timeout_ms = timeout_ms;
+	o.max_queued_events = 1 << 20;
+	o.error = &e;
+	if (dobc_connect(&c, &o) < 0)
+		return NULL;
+	return c;
+}
+
+/* Starts dobrokerd with the sim playing scenario (NULL: none) and extra
+ * flags (NULL-terminated). Returns 0 when it answers. */
+static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
+		    const char *const *extra)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *argv[64];
+	char a_ep[320], a_st[320], a_sc[320], prog[4200];
+	int n = 0;
+
+	memset(b, 0, sizeof *b);
+	snprintf(b->dir, sizeof b->dir, "%s/dob-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(b->dir)) {
+		bad("mkdtemp %s: %s", b->dir, strerror(errno));
+		return -1;
+	}
+	snprintf(b->sock, sizeof b->sock, "%s/broker.sock", b->dir);
+	snprintf(b->state, sizeof b->state, "%s/state", b->dir);
+	snprintf(b->scen, sizeof b->scen, "%s/scenario.txt", b->dir);
+	snprintf(b->log, sizeof b->log, "%s/broker.log", b->dir);
+	snprintf(b->files, sizeof b->files, "%s/files", b->dir);
+	mkdir(b->files, 0700);
+	snprintf(prog, sizeof prog, "%s/dobrokerd", bindir);
+	argv[n++] = prog;
+	snprintf(a_ep, sizeof a_ep, "--endpoint=%s", b->sock);
+	snprintf(a_st, sizeof a_st, "--state-dir=%s", b->state);
+	argv[n++] = a_ep;
+	argv[n++] = a_st;
+	argv[n++] = "--backend=sim";
+	/* One user plays every subscriber: lift the per-identity limits. */
+	argv[n++] = "--max-conns=4096";
+	argv[n++] = "--max-jobs=100000";
+	if (scenario) {
+		if (write_file(b->scen, scenario, scenario_len) != 0) {
+			bad("cannot write %s", b->scen);
+			return -1;
+		}
+		snprintf(a_sc, sizeof a_sc, "--scenario=%s", b->scen);
+		argv[n++] = a_sc;
+	}
+	for (int i = 0; extra && extra[i] && n < 62; i++)
+		argv[n++] = (char *)extra[i];
+	argv[n] = NULL;
+
+	pid_t parent = getpid();
+	b->pid = fork();
+	if (b->pid < 0) {
+		bad("fork: %s", strerror(errno));
+		return -1;
+	}
+	if (b->pid == 0) {
+		int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(127);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		int st;
+		struct dobc *c;
+
+		if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
+			b->pid = 0;
+			bad("dobrokerd exited at start (status %d):\n%s", st, log_tail(b));
+			return -1;
+		}
+		if ((c = connect_sub(b->sock, "probe", DOB_ROLE_OBSERVER,
+				     1u << DOB_EVENT_RESOLUTION, 200)) != NULL) {
+			dobc_close(c);
+			return 0;
+		}
+		sleep_ms(20);
+	}
+	bad("dobrokerd did not answer on %s:\n%s", b->sock, log_tail(b));
+	return -1;
+}
+
+static void bk_stop(struct bk *b)
+{
+	if (b->pid > 0) {
+		int st;
+
+		kill(b->pid, SIGTERM);
+		for (int i = 0; i < 300; i++) {
+			if (waitpid(b->pid, &st, WNOHANG) == b->pid) {
+				b->pid = 0;
+				break;
+			}
+			sleep_ms(10);
+		}
+		if (b->pid > 0) {
+			kill(b->pid, SIGKILL);
+			waitpid(b->pid, &st, 0);
+			b->pid = 0;
+		}
+	}
+	if (b->dir[0])
+		nftw(b->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	b->dir[0] = '\0';
+}
+
+/* VmRSS of pid, bytes. */
+static int64_t rss_of(pid_t pid)
+{
+	char path[64], line[256];
+	int64_t kb = -1;
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "VmRSS: %lld", (long long *)&kb) == 1)
+			break;
+	fclose(f);
+	return kb < 0 ? -1 : kb * 1024;
+}
+
+/* utime + stime of pid, nanoseconds. */
+static int64_t cpu_of(pid_t pid)
+{
+	char path[64], buf[2048];
+	unsigned long long ut = 0, stt = 0;
+	FILE *f;
+	size_t n;
+	char *p;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return -1;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+			 &stt) != 2)
+		return -1;
+	return (int64_t)((ut + stt) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)));
+}
+
+static int64_t self_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Bytes of every file in the state directory (the journal). */
+static int64_t journal_bytes(const struct bk *b)
+{
+	DIR *d = opendir(b->state);
+	struct dirent *e;
+	int64_t sum = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d))) {
+		char p[600];
+		struct stat st;
+
+		snprintf(p, sizeof p, "%s/%s", b->state, e->d_name);
+		if (stat(p, &st) == 0 && S_ISREG(st.st_mode))
+			sum += st.st_size;
+	}
+	closedir(d);
+	return sum;
+}
+
+/* Submits one job whose URL is url_fmt % i. Returns 0 when accepted. */
+static int submit(struct dobc *c, const struct bk *b, const char *kind, int i)
+{
+	struct dob_submit_job req;
+	struct dob_file_spec f;
+	struct dob_job_reply r;
+	char url[128], local[400], name[64];
+	int err;
+
+	memset(&req, 0, sizeof req);
+	memset(&r, 0, sizeof r);
+	snprintf(url, sizeof url, "https://bench.invalid/%s/%d", kind, i);
+	snprintf(local, sizeof local, "%s/%s-%d", b->files, kind, i);
+	snprintf(name, sizeof name, "bench %s %d", kind, i);
+	f.remote_url = url;
+	f.local_path = local;
+	req.display_name = name;
+	req.n_files = 1;
+	req.files = &f;
+	req.priority = DOB_PRIORITY_NORMAL;
+	req.type = DOB_JOB_DOWNLOAD;
+	err = dobc_submit(c, &req, &r, 10000);
+	if (err == 0 || err == -DOB_EREMOTE) {
+		if (r.status != DOB_STATUS_OK) {
+			bad("submit %s: %s %s", name, dob_status_name(r.status),
+			    r.message ? r.message : "");
+			err = -1;
+		}
+		dobc_job_reply_clear(&r);
+		return err;
+	}
+	bad("submit %s: %s", name, dobc_strerror(err));
+	return err;
+}
+
+static int submit_many(const struct bk *b, const char *kind, int n)
+{
+	struct dobc *c = connect_sub(b->sock, "bench-submit", DOB_ROLE_CONTROLLER,
+				     1u << DOB_EVENT_RESOLUTION, 5000);
+	int rc = 0;
+
+	if (!c) {
+		bad("cannot connect to submit jobs");
+		return -1;
+	}
+	for (int i = 1; i <= n && rc == 0; i++)
+		rc = submit(c, b, kind, i);
+	dobc_close(c);
+	return rc;
+}
+
+static int get_stats(const struct bk *b, struct dob_stats *st)
+{
+	struct dobc *c = connect_sub(b->sock, "bench-stats", DOB_ROLE_OBSERVER,
+				     1u << DOB_EVENT_RESOLUTION, 5000);
+	int rc;
+
+	memset(st, 0, sizeof *st);
+	if (!c)
+		return -1;
+	rc = dobc_stats(c, st, 5000);
+	dobc_close(c);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- raw transport */
+
+/* A frame like the broker's: u32 LE length, then a body of len bytes whose
+ * first 8 bytes carry the writer's CLOCK_REALTIME in ns. */
+static void raw_frame(uint8_t *buf, size_t size, int64_t t_ns)
+{
+	uint32_t len = (uint32_t)(size - 4);
+
+	memset(buf, 0xA5, size);
+	buf[0] = (uint8_t)len;
+	buf[1] = (uint8_t)(len >> 8);
+	buf[2] = (uint8_t)(len >> 16);
+	buf[3] = (uint8_t)(len >> 24);
+	memcpy(buf + 4, &t_ns, sizeof t_ns);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t r = write(fd, p, n);
+
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t r = read(fd, p, n);
+
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* A reader of length-prefixed frames on n fds (nonblocking), one thread. */
+struct rconn {
+	int fd;
+	uint8_t *buf; /* owned, RBUF bytes */
+	size_t have;
+	uint64_t frames;
+};
+
+#define RBUF (256 * 1024)
+
+struct rreader {
+	struct rconn *c;
+	int n, ep;
+	uint64_t want;       /* frames per conn */
+	bool stamp;          /* frames carry a timestamp: record latencies */
+	struct bvec *lat;    /* latency samples (ns) when stamp */
+	int64_t first_ns;    /* earliest timestamp seen (stamp) */
+	int64_t done_ns;     /* wall time the last conn got its last frame */
+	uint8_t *first;      /* owned: body of conn 0's first frame */
+	size_t first_len;
+};
+
+static int rreader_init(struct rreader *r, const int *fds, int n, uint64_t want, bool stamp,
+			struct bvec *lat)
+{
+	struct epoll_event ev;
+
+	memset(r, 0, sizeof *r);
+	r->n = n;
+	r->want = want;
+	r->stamp = stamp;
+	r->lat = lat;
+	r->c = calloc((size_t)n, sizeof *r->c);
+	r->ep = epoll_create1(EPOLL_CLOEXEC);
+	if (!r->c || r->ep < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		r->c[i].fd = fds[i];
+		r->c[i].buf = malloc(RBUF);
+		if (!r->c[i].buf)
+			return -1;
+		fcntl(fds[i], F_SETFL, fcntl(fds[i], F_GETFL) | O_NONBLOCK);
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLIN;
+		ev.data.u32 = (uint32_t)i;
+		if (epoll_ctl(r->ep, EPOLL_CTL_ADD, fds[i], &ev) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void rreader_free(struct rreader *r)
+{
+	for (int i = 0; r->c && i < r->n; i++)
+		free(r->c[i].buf);
+	free(r->c);
+	free(r->first);
+	r->first = NULL;
+	if (r->ep >= 0)
+		close(r->ep);
+	r->c = NULL;
+	r->ep = -1;
+}
+
+/* Reads until every conn has want frames or deadline (mono ns). Returns 0
+ * when all arrived, -1 otherwise. */
+static int rreader_run(struct rreader *r, int64_t deadline)
+{
+	struct epoll_event evs[128];
+	int left = r->n;
+
+	while (left > 0) {
+		int64_t now = mono_ns();
+		int k;
+
+		if (now >= deadline)
+			return -1;
+		k = epoll_wait(r->ep, evs, 128, (int)((deadline - now) / 1000000) + 1);
+		for (int e = 0; e < k; e++) {
+			struct rconn *c = &r->c[evs[e].data.u32];
+			ssize_t got = read(c->fd, c->buf + c->have, RBUF - c->have);
+			size_t off = 0;
+			int64_t t = 0;
+
+			if (got <= 0) {
+				if (got < 0 && (errno == EAGAIN || errno == EINTR))
+					continue;
+				epoll_ctl(r->ep, EPOLL_CTL_DEL, c->fd, NULL);
+				if (c->frames < r->want)
+					return -1; /* closed early */
+				continue;
+			}
+			c->have += (size_t)got;
+			if (r->stamp)
+				t = wall_ns();
+			while (c->have - off >= 4) {
+				const uint8_t *p = c->buf + off;
+				uint32_t len = (uint32_t)p[0] | (uint32_t)p[1] << 8 |
+					       (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+
+				if (c->have - off < 4 + (size_t)len)
+					break;
+				if (!r->first && c == r->c && (r->first = malloc(len ? len : 1))) {
+					memcpy(r->first, p + 4, len);
+					r->first_len = len;
+				}
+				if (r->stamp) {
+					int64_t ts;
+
+					memcpy(&ts, p + 4, sizeof ts);
+					bvec_push(r->lat, t - ts);
+					if (!r->first_ns || ts < r->first_ns)
+						r->first_ns = ts;
+				}
+				off += 4 + len;
+				if (++c->frames == r->want) {
+					left--;
+					r->done_ns = wall_ns();
+				}
+			}
+			memmove(c->buf, c->buf + off, c->have - off);
+			c->have -= off;
+		}
+	}
+	return 0;
+}
+
+struct raw_pair {
+	int n;
+	int rd[256], wr[256];
+};
+
+static int raw_pairs(struct raw_pair *p, int n)
+{
+	p->n = n;
+	for (int i = 0; i < n; i++) {
+		int sv[2];
+
+		if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+			return -1;
+		p->rd[i] = sv[0];
+		p->wr[i] = sv[1];
+	}
+	return 0;
+}
+
+static void raw_close(struct raw_pair *p, bool rd, bool wr)
+{
+	for (int i = 0; i < p->n; i++) {
+		if (rd && p->rd[i] >= 0)
+			close(p->rd[i]);
+		if (wr && p->wr[i] >= 0)
+			close(p->wr[i]);
+		if (rd)
+			p->rd[i] = -1;
+		if (wr)
+			p->wr[i] = -1;
+	}
+}
+
+/* Child: writes count frames of size bytes to every fd of p. Paced: frame i
+ * at t0 + i * period (period 0: as fast as possible). batch > 0: frames are
+ * gathered into writes of up to batch bytes per fd (no pacing then). */
+static pid_t raw_writer(struct raw_pair *p, size_t size, uint64_t count, int64_t t0,
+			int64_t period, size_t batch)
+{
+	pid_t pid = fork();
+
+	if (pid != 0)
+		return pid;
+	raw_close(p, true, false);
+	uint8_t *buf = malloc(batch > size ? batch : size);
+	if (!buf)
+		_exit(3);
+	if (batch) {
+		size_t per = batch / size;
+		uint64_t i = 0;
+
+		while (i < count) {
+			size_t k = 0;
+			int64_t t = wall_ns();
+
+			for (; k < per && i + k < count; k++)
+				raw_frame(buf + k * size, size, t);
+			for (int f = 0; f < p->n; f++)
+				if (write_all(p->wr[f], buf, k * size) < 0)
+					_exit(4);
+			i += k;
+		}
+	} else {
+		for (uint64_t i = 0; i < count; i++) {
+			if (period)
+				sleep_until_wall(t0 + (int64_t)i * period);
+			raw_frame(buf, size, wall_ns());
+			for (int f = 0; f < p->n; f++)
+				if (write_all(p->wr[f], buf, size) < 0)
+					_exit(4);
+		}
+	}
+	_exit(0);
+}
+
+static int wait_child(pid_t pid, struct rusage *ru)
+{
+	int st = 0;
+
+	if (wait4(pid, &st, 0, ru) != pid)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* ---------------------------------------------------------------- results */
+
+struct lat_row {
+	int subs;
+	size_t frame;           /* bytes, prefix included */
+	uint64_t events;
+	struct bstats broker, raw;
+	double broker_cpu_per_k_us; /* broker CPU per 1,000 events (us) */
+	bool ok;
+};
+
+struct tput_row {
+	int subs;
+	size_t frame;
+	uint64_t events;
+	double broker_eps, raw_eps, raw_batched_eps;  /* events/s, each to every subscriber */
+	double broker_cpu_per_k_us, reader_cpu_per_k_us;
+	double raw_writer_cpu_per_k_us;
+	bool ok;
+};
+
+struct rt_row {
+	const char *name;
+	size_t req, resp;
+	struct bstats s, base; /* base: the raw ping-pong interleaved with it */
+};
+
+struct unit_costs {
+	int idle_n, jobs_n;
+	double per_idle_sub, per_job, per_episode;        /* bytes of RSS */
+	double journal_per_job, journal_per_episode;      /* bytes */
+	int64_t rss_base;
+};
+
+struct spawn_row {
+	const char *name;
+	struct bstats s;
+};
+
+struct poll_row {
+	double interval_s;
+	struct bstats s;
+};
+
+static struct lat_row lat_rows[3];
+static struct tput_row tput_rows[3];
+#define RT_ROWS 3
+static struct rt_row rt_rows[RT_ROWS];
+static struct unit_costs units;
+static struct spawn_row spawn_rows[2];
+static struct poll_row poll_rows[2];
+static const int sub_counts[3] = { 1, 8, 64 };
+
+/* ---------------------------------------------------------------- 1. latency */
+
+#define T0_MS 1500   /* scenario time of the first event: the setup runs before */
+
+/* Every subscriber reads with libdobclient; one thread serves them all. */
+static int read_events(struct dobc **subs, int n, uint64_t want, int64_t deadline,
+		       struct bvec *lat, size_t *frame)
+{
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t *got = calloc((size_t)n, sizeof *got);
+	struct epoll_event ev, evs[128];
+	int left = n, rc = 0;
+
+	for (int i = 0; i < n; i++) {
+		memset(&ev, 0, sizeof ev);
+		ev.events = EPOLLIN;
+		ev.data.u32 = (uint32_t)i;
+		epoll_ctl(ep, EPOLL_CTL_ADD, (int)dobc_poll_handle(subs[i]), &ev);
+	}
+	while (left > 0) {
+		int64_t now = mono_ns();
+		int k;
+
+		if (now >= deadline) {
+			rc = -1;
+			break;
+		}
+		k = epoll_wait(ep, evs, 128, (int)((deadline - now) / 1000000) + 1);
+		for (int e = 0; e < k; e++) {
+			int i = (int)evs[e].data.u32;
+			struct dob_msg m;
+			int r = dobc_process(subs[i]);
+
+			while (dobc_next_event(subs[i], &m, 0) == 0) {
+				if (m.type == DOB_MSG_JOB_ERROR) {
+					int64_t t = wall_ns();
+
+					if (lat)
+						bvec_push(lat, t - m.u.job_error.first_seen_us * 1000);
+					if (frame && !*frame)
+						*frame = (size_t)dob_frame_size(&m);
+					if (++got[i] == want)
+						left--;
+				}
+				dob_msg_clear(&m);
+			}
+			if (r < 0 && got[i] < want) {
+				bad("subscriber %d: connection over after %llu of %llu events: %s", i,
+				    (unsigned long long)got[i], (unsigned long long)want,
+				    dobc_strerror(r));
+				epoll_ctl(ep, EPOLL_CTL_DEL, (int)dobc_poll_handle(subs[i]), NULL);
+				left--;
+				rc = -1;
+			}
+		}
+	}
+	if (rc)
+		for (int i = 0; i < n; i++)
+			if (got[i] < want)
+				note("subscriber %d got %llu of %llu events", i,
+				     (unsigned long long)got[i], (unsigned long long)want);
+	free(got);
+	close(ep);
+	return rc;
+}
+
+/* n_jobs jobs in turn: event i makes job (i % n_jobs) + 1 fail at T0 + i *
+ * period_ms, and requeues it half a turn later (which ends the episode). */
+static void scenario_paced(struct sb *s, int events, int n_jobs, int period_ms)
+{
+	sb_printf(s, "# native_bench: paced JobErrors\nseed 1\nrepeat off\nmodifications on\n"
+		     "default hang\n");
+	for (int i = 0; i < events; i++) {
+		int job = i % n_jobs + 1;
+		int t = T0_MS + i * period_ms;
+
+		sb_printf(s, "at %dms #%d error http=404\n", t, job);
+		sb_printf(s, "at %dms #%d queued\n", t + (n_jobs / 2) * period_ms, job);
+	}
+}
+
+static struct dobc **connect_subs(const struct bk *b, int n, uint32_t mask)
+{
+	struct dobc **subs = calloc((size_t)n, sizeof *subs);
+
+	for (int i = 0; subs && i < n; i++) {
+		char name[32];
+
+		snprintf(name, sizeof name, "bench-sub-%d", i);
+		subs[i] = connect_sub(b->sock, name, DOB_ROLE_OBSERVER, mask, 5000);
+		if (!subs[i]) {
+			bad("subscriber %d could not connect", i);
+			for (int k = 0; k < i; k++)
+				dobc_close(subs[k]);
+			free(subs);
+			return NULL;
+		}
+	}
+	return subs;
+}
+
+static void close_subs(struct dobc **subs, int n)
+{
+	for (int i = 0; subs && i < n; i++)
+		dobc_close(subs[i]);
+	free(subs);
+}
+
+static void run_latency(int row, int nsubs, int events)
+{
+	struct lat_row *L = &lat_rows[row];
+	const int n_jobs = 16, period_ms = 1;
+	struct sb s = { 0 };
+	struct bk b;
+	struct bvec lat = { 0 }, rlat = { 0 };
+	struct dobc **subs;
+	int64_t started, cpu0, cpu1;
+
+	memset(L, 0, sizeof *L);
+	L->subs = nsubs;
+	L->events = (uint64_t)events;
+	scenario_paced(&s, events, n_jobs, period_ms);
+	started = mono_ns();
+	if (bk_start(&b, s.p, s.n, NULL) < 0)
+		goto out;
+	subs = connect_subs(&b, nsubs, 1u << DOB_EVENT_JOB_ERROR);
+	if (!subs)
+		goto out;
+	if (submit_many(&b, "lat", n_jobs) < 0) {
+		close_subs(subs, nsubs);
+		goto out;
+	}
+	if (mono_ns() - started > (int64_t)(T0_MS - 200) * 1000000)
+		note("setup took %lld ms, close to the first event at %d ms",
+		     (long long)((mono_ns() - started) / 1000000), T0_MS);
+	cpu0 = cpu_of(b.pid);
+	if (read_events(subs, nsubs, (uint64_t)events,
+			started + (int64_t)(T0_MS + events * period_ms + 10000) * 1000000, &lat,
+			&L->frame) < 0)
+		bad("latency, %d subscribers: events lost (see above)", nsubs);
+	else
+		L->ok = true;
+	cpu1 = cpu_of(b.pid);
+	L->broker_cpu_per_k_us = (double)(cpu1 - cpu0) / 1000.0 / (double)events * 1000.0;
+	close_subs(subs, nsubs);
+	bk_stop(&b);
+	L->broker = bstats_of(&lat);
+
+	/* Baseline: the same number of frames of the same size, at the same
+	 * pace, one writer process to nsubs socket pairs, one reader. */
+	if (L->frame) {
+		struct raw_pair p;
+		struct rreader r;
+		pid_t w;
+		int64_t t0 = wall_ns() + 50000000;
+
+		if (raw_pairs(&p, nsubs) < 0 ||
+		    rreader_init(&r, p.rd, nsubs, (uint64_t)events, true, &rlat) < 0) {
+			bad("raw latency: socketpair/epoll: %s", strerror(errno));
+			goto out;
+		}
+		w = raw_writer(&p, L->frame, (uint64_t)events, t0, (int64_t)period_ms * 1000000, 0);
+		raw_close(&p, false, true);
+		if (rreader_run(&r, mono_ns() + (int64_t)(events * period_ms + 10000) * 1000000) < 0)
+			bad("raw latency baseline: frames lost");
+		if (wait_child(w, NULL) != 0)
+			bad("raw latency writer failed");
+		rreader_free(&r);
+		raw_close(&p, true, false);
+		L->raw = bstats_of(&rlat);
+	}
+out:
+	bvec_free(&lat);
+	bvec_free(&rlat);
+	free(s.p);
+}
+
+/* ---------------------------------------------------------------- 2. throughput */
+
+/* n_jobs jobs in two halves that take turns every millisecond: one half
+ * fails while the other is requeued. cycles full turns: n_jobs * cycles
+ * JobErrors, offered at n_jobs / 2 per millisecond. */
+static void scenario_burst(struct sb *s, int n_jobs, int cycles)
+{
+	int half = n_jobs / 2;
+
+	sb_printf(s, "# native_bench: JobError bursts\nseed 1\nrepeat off\nmodifications on\n"
+		     "default hang\n");
+	for (int c = 0; c < cycles; c++) {
+		int t = T0_MS + 2 * c;
+
+		for (int k = 1; k <= half; k++) {
+			sb_printf(s, "at %dms #%d error http=404\n", t, k);
+			sb_printf(s, "at %dms #%d queued\n", t + 1, k);
+		}
+		for (int k = half + 1; k <= n_jobs; k++) {
+			sb_printf(s, "at %dms #%d error http=404\n", t + 1, k);
+			sb_printf(s, "at %dms #%d queued\n", t + 2, k);
+		}
+	}
+}
+
+static void run_throughput(int row, int nsubs, int n_jobs, int cycles)
+{
+	struct tput_row *T = &tput_rows[row];
+	static const char *const extra[] = { "--queue-hard-limit=100000000", NULL };
+	uint64_t events = (uint64_t)n_jobs * (uint64_t)cycles;
+	struct sb s = { 0 };
+	struct bk b;
+	struct dobc **subs;
+	struct rreader r;
+	int fds[256];
+	int64_t started, cpu0, cpu1, self0, self1;
+
+	memset(T, 0, sizeof *T);
+	memset(&r, 0, sizeof r);
+	r.ep = -1;
+	T->subs = nsubs;
+	T->events = events;
+	scenario_burst(&s, n_jobs, cycles);
+	started = mono_ns();
+	if (bk_start(&b, s.p, s.n, extra) < 0)
+		goto stop;
+	subs = connect_subs(&b, nsubs, 1u << DOB_EVENT_JOB_ERROR);
+	if (!subs)
+		goto stop;
+	if (submit_many(&b, "tput", n_jobs) < 0)
+		goto close;
+	if (mono_ns() - started > (int64_t)(T0_MS - 200) * 1000000)
+		note("setup took %lld ms, close to the first event at %d ms",
+		     (long long)((mono_ns() - started) / 1000000), T0_MS);
+	/* After the handshake (done by libdobclient, nothing else is in
+	 * flight before the first event) the readers take the raw stream. */
+	for (int i = 0; i < nsubs; i++)
+		fds[i] = (int)dobc_poll_handle(subs[i]);
+	if (rreader_init(&r, fds, nsubs, events, false, NULL) < 0) {
+		bad("throughput: epoll: %s", strerror(errno));
+		goto close;
+	}
+	cpu0 = cpu_of(b.pid);
+	self0 = self_cpu_ns();
+	/* The first frame tells when the sim handed out the first event. */
+	{
+		struct rconn *c0 = &r.c[0];
+		int64_t first_us = 0;
+
+		if (rreader_run(&r, started + (int64_t)(T0_MS + 60000) * 1000000) < 0) {
+			bad("throughput, %d subscribers: events lost or too slow (%llu of %llu on "
+			    "the first)", nsubs, (unsigned long long)c0->frames,
+			    (unsigned long long)events);
+			goto close;
+		}
+		self1 = self_cpu_ns();
+		cpu1 = cpu_of(b.pid);
+		struct dob_msg m;
+		if (r.first && dob_decode(r.first, r.first_len, &m, NULL) == 0) {
+			if (m.type == DOB_MSG_JOB_ERROR)
+				first_us = m.u.job_error.first_seen_us;
+			T->frame = (size_t)dob_frame_size(&m);
+			dob_msg_clear(&m);
+		}
+		if (!first_us)
+			bad("throughput: the first frame is not a JobError");
+		if (first_us) {
+			double secs = (double)(r.done_ns - first_us * 1000) / 1e9;
+			T->broker_eps = (double)events / secs;
+		}
+		T->broker_cpu_per_k_us = (double)(cpu1 - cpu0) / 1000.0 / (double)events * 1000.0;
+		T->reader_cpu_per_k_us = (double)(self1 - self0) / 1000.0 / (double)events * 1000.0;
+		T->ok = true;
+	}
+close:
+	rreader_free(&r);
+	close_subs(subs, nsubs);
+stop:
+	bk_stop(&b);
+	free(s.p);
+
+	/* Baselines: frames of the size the broker sent. */
+	if (!T->frame)
+		T->frame = lat_rows[row].frame ? lat_rows[row].frame : 300;
+	for (int batched = 0; batched < 2; batched++) {
+		struct raw_pair p;
+		struct rusage ru;
+		pid_t w;
+		int64_t t0;
+
+		if (raw_pairs(&p, nsubs) < 0 ||
+		    rreader_init(&r, p.rd, nsubs, events, false, NULL) < 0) {
+			bad("raw throughput: socketpair/epoll: %s", strerror(errno));
+			return;
+		}
+		t0 = wall_ns();
+		w = raw_writer(&p, T->frame, events, 0, 0, batched ? 64 * 1024 : 0);
+		raw_close(&p, false, true);
+		if (rreader_run(&r, mono_ns() + 60000000000LL) < 0)
+			bad("raw throughput baseline: frames lost");
+		if (wait_child(w, &ru) != 0)
+			bad("raw throughput writer failed");
+		double secs = (double)(r.done_ns - t0) / 1e9;
+		if (batched) {
+			T->raw_batched_eps = (double)events / secs;
+		} else {
+			T->raw_eps = (double)events / secs;
+			T->raw_writer_cpu_per_k_us =
+				((double)ru.ru_utime.tv_sec * 1e6 + (double)ru.ru_utime.tv_usec +
+				 (double)ru.ru_stime.tv_sec * 1e6 + (double)ru.ru_stime.tv_usec) /
+				(double)events * 1000.0;
+		}
+		rreader_free(&r);
+		raw_close(&p, true, false);
+	}
+}
+
+/* ---------------------------------------------------------------- 3. action round trip */
+
+/* The raw baseline: an echo process on a socket pair that answers each
+ * request of req bytes with resp bytes. Its rounds are interleaved with the
+ * broker's, so both run under the same conditions (on a VM the cost of
+ * waking an idle CPU depends on what ran just before). */
+struct echo {
+	pid_t pid;
+	int fd;
+	size_t req, resp;
+	uint8_t *buf; /* owned */
+};
+
+static int echo_start(struct echo *e, size_t req, size_t resp)
+{
+	int sv[2];
+
+	memset(e, 0, sizeof *e);
+	e->fd = -1;
+	e->req = req;
+	e->resp = resp;
+	e->buf = calloc(1, req > resp ? req : resp);
+	if (!e->buf || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	e->pid = fork();
+	if (e->pid < 0)
+		return -1;
+	if (e->pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sv[0]);
+		for (;;)
+			if (read_all(sv[1], e->buf, req) < 0 || write_all(sv[1], e->buf, resp) < 0)
+				_exit(0);
+	}
+	close(sv[1]);
+	e->fd = sv[0];
+	return 0;
+}
+
+static int echo_round(struct echo *e, struct bvec *v)
+{
+	int64_t t = mono_ns();
+
+	if (write_all(e->fd, e->buf, e->req) < 0 || read_all(e->fd, e->buf, e->resp) < 0) {
+		bad("raw ping-pong: the echo process is gone");
+		return -1;
+	}
+	bvec_push(v, mono_ns() - t);
+	return 0;
+}
+
+static void echo_stop(struct echo *e)
+{
+	if (e->fd >= 0)
+		close(e->fd);
+	/* Another child may hold a copy of our end: do not wait for EOF. */
+	if (e->pid > 0) {
+		kill(e->pid, SIGKILL);
+		wait_child(e->pid, NULL);
+	}
+	free(e->buf);
+	e->fd = -1;
+	e->pid = 0;
+	e->buf = NULL;
+}
+
+static void run_action_rt(int rounds)
+{
+	static const char scen[] =
+		"# native_bench: every attempt fails at once; a resume starts the next\n"
+		"seed 1\nrepeat off\nmodifications on\ndefault error http=404 after=0\n";
+	static const char *const extra[] = { "--rate-limit=0", NULL };
+	struct bvec v[RT_ROWS] = { { 0 } }, base[RT_ROWS] = { { 0 } };
+	struct echo ea, ep;
+	struct bk b;
+	struct dobc *c = NULL;
+	struct dob_guid job;
+	struct dob_action_result res;
+	struct dob_msg m;
+
+	rt_rows[0].name = "Act -> ActionResult, sent at once";
+	rt_rows[1].name = "Act -> ActionResult, sent 1 ms later";
+	rt_rows[2].name = "Ping -> Pong (no backend)";
+	memset(&ea, 0, sizeof ea);
+	memset(&ep, 0, sizeof ep);
+	ea.fd = ep.fd = -1;
+	if (bk_start(&b, scen, sizeof scen - 1, extra) < 0)
+		return;
+	c = connect_sub(b.sock, "bench-controller", DOB_ROLE_CONTROLLER, 1u << DOB_EVENT_JOB_ERROR,
+			5000);
+	if (!c) {
+		bad("action round trip: cannot connect");
+		goto out;
+	}
+	if (submit(c, &b, "act", 1) < 0)
+		goto out;
+	/* Each JobError is answered with a resume, which starts an attempt
+	 * that fails at once: the next JobError. Even rounds answer at once,
+	 * while the broker may still be busy with the episode; odd rounds
+	 * wait 1 ms first, so that the broker is asleep when the Act comes.
+	 * The baseline's round is made the same way just after. The first
+	 * tenth warms up. */
+	for (int i = 0; i < 2 * rounds + rounds / 10; i++) {
+		struct dob_msg ev;
+		int64_t t;
+		int k = i & 1, r = dobc_next_event(c, &ev, 5000);
+
+		if (r < 0) {
+			bad("action round trip: no JobError after %d actions: %s", i, dobc_strerror(r));
+			goto out;
+		}
+		if (ev.type != DOB_MSG_JOB_ERROR) {
+			dob_msg_clear(&ev);
+			i--;
+			continue;
+		}
+		job = ev.u.job_error.job.job_id;
+		if (k)
+			sleep_ms(1);
+		t = mono_ns();
+		r = dobc_act(c, &job, ev.u.job_error.episode_id, DOB_ACTION_RESUME, 0, &res, 5000);
+		t = mono_ns() - t;
+		if (r == 0 && ea.pid == 0) {
+			memset(&m, 0, sizeof m);
+			m.type = DOB_MSG_ACT;
+			m.correlation_id = 1000;
+			m.u.act.job_id = job;
+			m.u.act.episode_id = ev.u.job_error.episode_id;
+			m.u.act.action = DOB_ACTION_RESUME;
+			rt_rows[0].req = rt_rows[1].req = (size_t)dob_frame_size(&m);
+			memset(&m, 0, sizeof m);
+			m.type = DOB_MSG_ACTION_RESULT;
+			m.correlation_id = 1000;
+			m.u.action_result = res;
+			rt_rows[0].resp = rt_rows[1].resp = (size_t)dob_frame_size(&m);
+			if (echo_start(&ea, rt_rows[0].req, rt_rows[0].resp) < 0) {
+				bad("raw ping-pong: %s", strerror(errno));
+				r = -DOB_EIO;
+			}
+		}
+		dob_msg_clear(&ev);
+		if (r == 0 || r == -DOB_EREMOTE)
+			dobc_action_result_clear(&res);
+		if (r != 0) {
+			bad("action round trip: act %d: %s (%s)", i, dobc_strerror(r),
+			    dobc_last_error(c)->message);
+			goto out;
+		}
+		if (k)
+			sleep_ms(1);
+		if (i < rounds / 10) {
+			struct bvec scratch = { 0 };
+			echo_round(&ea, &scratch);
+			bvec_free(&scratch);
+			continue;
+		}
+		bvec_push(&v[k], t);
+		if (echo_round(&ea, &base[k]) < 0)
+			goto out;
+	}
+	memset(&m, 0, sizeof m);
+	m.type = DOB_MSG_PING;
+	m.correlation_id = 1000;
+	m.u.ping.nonce = 0x123456789ull;
+	rt_rows[2].req = (size_t)dob_frame_size(&m);
+	m.type = DOB_MSG_PONG;
+	rt_rows[2].resp = (size_t)dob_frame_size(&m);
+	if (echo_start(&ep, rt_rows[2].req, rt_rows[2].resp) < 0) {
+		bad("raw ping-pong: %s", strerror(errno));
+		goto out;
+	}
+	for (int i = 0; i < rounds + rounds / 10; i++) {
+		int64_t t = mono_ns(), us;
+
+		if (dobc_ping(c, &us, 5000) != 0) {
+			bad("ping: %s", dobc_last_error(c)->message);
+			break;
+		}
+		t = mono_ns() - t;
+		if (i >= rounds / 10) {
+			bvec_push(&v[2], t);
+			if (echo_round(&ep, &base[2]) < 0)
+				break;
+		}
+	}
+out:
+	dobc_close(c);
+	bk_stop(&b);
+	echo_stop(&ea);
+	echo_stop(&ep);
+	for (int k = 0; k < RT_ROWS; k++) {
+		rt_rows[k].s = bstats_of(&v[k]);
+		rt_rows[k].base = bstats_of(&base[k]);
+		bvec_free(&v[k]);
+		bvec_free(&base[k]);
+	}
+}
+
+/* ---------------------------------------------------------------- 5. unit costs */
+
+static int64_t settled_rss(pid_t pid)
+{
+	sleep_ms(300);
+	return rss_of(pid);
+}
+
+static void run_idle_subs(int n)
+{
+	struct bk b;
+	struct dobc **subs;
+	int64_t r0, r1;
+
+	units.idle_n = n;
+	if (bk_start(&b, NULL, 0, NULL) < 0)
+		return;
+	/* Warm the allocator and the loop with a few connections first. */
+	subs = connect_subs(&b, 16, 0);
+	close_subs(subs, 16);
+	r0 = settled_rss(b.pid);
+	subs = connect_subs(&b, n, 0);
+	if (subs) {
+		r1 = settled_rss(b.pid);
+		units.per_idle_sub = (double)(r1 - r0) / n;
+		units.rss_base = r0;
+		close_subs(subs, n);
+	}
+	bk_stop(&b);
+}
+
+static int wait_pending(const struct bk *b, uint32_t want, int timeout_ms)
+{
+	for (int t = 0; t < timeout_ms; t += 50) {
+		struct dob_stats st;
+
+		if (get_stats(b, &st) == 0) {
+			uint32_t p = st.pending_episodes;
+
+			dobc_stats_clear(&st);
+			if (p >= want)
+				return 0;
+		}
+		sleep_ms(50);
+	}
+	return -1;
+}
+
+static void run_job_costs(int n)
+{
+	static const char scen[] =
+		"# native_bench: jobs that hang, and jobs that fail at once and stay in error\n"
+		"seed 1\nrepeat off\nmodifications off\n"
+		"rule \"*/hang/*\" hang\nrule \"*/err/*\" error http=404 after=0\n";
+	struct bk b;
+	int64_t r0, r1, r2, j0, j1, j2;
+
+	units.jobs_n = n;
+	if (bk_start(&b, scen, sizeof scen - 1, NULL) < 0)
+		return;
+	if (submit_many(&b, "warm", 8) < 0)
+		goto out;
+	r0 = settled_rss(b.pid);
+	j0 = journal_bytes(&b);
+	if (submit_many(&b, "hang", n) < 0)
+		goto out;
+	r1 = settled_rss(b.pid);
+	j1 = journal_bytes(&b);
+	if (submit_many(&b, "err", n) < 0)
+		goto out;
+	if (wait_pending(&b, (uint32_t)n, 10000) < 0) {
+		bad("unit costs: %d episodes did not all open", n);
+		goto out;
+	}
+	r2 = settled_rss(b.pid);
+	j2 = journal_bytes(&b);
+	units.per_job = (double)(r1 - r0) / n;
+	units.per_episode = (double)(r2 - r1) / n - units.per_job;
+	units.journal_per_job = (double)(j1 - j0) / n;
+	units.journal_per_episode = (double)(j2 - j1) / n - units.journal_per_job;
+out:
+	bk_stop(&b);
+}
+
+/* ---------------------------------------------------------------- 6. alternatives */
+
+static void run_spawn(int n)
+{
+	struct bvec v = { 0 }, w = { 0 };
+	char *const argv[] = { "/bin/true", NULL };
+
+	spawn_rows[0].name = "fork + exec /bin/true + wait";
+	spawn_rows[1].name = "posix_spawn /bin/true + wait";
+	for (int i = 0; i < n; i++) {
+		int64_t t = mono_ns();
+		pid_t pid = fork();
+		int st;
+
+		if (pid == 0) {
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			bad("spawn of /bin/true failed");
+			break;
+		}
+		bvec_push(&v, mono_ns() - t);
+	}
+	for (int i = 0; i < n; i++) {
+		int64_t t = mono_ns();
+		pid_t pid;
+		int st;
+
+		if (posix_spawn(&pid, argv[0], NULL, NULL, argv, environ) != 0 ||
+		    waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st)) {
+			bad("posix_spawn of /bin/true failed");
+			break;
+		}
+		bvec_push(&w, mono_ns() - t);
+	}
+	spawn_rows[0].s = bstats_of(&v);
+	spawn_rows[1].s = bstats_of(&w);
+	bvec_free(&v);
+	bvec_free(&w);
+}
+
+/* Polling: an error at a uniformly random instant is seen at the next poll.
+ * Simulated in virtual time (not measured): a poller at interval T with a
+ * random phase, 100,000 errors. The mean is T/2 by construction. */
+static void run_polling(void)
+{
+	static const double iv[2] = { 1.0, 5.0 };
+	uint64_t x = 0x9E3779B97F4A7C15ull;
+
+	for (int k = 0; k < 2; k++) {
+		struct bvec v = { 0 };
+		int64_t T = (int64_t)(iv[k] * 1e9);
+
+		for (int i = 0; i < 100000; i++) {
+			x ^= x << 13;
+			x ^= x >> 7;
+			x ^= x << 17;
+			int64_t at = (int64_t)(x % (uint64_t)(T * 1000)); /* error instant */
+			int64_t seen = (at / T + 1) * T;                   /* next poll */
+			bvec_push(&v, seen - at);
+		}
+		poll_rows[k].interval_s = iv[k];
+		poll_rows[k].s = bstats_of(&v);
+		bvec_free(&v);
+	}
+}
+
+/* ---------------------------------------------------------------- report */
+
+static void machine(char *cpu, size_t n, char *kernel, size_t kn)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+	struct utsname u;
+
+	snprintf(cpu, n, "unknown");
+	while (f && fgets(line, sizeof line, f)) {
+		char *p = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && p) {
+			p += 2;
+			p[strcspn(p, "\n")] = '\0';
+			snprintf(cpu, n, "%s", p);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (uname(&u) == 0)
+		snprintf(kernel, kn, "%s %s %s", u.sysname, u.release, u.machine);
+	else
+		snprintf(kernel, kn, "unknown");
+}
+
+static void print_report(void)
+{
+	printf("\n== 1. event latency (us): sim hand-off -> decoded at a subscriber; baseline: raw "
+	       "one-way, same size, same fan-out\n");
+	printf("%5s %6s %8s | %8s %8s %8s | %8s %8s %8s | %7s %7s | %s\n", "subs", "frame",
+	       "events", "p50", "p99", "p99.9", "raw p50", "raw p99", "raw99.9", "x p50",
+	       "x p99", "CPU/1k ev");
+	for (int i = 0; i < 3; i++) {
+		const struct lat_row *L = &lat_rows[i];
+
+		printf("%5d %6zu %8llu | %8.1f %8.1f %8.1f | %8.1f %8.1f %8.1f | %7.2f %7.2f | "
+		       "%.0f us%s\n",
+		       L->subs, L->frame, (unsigned long long)L->events, L->broker.p50,
+		       L->broker.p99, L->broker.p999, L->raw.p50, L->raw.p99, L->raw.p999,
+		       bratio(L->broker.p50, L->raw.p50), bratio(L->broker.p99, L->raw.p99),
+		       L->broker_cpu_per_k_us, L->ok ? "" : "  FAILED");
+	}
+	printf("\n== 2. fan-out throughput (JobErrors/s, each delivered to every subscriber)\n");
+	printf("%5s %8s | %10s %12s %12s | %7s %7s | %10s %10s %10s\n", "subs", "events",
+	       "broker", "raw/frame", "raw 64K", "x frame", "x 64K", "brk CPU/1k",
+	       "rdr CPU/1k", "raw CPU/1k");
+	for (int i = 0; i < 3; i++) {
+		const struct tput_row *T = &tput_rows[i];
+
+		printf("%5d %8llu | %10.0f %12.0f %12.0f | %7.2f %7.2f | %7.0f us %7.0f us "
+		       "%7.0f us%s\n",
+		       T->subs, (unsigned long long)T->events, T->broker_eps, T->raw_eps,
+		       T->raw_batched_eps, bratio(T->broker_eps, T->raw_eps),
+		       bratio(T->broker_eps, T->raw_batched_eps), T->broker_cpu_per_k_us,
+		       T->reader_cpu_per_k_us, T->raw_writer_cpu_per_k_us, T->ok ? "" : "  FAILED");
+	}
+	printf("\n== 3. request round trips (us); baseline: raw ping-pong of the same sizes, "
+	       "interleaved round by round\n");
+	printf("%-38s %4s %4s | %7s %7s %7s | %8s %8s | %6s %6s\n", "", "req", "resp", "p50", "p99",
+	       "p99.9", "raw p50", "raw p99", "x p50", "x p99");
+	for (int i = 0; i < RT_ROWS; i++) {
+		const struct rt_row *R = &rt_rows[i];
+
+		printf("%-38s %4zu %4zu | %7.1f %7.1f %7.1f | %8.1f %8.1f | %6.2f %6.2f\n", R->name,
+		       R->req, R->resp, R->s.p50, R->s.p99, R->s.p999, R->base.p50, R->base.p99,
+		       bratio(R->s.p50, R->base.p50), bratio(R->s.p99, R->base.p99));
+	}
+	printf("\n== 5. cost per unit (broker RSS from /proc/PID/status; journal from its file)\n");
+	printf("  per idle subscriber   %8.0f bytes  (%d subscribers; RSS before %lld KiB)\n",
+	       units.per_idle_sub, units.idle_n, (long long)(units.rss_base / 1024));
+	printf("  per managed job       %8.0f bytes  (%d jobs; includes the sim's own record "
+	       "of the job)\n", units.per_job, units.jobs_n);
+	printf("  per pending episode   %8.0f bytes  (%d episodes, beyond their job)\n",
+	       units.per_episode, units.jobs_n);
+	printf("  journal per job       %8.0f bytes\n", units.journal_per_job);
+	printf("  journal per episode   %8.0f bytes\n", units.journal_per_episode);
+	printf("  broker CPU per 1,000 events: %.0f us at 1,000 events/s to 1 subscriber, "
+	       "%.0f us flat out to 1 (%.0f to 8, %.0f to 64)\n",
+	       lat_rows[0].broker_cpu_per_k_us, tput_rows[0].broker_cpu_per_k_us,
+	       tput_rows[1].broker_cpu_per_k_us, tput_rows[2].broker_cpu_per_k_us);
+	printf("\n== 6. the alternatives\n");
+	for (int i = 0; i < 2; i++)
+		printf("  polling every %.0f s: detection latency mean %.0f ms, p99 %.0f ms "
+		       "(simulated in virtual time, not measured)\n",
+		       poll_rows[i].interval_s, poll_rows[i].s.mean / 1000, poll_rows[i].s.p99 / 1000);
+	for (int i = 0; i < 2; i++)
+		printf("  %-32s p50 %7.0f us  p99 %7.0f us  (per event)\n", spawn_rows[i].name,
+		       spawn_rows[i].s.p50, spawn_rows[i].s.p99);
+	printf("  dobroker, 8 subscribers: p50 %.0f us, p99 %.0f us: %.0fx faster than polling "
+	       "at 1 s (mean), %.0fx cheaper than a spawn per event (p50)\n",
+	       lat_rows[1].broker.p50, lat_rows[1].broker.p99,
+	       bratio(poll_rows[0].s.mean, lat_rows[1].broker.p50),
+	       bratio(spawn_rows[0].s.p50, lat_rows[1].broker_cpu_per_k_us / 1000.0));
+}
+
+static void write_json(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	struct bjson j;
+	char cpu[256], kernel[256];
+
+	if (!f) {
+		bad("cannot write %s: %s", path, strerror(errno));
+		return;
+	}
+	machine(cpu, sizeof cpu, kernel, sizeof kernel);
+	bj_begin(&j, f);
+	bj_str(&j, "bench", "native");
+	bj_int(&j, "time", (int64_t)time(NULL));
+	bj_obj(&j, "machine");
+	bj_int(&j, "nproc", sysconf(_SC_NPROCESSORS_ONLN));
+	bj_str(&j, "cpu", cpu);
+	bj_str(&j, "kernel", kernel);
+	bj_close(&j);
+	bj_bool(&j, "quick", quick);
+	bj_arr(&j, "latency");
+	for (int i = 0; i < 3; i++) {
+		const struct lat_row *L = &lat_rows[i];
+
+		bj_obj(&j, NULL);
+		bj_int(&j, "subscribers", L->subs);
+		bj_int(&j, "frame_bytes", (int64_t)L->frame);
+		bj_int(&j, "events", (int64_t)L->events);
+		bj_bool(&j, "ok", L->ok);
+		bj_stats(&j, "broker", &L->broker);
+		bj_stats(&j, "raw", &L->raw);
+		bj_num(&j, "ratio_p50", bratio(L->broker.p50, L->raw.p50));
+		bj_num(&j, "ratio_p99", bratio(L->broker.p99, L->raw.p99));
+		bj_num(&j, "broker_cpu_us_per_1000_events", L->broker_cpu_per_k_us);
+		bj_close(&j);
+	}
+	bj_close(&j);
+	bj_arr(&j, "throughput");
+	for (int i = 0; i < 3; i++) {
+		const struct tput_row *T = &tput_rows[i];
+
+		bj_obj(&j, NULL);
+		bj_int(&j, "subscribers", T->subs);
+		bj_int(&j, "frame_bytes", (int64_t)T->frame);
+		bj_int(&j, "events", (int64_t)T->events);
+		bj_bool(&j, "ok", T->ok);
+		bj_num(&j, "broker_events_per_s", T->broker_eps);
+		bj_num(&j, "raw_per_frame_events_per_s", T->raw_eps);
+		bj_num(&j, "raw_batched_events_per_s", T->raw_batched_eps);
+		bj_num(&j, "ratio_per_frame", bratio(T->broker_eps, T->raw_eps));
+		bj_num(&j, "ratio_batched", bratio(T->broker_eps, T->raw_batched_eps));
+		bj_num(&j, "broker_cpu_us_per_1000_events", T->broker_cpu_per_k_us);
+		bj_num(&j, "reader_cpu_us_per_1000_events", T->reader_cpu_per_k_us);
+		bj_num(&j, "raw_writer_cpu_us_per_1000_events", T->raw_writer_cpu_per_k_us);
+		bj_close(&j);
+	}
+	bj_close(&j);
+	bj_arr(&j, "round_trip");
+	for (int i = 0; i < RT_ROWS; i++) {
+		bj_obj(&j, NULL);
+		bj_str(&j, "name", rt_rows[i].name);
+		bj_int(&j, "request_bytes", (int64_t)rt_rows[i].req);
+		bj_int(&j, "reply_bytes", (int64_t)rt_rows[i].resp);
+		bj_stats(&j, "rtt", &rt_rows[i].s);
+		bj_stats(&j, "raw", &rt_rows[i].base);
+		bj_num(&j, "ratio_p50", bratio(rt_rows[i].s.p50, rt_rows[i].base.p50));
+		bj_num(&j, "ratio_p99", bratio(rt_rows[i].s.p99, rt_rows[i].base.p99));
+		bj_close(&j);
+	}
+	bj_close(&j);
+	bj_obj(&j, "unit_costs");
+	bj_int(&j, "idle_subscribers", units.idle_n);
+	bj_int(&j, "jobs", units.jobs_n);
+	bj_num(&j, "rss_bytes_per_idle_subscriber", units.per_idle_sub);
+	bj_num(&j, "rss_bytes_per_managed_job", units.per_job);
+	bj_num(&j, "rss_bytes_per_pending_episode", units.per_episode);
+	bj_num(&j, "journal_bytes_per_job", units.journal_per_job);
+	bj_num(&j, "journal_bytes_per_episode", units.journal_per_episode);
+	bj_num(&j, "cpu_us_per_1000_events_paced", lat_rows[0].broker_cpu_per_k_us);
+	bj_num(&j, "cpu_us_per_1000_events_flat_out", tput_rows[0].broker_cpu_per_k_us);
+	bj_close(&j);
+	bj_obj(&j, "alternatives");
+	for (int i = 0; i < 2; i++) {
+		char key[32];
+
+		snprintf(key, sizeof key, "polling_%.0fs_simulated", poll_rows[i].interval_s);
+		bj_stats(&j, key, &poll_rows[i].s);
+	}
+	bj_stats(&j, "spawn_fork_exec_wait", &spawn_rows[0].s);
+	bj_stats(&j, "spawn_posix_spawn_wait", &spawn_rows[1].s);
+	bj_close(&j);
+	bj_int(&j, "failures", failures);
+	bj_end(&j);
+	fclose(f);
+	printf("\nwrote %s\n", path);
+}
+
+int main(int argc, char **argv)
+{
+	const char *out = "build/bench/native.json";
+	struct rlimit rl;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--out") && i + 1 < argc)
+			out = argv[++i];
+		else if (!strcmp(argv[i], "--quick"))
+			quick = true;
+		else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+			only = argv[++i];
+		else {
+			fprintf(stderr, "usage: native_bench [--out FILE] [--quick] [--only "
+					"latency,throughput,rt,idle,jobs,alt]\n");
+			return 2;
+		}
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGPIPE, SIG_IGN);
+	find_bindir();
+	/* 1000 idle subscribers: both ends need the descriptors. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
+		rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	printf("native_bench: dobrokerd (sim backend, Unix socket) vs raw Unix sockets, "
+	       "same run%s\n", quick ? " (--quick)" : "");
+
+	int lat_events = quick ? 1000 : 5000;
+	for (int i = 0; i < 3 && want("latency"); i++) {
+		note("latency, %d subscribers, %d events at 1/ms", sub_counts[i], lat_events);
+		run_latency(i, sub_counts[i], lat_events);
+	}
+	static const int cycles_full[3] = { 400, 200, 40 };
+	for (int i = 0; i < 3 && want("throughput"); i++) {
+		int cycles = quick ? cycles_full[i] / 4 : cycles_full[i];
+
+		note("throughput, %d subscribers, %d events", sub_counts[i], 256 * cycles);
+		run_throughput(i, sub_counts[i], 256, cycles);
+	}
+	if (want("rt")) {
+		note("action round trip");
+		run_action_rt(quick ? 500 : 3000);
+	}
+	if (want("idle")) {
+		note("cost per idle subscriber");
+		run_idle_subs(1000);
+	}
+	if (want("jobs")) {
+		note("cost per job and per episode");
+		run_job_costs(quick ? 300 : 1000);
+	}
+	if (want("alt")) {
+		note("process spawn and polling");
+		run_spawn(quick ? 100 : 500);
+		run_polling();
+	}
+	print_report();
+	write_json(out);
+	if (failures)
+		printf("native_bench: %d measurement(s) FAILED (see stderr)\n", failures);
+	return failures ? 1 : 0;
+}
