@@ -52,6 +52,10 @@ ctl() { # dobctl.exe on our pipe: its stdout without Windows' \r, its exit code
 	e2e_dobctl --endpoint "$PIPE" --timeout 15000 "$@" >"$T/ctl.out"
 	ctl_rc=$?
 	tr -d '\r' <"$T/ctl.out"
+	case $ctl_rc in
+	0 | 4) ;;
+	*) echo "     (dobctl.exe $* exited $ctl_rc)" ;;
+	esac >&2
 	return $ctl_rc
 }
 

@@ -10,9 +10,9 @@
 # What a script starts through these helpers (e2e_bg, e2e_httpd,
 # e2e_broker_start, and Wine itself) is stopped when the script exits, for
 # whatever reason: background processes by their pid, then the wineserver of
-# the prefix (scripts/wine-stop.sh), then the temp dir is removed
-# (E2E_KEEP=1 keeps it). The Wine prefix is the project's (scripts/wine-env.sh:
-# build/wineprefix, or DOB_WINEPREFIX).
+# the prefix (scripts/wine-stop.sh), then the temp dir is removed (kept,
+# with its logs, when the script fails or E2E_KEEP=1). The Wine prefix is
+# the project's (scripts/wine-env.sh: build/wineprefix, or DOB_WINEPREFIX).
 #
 # Run on its own (scripts/check.sh runs every tests/e2e/*.sh), this file
 # tests itself without Wine: httpd.py (200 with the bytes, 404, a range), the
@@ -58,8 +58,8 @@ e2e_cleanup() {
 		wait "$p" 2>/dev/null
 	done
 	if [ -n "$E2E_TMP" ]; then
-		if [ "${E2E_KEEP:-0}" = 1 ]; then
-			echo "kept $E2E_TMP"
+		if [ "${E2E_KEEP:-0}" = 1 ] || [ "$e2e_rc" != 0 ]; then
+			echo "kept $E2E_TMP (logs)"
 		else
 			rm -rf "$E2E_TMP"
 		fi
@@ -137,12 +137,13 @@ e2e_httpd() {
 
 # ---------------------------------------------------------------- Wine
 
-# e2e_wine_fresh [TRACE_FILE]: a wineserver of our own for the prefix (an
-# old one is stopped; the prefix is created when missing). Call it before
-# any other use of Wine: the wineserver is stopped at exit only after it. With TRACE_FILE,
-# the first process runs with WINEDEBUG=trace+qmgr and its stderr appended
-# to TRACE_FILE: Wine's services (BITS among them) inherit both, so
-# TRACE_FILE gets a line for every call BITS serves, e.g.
+# e2e_wine_fresh [TRACE_FILE]: Wine ready in the prefix (created when
+# missing). Call it before any other use of Wine: the prefix's wineserver is
+# stopped at exit only after it. With TRACE_FILE, the wineserver is our own:
+# one already running is stopped, and the first process runs with
+# WINEDEBUG=trace+qmgr and its stderr appended to TRACE_FILE. Wine's
+# services (BITS among them) inherit both, so TRACE_FILE gets a line for
+# every call BITS serves, e.g.
 #   0154:trace:qmgr:BackgroundCopyJob_Resume 00000000010A4D90.
 # an account of what reached BITS that does not come from the broker.
 e2e_wine_fresh() {
@@ -150,8 +151,8 @@ e2e_wine_fresh() {
 	if [ ! -f "$WINEPREFIX/system.reg" ]; then
 		"$E2E_ROOT/scripts/wine-run.sh" "$E2E_BIN/dobctl.exe" --help >/dev/null 2>&1
 	fi
-	"$E2E_ROOT/scripts/wine-stop.sh"
 	if [ -n "${1:-}" ]; then
+		"$E2E_ROOT/scripts/wine-stop.sh"
 		WINEDEBUG=-all,trace+qmgr "$WINE" "$E2E_BIN/dobctl.exe" --help >/dev/null 2>>"$1"
 	else
 		"$WINE" "$E2E_BIN/dobctl.exe" --help >/dev/null 2>&1
