@@ -7,9 +7,22 @@
 #   suites: unit, any other Criterion binary in build/native/tests/ (e.g.
 #           platform), integration (when present), interop (Python),
 #           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
-#           fuzz corpus replay, and with SAN_CHECK=1 or CI=true the unit,
-#           integration and interop tests again under
-#           -fsanitize=address,undefined.
+#           fuzz corpus replay, and with SAN_CHECK=1 or CI=true every
+#           Criterion binary and interop again under
+#           -fsanitize=address,undefined, and the ThreadSanitizer suites.
+#
+#   CHECK_SAN=LIST (what `make check SAN=LIST` sets) runs only that
+#   sanitizer variant: address,undefined (or any list without thread): the
+#   Criterion binaries and interop built with it; thread: the standalone
+#   TSan programs of tests/tsan/ and the integration tests against a
+#   dobrokerd built with -fsanitize=thread (Criterion itself cannot run under
+#   TSan).
+#
+# A sanitizer report anywhere in a suite's output (AddressSanitizer,
+# LeakSanitizer, UBSan's "runtime error", ThreadSanitizer, valgrind's error
+# summary) counts as one more failure: Criterion does not fail a test for
+# what a sanitizer says after the test's result (a leak at exit, a report
+# from a .fini), nor for a report in a broker it started.
 #
 # Every suite must end its output with a count line: Criterion's
 # "[====] Synthesis: Tested: N | Passing: N | ..." or our "N passed, N failed"
@@ -35,6 +48,10 @@ san=0
 if [ "${SAN_CHECK:-0}" = 1 ] || [ "${CI:-}" = true ]; then
 	san=1
 fi
+only_san=${CHECK_SAN:-}
+# The builds below choose their variant themselves: nothing from a calling
+# make (make check SAN=...) may leak into them.
+unset SAN MAKEFLAGS MFLAGS MAKELEVEL
 
 trap '"$here/wine-stop.sh"' EXIT
 trap 'exit 129' HUP
@@ -60,6 +77,11 @@ counts() {
 		END { if (last != "") print last }'
 }
 
+# How many sanitizer (or valgrind) reports a log holds.
+san_reports() {
+	grep -Ec '==[0-9]+==ERROR: (Address|Leak|Thread)Sanitizer|WARNING: ThreadSanitizer|^[^ ]+:[0-9]+:[0-9]+: runtime error: |==[0-9]+== ERROR SUMMARY: [1-9]' "$1"
+}
+
 # step KIND NAME CMD...: runs CMD (stdin closed, output shown and logged) and
 # records its result. KIND is "build" (exit status only) or "tests" (counts).
 step() {
@@ -80,7 +102,10 @@ step() {
 			result="no count line (exit $rc)"; p=0 f=1
 		else
 			p=${c% *} f=${c#* }
-			if [ "$f" != 0 ]; then
+			r=$(san_reports "$log")
+			if [ "$r" != 0 ]; then
+				result="$r sanitizer report(s)"; f=$((f + 1))
+			elif [ "$f" != 0 ]; then
 				result=FAILED
 			elif [ "$rc" != 0 ]; then
 				result="exit $rc"; f=1
@@ -162,6 +187,64 @@ build() {
 	timeout -k 10 "$BUILD_LIMIT" make -k --no-print-directory "$@"
 }
 
+# ---------------------------------------------------------------- summary
+finish() {
+	ms=$(($(date +%s%3N) - start))
+	echo "==== summary"
+	awk -F'|' -v ms="$ms" -v tp="$total_passed" -v tf="$total_failed" '
+		BEGIN { printf "%-34s %-26s %7s %7s %8s\n", "suite", "result", "passed", "failed", "time" }
+		{ printf "%-34s %-26s %7s %7s %7.2fs\n", $1, $2, $3, $4, $5 / 1000 }
+		END { printf "%-34s %-26s %7d %7d %7.2fs\n", "total", "", tp, tf, ms / 1000 }' "$summary"
+	echo "$total_passed passed, $total_failed failed"
+	[ "$total_failed" = 0 ]
+	exit
+}
+
+# ASan/UBSan (or another list without thread): every Criterion binary and
+# interop, built with -fsanitize=$1.
+asan_suites() {
+	sandir=build/native-san-$(echo "$1" | tr , -)
+	step build "build native $1" build -j"$JOBS" SAN="$1" all tests
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	criterion_suites "$sandir" " ($1)"
+	# The sanitized interop_tool against Python's frames: cheap, and the
+	# only run of the codec on bytes from another implementation.
+	export INTEROP_TOOL="$sandir/bin/interop_tool"
+	step tests "interop ($1)" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
+	unset INTEROP_TOOL ASAN_OPTIONS UBSAN_OPTIONS
+}
+
+# ThreadSanitizer: Criterion aborts under TSan, so the standalone programs
+# of tests/tsan/ (built with -fsanitize=thread), then the (uninstrumented)
+# integration tests against dobrokerd and dobctl built with it.
+tsan_suites() {
+	tdir=build/native-san-thread
+	step build "build native thread" build -j"$JOBS" SAN=thread all tsan-build
+	export TSAN_OPTIONS=halt_on_error=1
+	for prog in "$tdir"/tests/tsan/*; do
+		[ -f "$prog" ] && [ -x "$prog" ] || continue
+		step tests "tsan ${prog##*/}" run_bin "$prog"
+	done
+	# Less the rate-limit flood: a TSan broker reads too slowly to reach
+	# the frames-per-second limit it checks.
+	export DOB_IT_BINDIR="$tdir/bin"
+	step tests "integration (thread: dobrokerd)" run_bin build/native/tests/integration \
+		--filter '!(limits/max_size_frame_flood*)'
+	unset TSAN_OPTIONS DOB_IT_BINDIR
+}
+
+if [ -n "$only_san" ]; then
+	case ,$only_san, in
+	*,thread,*)
+		step build "build native" build -j"$JOBS" all tests
+		tsan_suites
+		;;
+	*) asan_suites "$only_san" ;;
+	esac
+	finish
+fi
+
 # ---------------------------------------------------------------- builds
 step build "build native" build -j"$JOBS" all tests pygen
 step build "build windows" build -j"$JOBS" CROSS="$CROSS" all
@@ -190,24 +273,8 @@ done
 step tests "fuzz replay" fuzz_replay
 
 if [ "$san" = 1 ]; then
-	sandir=build/native-san-$(echo "$SAN" | tr , -)
-	step build "build native $SAN" build -j"$JOBS" SAN="$SAN" tests
-	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
-	export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-	criterion_suites "$sandir" " ($SAN)"
-	# The sanitized interop_tool against Python's frames: cheap, and the
-	# only run of the codec on bytes from another implementation.
-	export INTEROP_TOOL="$sandir/bin/interop_tool"
-	step tests "interop ($SAN)" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
-	unset INTEROP_TOOL
+	asan_suites "$SAN"
+	tsan_suites
 fi
 
-# ---------------------------------------------------------------- summary
-ms=$(($(date +%s%3N) - start))
-echo "==== summary"
-awk -F'|' -v ms="$ms" -v tp="$total_passed" -v tf="$total_failed" '
-	BEGIN { printf "%-34s %-26s %7s %7s %8s\n", "suite", "result", "passed", "failed", "time" }
-	{ printf "%-34s %-26s %7s %7s %7.2fs\n", $1, $2, $3, $4, $5 / 1000 }
-	END { printf "%-34s %-26s %7d %7d %7.2fs\n", "total", "", tp, tf, ms / 1000 }' "$summary"
-echo "$total_passed passed, $total_failed failed"
-[ "$total_failed" = 0 ]
+finish

@@ -29,7 +29,11 @@ const char *hp_bin(const char *name)
 {
 	static char path[PATH_MAX + 64];
 
-	if (!bindir[0]) {
+	if (!bindir[0] && getenv("DOB_IT_BINDIR") && *getenv("DOB_IT_BINDIR")) {
+		/* The programs of another build (the TSan run: Criterion cannot
+		 * run under TSan, dobrokerd can). */
+		snprintf(bindir, sizeof bindir, "%s", getenv("DOB_IT_BINDIR"));
+	} else if (!bindir[0]) {
 		/* The binary is build/<target>/tests/integration: programs are in
 		 * build/<target>/bin. */
 		char self[PATH_MAX - 16];
@@ -106,6 +110,49 @@ static bool answers(const char *endpoint)
 	return true;
 }
 
+/* A sanitized dobrokerd (SAN builds) ends with an exit status of its own
+ * when it finds an error or a leak: a clean stop (SIGTERM -> 0) then shows
+ * it. The caller's options come last and win. Runs in the child. */
+static void san_env(void)
+{
+	static const char *const defaults[][2] = {
+		{ "ASAN_OPTIONS", "detect_leaks=1:exitcode=" HB_SAN_EXIT_STR },
+		{ "UBSAN_OPTIONS", "halt_on_error=1:print_stacktrace=1:exitcode=" HB_SAN_EXIT_STR },
+		{ "TSAN_OPTIONS", "exitcode=" HB_SAN_EXIT_STR },
+	};
+
+	for (size_t i = 0; i < sizeof defaults / sizeof defaults[0]; i++) {
+		const char *old = getenv(defaults[i][0]);
+		char v[1024];
+
+		snprintf(v, sizeof v, "%s%s%s", defaults[i][1], old && *old ? ":" : "",
+			 old ? old : "");
+		setenv(defaults[i][0], v, 1);
+	}
+}
+
+/* The first sanitizer report in text, or NULL. */
+static const char *san_report(const char *text)
+{
+	static const char *const marks[] = {
+		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ",
+		"WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer",
+	};
+	const char *first = NULL;
+
+	for (size_t i = 0; i < sizeof marks / sizeof marks[0]; i++) {
+		const char *p = strstr(text, marks[i]);
+
+		if (p && (!first || p < first))
+			first = p;
+	}
+	if (!first)
+		return NULL;
+	while (first > text && first[-1] != '\n')
+		first--;
+	return first;
+}
+
 void hb_start(struct hb_broker *b)
 {
 	char *argv[HB_MAX_ARGS + 32];
@@ -146,6 +193,7 @@ void hb_start(struct hb_broker *b)
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
+		san_env();
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -165,6 +213,33 @@ void hb_start(struct hb_broker *b)
 	cr_assert_fail("dobrokerd did not answer on %s:\n%s", b->sock, hb_log_tail(b));
 }
 
+/* Says (a failed expectation, and the report on stderr, where
+ * scripts/check.sh finds it even from a .fini) when the broker did not stop
+ * cleanly or its log holds a sanitizer report. */
+static void expect_clean(struct hb_broker *b, int status, bool stopped)
+{
+	const char *log = hp_read(b->log);
+	const char *rep = san_report(log);
+	char how[64];
+
+	if (!stopped)
+		snprintf(how, sizeof how, "did not stop within 5 s of SIGTERM");
+	else if (WIFEXITED(status))
+		snprintf(how, sizeof how, "exited with %d", WEXITSTATUS(status));
+	else
+		snprintf(how, sizeof how, "was killed by signal %d",
+			 WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	if (stopped && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !rep)
+		return;
+	if (!rep)
+		rep = hb_log_tail(b);
+	fprintf(stderr, "dobrokerd of %s %s; its log:\n%.6000s\n", b->dir, how, rep);
+	cr_expect_fail("dobrokerd %s (log above)%s", how,
+		       WIFEXITED(status) && WEXITSTATUS(status) == HB_SAN_EXIT ?
+		       ": a sanitizer report" : "");
+	b->unclean = true;
+}
+
 int hb_stop(struct hb_broker *b)
 {
 	int status = 0;
@@ -175,6 +250,7 @@ int hb_stop(struct hb_broker *b)
 	for (int i = 0; i < 500; i++) {
 		if (waitpid(b->pid, &status, WNOHANG) == b->pid) {
 			b->pid = 0;
+			expect_clean(b, status, true);
 			return status;
 		}
 		usleep(10000);
@@ -182,6 +258,7 @@ int hb_stop(struct hb_broker *b)
 	kill(b->pid, SIGKILL);
 	waitpid(b->pid, &status, 0);
 	b->pid = 0;
+	expect_clean(b, status, false);
 	return -1;
 }
 
@@ -198,7 +275,10 @@ void hb_cleanup(struct hb_broker *b)
 {
 	char cmd[HB_PATH + 32];
 
-	hb_stop(b);
+	if (b->pid > 0)
+		hb_stop(b);
+	else if (b->dir[0] && !b->unclean && san_report(hp_read(b->log)))
+		expect_clean(b, SIGKILL, true); /* killed with -9 earlier */
 	for (int i = 0; i < b->n_args; i++)
 		free(b->args[i]);
 	b->n_args = 0;

@@ -35,7 +35,13 @@ struct hb_broker {
 	int n_listeners;
 	char listener_sock[HB_MAX_LISTENERS][HB_PATH];
 	char listener_spec[HB_MAX_LISTENERS][HB_PATH];
+	bool unclean;           /* a stop was found unclean (already said) */
 };
+
+/* The exit status a sanitized dobrokerd ends with when it found an error or
+ * a leak (the harness sets it in ASAN/UBSAN/TSAN_OPTIONS). */
+#define HB_SAN_EXIT 66
+#define HB_SAN_EXIT_STR "66"
 
 /* Sets up the directory and the scenario (NULL = none). Extra broker flags
  * follow as NULL-terminated strings ("--deadline-ms=300", ...). */
@@ -45,11 +51,17 @@ void hb_init(struct hb_broker *b, const char *scenario, ...);
 int hb_add_identity(struct hb_broker *b, const char *spec);
 /* Starts dobrokerd and waits until it answers a handshake. */
 void hb_start(struct hb_broker *b);
-/* SIGTERM, wait (SIGKILL after 5 s). Returns the exit status as waitpid's. */
+/* SIGTERM, wait (SIGKILL after 5 s). Returns the exit status as waitpid's.
+ * Anything but exit 0, or a sanitizer report in the broker's log, is a
+ * failed expectation (cr_expect) with the report printed on stderr: in a
+ * test body the test fails; from a .fini (where Criterion counts no failure)
+ * scripts/check.sh fails the suite on the printed report. */
 int hb_stop(struct hb_broker *b);
 /* SIGKILL and reap. */
 void hb_kill9(struct hb_broker *b);
-/* Stops the broker if running and removes the directory. */
+/* Stops the broker if running (hb_stop's checks; a log with a sanitizer
+ * report from a killed broker is said the same way) and removes the
+ * directory. */
 void hb_cleanup(struct hb_broker *b);
 /* The broker's log so far (static buffer) for assertion messages. */
 const char *hb_log_tail(const struct hb_broker *b);
@@ -92,7 +104,8 @@ int hp_wait(pid_t pid, int timeout_ms);
 /* CLOCK_MONOTONIC in milliseconds. */
 int64_t hp_now_ms(void);
 
-/* Absolute path of a program in the build's bin dir. */
+/* Absolute path of a program in the build's bin dir (or in $DOB_IT_BINDIR:
+ * the TSan run uses the programs of build/native-san-thread/). */
 const char *hp_bin(const char *name);
 /* Reads a whole small file into a static buffer. */
 const char *hp_read(const char *path);

@@ -394,15 +394,3 @@ void texpect_no_leak(int64_t live0)
 	cr_expect_eq(dob_alloc_live(), live0, "%lld dob_* blocks leaked",
 		     (long long)(dob_alloc_live() - live0));
 }
-
-/* Criterion 2.4's runner process (not a test process: those have BXFI_MAP
- * in their environment) leaks a 48-byte block now and then when tests run
- * in parallel, and LeakSanitizer (SAN builds) would fail the run for it.
- * Ignored there only; our own allocations are checked in each test through
- * dob_alloc_live() (a failed assertion or a crash in .fini does not fail a
- * Criterion test, so the check is in the test body). */
-const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
-{
-	return getenv("BXFI_MAP") ? "" : "leak:libcriterion.so\n";
-}
