@@ -276,6 +276,15 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 	snprintf(b->files, sizeof b->files, "%s/files", b->dir);
 	mkdir(b->files, 0700);
 	snprintf(prog, sizeof prog, "%s/dobrokerd", bindir);
+	/* Experiments: DOB_BENCH_WRAP="valgrind --tool=callgrind ..." runs the
+	 * broker under a tool (then timings mean nothing). */
+	static char wrap[1024];
+	const char *w = getenv("DOB_BENCH_WRAP");
+	if (w && *w) {
+		snprintf(wrap, sizeof wrap, "%s", w);
+		for (char *tok = strtok(wrap, " "); tok && n < 16; tok = strtok(NULL, " "))
+			argv[n++] = tok;
+	}
 	argv[n++] = prog;
 	snprintf(a_ep, sizeof a_ep, "--endpoint=%s", b->sock);
 	snprintf(a_st, sizeof a_st, "--state-dir=%s", b->state);
@@ -295,6 +304,14 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 	}
 	for (int i = 0; extra && extra[i] && n < 62; i++)
 		argv[n++] = (char *)extra[i];
+	/* Experiments: DOB_BENCH_BROKER_ARGS="--log-level=warn ..." */
+	static char env_args[1024];
+	const char *ea = getenv("DOB_BENCH_BROKER_ARGS");
+	if (ea && *ea) {
+		snprintf(env_args, sizeof env_args, "%s", ea);
+		for (char *tok = strtok(env_args, " "); tok && n < 62; tok = strtok(NULL, " "))
+			argv[n++] = tok;
+	}
 	argv[n] = NULL;
 
 	pid_t parent = getpid();
@@ -313,10 +330,10 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execv(argv[0], argv);
+		execvp(argv[0], argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 1500; i++) {
 		int st;
 		struct dobc *c;
 
@@ -381,6 +398,18 @@ static int64_t rss_of(pid_t pid)
 static int64_t cpu_of(pid_t pid)
 {
 	char path[64], buf[2048];
+	unsigned long long run_ns;
+	FILE *sf;
+
+	/* schedstat: time on the CPU in ns (stat's ticks are 10 ms). */
+	snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+	if ((sf = fopen(path, "r"))) {
+		int k = fscanf(sf, "%llu", &run_ns);
+
+		fclose(sf);
+		if (k == 1)
+			return (int64_t)run_ns;
+	}
 	unsigned long long ut = 0, stt = 0;
 	FILE *f;
 	size_t n;
@@ -426,6 +455,43 @@ static int64_t journal_bytes(const struct bk *b)
 	}
 	closedir(d);
 	return sum;
+}
+
+/* Profiling (development): with DOB_BENCH_PERF=DIR in the environment, a
+ * measured section of the broker is sampled by `perf record -e cpu-clock
+ * -g` into DIR/NAME.data (perf report -i ... shows it). */
+static pid_t prof_start(const char *name, pid_t target)
+{
+	const char *dir = getenv("DOB_BENCH_PERF");
+	char out[600], pid[32];
+	pid_t p;
+
+	if (!dir || !*dir)
+		return 0;
+	snprintf(out, sizeof out, "%s/%s.data", dir, name);
+	snprintf(pid, sizeof pid, "%d", (int)target);
+	p = fork();
+	if (p == 0) {
+		char *argv[] = { "perf", "record", "-q", "-e", "cpu-clock", "-F", "1999",
+				 "--call-graph", "dwarf,8192",
+				 "-p", pid, "-o", out, NULL };
+		int fd = open("/dev/null", O_WRONLY);
+
+		if (fd >= 0)
+			dup2(fd, 1);
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	sleep_ms(300); /* perf attaches */
+	return p;
+}
+
+static void prof_stop(pid_t p)
+{
+	if (p <= 0)
+		return;
+	kill(p, SIGINT);
+	waitpid(p, NULL, 0);
 }
 
 /* Submits one job whose URL is url_fmt % i. Returns 0 when accepted. */
@@ -541,6 +607,60 @@ static int read_all(int fd, uint8_t *p, size_t n)
 	return 0;
 }
 
+/* Protobuf wire format, just enough to read Envelope.job_error (10)
+ * .first_seen_us (4) without decoding the frame. 0 if absent. */
+static const uint8_t *varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (int shift = 0; p < end && shift < 64; shift += 7) {
+		uint8_t b = *p++;
+
+		*v |= (uint64_t)(b & 0x7F) << shift;
+		if (!(b & 0x80))
+			return p;
+	}
+	return NULL;
+}
+
+static int64_t peek_field(const uint8_t *p, const uint8_t *end, uint32_t field, int depth)
+{
+	while (p && p < end) {
+		uint64_t key, v;
+
+		if (!(p = varint(p, end, &key)))
+			return 0;
+		switch (key & 7) {
+		case 0:
+			if (!(p = varint(p, end, &v)))
+				return 0;
+			if (depth == 1 && key >> 3 == field)
+				return (int64_t)v;
+			break;
+		case 1:
+			p += 8;
+			break;
+		case 5:
+			p += 4;
+			break;
+		case 2:
+			if (!(p = varint(p, end, &v)) || v > (uint64_t)(end - p))
+				return 0;
+			if (depth == 0 && key >> 3 == 10)
+				return peek_field(p, p + v, field, 1);
+			p += v;
+			break;
+		default:
+			return 0;
+		}
+	}
+	return 0;
+}
+
+static int64_t peek_first_seen(const uint8_t *body, size_t len)
+{
+	return peek_field(body, body + len, 4, 0);
+}
+
 /* A reader of length-prefixed frames on n fds (nonblocking), one thread. */
 struct rconn {
 	int fd;
@@ -556,6 +676,8 @@ struct rreader {
 	int n, ep;
 	uint64_t want;       /* frames per conn */
 	bool stamp;          /* frames carry a timestamp: record latencies */
+	bool peek;           /* frames are the broker's JobErrors: latency from
+			      * their first_seen_us, read off the wire */
 	struct bvec *lat;    /* latency samples (ns) when stamp */
 	int64_t first_ns;    /* earliest timestamp seen (stamp) */
 	int64_t done_ns;     /* wall time the last conn got its last frame */
@@ -634,7 +756,7 @@ static int rreader_run(struct rreader *r, int64_t deadline)
 				continue;
 			}
 			c->have += (size_t)got;
-			if (r->stamp)
+			if (r->stamp || r->peek)
 				t = wall_ns();
 			while (c->have - off >= 4) {
 				const uint8_t *p = c->buf + off;
@@ -646,6 +768,12 @@ static int rreader_run(struct rreader *r, int64_t deadline)
 				if (!r->first && c == r->c && (r->first = malloc(len ? len : 1))) {
 					memcpy(r->first, p + 4, len);
 					r->first_len = len;
+				}
+				if (r->peek) {
+					int64_t us = peek_first_seen(p + 4, len);
+
+					if (us > 0)
+						bvec_push(r->lat, t - us * 1000);
 				}
 				if (r->stamp) {
 					int64_t ts;
@@ -759,6 +887,7 @@ struct lat_row {
 	size_t frame;           /* bytes, prefix included */
 	uint64_t events;
 	struct bstats broker, raw;
+	struct bstats wire;     /* broker again, to the frame's arrival (no decode) */
 	double broker_cpu_per_k_us; /* broker CPU per 1,000 events (us) */
 	bool ok;
 };
@@ -807,7 +936,10 @@ static const int sub_counts[3] = { 1, 8, 64 };
 
 /* ---------------------------------------------------------------- 1. latency */
 
-#define T0_MS 1500   /* scenario time of the first event: the setup runs before */
+/* Scenario time of the first event (ms after the broker starts): the
+ * setup runs before it. DOB_BENCH_T0_MS overrides (slow brokers, e.g. under
+ * valgrind). */
+static int T0_MS = 1500;
 
 /* Every subscriber reads with libdobclient; one thread serves them all. */
 static int read_events(struct dobc **subs, int n, uint64_t want, int64_t deadline,
@@ -913,45 +1045,78 @@ static void close_subs(struct dobc **subs, int n)
 	free(subs);
 }
 
-static void run_latency(int row, int nsubs, int events)
+/* One broker run of the paced scenario. decode: subscribers read with
+ * libdobclient and the latency ends with the decoded event; else they read
+ * the socket and the latency ends when the frame has arrived (its
+ * first_seen_us read off the wire), which leaves the client's decoding out. */
+static int broker_latency(int nsubs, int events, bool decode, struct bvec *lat, size_t *frame,
+			  double *cpu_per_k_us)
 {
-	struct lat_row *L = &lat_rows[row];
 	const int n_jobs = 16, period_ms = 1;
 	struct sb s = { 0 };
 	struct bk b;
-	struct bvec lat = { 0 }, rlat = { 0 };
-	struct dobc **subs;
-	int64_t started, cpu0, cpu1;
+	struct dobc **subs = NULL;
+	int64_t started, cpu0, cpu1, deadline;
+	int rc = -1;
+
+	scenario_paced(&s, events, n_jobs, period_ms);
+	started = mono_ns();
+	deadline = started + (int64_t)(T0_MS + events * period_ms + 10000) * 1000000;
+	if (bk_start(&b, s.p, s.n, NULL) < 0)
+		goto stop;
+	subs = connect_subs(&b, nsubs, 1u << DOB_EVENT_JOB_ERROR);
+	if (!subs)
+		goto stop;
+	if (submit_many(&b, "lat", n_jobs) < 0)
+		goto stop;
+	if (mono_ns() - started > (int64_t)(T0_MS - 200) * 1000000)
+		note("setup took %lld ms, close to the first event at %d ms",
+		     (long long)((mono_ns() - started) / 1000000), T0_MS);
+	char pname[32];
+	snprintf(pname, sizeof pname, "latency-%d%s", nsubs, decode ? "" : "-wire");
+	pid_t prof = prof_start(pname, b.pid);
+	cpu0 = cpu_of(b.pid);
+	if (decode) {
+		rc = read_events(subs, nsubs, (uint64_t)events, deadline, lat, frame);
+	} else {
+		struct rreader r;
+		int fds[256];
+
+		for (int i = 0; i < nsubs; i++)
+			fds[i] = (int)dobc_poll_handle(subs[i]);
+		if (rreader_init(&r, fds, nsubs, (uint64_t)events, false, lat) == 0) {
+			r.peek = true;
+			rc = rreader_run(&r, deadline);
+		}
+		rreader_free(&r);
+	}
+	cpu1 = cpu_of(b.pid);
+	prof_stop(prof);
+	if (rc < 0)
+		bad("latency, %d subscribers%s: events lost", nsubs, decode ? "" : " (wire)");
+	if (cpu_per_k_us)
+		*cpu_per_k_us = (double)(cpu1 - cpu0) / 1000.0 / (double)events * 1000.0;
+stop:
+	close_subs(subs, nsubs);
+	bk_stop(&b);
+	free(s.p);
+	return rc;
+}
+
+static void run_latency(int row, int nsubs, int events)
+{
+	struct lat_row *L = &lat_rows[row];
+	const int period_ms = 1;
+	struct bvec lat = { 0 }, wlat = { 0 }, rlat = { 0 };
 
 	memset(L, 0, sizeof *L);
 	L->subs = nsubs;
 	L->events = (uint64_t)events;
-	scenario_paced(&s, events, n_jobs, period_ms);
-	started = mono_ns();
-	if (bk_start(&b, s.p, s.n, NULL) < 0)
-		goto out;
-	subs = connect_subs(&b, nsubs, 1u << DOB_EVENT_JOB_ERROR);
-	if (!subs)
-		goto out;
-	if (submit_many(&b, "lat", n_jobs) < 0) {
-		close_subs(subs, nsubs);
-		goto out;
-	}
-	if (mono_ns() - started > (int64_t)(T0_MS - 200) * 1000000)
-		note("setup took %lld ms, close to the first event at %d ms",
-		     (long long)((mono_ns() - started) / 1000000), T0_MS);
-	cpu0 = cpu_of(b.pid);
-	if (read_events(subs, nsubs, (uint64_t)events,
-			started + (int64_t)(T0_MS + events * period_ms + 10000) * 1000000, &lat,
-			&L->frame) < 0)
-		bad("latency, %d subscribers: events lost (see above)", nsubs);
-	else
-		L->ok = true;
-	cpu1 = cpu_of(b.pid);
-	L->broker_cpu_per_k_us = (double)(cpu1 - cpu0) / 1000.0 / (double)events * 1000.0;
-	close_subs(subs, nsubs);
-	bk_stop(&b);
+	L->ok = broker_latency(nsubs, events, true, &lat, &L->frame, &L->broker_cpu_per_k_us) == 0;
 	L->broker = bstats_of(&lat);
+	if (broker_latency(nsubs, events, false, &wlat, NULL, NULL) < 0)
+		L->ok = false;
+	L->wire = bstats_of(&wlat);
 
 	/* Baseline: the same number of frames of the same size, at the same
 	 * pace, one writer process to nsubs socket pairs, one reader. */
@@ -978,8 +1143,8 @@ static void run_latency(int row, int nsubs, int events)
 	}
 out:
 	bvec_free(&lat);
+	bvec_free(&wlat);
 	bvec_free(&rlat);
-	free(s.p);
 }
 
 /* ---------------------------------------------------------------- 2. throughput */
@@ -1044,6 +1209,9 @@ static void run_throughput(int row, int nsubs, int n_jobs, int cycles)
 		bad("throughput: epoll: %s", strerror(errno));
 		goto close;
 	}
+	char pname[32];
+	snprintf(pname, sizeof pname, "throughput-%d", nsubs);
+	pid_t prof = prof_start(pname, b.pid);
 	cpu0 = cpu_of(b.pid);
 	self0 = self_cpu_ns();
 	/* The first frame tells when the sim handed out the first event. */
@@ -1055,10 +1223,12 @@ static void run_throughput(int row, int nsubs, int n_jobs, int cycles)
 			bad("throughput, %d subscribers: events lost or too slow (%llu of %llu on "
 			    "the first)", nsubs, (unsigned long long)c0->frames,
 			    (unsigned long long)events);
+			prof_stop(prof);
 			goto close;
 		}
 		self1 = self_cpu_ns();
 		cpu1 = cpu_of(b.pid);
+		prof_stop(prof);
 		struct dob_msg m;
 		if (r.first && dob_decode(r.first, r.first_len, &m, NULL) == 0) {
 			if (m.type == DOB_MSG_JOB_ERROR)
@@ -1496,22 +1666,45 @@ static void machine(char *cpu, size_t n, char *kernel, size_t kn)
 		snprintf(kernel, kn, "unknown");
 }
 
+static char load_start[64], load_end[64];
+
+static void loadavg(char *buf, size_t n)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+
+	buf[0] = '\0';
+	if (f) {
+		if (fgets(buf, (int)n, f))
+			buf[strcspn(buf, "\n")] = '\0';
+		fclose(f);
+	}
+}
+
 static void print_report(void)
 {
-	printf("\n== 1. event latency (us): sim hand-off -> decoded at a subscriber; baseline: raw "
-	       "one-way, same size, same fan-out\n");
-	printf("%5s %6s %8s | %8s %8s %8s | %8s %8s %8s | %7s %7s | %s\n", "subs", "frame",
-	       "events", "p50", "p99", "p99.9", "raw p50", "raw p99", "raw99.9", "x p50",
-	       "x p99", "CPU/1k ev");
+	printf("load average (1, 5, 15 min, run/total, last pid) at start: %s; at the end: %s\n",
+	       load_start, load_end);
+	printf("\n== 1. event latency (us): sim hand-off -> subscriber; baseline: raw one-way, same "
+	       "frame size, same fan-out, same pace (1/ms)\n");
+	printf("   decoded: libdobclient has decoded the event; wire: the frame has arrived (no "
+	       "decoding)\n");
+	printf("%4s %5s %6s %7s | %7s %7s %7s | %7s %7s %7s | %6s %6s | %6s %6s | %s\n", "subs",
+	       "frame", "events", "", "p50", "p99", "p99.9", "raw p50", "raw p99", "raw99.9",
+	       "x p50", "x p99", "wx p50", "wx p99", "CPU/event");
 	for (int i = 0; i < 3; i++) {
 		const struct lat_row *L = &lat_rows[i];
 
-		printf("%5d %6zu %8llu | %8.1f %8.1f %8.1f | %8.1f %8.1f %8.1f | %7.2f %7.2f | "
-		       "%.0f us%s\n",
-		       L->subs, L->frame, (unsigned long long)L->events, L->broker.p50,
+		if (!L->events)
+			continue;
+		printf("%4d %5zu %6llu %7s | %7.1f %7.1f %7.1f | %7.1f %7.1f %7.1f | %6.2f %6.2f | "
+		       "%6s %6s | %.1f us%s\n",
+		       L->subs, L->frame, (unsigned long long)L->events, "decoded", L->broker.p50,
 		       L->broker.p99, L->broker.p999, L->raw.p50, L->raw.p99, L->raw.p999,
-		       bratio(L->broker.p50, L->raw.p50), bratio(L->broker.p99, L->raw.p99),
-		       L->broker_cpu_per_k_us, L->ok ? "" : "  FAILED");
+		       bratio(L->broker.p50, L->raw.p50), bratio(L->broker.p99, L->raw.p99), "", "",
+		       L->broker_cpu_per_k_us / 1000.0, L->ok ? "" : "  FAILED");
+		printf("%4s %5s %6s %7s | %7.1f %7.1f %7.1f | %7s %7s %7s | %6s %6s | %6.2f %6.2f |\n",
+		       "", "", "", "wire", L->wire.p50, L->wire.p99, L->wire.p999, "", "", "", "", "",
+		       bratio(L->wire.p50, L->raw.p50), bratio(L->wire.p99, L->raw.p99));
 	}
 	printf("\n== 2. fan-out throughput (JobErrors/s, each delivered to every subscriber)\n");
 	printf("%5s %8s | %10s %12s %12s | %7s %7s | %10s %10s %10s\n", "subs", "events",
@@ -1520,6 +1713,8 @@ static void print_report(void)
 	for (int i = 0; i < 3; i++) {
 		const struct tput_row *T = &tput_rows[i];
 
+		if (!T->events)
+			continue;
 		printf("%5d %8llu | %10.0f %12.0f %12.0f | %7.2f %7.2f | %7.0f us %7.0f us "
 		       "%7.0f us%s\n",
 		       T->subs, (unsigned long long)T->events, T->broker_eps, T->raw_eps,
@@ -1584,6 +1779,8 @@ static void write_json(const char *path)
 	bj_int(&j, "nproc", sysconf(_SC_NPROCESSORS_ONLN));
 	bj_str(&j, "cpu", cpu);
 	bj_str(&j, "kernel", kernel);
+	bj_str(&j, "loadavg_start", load_start);
+	bj_str(&j, "loadavg_end", load_end);
 	bj_close(&j);
 	bj_bool(&j, "quick", quick);
 	bj_arr(&j, "latency");
@@ -1597,6 +1794,9 @@ static void write_json(const char *path)
 		bj_bool(&j, "ok", L->ok);
 		bj_stats(&j, "broker", &L->broker);
 		bj_stats(&j, "raw", &L->raw);
+		bj_stats(&j, "broker_wire", &L->wire);
+		bj_num(&j, "ratio_wire_p50", bratio(L->wire.p50, L->raw.p50));
+		bj_num(&j, "ratio_wire_p99", bratio(L->wire.p99, L->raw.p99));
 		bj_num(&j, "ratio_p50", bratio(L->broker.p50, L->raw.p50));
 		bj_num(&j, "ratio_p99", bratio(L->broker.p99, L->raw.p99));
 		bj_num(&j, "broker_cpu_us_per_1000_events", L->broker_cpu_per_k_us);
@@ -1684,6 +1884,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
 	find_bindir();
+	if (getenv("DOB_BENCH_T0_MS"))
+		T0_MS = atoi(getenv("DOB_BENCH_T0_MS"));
 	/* 1000 idle subscribers: both ends need the descriptors. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 4096) {
 		rl.rlim_cur = rl.rlim_max < 8192 ? rl.rlim_max : 8192;
@@ -1692,7 +1894,8 @@ int main(int argc, char **argv)
 	printf("native_bench: dobrokerd (sim backend, Unix socket) vs raw Unix sockets, "
 	       "same run%s\n", quick ? " (--quick)" : "");
 
-	int lat_events = quick ? 1000 : 5000;
+	loadavg(load_start, sizeof load_start);
+	int lat_events = quick ? 1000 : 4000;
 	for (int i = 0; i < 3 && want("latency"); i++) {
 		note("latency, %d subscribers, %d events at 1/ms", sub_counts[i], lat_events);
 		run_latency(i, sub_counts[i], lat_events);
@@ -1721,6 +1924,7 @@ int main(int argc, char **argv)
 		run_spawn(quick ? 100 : 500);
 		run_polling();
 	}
+	loadavg(load_end, sizeof load_end);
 	print_report();
 	write_json(out);
 	if (failures)

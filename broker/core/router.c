@@ -23,36 +23,31 @@
 
 /* ---------------------------------------------------------------- frames */
 
+/* One pass of the codec (validate, convert, pack) into a buffer of the exact
+ * size, then copied behind the frame's header: sizing the frame first with
+ * dob_frame_size cost a second whole pass (docs/performance.md). */
 static struct frame *encode_raw(const struct dob_msg *m, uint32_t max_frame,
 				struct dob_codec_error *e)
 {
-	int64_t size = dob_frame_size(m);
 	struct frame *f;
-	int64_t n;
+	uint8_t *buf;
+	size_t n;
+	int rc = dob_encode(m, max_frame, &buf, &n, e);
 
-	if (size < 0) {
-		e->code = (int)size;
-		snprintf(e->reason, sizeof(e->reason), "%s", dob_strerror((int)size));
-		dob_validate(m, e);
+	if (rc < 0) {
+		if (!e->code)
+			e->code = rc;
 		return NULL;
 	}
-	if (size > (int64_t)max_frame + DOB_FRAME_HDR) {
-		e->code = -DOB_EFRAME_TOO_LARGE;
-		snprintf(e->reason, sizeof(e->reason), "frame of %lld bytes exceeds %u",
-			 (long long)size, max_frame);
-		return NULL;
-	}
-	f = dob_malloc(sizeof(*f) + (size_t)size);
+	f = dob_malloc(sizeof(*f) + n);
 	if (!f) {
+		dob_free(buf);
 		e->code = -DOB_ENOMEM;
 		snprintf(e->reason, sizeof(e->reason), "out of memory");
 		return NULL;
 	}
-	n = dob_encode_into(m, max_frame, f->data, (size_t)size, e);
-	if (n < 0) {
-		dob_free(f);
-		return NULL;
-	}
+	memcpy(f->data, buf, n);
+	dob_free(buf);
 	f->refs = 1;
 	f->len = (uint32_t)n;
 	return f;
