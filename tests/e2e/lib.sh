@@ -47,11 +47,11 @@ e2e_init() {
 e2e_cleanup() {
 	e2e_rc=$?
 	for p in $E2E_PIDS; do
-		kill "$p" 2>/dev/null
+		e2e_ours "$p" && kill "$p" 2>/dev/null
 	done
 	if [ -n "$E2E_HTTPD_PID" ]; then
 		exec 7>&- # httpd.py exits when its stdin closes
-		kill "$E2E_HTTPD_PID" 2>/dev/null
+		e2e_ours "$E2E_HTTPD_PID" && kill "$E2E_HTTPD_PID" 2>/dev/null
 	fi
 	[ "$E2E_WINE" = 1 ] && "$E2E_ROOT/scripts/wine-stop.sh"
 	for p in $E2E_PIDS $E2E_HTTPD_PID; do
@@ -80,17 +80,42 @@ e2e_bg() {
 	E2E_PIDS="$E2E_PIDS $E2E_PID"
 }
 
-# e2e_alive PID: whether the process still runs (a zombie does not).
+# e2e_ours PID: whether PID is still a child of this shell. A child that
+# ended may have been reaped already and its pid given to another process
+# (pids wrap quickly on a busy machine): only our own are ever signalled.
+e2e_ours() {
+	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ]
+}
+
+# e2e_alive PID: whether our child PID still runs (a zombie does not).
 e2e_alive() {
-	kill -0 "$1" 2>/dev/null || return 1
+	e2e_ours "$1" || return 1
 	case $(ps -o stat= -p "$1" 2>/dev/null) in Z*) return 1 ;; esac
 	return 0
 }
 
+# e2e_deadline SECONDS: from now on, no e2e_wait lasts past SECONDS from
+# now (a script that goes wrong ends in bounded time: every later wait fails
+# at once).
+e2e_deadline() {
+	E2E_DEADLINE_MS=$(($(date +%s%3N) + $1 * 1000))
+}
+
+# e2e_left_ms: milliseconds left before that deadline (0 when past; a large
+# number when there is none).
+e2e_left_ms() {
+	e2e_left=$((${E2E_DEADLINE_MS:-$(($(date +%s%3N) + 86400000))} - $(date +%s%3N)))
+	[ "$e2e_left" -gt 0 ] || e2e_left=0
+	echo "$e2e_left"
+}
+
 # e2e_wait SECONDS CMD...: runs CMD every 0.1 s until it succeeds (0) or
-# SECONDS have passed (1).
+# SECONDS have passed, or the deadline (1).
 e2e_wait() {
 	e2e_deadline=$(($(date +%s%3N) + $1 * 1000))
+	if [ -n "${E2E_DEADLINE_MS:-}" ] && [ "$E2E_DEADLINE_MS" -lt "$e2e_deadline" ]; then
+		e2e_deadline=$E2E_DEADLINE_MS
+	fi
 	shift
 	while ! "$@"; do
 		[ "$(date +%s%3N)" -lt "$e2e_deadline" ] || return 1
