@@ -351,8 +351,15 @@ void episode_send_replay(struct session *s, const struct episode *ep)
 	m.u.job_error = ep->ev;
 	m.u.job_error.replayed = true;
 	f = frame_encode(s->b, &m);
-	if (!f)
+	if (!f) {
+		/* Never skipped in silence: the subscriber reconnects and is
+		 * replayed again. */
+		session_fail(s, DOB_PERR_UNSPECIFIED,
+			     "broker out of memory replaying episode %llu; reconnect to be "
+			     "replayed every pending episode",
+			     (unsigned long long)ep->id);
 		return;
+	}
 	session_push(s, f, DOB_EVENT_JOB_ERROR, 0);
 	frame_unref(f);
 }

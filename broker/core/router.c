@@ -237,6 +237,18 @@ static void maybe_gap(struct session *s)
 	frame_unref(f);
 }
 
+/* A droppable event seq is not sent to s: counted for its next Gap. */
+static void note_drop(struct session *s, uint64_t seq)
+{
+	if (!s->dropping || s->gap_count == 0)
+		s->gap_first = seq;
+	s->dropping = true;
+	s->gap_count++;
+	s->gap_last = seq;
+	s->dropped++;
+	s->b->dropped++;
+}
+
 void session_push(struct session *s, struct frame *f, enum dob_event_kind kind, uint64_t seq)
 {
 	struct broker *b = s->b;
@@ -245,13 +257,7 @@ void session_push(struct session *s, struct frame *f, enum dob_event_kind kind, 
 		return;
 	maybe_gap(s);
 	if (droppable(kind) && (s->dropping || s->q_len >= b->cfg.queue_soft_limit)) {
-		if (!s->dropping || s->gap_count == 0)
-			s->gap_first = seq;
-		s->dropping = true;
-		s->gap_count++;
-		s->gap_last = seq;
-		s->dropped++;
-		b->dropped++;
+		note_drop(s, seq);
 		return;
 	}
 	if (s->q_len >= b->cfg.queue_hard_limit) {
@@ -387,10 +393,31 @@ bool router_filter_match(const struct dob_filter *f, const struct dob_guid *job,
 	return true;
 }
 
+/* Event seq of kind could not be encoded for s (out of memory). Progress
+ * is counted in the session's next Gap like any dropped event. An error or
+ * a resolution is never dropped in silence: the session is closed with the
+ * reason, and the subscriber that reconnects is replayed every pending
+ * episode. */
+static void session_lost(struct session *s, enum dob_event_kind kind, uint64_t seq,
+			 enum dob_msg_type type)
+{
+	if (droppable(kind)) {
+		note_drop(s, seq);
+		maybe_gap(s);
+		session_flush(s);
+		return;
+	}
+	session_fail(s, DOB_PERR_UNSPECIFIED,
+		     "broker out of memory: a %s for you was lost; reconnect to be replayed "
+		     "every pending episode",
+		     dob_msg_type_name(type));
+}
+
 void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_kind kind,
 		    const struct mjob *j)
 {
 	struct frame *f = NULL;
+	bool encoded = false;
 	uint64_t seq = ++b->event_seq;
 
 	for (struct session *s = b->sessions; s; s = s->next) {
@@ -400,12 +427,14 @@ void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_ki
 			continue;
 		if (!router_filter_match(&s->filter, &j->id, j->display_name, kind))
 			continue;
-		if (!f) {
-			f = frame_encode(b, m);
-			if (!f)
-				return;
+		if (!encoded) {
+			f = frame_encode(b, m); /* logs why when it cannot */
+			encoded = true;
 		}
-		session_push(s, f, kind, seq);
+		if (f)
+			session_push(s, f, kind, seq);
+		else
+			session_lost(s, kind, seq, m->type);
 	}
 	frame_unref(f);
 }
