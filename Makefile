@@ -276,10 +276,13 @@ FUZZ := build/fuzz
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-Iproto/include -I$(FUZZ)/gen -Ibroker -Ibroker/core -Ibroker/backend -I$(PBC_SRC_DIR) -Itests/support \
-	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
+	-Itests/fakes -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))
-FUZZ_LIB_SRCS := $(PROTO_SRCS) $(CORE_SRCS) $(SUPPORT_SRCS) $(wildcard tests/fuzz/support/*.c)
+# fuzz_broker drives the core on the unit tests' fake loop/clock/conns
+# (tests/fakes/fake_plat.c); files are tests/fuzz/support/mem_files.c.
+FUZZ_LIB_SRCS := $(PROTO_SRCS) $(CORE_SRCS) $(SUPPORT_SRCS) $(wildcard tests/fuzz/support/*.c) \
+	tests/fakes/fake_plat.c
 
 $(FUZZ)/gen/dobroker.pb-c.c $(FUZZ)/gen/dobroker.pb-c.h &: proto/dobroker.proto
 	@mkdir -p $(FUZZ)/gen
@@ -309,14 +312,15 @@ fuzz-replay: fuzz-build
 # ones, written by a native tool; the files are committed.
 $(BIN)/gen_corpus$(EXE): $(OBJ)/tests/fuzz/gen_corpus.o $(LIBSUPPORT) $(LIBPROTO)
 	$(Q)$(LINK)
-# ... and of fuzz_journal and fuzz_scenario (gen_seeds; scenario seeds include
-# every example of docs/sim-scenarios.md).
+# ... and of fuzz_journal, fuzz_scenario and fuzz_broker (gen_seeds; scenario
+# seeds include every example of docs/sim-scenarios.md).
 $(BIN)/gen_seeds$(EXE): $(OBJ)/tests/fuzz/gen_seeds.o $(LIBSUPPORT) $(LIBPROTO)
 	$(Q)$(LINK)
 fuzz-corpus: $(BIN)/gen_corpus$(EXE) $(BIN)/gen_seeds$(EXE)
 	$(Q)$(BIN)/gen_corpus tests/fuzz/corpus/frame
-	$(Q)mkdir -p tests/fuzz/corpus/journal tests/fuzz/corpus/scenario
-	$(Q)$(BIN)/gen_seeds tests/fuzz/corpus/journal tests/fuzz/corpus/scenario docs/sim-scenarios.md
+	$(Q)mkdir -p tests/fuzz/corpus/journal tests/fuzz/corpus/scenario tests/fuzz/corpus/broker
+	$(Q)$(BIN)/gen_seeds tests/fuzz/corpus/journal tests/fuzz/corpus/scenario docs/sim-scenarios.md \
+		tests/fuzz/corpus/broker
 
 # ---------------------------------------------------------------- benchmarks
 # bench/*.c (issue 6): native programs into $(BUILD)/bench/, run by

@@ -325,7 +325,7 @@ size_t fake_conn_take(struct plat_conn *c, const uint8_t **p)
 {
 	size_t n = c->rx_len - c->rx_taken;
 
-	*p = c->rx + c->rx_taken;
+	*p = c->rx ? c->rx + c->rx_taken : NULL; /* nothing received yet */
 	c->rx_taken = c->rx_len;
 	return n;
 }
