@@ -655,11 +655,16 @@ int dobc_connect(struct dobc **out, const struct dobc_options *o)
 		c->err.code = r;
 		goto fail;
 	}
+	w.reply = &c->welcome;
 	r = send_msg(c, &hello, DOB_MAX_FRAME_DEFAULT, deadline);
+	/* A broker that refuses the connection at once (too many connections,
+	 * shutting down) may close before Hello is written: its ProtocolError
+	 * is already here, and it is the reason to report. */
+	if (r == -DOB_ECLOSED && await(c, &w, deadline) == -DOB_EPROTO)
+		r = -DOB_EPROTO;
 	if (r < 0)
 		goto fail;
 
-	w.reply = &c->welcome;
 	r = await(c, &w, deadline);
 	if (r == -DOB_ETIMEDOUT) {
 		fail(c, r, "no Welcome from %s within %d ms", endpoint, timeout);

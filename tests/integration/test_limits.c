@@ -472,14 +472,21 @@ Test(limits, many_connections_from_one_identity_hit_its_limit_not_the_others)
 	for (int i = 0; i < LIMIT; i++)
 		a[i] = hc_connect(B.listener_sock[A], "a", DOB_ROLE_OBSERVER, NULL);
 
-	int err = hc_try_connect(B.listener_sock[A], "a-extra", DOB_ROLE_OBSERVER, NULL, &extra, &e);
+	/* Refused each time, and told why: the broker may close before the
+	 * client has written its Hello, the ProtocolError is read all the same
+	 * (the library once reported only "connection closed"). */
+	int err = 0;
 
-	cr_assert_eq(err, -DOB_EPROTO, "connection %d of one identity: %s", LIMIT + 1,
-		     dobc_strerror(err));
-	cr_assert_eq(e.perr, DOB_PERR_TOO_MANY_CONNECTIONS, "%s: %s", dob_perr_name(e.perr),
-		     e.message);
-	cr_assert(strstr(e.message, "S-1-5-21-7-1000") && strstr(e.message, "limit 8"),
-		  "the reason names neither identity nor limit: %s", e.message);
+	for (int i = 0; i < 20; i++) {
+		err = hc_try_connect(B.listener_sock[A], "a-extra", DOB_ROLE_OBSERVER, NULL, &extra,
+				     &e);
+		cr_assert_eq(err, -DOB_EPROTO, "connection %d of one identity (try %d): %s (%s)",
+			     LIMIT + 1, i + 1, dobc_strerror(err), e.message);
+		cr_assert_eq(e.perr, DOB_PERR_TOO_MANY_CONNECTIONS, "%s: %s",
+			     dob_perr_name(e.perr), e.message);
+		cr_assert(strstr(e.message, "S-1-5-21-7-1000") && strstr(e.message, "limit 8"),
+			  "the reason names neither identity nor limit: %s", e.message);
+	}
 
 	/* Connections that never say Hello count too, until their timeout. */
 	struct hr_conn silent;
