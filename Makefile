@@ -341,6 +341,8 @@ BENCH_BINS := $(patsubst bench/win/%.c,$(BENCH_DIR)/%.exe,$(wildcard bench/win/*
 $(BENCH_DIR)/%.exe: $(OBJ)/bench/win/%.o $(BENCH_UTIL_OBJ) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
 endif
+# Keep the objects (make would delete them as intermediates and relink).
+.SECONDARY: $(BENCH_UTIL_OBJ) $(patsubst bench/%.c,$(OBJ)/bench/%.o,$(wildcard bench/*.c bench/win/*.c))
 bench-build: all $(BENCH_BINS)
 
 # ---------------------------------------------------------------- entry points

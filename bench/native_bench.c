@@ -137,51 +137,6 @@ static void sleep_ms(int ms)
 		;
 }
 
-/* ---------------------------------------------------------------- text */
-
-struct sb {
-	char *p;
-	size_t n, cap;
-};
-
-static void sb_printf(struct sb *s, const char *fmt, ...)
-{
-	va_list ap;
-	int k;
-
-	for (;;) {
-		size_t room = s->cap - s->n;
-
-		va_start(ap, fmt);
-		k = vsnprintf(s->p ? s->p + s->n : NULL, room, fmt, ap);
-		va_end(ap);
-		if (k >= 0 && (size_t)k < room) {
-			s->n += (size_t)k;
-			return;
-		}
-		size_t cap = s->cap ? s->cap * 2 : 4096;
-		while (cap < s->n + (size_t)k + 1)
-			cap *= 2;
-		char *p = realloc(s->p, cap);
-		if (!p) {
-			fprintf(stderr, "native_bench: out of memory\n");
-			exit(2);
-		}
-		s->p = p;
-		s->cap = cap;
-	}
-}
-
-static int write_file(const char *path, const char *text, size_t n)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		return -1;
-	fwrite(text, 1, n, f);
-	return fclose(f);
-}
-
 /* ---------------------------------------------------------------- the broker */
 
 static char bindir[4096];
@@ -230,29 +185,6 @@ static const char *log_tail(const struct bk *b)
 	return buf;
 }
 
-static struct dobc *connect_sub(const char *ep, const char *name, enum dob_role role,
-				uint32_t kind_mask, int timeout_ms)
-{
-	struct dob_filter f;
-	struct dobc_error e;
-	struct dobc_options o;
-	struct dobc *c = NULL;
-
-	memset(&f, 0, sizeof f);
-	memset(&o, 0, sizeof o);
-	f.kind_mask = kind_mask;
-	o.endpoint = ep;
-	o.client_name = name;
-	o.role = role;
-	o.filter = kind_mask ? &f : NULL;
-	o.connect_timeout_ms = timeout_ms;
-	o.max_queued_events = 1 << 20;
-	o.error = &e;
-	if (dobc_connect(&c, &o) < 0)
-		return NULL;
-	return c;
-}
-
 /* Starts dobrokerd with the sim playing scenario (NULL: none) and extra
  * flags (NULL-terminated). Returns 0 when it answers. */
 static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
@@ -295,7 +227,7 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 	argv[n++] = "--max-conns=4096";
 	argv[n++] = "--max-jobs=100000";
 	if (scenario) {
-		if (write_file(b->scen, scenario, scenario_len) != 0) {
+		if (bench_write_file(b->scen, scenario, scenario_len) != 0) {
 			bad("cannot write %s", b->scen);
 			return -1;
 		}
@@ -342,7 +274,7 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 			bad("dobrokerd exited at start (status %d):\n%s", st, log_tail(b));
 			return -1;
 		}
-		if ((c = connect_sub(b->sock, "probe", DOB_ROLE_OBSERVER,
+		if ((c = bench_connect(b->sock, "probe", DOB_ROLE_OBSERVER,
 				     1u << DOB_EVENT_RESOLUTION, 200)) != NULL) {
 			dobc_close(c);
 			return 0;
@@ -494,44 +426,24 @@ static void prof_stop(pid_t p)
 	waitpid(p, NULL, 0);
 }
 
-/* Submits one job whose URL is url_fmt % i. Returns 0 when accepted. */
+/* Submits job i of a kind ("lat", "hang", ...). Returns 0 when accepted. */
 static int submit(struct dobc *c, const struct bk *b, const char *kind, int i)
 {
-	struct dob_submit_job req;
-	struct dob_file_spec f;
-	struct dob_job_reply r;
-	char url[128], local[400], name[64];
+	char url[128], local[400], name[64], why[256];
 	int err;
 
-	memset(&req, 0, sizeof req);
-	memset(&r, 0, sizeof r);
 	snprintf(url, sizeof url, "https://bench.invalid/%s/%d", kind, i);
 	snprintf(local, sizeof local, "%s/%s-%d", b->files, kind, i);
 	snprintf(name, sizeof name, "bench %s %d", kind, i);
-	f.remote_url = url;
-	f.local_path = local;
-	req.display_name = name;
-	req.n_files = 1;
-	req.files = &f;
-	req.priority = DOB_PRIORITY_NORMAL;
-	req.type = DOB_JOB_DOWNLOAD;
-	err = dobc_submit(c, &req, &r, 10000);
-	if (err == 0 || err == -DOB_EREMOTE) {
-		if (r.status != DOB_STATUS_OK) {
-			bad("submit %s: %s %s", name, dob_status_name(r.status),
-			    r.message ? r.message : "");
-			err = -1;
-		}
-		dobc_job_reply_clear(&r);
-		return err;
-	}
-	bad("submit %s: %s", name, dobc_strerror(err));
+	err = bench_submit(c, url, local, name, 10000, why, sizeof why);
+	if (err)
+		bad("submit %s: %s", name, why);
 	return err;
 }
 
 static int submit_many(const struct bk *b, const char *kind, int n)
 {
-	struct dobc *c = connect_sub(b->sock, "bench-submit", DOB_ROLE_CONTROLLER,
+	struct dobc *c = bench_connect(b->sock, "bench-submit", DOB_ROLE_CONTROLLER,
 				     1u << DOB_EVENT_RESOLUTION, 5000);
 	int rc = 0;
 
@@ -547,7 +459,7 @@ static int submit_many(const struct bk *b, const char *kind, int n)
 
 static int get_stats(const struct bk *b, struct dob_stats *st)
 {
-	struct dobc *c = connect_sub(b->sock, "bench-stats", DOB_ROLE_OBSERVER,
+	struct dobc *c = bench_connect(b->sock, "bench-stats", DOB_ROLE_OBSERVER,
 				     1u << DOB_EVENT_RESOLUTION, 5000);
 	int rc;
 
@@ -920,18 +832,13 @@ struct spawn_row {
 	struct bstats s;
 };
 
-struct poll_row {
-	double interval_s;
-	struct bstats s;
-};
-
 static struct lat_row lat_rows[3];
 static struct tput_row tput_rows[3];
 #define RT_ROWS 3
 static struct rt_row rt_rows[RT_ROWS];
 static struct unit_costs units;
 static struct spawn_row spawn_rows[2];
-static struct poll_row poll_rows[2];
+static struct bstats poll_rows[2];
 static const int sub_counts[3] = { 1, 8, 64 };
 
 /* ---------------------------------------------------------------- 1. latency */
@@ -1003,21 +910,6 @@ static int read_events(struct dobc **subs, int n, uint64_t want, int64_t deadlin
 	return rc;
 }
 
-/* n_jobs jobs in turn: event i makes job (i % n_jobs) + 1 fail at T0 + i *
- * period_ms, and requeues it half a turn later (which ends the episode). */
-static void scenario_paced(struct sb *s, int events, int n_jobs, int period_ms)
-{
-	sb_printf(s, "# native_bench: paced JobErrors\nseed 1\nrepeat off\nmodifications on\n"
-		     "default hang\n");
-	for (int i = 0; i < events; i++) {
-		int job = i % n_jobs + 1;
-		int t = T0_MS + i * period_ms;
-
-		sb_printf(s, "at %dms #%d error http=404\n", t, job);
-		sb_printf(s, "at %dms #%d queued\n", t + (n_jobs / 2) * period_ms, job);
-	}
-}
-
 static struct dobc **connect_subs(const struct bk *b, int n, uint32_t mask)
 {
 	struct dobc **subs = calloc((size_t)n, sizeof *subs);
@@ -1026,7 +918,7 @@ static struct dobc **connect_subs(const struct bk *b, int n, uint32_t mask)
 		char name[32];
 
 		snprintf(name, sizeof name, "bench-sub-%d", i);
-		subs[i] = connect_sub(b->sock, name, DOB_ROLE_OBSERVER, mask, 5000);
+		subs[i] = bench_connect(b->sock, name, DOB_ROLE_OBSERVER, mask, 5000);
 		if (!subs[i]) {
 			bad("subscriber %d could not connect", i);
 			for (int k = 0; k < i; k++)
@@ -1059,7 +951,7 @@ static int broker_latency(int nsubs, int events, bool decode, struct bvec *lat, 
 	int64_t started, cpu0, cpu1, deadline;
 	int rc = -1;
 
-	scenario_paced(&s, events, n_jobs, period_ms);
+	bench_scenario_paced(&s, events, n_jobs, period_ms, T0_MS);
 	started = mono_ns();
 	deadline = started + (int64_t)(T0_MS + events * period_ms + 10000) * 1000000;
 	if (bk_start(&b, s.p, s.n, NULL) < 0)
@@ -1367,7 +1259,6 @@ static void run_action_rt(int rounds)
 	struct dobc *c = NULL;
 	struct dob_guid job;
 	struct dob_action_result res;
-	struct dob_msg m;
 
 	rt_rows[0].name = "Act -> ActionResult, sent at once";
 	rt_rows[1].name = "Act -> ActionResult, sent 1 ms later";
@@ -1377,7 +1268,7 @@ static void run_action_rt(int rounds)
 	ea.fd = ep.fd = -1;
 	if (bk_start(&b, scen, sizeof scen - 1, extra) < 0)
 		return;
-	c = connect_sub(b.sock, "bench-controller", DOB_ROLE_CONTROLLER, 1u << DOB_EVENT_JOB_ERROR,
+	c = bench_connect(b.sock, "bench-controller", DOB_ROLE_CONTROLLER, 1u << DOB_EVENT_JOB_ERROR,
 			5000);
 	if (!c) {
 		bad("action round trip: cannot connect");
@@ -1412,18 +1303,10 @@ static void run_action_rt(int rounds)
 		r = dobc_act(c, &job, ev.u.job_error.episode_id, DOB_ACTION_RESUME, 0, &res, 5000);
 		t = mono_ns() - t;
 		if (r == 0 && ea.pid == 0) {
-			memset(&m, 0, sizeof m);
-			m.type = DOB_MSG_ACT;
-			m.correlation_id = 1000;
-			m.u.act.job_id = job;
-			m.u.act.episode_id = ev.u.job_error.episode_id;
-			m.u.act.action = DOB_ACTION_RESUME;
-			rt_rows[0].req = rt_rows[1].req = (size_t)dob_frame_size(&m);
-			memset(&m, 0, sizeof m);
-			m.type = DOB_MSG_ACTION_RESULT;
-			m.correlation_id = 1000;
-			m.u.action_result = res;
-			rt_rows[0].resp = rt_rows[1].resp = (size_t)dob_frame_size(&m);
+			bench_act_sizes(&job, ev.u.job_error.episode_id, &res, &rt_rows[0].req,
+					&rt_rows[0].resp);
+			rt_rows[1].req = rt_rows[0].req;
+			rt_rows[1].resp = rt_rows[0].resp;
 			if (echo_start(&ea, rt_rows[0].req, rt_rows[0].resp) < 0) {
 				bad("raw ping-pong: %s", strerror(errno));
 				r = -DOB_EIO;
@@ -1449,13 +1332,7 @@ static void run_action_rt(int rounds)
 		if (echo_round(&ea, &base[k]) < 0)
 			goto out;
 	}
-	memset(&m, 0, sizeof m);
-	m.type = DOB_MSG_PING;
-	m.correlation_id = 1000;
-	m.u.ping.nonce = 0x123456789ull;
-	rt_rows[2].req = (size_t)dob_frame_size(&m);
-	m.type = DOB_MSG_PONG;
-	rt_rows[2].resp = (size_t)dob_frame_size(&m);
+	bench_ping_sizes(&rt_rows[2].req, &rt_rows[2].resp);
 	if (echo_start(&ep, rt_rows[2].req, rt_rows[2].resp) < 0) {
 		bad("raw ping-pong: %s", strerror(errno));
 		goto out;
@@ -1613,32 +1490,6 @@ static void run_spawn(int n)
 	bvec_free(&w);
 }
 
-/* Polling: an error at a uniformly random instant is seen at the next poll.
- * Simulated in virtual time (not measured): a poller at interval T with a
- * random phase, 100,000 errors. The mean is T/2 by construction. */
-static void run_polling(void)
-{
-	static const double iv[2] = { 1.0, 5.0 };
-	uint64_t x = 0x9E3779B97F4A7C15ull;
-
-	for (int k = 0; k < 2; k++) {
-		struct bvec v = { 0 };
-		int64_t T = (int64_t)(iv[k] * 1e9);
-
-		for (int i = 0; i < 100000; i++) {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
-			int64_t at = (int64_t)(x % (uint64_t)(T * 1000)); /* error instant */
-			int64_t seen = (at / T + 1) * T;                   /* next poll */
-			bvec_push(&v, seen - at);
-		}
-		poll_rows[k].interval_s = iv[k];
-		poll_rows[k].s = bstats_of(&v);
-		bvec_free(&v);
-	}
-}
-
 /* ---------------------------------------------------------------- report */
 
 static void machine(char *cpu, size_t n, char *kernel, size_t kn)
@@ -1750,14 +1601,14 @@ static void print_report(void)
 	for (int i = 0; i < 2; i++)
 		printf("  polling every %.0f s: detection latency mean %.0f ms, p99 %.0f ms "
 		       "(simulated in virtual time, not measured)\n",
-		       poll_rows[i].interval_s, poll_rows[i].s.mean / 1000, poll_rows[i].s.p99 / 1000);
+		       i ? 5.0 : 1.0, poll_rows[i].mean / 1000, poll_rows[i].p99 / 1000);
 	for (int i = 0; i < 2; i++)
 		printf("  %-32s p50 %7.0f us  p99 %7.0f us  (per event)\n", spawn_rows[i].name,
 		       spawn_rows[i].s.p50, spawn_rows[i].s.p99);
 	printf("  dobroker, 8 subscribers: p50 %.0f us, p99 %.0f us: %.0fx faster than polling "
 	       "at 1 s (mean), %.0fx cheaper than a spawn per event (p50)\n",
 	       lat_rows[1].broker.p50, lat_rows[1].broker.p99,
-	       bratio(poll_rows[0].s.mean, lat_rows[1].broker.p50),
+	       bratio(poll_rows[0].mean, lat_rows[1].broker.p50),
 	       bratio(spawn_rows[0].s.p50, lat_rows[1].broker_cpu_per_k_us / 1000.0));
 }
 
@@ -1851,8 +1702,8 @@ static void write_json(const char *path)
 	for (int i = 0; i < 2; i++) {
 		char key[32];
 
-		snprintf(key, sizeof key, "polling_%.0fs_simulated", poll_rows[i].interval_s);
-		bj_stats(&j, key, &poll_rows[i].s);
+		snprintf(key, sizeof key, "polling_%ds_simulated", i ? 5 : 1);
+		bj_stats(&j, key, &poll_rows[i]);
 	}
 	bj_stats(&j, "spawn_fork_exec_wait", &spawn_rows[0].s);
 	bj_stats(&j, "spawn_posix_spawn_wait", &spawn_rows[1].s);
@@ -1922,7 +1773,7 @@ int main(int argc, char **argv)
 	if (want("alt")) {
 		note("process spawn and polling");
 		run_spawn(quick ? 100 : 500);
-		run_polling();
+		bench_polling(poll_rows);
 	}
 	loadavg(load_end, sizeof load_end);
 	print_report();
