@@ -224,6 +224,8 @@ static int replay_apply(void *ctx, const struct dob_jrec *r)
 
 /* ---------------------------------------------------------------- requests */
 
+static void early_settle(struct broker *b);
+
 static void breq_unlink(struct broker *b, struct breq *q)
 {
 	for (struct breq **pp = &b->reqs; *pp; pp = &(*pp)->next)
@@ -276,6 +278,8 @@ static void breq_timed_out(void *arg)
 		jobs_request_timeout(b, q);
 	q->next = NULL;
 	breq_free(b, q);
+	if (b->n_early)
+		early_settle(b);
 }
 
 int breq_issue(struct broker *b, struct breq *q, const void *arg)
@@ -347,28 +351,28 @@ size_t breq_count_for(const struct broker *b, const struct dob_identity *who)
 
 /* ---------------------------------------------------------------- backend sink */
 
-static void sink_event(void *ctx, struct backend_event *ev)
+/* Whether a submit or adopt is in flight: its result may make a job ours. */
+static bool creating(const struct broker *b)
 {
-	struct broker *b = ctx;
-	struct mjob *j = jobs_find(b, &ev->job.info.job_id);
+	for (const struct breq *q = b->reqs; q; q = q->next)
+		if (q->kind == BR_SUBMIT || q->kind == BR_ADOPT_QUERY || q->kind == BR_ADOPT_ATTACH)
+			return true;
+	return false;
+}
+
+static void ignore_event(struct backend_event *ev)
+{
+	char gs[DOB_GUID_STR_LEN];
+
+	dob_guid_format(&ev->job.info.job_id, gs);
+	log_debug("event %d for unmanaged job %s ignored", (int)ev->kind, gs);
+	backend_event_free(ev);
+}
+
+static void deliver(struct broker *b, struct mjob *j, struct backend_event *ev)
+{
 	enum obs_src src;
 
-	b->events_in++;
-	if (ev->kind == BACKEND_EV_MISSED) {
-		/* Callbacks were lost: read every job now. */
-		log_warn("backend lost callbacks; reconciling every managed job");
-		backend_event_free(ev);
-		if (!b->stopped)
-			jobs_sweep(b);
-		return;
-	}
-	if (!j || b->stopped) {
-		char gs[DOB_GUID_STR_LEN];
-		dob_guid_format(&ev->job.info.job_id, gs);
-		log_debug("event %d for unmanaged job %s ignored", (int)ev->kind, gs);
-		backend_event_free(ev);
-		return;
-	}
 	switch (ev->kind) {
 	case BACKEND_EV_ERROR:
 		src = OBS_EV_ERROR;
@@ -382,6 +386,65 @@ static void sink_event(void *ctx, struct backend_event *ev)
 	}
 	jobs_observe(b, j, &ev->job, src, ev->job.callback_us ? ev->job.callback_us : broker_wall_us());
 	backend_event_free(ev);
+}
+
+/* The callbacks kept by sink_event, once a request ended: those whose job
+ * is now managed are delivered, in order; the rest wait while a submit or
+ * adopt is still in flight, and are dropped when none is. A kept JobError
+ * whose episode the submit's own read already opened is not a repeat. */
+static void early_settle(struct broker *b)
+{
+	struct backend_event *evs[EARLY_MAX];
+	size_t n = b->n_early;
+	bool more = !b->stopped && creating(b);
+
+	/* Taken out first: delivering may issue requests, and a backend that
+	 * answers at once would come back here. */
+	memcpy(evs, b->early, n * sizeof(evs[0]));
+	b->n_early = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct backend_event *ev = evs[i];
+		struct mjob *j = b->stopped ? NULL : jobs_find(b, &ev->job.info.job_id);
+
+		if (j && ev->kind == BACKEND_EV_ERROR && j->ep)
+			backend_event_free(ev);
+		else if (j)
+			deliver(b, j, ev);
+		else if (more && b->n_early < EARLY_MAX)
+			b->early[b->n_early++] = ev;
+		else
+			ignore_event(ev);
+	}
+}
+
+static void sink_event(void *ctx, struct backend_event *ev)
+{
+	struct broker *b = ctx;
+	struct mjob *j = jobs_find(b, &ev->job.info.job_id);
+
+	b->events_in++;
+	if (ev->kind == BACKEND_EV_MISSED) {
+		/* Callbacks were lost: read every job now. */
+		log_warn("backend lost callbacks; reconciling every managed job");
+		backend_event_free(ev);
+		if (!b->stopped)
+			jobs_sweep(b);
+		return;
+	}
+	if (!j && !b->stopped && b->n_early < EARLY_MAX && creating(b)) {
+		/* The service calls back as soon as a job runs, and may do so
+		 * before the result of the submit (or adopt) that makes the job
+		 * ours has reached the loop: a small download can be TRANSFERRED
+		 * before the worker has read the new job, and JobTransferred is
+		 * never called again. Keep it until that result is in. */
+		b->early[b->n_early++] = ev;
+		return;
+	}
+	if (!j || b->stopped) {
+		ignore_event(ev);
+		return;
+	}
+	deliver(b, j, ev);
 }
 
 static void sink_done(void *ctx, struct backend_result *r)
@@ -429,6 +492,8 @@ static void sink_done(void *ctx, struct backend_result *r)
 	q->next = NULL;
 	breq_free(b, q);
 	backend_result_free(r);
+	if (b->n_early)
+		early_settle(b);
 }
 
 /* ---------------------------------------------------------------- sweep */
@@ -824,6 +889,8 @@ void broker_free(struct broker *b)
 	}
 	while (b->reqs)
 		breq_free(b, b->reqs);
+	while (b->n_early)
+		backend_event_free(b->early[--b->n_early]);
 	while (b->scheds)
 		sched_free(b, b->scheds);
 	jobs_free_all(b);

@@ -23,6 +23,7 @@
 
 #define HISTORY_MAX 4096      /* recently resolved episodes kept for ALREADY_RESOLVED */
 #define LATENCY_RING 1024     /* decisions kept for the latency percentiles */
+#define EARLY_MAX 64          /* callbacks kept that beat their job's submit/adopt result */
 #define BATCH_MAX (64u * 1024u) /* bytes handed to one plat_conn_write (one frame at least) */
 #define EPISODE_ID_BLOCK 1024 /* episode ids reserved per JournalCounters record */
 #define LINGER_MS (6 * PLAT_CLOSE_AFTER_WRITE_MAX_MS) /* a closed conn's last buffer is kept */
@@ -215,6 +216,10 @@ struct broker {
 	int64_t start_ms;
 	uint64_t compacted_size;     /* journal size after the last compaction */
 	struct timer *sweep_timer;
+	/* Owned: callbacks about jobs not managed yet, while a submit or adopt
+	 * is in flight (see sink_event). */
+	struct backend_event *early[EARLY_MAX];
+	size_t n_early;
 	bool started, stopped, replaying, journal_full;
 };
 

@@ -174,9 +174,16 @@ static int fb_submit(struct backend *b, uint64_t req, const struct dob_submit_jo
 {
 	struct fake_backend *fb = b->impl;
 	struct fb_job *j = fb_add(fb, spec->display_name, spec->type, DOB_STATE_QUEUED);
+	struct backend_result *r = result(req, BACKEND_REQ_SUBMIT, 0, 0, j);
 
 	fb->n_submit++;
-	fb_post(fb, result(req, BACKEND_REQ_SUBMIT, 0, 0, j), NULL);
+	if (fb->hold_submits) {
+		cr_assert_lt(fb->n_held, 16);
+		if (r)
+			fb->held[fb->n_held++] = r;
+		return 0;
+	}
+	fb_post(fb, r, NULL);
 	return 0;
 }
 
@@ -224,6 +231,7 @@ void fb_release(struct fake_backend *fb)
 		fb_post(fb, fb->held[i], NULL);
 	fb->n_held = 0;
 	fb->hold_acts = false;
+	fb->hold_submits = false;
 }
 
 static int fb_act(struct backend *b, uint64_t req, const struct dob_guid *id,
@@ -641,19 +649,38 @@ enum dob_status cl_act(struct client *cl, const struct dob_guid *job, uint64_t e
 	return st;
 }
 
+/* A SubmitJob of one file into m; f holds the file and must outlive m. */
+static void submit_msg(struct dob_msg *m, struct dob_file_spec *f, const char *name,
+		       const char *path)
+{
+	f->remote_url = (char *)"http://127.0.0.1/file";
+	f->local_path = (char *)path;
+	memset(m, 0, sizeof(*m));
+	m->type = DOB_MSG_SUBMIT_JOB;
+	m->u.submit_job.display_name = (char *)name;
+	m->u.submit_job.n_files = 1;
+	m->u.submit_job.files = f;
+	m->u.submit_job.priority = DOB_PRIORITY_NORMAL;
+}
+
+void cl_send_submit(struct client *cl, const char *name, const char *path)
+{
+	struct dob_file_spec f;
+	struct dob_msg m;
+
+	submit_msg(&m, &f, name, path);
+	m.correlation_id = cl->next_corr++;
+	cl_send(cl, &m);
+}
+
 enum dob_status cl_submit(struct client *cl, const char *name, const char *path,
 			  struct dob_guid *job, struct dob_msg *reply)
 {
-	struct dob_file_spec f = { "http://127.0.0.1/file", (char *)path };
+	struct dob_file_spec f;
 	struct dob_msg m, r;
 	enum dob_status st;
 
-	memset(&m, 0, sizeof(m));
-	m.type = DOB_MSG_SUBMIT_JOB;
-	m.u.submit_job.display_name = (char *)name;
-	m.u.submit_job.n_files = 1;
-	m.u.submit_job.files = &f;
-	m.u.submit_job.priority = DOB_PRIORITY_NORMAL;
+	submit_msg(&m, &f, name, path);
 	cl_request(cl, &m, DOB_MSG_JOB_REPLY, &r);
 	st = r.u.job_reply.status;
 	if (job && r.u.job_reply.has_job)

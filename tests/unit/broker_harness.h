@@ -39,6 +39,7 @@ struct fake_backend {
 	struct fb_job jobs[FB_MAX_JOBS];
 	size_t n_jobs;
 	bool hold_acts;                /* act results are held until fb_release() */
+	bool hold_submits;             /* submit results are held until fb_release() */
 	struct backend_result *held[16];
 	size_t n_held;
 	uint32_t act_hr;               /* when non-zero, every act fails with it */
@@ -108,6 +109,8 @@ enum dob_status cl_act(struct client *cl, const struct dob_guid *job, uint64_t e
 /* SubmitJob of one file; returns the status, *job the new id. */
 enum dob_status cl_submit(struct client *cl, const char *name, const char *path,
 			  struct dob_guid *job, struct dob_msg *reply);
+/* Sends that SubmitJob without waiting for its reply. */
+void cl_send_submit(struct client *cl, const char *name, const char *path);
 enum dob_status cl_adopt(struct client *cl, const struct dob_guid *job, struct dob_msg *reply);
 /* Skips messages until one of type t (asserted within max messages). */
 void cl_skip_to(struct client *cl, enum dob_msg_type t, struct dob_msg *out);
@@ -118,7 +121,8 @@ struct fb_job *fb_add(struct fake_backend *fb, const char *name, enum dob_job_ty
 struct fb_job *fb_find(struct fake_backend *fb, const struct dob_guid *id);
 /* The job enters ERROR with hr and the JobError callback is posted. */
 void fb_error(struct fake_backend *fb, struct fb_job *j, uint32_t hr);
-/* Delivers the held act results (hold_acts) in order. */
+/* Delivers the held act and submit results (hold_acts, hold_submits) in
+ * order. */
 void fb_release(struct fake_backend *fb);
 /* Posts a callback of kind for j in its current state. */
 void fb_event(struct fake_backend *fb, struct fb_job *j, enum backend_event_kind kind);
