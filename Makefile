@@ -8,6 +8,7 @@
 #   make SAN=address,undefined check  every Criterion suite under ASan/UBSan (only those)
 #   make SAN=thread check             the TSan programs and the integration tests
 #                                     against a TSan dobrokerd (only those)
+#   make valgrind                     the integration tests under valgrind (slow)
 #   make fuzz FUZZ_SECONDS=N          runs every fuzz target for N seconds
 #   make bench                        benchmarks (table + JSON under build/)
 #   make bench-wine                   the same under Wine (named pipes, COM callback)
@@ -353,6 +354,11 @@ bootstrap:
 check: bootstrap
 	$(Q)env -u SAN -u MAKEFLAGS -u MFLAGS CHECK_SAN='$(SAN)' scripts/check.sh
 
+# The integration tests with every process under valgrind (slow; not part
+# of make check): scripts/check.sh's valgrind variant.
+valgrind: bootstrap
+	$(Q)env -u SAN -u MAKEFLAGS -u MFLAGS CHECK_SAN=valgrind scripts/check.sh
+
 demo: bootstrap
 	$(Q)scripts/demo.sh
 
@@ -365,7 +371,7 @@ bench-wine: bootstrap
 clean:
 	rm -rf build
 
-.PHONY: tsan-build all tests check demo bench bench-wine bench-build clean bootstrap fuzz fuzz-build fuzz-replay fuzz-corpus pygen
+.PHONY: valgrind tsan-build all tests check demo bench bench-wine bench-build clean bootstrap fuzz fuzz-build fuzz-replay fuzz-corpus pygen
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) build/fuzz -name '*.d' 2>/dev/null)

@@ -137,6 +137,9 @@ static const char *san_report(const char *text)
 	static const char *const marks[] = {
 		"ERROR: AddressSanitizer", "ERROR: LeakSanitizer", ": runtime error: ",
 		"WARNING: ThreadSanitizer", "ERROR: ThreadSanitizer",
+		/* valgrind (make valgrind) */
+		"== Invalid ", "== Conditional jump", "== Syscall param", "== Mismatched free",
+		" are definitely lost in loss record", " are indirectly lost in loss record",
 	};
 	const char *first = NULL;
 
@@ -233,10 +236,11 @@ static void expect_clean(struct hb_broker *b, int status, bool stopped)
 		return;
 	if (!rep)
 		rep = hb_log_tail(b);
-	fprintf(stderr, "dobrokerd of %s %s; its log:\n%.6000s\n", b->dir, how, rep);
+	fprintf(stderr, "dobrokerd stopped uncleanly (%s, %s); its log:\n%.6000s\n", b->dir, how,
+		rep);
 	cr_expect_fail("dobrokerd %s (log above)%s", how,
-		       WIFEXITED(status) && WEXITSTATUS(status) == HB_SAN_EXIT ?
-		       ": a sanitizer report" : "");
+		       san_report(hp_read(b->log)) ? ": a sanitizer or valgrind report in its log"
+						   : "");
 	b->unclean = true;
 }
 
