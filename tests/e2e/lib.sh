@@ -84,14 +84,23 @@ e2e_bg() {
 # ended may have been reaped already and its pid given to another process
 # (pids wrap quickly on a busy machine): only our own are ever signalled.
 e2e_ours() {
-	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ]
+	e2e_proc "$1" && [ "$e2e_ppid" = "$$" ]
 }
 
 # e2e_alive PID: whether our child PID still runs (a zombie does not).
 e2e_alive() {
-	e2e_ours "$1" || return 1
-	case $(ps -o stat= -p "$1" 2>/dev/null) in Z*) return 1 ;; esac
-	return 0
+	e2e_ours "$1" && [ "$e2e_state" != Z ]
+}
+
+# e2e_proc PID: e2e_state and e2e_ppid of a process, from /proc (no ps:
+# procps may be missing); 1 when there is no such process.
+e2e_proc() {
+	e2e_stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	e2e_stat=${e2e_stat##*) } # after the command name, which may hold anything
+	e2e_state=${e2e_stat%% *}
+	e2e_stat=${e2e_stat#* }
+	e2e_ppid=${e2e_stat%% *}
+	[ -n "$e2e_ppid" ]
 }
 
 # e2e_deadline SECONDS: from now on, no e2e_wait lasts past SECONDS from
