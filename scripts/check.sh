@@ -41,7 +41,7 @@ cd "$root" || exit 2
 PY=/usr/bin/python3
 CROSS=x86_64-w64-mingw32-
 JOBS=${JOBS:-2}
-SAN=address,undefined
+ASAN_LIST=address,undefined
 LOGS=build/check
 # Per-step limits (seconds) so a hung test cannot hang CI.
 BUILD_LIMIT=${CHECK_BUILD_LIMIT:-600}
@@ -303,7 +303,7 @@ done
 step tests "fuzz replay" fuzz_replay
 
 if [ "$san" = 1 ]; then
-	asan_suites "$SAN"
+	asan_suites "$ASAN_LIST"
 	tsan_suites
 fi
 
