@@ -9,8 +9,8 @@
  *   broker:   sessions in fuzz_broker's format (support/broker_input.h): each
  *             identity and role acting, submitting, adopting; timeouts, held
  *             and late results, policies at deadlines, a stalled reader, rate
- *             and connection limits, the sim, a restart; and every sample
- *             message sent by a privileged controller.
+ *             and connection limits, the sim, a restart, a full disk; and
+ *             every sample message sent by a privileged controller.
  *   usage: gen_seeds JOURNAL_DIR SCENARIO_DIR DOCS_MD BROKER_DIR  (make fuzz-corpus)
  */
 #include <stdio.h>
@@ -200,6 +200,8 @@ static void doc_seeds(const char *dir, const char *docs)
 
 /* ------------------------------------------------------------ broker */
 
+static uint64_t corr = 1; /* correlation ids, from 1 in each seed */
+
 static void op(struct buf *x, int code, int param)
 {
 	uint8_t b = (uint8_t)(code | param << 4);
@@ -218,6 +220,7 @@ static void hdr(struct buf *x, uint8_t who, uint8_t limits, uint8_t times, uint8
 	uint8_t h[FB_HDR_LEN] = { who, limits, times, state };
 
 	x->n = 0;
+	corr = 1;
 	add(x, h, sizeof h);
 }
 
@@ -262,8 +265,6 @@ static struct dob_guid guid(unsigned n)
 	g.b[15] = (uint8_t)n;
 	return g;
 }
-
-static uint64_t corr = 1;
 
 static void hello(struct buf *x, enum dob_role role, size_t piece)
 {
@@ -513,6 +514,22 @@ static void broker_seeds(const char *dir)
 	op(&x, FB_OP_CLOCK, 9);
 	act(&x, FB_JOB0, 1, DOB_ACTION_COMPLETE);
 	put(dir, "backend-fails", x.b, x.n);
+
+	/* the journal's disk fills up, then has room again; a restart */
+	hdr(&x, WHO_HC(FB_ID_PRIVILEGED) | FB_WHO_STILL_ERROR | FB_WHO_RESTART, LIM_DEFAULT,
+	    TIMES(1, 1, 2, 2), ALL_JOBS);
+	op(&x, FB_OP_DISK, 3);
+	event(&x, 0, 0, 1);
+	submit(&x, "full", "https://h/full", "/tmp/full", DOB_JOB_DOWNLOAD);
+	op(&x, FB_OP_DISK, 1);
+	act(&x, FB_JOB1, 2, DOB_ACTION_CANCEL);
+	submit(&x, "full", "https://h/full2", "/tmp/full2", DOB_JOB_DOWNLOAD);
+	event(&x, 3, 0, 2);
+	op(&x, FB_OP_CLOCK, 12);
+	op(&x, FB_OP_DISK, 0);
+	op(&x, FB_OP_CLOCK, 9);
+	act(&x, FB_JOB1, 2, DOB_ACTION_CANCEL);
+	put(dir, "disk-full", x.b, x.n);
 
 	/* a frame over a small max-frame */
 	hdr(&x, WHO_HC(FB_ID_USER), 0x08, TIMES(1, 1, 2, 0), 0);

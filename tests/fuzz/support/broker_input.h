@@ -85,7 +85,12 @@ enum fb_op {
 			      * P & 3 takes its place (Hello sent by the harness if P & 4) */
 	FB_OP_SWITCH = 11,   /* data goes to connection P % 2 from now on */
 	FB_OP_PUMP = 12,     /* let the loop run (writes, posts, due timers) */
+	FB_OP_DISK = 13,     /* the journal's disk may take fb_disk_bytes[P] more bytes
+			      * (a full disk; negative: room again) */
 };
+
+/* FB_OP_DISK room, bytes */
+#define FB_DISK_BYTES { -1, 0, 8, 30, 100, 300, 1000, 3000, -1, 0, 0, 50, 200, 500, 2000, -1 }
 
 /* FB_OP_CLOCK durations, ms */
 #define FB_CLOCK_MS { 0, 1, 10, 50, 99, 100, 101, 500, 999, 1000, 1001, 4999, 5000, 5001, \

@@ -1,7 +1,7 @@
 /*
  * tests/fuzz/support/mem_files.c - plat_mkdir_private and plat_file_* of
  * broker/platform.h on an in-memory table of files, for the fuzz build
- * (which links tests/fuzz/support/*.c instead of a platform library).
+ * (which links the files of tests/fuzz/support/ instead of a platform library).
  * Directories are not modelled: every path is a file name. Single-threaded.
  *
  * The table itself uses malloc: it is the "disk", outside the allocation
@@ -30,6 +30,7 @@ struct plat_file {
 };
 
 static struct mfile *files;
+static int64_t space = -1; /* bytes writes may still add; < 0 unlimited */
 
 static struct mfile *find(const char *path)
 {
@@ -71,6 +72,12 @@ void mem_files_reset(void)
 {
 	while (files)
 		unlink_file(files);
+	space = -1;
+}
+
+void mem_files_set_space(int64_t bytes)
+{
+	space = bytes;
 }
 
 static int reserve(struct mfile *f, size_t n)
@@ -139,15 +146,20 @@ int plat_file_open_append(const char *path, struct plat_file **out)
 int plat_file_write(struct plat_file *h, const void *buf, size_t n, bool sync)
 {
 	struct mfile *f = find(h->path);
+	size_t fit = n;
 
 	if (!f && !(f = create(h->path)))
 		return -DOB_EIO;
-	if (reserve(f, f->n + n) < 0)
+	if (space >= 0 && (uint64_t)space < n)
+		fit = (size_t)space;
+	if (reserve(f, f->n + fit) < 0)
 		return -DOB_ENOSPC;
-	if (n)
-		memcpy(f->b + f->n, buf, n);
-	f->n += n;
-	return 0;
+	if (fit)
+		memcpy(f->b + f->n, buf, fit);
+	f->n += fit;
+	if (space >= 0)
+		space -= (int64_t)fit;
+	return fit < n ? -DOB_ENOSPC : 0;
 }
 
 int plat_file_truncate(struct plat_file *h, uint64_t len)

@@ -15,5 +15,9 @@ void mem_files_reset(void);
 int mem_files_put(const char *path, const void *p, size_t n);
 /* The bytes of path (valid until the file changes), or NULL when missing. */
 const uint8_t *mem_files_get(const char *path, size_t *n);
+/* A full disk: plat_file_write may write `bytes` more bytes (over every
+ * file); one that does not fit writes what fits and fails with -DOB_ENOSPC.
+ * Negative: unlimited (the default; mem_files_reset restores it). */
+void mem_files_set_space(int64_t bytes);
 
 #endif
