@@ -531,6 +531,17 @@ static void broker_seeds(const char *dir)
 	act(&x, FB_JOB1, 2, DOB_ACTION_CANCEL);
 	put(dir, "disk-full", x.b, x.n);
 
+	/* Found by fuzzing (the target's own check was too strict): with the
+	 * disk nearly full, a policy decides an episode within one clock step and
+	 * its decision is not journaled; after the restart the episode is back
+	 * although no check had seen it pending. */
+	{
+		static const uint8_t found[] = { 0x63, 0x6f, 0x63, 0x6f, 0xdd, 0x6e, 0x74, 0x72, 0x9a,
+						 0x92, 0x9a, 0x92, 0x1b, 0x20, 0x00, 0x00, 0x02, 0x92 };
+
+		put(dir, "regress-decided-while-disk-full", found, sizeof found);
+	}
+
 	/* a frame over a small max-frame */
 	hdr(&x, WHO_HC(FB_ID_USER), 0x08, TIMES(1, 1, 2, 0), 0);
 	{
