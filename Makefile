@@ -275,7 +275,7 @@ $(call objs,$(TOOL_SRCS) $(WINTEST_SRCS)): $(SAMPLES_H)
 FUZZ_SECONDS ?= 60
 FUZZ := build/fuzz
 FUZZ_CC := clang
-FUZZ_CFLAGS := -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+FUZZ_CFLAGS := -std=c11 -g -O1 -MMD -MP -fsanitize=fuzzer-no-link,address,undefined \
 	-Iproto/include -I$(FUZZ)/gen -Ibroker -Ibroker/core -Ibroker/backend -I$(PBC_SRC_DIR) -Itests/support \
 	-Itests/fakes -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
@@ -303,6 +303,8 @@ $(FUZZ)/fuzz_%: $(FUZZ)/obj/tests/fuzz/fuzz_%.o $(FUZZ)/libfuzzsupport.a
 	@echo "  LD (fuzz) $@"
 	$(Q)$(FUZZ_CC) -fsanitize=fuzzer,address,undefined -o $@ $^ -pthread
 
+# Keep the targets' objects (make would delete them as intermediates).
+.SECONDARY: $(patsubst %.c,$(FUZZ)/obj/%.o,$(FUZZ_SRCS))
 fuzz-build: $(FUZZ_BINS)
 fuzz: fuzz-build
 	$(Q)tests/fuzz/run.sh fuzz $(FUZZ_SECONDS) $(FUZZ_BINS)
