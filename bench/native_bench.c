@@ -207,7 +207,11 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 	snprintf(b->log, sizeof b->log, "%s/broker.log", b->dir);
 	snprintf(b->files, sizeof b->files, "%s/files", b->dir);
 	mkdir(b->files, 0700);
-	snprintf(prog, sizeof prog, "%s/dobrokerd", bindir);
+	/* Experiments: DOB_BENCH_BROKER=PATH runs another build (A/B). */
+	if (getenv("DOB_BENCH_BROKER") && *getenv("DOB_BENCH_BROKER"))
+		snprintf(prog, sizeof prog, "%s", getenv("DOB_BENCH_BROKER"));
+	else
+		snprintf(prog, sizeof prog, "%s/dobrokerd", bindir);
 	/* Experiments: DOB_BENCH_WRAP="valgrind --tool=callgrind ..." runs the
 	 * broker under a tool (then timings mean nothing). */
 	static char wrap[1024];
@@ -809,6 +813,10 @@ struct tput_row {
 	size_t frame;
 	uint64_t events;
 	double broker_eps, raw_eps, raw_batched_eps;  /* events/s, each to every subscriber */
+	double broker_cpu_share;  /* broker CPU time / wall time of its run: < 1 when
+				   * it waited (for the readers, or for a CPU) */
+	double broker_capacity;   /* events/s the broker's CPU per event allows on one
+				   * core of its own: 1 / CPU per event (derived) */
 	double broker_cpu_per_k_us, reader_cpu_per_k_us;
 	double raw_writer_cpu_per_k_us;
 	bool ok;
@@ -1133,8 +1141,11 @@ static void run_throughput(int row, int nsubs, int n_jobs, int cycles)
 		if (first_us) {
 			double secs = (double)(r.done_ns - first_us * 1000) / 1e9;
 			T->broker_eps = (double)events / secs;
+			T->broker_cpu_share = (double)(cpu1 - cpu0) / 1e9 / secs;
 		}
 		T->broker_cpu_per_k_us = (double)(cpu1 - cpu0) / 1000.0 / (double)events * 1000.0;
+		if (cpu1 > cpu0)
+			T->broker_capacity = (double)events / ((double)(cpu1 - cpu0) / 1e9);
 		T->reader_cpu_per_k_us = (double)(self1 - self0) / 1000.0 / (double)events * 1000.0;
 		T->ok = true;
 	}
@@ -1558,20 +1569,24 @@ static void print_report(void)
 		       bratio(L->wire.p50, L->raw.p50), bratio(L->wire.p99, L->raw.p99));
 	}
 	printf("\n== 2. fan-out throughput (JobErrors/s, each delivered to every subscriber)\n");
-	printf("%5s %8s | %10s %12s %12s | %7s %7s | %10s %10s %10s\n", "subs", "events",
-	       "broker", "raw/frame", "raw 64K", "x frame", "x 64K", "brk CPU/1k",
-	       "rdr CPU/1k", "raw CPU/1k");
+	printf("   broker CPU%%: its CPU time over the run's wall time (below 100%% it waited for "
+	       "a CPU or for the reader);\n   capacity: 1 / broker CPU per event, the rate one "
+	       "core of its own would allow (derived, not measured)\n");
+	printf("%5s %8s | %9s %9s %11s %11s | %6s %6s | %5s %9s | %9s %9s\n", "subs", "events",
+	       "broker", "capacity", "raw/frame", "raw 64K", "x fram", "x 64K", "CPU%",
+	       "brk/1k", "rdr/1k", "raw/1k");
 	for (int i = 0; i < 3; i++) {
 		const struct tput_row *T = &tput_rows[i];
 
 		if (!T->events)
 			continue;
-		printf("%5d %8llu | %10.0f %12.0f %12.0f | %7.2f %7.2f | %7.0f us %7.0f us "
-		       "%7.0f us%s\n",
-		       T->subs, (unsigned long long)T->events, T->broker_eps, T->raw_eps,
-		       T->raw_batched_eps, bratio(T->broker_eps, T->raw_eps),
-		       bratio(T->broker_eps, T->raw_batched_eps), T->broker_cpu_per_k_us,
-		       T->reader_cpu_per_k_us, T->raw_writer_cpu_per_k_us, T->ok ? "" : "  FAILED");
+		printf("%5d %8llu | %9.0f %9.0f %11.0f %11.0f | %6.2f %6.2f | %4.0f%% %6.0f us | "
+		       "%6.0f us %6.0f us%s\n",
+		       T->subs, (unsigned long long)T->events, T->broker_eps, T->broker_capacity,
+		       T->raw_eps, T->raw_batched_eps, bratio(T->broker_eps, T->raw_eps),
+		       bratio(T->broker_eps, T->raw_batched_eps), T->broker_cpu_share * 100,
+		       T->broker_cpu_per_k_us, T->reader_cpu_per_k_us, T->raw_writer_cpu_per_k_us,
+		       T->ok ? "" : "  FAILED");
 	}
 	printf("\n== 3. request round trips (us); baseline: raw ping-pong of the same sizes, "
 	       "interleaved round by round\n");
@@ -1664,6 +1679,8 @@ static void write_json(const char *path)
 		bj_int(&j, "events", (int64_t)T->events);
 		bj_bool(&j, "ok", T->ok);
 		bj_num(&j, "broker_events_per_s", T->broker_eps);
+		bj_num(&j, "broker_cpu_share", T->broker_cpu_share);
+		bj_num(&j, "broker_capacity_events_per_s_derived", T->broker_capacity);
 		bj_num(&j, "raw_per_frame_events_per_s", T->raw_eps);
 		bj_num(&j, "raw_batched_events_per_s", T->raw_batched_eps);
 		bj_num(&j, "ratio_per_frame", bratio(T->broker_eps, T->raw_eps));
