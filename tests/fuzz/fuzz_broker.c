@@ -49,7 +49,6 @@
 
 #define DIR "/fuzz"
 #define MAX_CLOCK_MS (15 * 60 * 1000) /* simulated time per input */
-#define MAX_IDS 512
 
 static const int64_t clock_ms[16] = FB_CLOCK_MS;
 static const uint32_t hresults[16] = FB_HRESULTS;
@@ -109,23 +108,71 @@ static struct dob_guid job_guid(unsigned n)
 
 /* ---------------------------------------------------------------- id sets */
 
+/* A set of episode ids (a lying backend can make tens of thousands in one
+ * input): the ids in insertion order, and a hash table of them. Plain
+ * malloc: the harness's memory, outside the allocation hook. */
 struct idset {
-	uint64_t v[MAX_IDS];
-	size_t n;
+	uint64_t *v;
+	size_t n, cap;
+	uint64_t *slot;  /* open addressing; id + 1, 0 = empty */
+	size_t nslot;    /* a power of two */
 };
+
+static size_t slot_of(const struct idset *s, uint64_t id)
+{
+	size_t i = (size_t)((id + 1) * 0x9E3779B97F4A7C15ull) & (s->nslot - 1);
+
+	while (s->slot[i] && s->slot[i] != id + 1)
+		i = (i + 1) & (s->nslot - 1);
+	return i;
+}
 
 static bool has(const struct idset *s, uint64_t id)
 {
-	for (size_t i = 0; i < s->n; i++)
-		if (s->v[i] == id)
-			return true;
-	return false;
+	return s->nslot && s->slot[slot_of(s, id)] == id + 1;
 }
 
 static void add(struct idset *s, uint64_t id)
 {
-	if (!has(s, id) && s->n < MAX_IDS)
-		s->v[s->n++] = id;
+	if (has(s, id))
+		return;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->v = realloc(s->v, s->cap * sizeof(*s->v));
+		CHECK(s->v);
+	}
+	if (2 * (s->n + 1) > s->nslot) {
+		free(s->slot);
+		s->nslot = s->nslot ? s->nslot * 2 : 128;
+		s->slot = calloc(s->nslot, sizeof(*s->slot));
+		CHECK(s->slot);
+		for (size_t i = 0; i < s->n; i++)
+			s->slot[slot_of(s, s->v[i])] = s->v[i] + 1;
+	}
+	s->v[s->n++] = id;
+	s->slot[slot_of(s, id)] = id + 1;
+}
+
+static void idset_clear(struct idset *s)
+{
+	s->n = 0;
+	if (s->slot)
+		memset(s->slot, 0, s->nslot * sizeof(*s->slot));
+}
+
+static void idset_free(struct idset *s)
+{
+	free(s->v);
+	free(s->slot);
+	memset(s, 0, sizeof(*s));
+}
+
+static void idset_swap(struct idset *a, struct idset *b)
+{
+	struct idset t = *a;
+
+	*a = *b;
+	*b = t;
 }
 
 /* ---------------------------------------------------------------- clients */
@@ -159,6 +206,7 @@ struct run {
 	struct idset pending;     /* as of the last check */
 	struct idset journaled;   /* of those, the ones in the journal */
 	struct idset ever;        /* every episode id that was pending */
+	struct idset now, now_journaled, after; /* scratch */
 	uint64_t max_episode;     /* highest episode id ever pending */
 	uint64_t next_episode;    /* the stopped broker's next id */
 	bool disk_full;           /* the disk was limited at some point */
@@ -256,6 +304,8 @@ static void peer_free(struct peer *p)
 	if (p->c)
 		dob_decoder_free(&p->dec);
 	p->c = NULL;
+	idset_free(&p->announced);
+	idset_free(&p->resolved);
 }
 
 static void send_msg(struct plat_conn *c, const struct dob_msg *m)
@@ -293,9 +343,9 @@ static enum dob_role fuzz_role(const struct run *r)
  * latest version is in the journal. */
 static void pending_now(const struct broker *b, struct idset *s, struct idset *journaled)
 {
-	s->n = 0;
+	idset_clear(s);
 	if (journaled)
-		journaled->n = 0;
+		idset_clear(journaled);
 	for (size_t i = 0; i < b->jobs_cap; i++)
 		for (const struct mjob *j = b->jobs[i]; j; j = j->next)
 			if (j->ep) {
@@ -311,7 +361,7 @@ static void pending_now(const struct broker *b, struct idset *s, struct idset *j
 
 static void settle(struct run *r)
 {
-	struct idset now, journaled;
+	struct idset *now = &r->now, *journaled = &r->now_journaled;
 	bool alive;
 
 	fake_pump(r->loop);
@@ -319,26 +369,26 @@ static void settle(struct run *r)
 	for (int i = 0; i < 2; i++)
 		drain(r, &r->fuzz[i]);
 	alive = watcher_alive(r);
-	pending_now(r->b, &now, &journaled);
+	pending_now(r->b, now, journaled);
 	for (size_t i = 0; i < r->pending.n; i++) {
 		uint64_t id = r->pending.v[i];
 
-		if (has(&now, id))
+		if (has(now, id))
 			continue;
 		/* gone from the pending set: resolved, and said so */
 		CHECK(history_find(r->b, id) != NULL);
 		if (alive)
 			CHECK(has(&r->watcher.resolved, id));
 	}
-	for (size_t i = 0; i < now.n; i++) {
-		add(&r->ever, now.v[i]);
-		if (now.v[i] > r->max_episode)
-			r->max_episode = now.v[i];
+	for (size_t i = 0; i < now->n; i++) {
+		add(&r->ever, now->v[i]);
+		if (now->v[i] > r->max_episode)
+			r->max_episode = now->v[i];
 		if (alive) /* every pending episode was announced */
-			CHECK(has(&r->watcher.announced, now.v[i]));
+			CHECK(has(&r->watcher.announced, now->v[i]));
 	}
-	r->pending = now;
-	r->journaled = journaled;
+	idset_swap(&r->pending, now);
+	idset_swap(&r->journaled, journaled);
 }
 
 /* ---------------------------------------------------------------- setup */
@@ -556,7 +606,6 @@ static void setup(struct run *r)
 		peer_connect(r, &r->fuzz[1], PEER_FUZZ, FB_ID_OTHER);
 		send_hello(r->fuzz[1].c, "second", DOB_ROLE_CONTROLLER);
 	}
-	r->pending.n = 0;
 	settle(r);
 }
 
@@ -754,25 +803,26 @@ static void stop_broker(struct run *r)
  * while the disk was full may come back). */
 static void restart(struct run *r)
 {
-	struct idset before = r->pending, journaled = r->journaled, after;
+	const struct idset *before = &r->pending, *journaled = &r->journaled;
+	struct idset *after = &r->after;
 
 	r->world.hold_acts = r->world.hold_other = true;
 	start_broker(r, fzb_new(&r->world));
 	r->world.hold_acts = r->world.hold_other = true;
-	pending_now(r->b, &after, NULL);
-	for (size_t i = 0; i < journaled.n; i++)
-		CHECK(has(&after, journaled.v[i]));
-	for (size_t i = 0; i < after.n; i++) {
-		CHECK(after.v[i] < r->next_episode);
+	pending_now(r->b, after, NULL);
+	for (size_t i = 0; i < journaled->n; i++)
+		CHECK(has(after, journaled->v[i]));
+	for (size_t i = 0; i < after->n; i++) {
+		CHECK(after->v[i] < r->next_episode);
 		/* the watcher saw every episode published while it was there */
 		if (r->watched)
-			CHECK(has(&r->ever, after.v[i]) ||
-			      has(&r->watcher.announced, after.v[i]));
+			CHECK(has(&r->ever, after->v[i]) ||
+			      has(&r->watcher.announced, after->v[i]));
 	}
 	if (!r->disk_full) {
-		CHECK(after.n == before.n);
-		for (size_t i = 0; i < before.n; i++)
-			CHECK(has(&after, before.v[i]));
+		CHECK(after->n == before->n);
+		for (size_t i = 0; i < before->n; i++)
+			CHECK(has(after, before->v[i]));
 		CHECK(r->b->next_episode_id > r->max_episode);
 	}
 	stop_broker(r);
@@ -812,6 +862,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	peer_free(&r->fuzz[0]);
 	peer_free(&r->fuzz[1]);
 	peer_free(&r->probe);
+	idset_free(&r->pending);
+	idset_free(&r->journaled);
+	idset_free(&r->ever);
+	idset_free(&r->now);
+	idset_free(&r->now_journaled);
+	idset_free(&r->after);
 	fzb_world_reset(&r->world);
 	config_clear(&r->cfg);
 	mem_files_reset();

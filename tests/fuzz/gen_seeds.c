@@ -542,6 +542,17 @@ static void broker_seeds(const char *dir)
 		put(dir, "regress-decided-while-disk-full", found, sizeof found);
 	}
 
+	/* Found by fuzzing (the target kept at most 512 episode ids): a backend
+	 * whose acts succeed without changing the job makes the resume policy
+	 * cancel, the sweep find the job in error again, and a new episode
+	 * every few hundred ms: more than 512 in two simulated minutes. */
+	hdr(&x, WHO_HC(FB_ID_USER) | FB_WHO_STILL_ERROR | FB_WHO_RESTART, LIM_DEFAULT,
+	    TIMES(0, 1, 2, 1), ALL_JOBS | 1 | 4);
+	op(&x, FB_OP_ACT_HR, 7);
+	for (int i = 0; i < 4; i++)
+		op(&x, FB_OP_CLOCK, 14);
+	put(dir, "regress-more-than-512-episodes", x.b, x.n);
+
 	/* a frame over a small max-frame */
 	hdr(&x, WHO_HC(FB_ID_USER), 0x08, TIMES(1, 1, 2, 0), 0);
 	{
