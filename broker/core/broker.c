@@ -718,6 +718,9 @@ static int64_t h_next_timeout(void *ctx)
 {
 	struct broker *b = ctx;
 
+	/* Called once per turn, before the loop sleeps: the turn's held log
+	 * lines go out now (log.h). */
+	dob_log_turn_end();
 	return timers_next_timeout(b->timers, plat_now_ms());
 }
 
@@ -861,6 +864,7 @@ void broker_shutdown(struct broker *b)
 {
 	if (!b || b->stopped)
 		return;
+	dob_log_release(); /* the loop has returned */
 	b->stopped = true;
 	for (struct session *s = b->sessions; s; s = s->next)
 		session_fail(s, DOB_PERR_SHUTTING_DOWN, "the broker is stopping");

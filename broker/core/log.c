@@ -1,11 +1,16 @@
 /*
  * broker/core/log.c - leveled logging to stderr (log.h). Each line is
  * formatted into one buffer and written with one fwrite, so lines from
- * different threads never interleave.
+ * different threads never interleave. The loop thread may hold its info and
+ * debug lines for the rest of its turn (dob_log_turn_end): they go out
+ * whole, in one fwrite, before the loop sleeps and before any frame is
+ * handed to the platform.
  */
 #include "log.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +21,63 @@ static const char *g_ident = "dobrokerd";
 static int64_t (*g_clock)(void);
 
 static const char *const names[] = { "error", "warn", "info", "debug" };
+
+/* The held lines of the one thread that holds (the loop thread): the
+ * holder is the thread whose held_gen equals g_gen while g_holding is set.
+ * Only the holder touches held[]; dob_log_release runs after its loop has
+ * returned. */
+static char held[16384];
+static size_t held_len;
+static atomic_bool g_holding;
+static atomic_uint g_gen = 1;
+static _Thread_local unsigned held_gen;
+
+static bool holds(void)
+{
+	return held_gen == atomic_load(&g_gen) && atomic_load(&g_holding);
+}
+
+static void put(const char *p, size_t n)
+{
+	fwrite(p, 1, n, stderr);
+	/* The Windows C runtime buffers stderr when it is a file or a pipe:
+	 * without this, a redirected log shows nothing until 4 KiB piled up,
+	 * and a killed broker loses its last lines. */
+	fflush(stderr);
+}
+
+void dob_log_flush(void)
+{
+	if (held_len && holds()) {
+		put(held, held_len);
+		held_len = 0;
+	}
+}
+
+void dob_log_turn_end(void)
+{
+	bool no = false;
+
+	if (holds()) {
+		if (held_len) {
+			put(held, held_len);
+			held_len = 0;
+		}
+	} else if (atomic_compare_exchange_strong(&g_holding, &no, true)) {
+		held_gen = atomic_load(&g_gen);
+	}
+}
+
+void dob_log_release(void)
+{
+	if (!atomic_load(&g_holding))
+		return;
+	if (held_len)
+		put(held, held_len);
+	held_len = 0;
+	atomic_fetch_add(&g_gen, 1);
+	atomic_store(&g_holding, false);
+}
 
 void dob_log_set_level(enum dob_log_level lvl)
 {
@@ -101,9 +163,18 @@ void dob_log(enum dob_log_level lvl, const char *fmt, ...)
 	if (len >= sizeof(line) - 1)
 		len = sizeof(line) - 2;
 	line[len++] = '\n';
-	fwrite(line, 1, len, stderr);
-	/* The Windows C runtime buffers stderr when it is a file or a pipe:
-	 * without this, a redirected log shows nothing until 4 KiB piled up,
-	 * and a killed broker loses its last lines. */
-	fflush(stderr);
+	if (holds()) {
+		/* Errors and warnings are not held: they go out at once, after
+		 * what was held before them. */
+		if (held_len && (lvl <= DOB_LOG_WARN || held_len + len > sizeof(held))) {
+			put(held, held_len);
+			held_len = 0;
+		}
+		if (lvl > DOB_LOG_WARN) {
+			memcpy(held + held_len, line, len);
+			held_len += len;
+			return;
+		}
+	}
+	put(line, len);
 }

@@ -308,6 +308,7 @@ void session_flush(struct session *s)
 	}
 	s->wbuf = buf;
 	s->writing = true;
+	dob_log_flush(); /* the log shows what a peer is about to see */
 	rc = plat_conn_write(s->conn, buf, total);
 	if (rc < 0) {
 		/* The platform did not take it: the connection is broken. */
@@ -333,6 +334,7 @@ void session_write_last(struct session *s, const struct frame *f)
 		uint8_t *buf = dob_malloc(f->len);
 		if (buf) {
 			memcpy(buf, f->data, f->len);
+			dob_log_flush();
 			/* The platform finishes this write after we let go of
 			 * the connection: the buffer lingers. */
 			if (plat_conn_write(s->conn, buf, f->len) == 0)
