@@ -227,11 +227,38 @@ static const uint32_t crc_table[256] = {
 	0xbe2da0a5, 0x4c4623a6, 0x5f16d052, 0xad7d5351,
 };
 
+#if defined(__x86_64__) && defined(__GNUC__)
+/* SSE4.2's crc32 instruction computes CRC-32C: eight bytes per step instead
+ * of one table lookup per byte (the journal checks every record it writes:
+ * 5% of the broker's time at 100,000 events/s, docs/performance.md). */
+__attribute__((target("sse4.2"))) static uint32_t crc_sse42(uint32_t crc, const uint8_t *p,
+							      size_t len)
+{
+	uint64_t c = crc;
+
+	for (; len >= 8; len -= 8, p += 8) {
+		uint64_t v;
+
+		memcpy(&v, p, 8);
+		c = __builtin_ia32_crc32di(c, v);
+	}
+	crc = (uint32_t)c;
+	while (len--)
+		crc = __builtin_ia32_crc32qi(crc, *p++);
+	return crc;
+}
+#define HAVE_CRC_SSE42 1
+#endif
+
 uint32_t dob_crc32c(uint32_t crc, const void *data, size_t len)
 {
 	const uint8_t *p = data;
 
 	crc = ~crc;
+#ifdef HAVE_CRC_SSE42
+	if (__builtin_cpu_supports("sse4.2"))
+		return ~crc_sse42(crc, p, len);
+#endif
 	while (len--)
 		crc = crc_table[(crc ^ *p++) & 0xFF] ^ (crc >> 8);
 	return ~crc;

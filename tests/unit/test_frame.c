@@ -151,6 +151,33 @@ Test(frame, crc32c_matches_the_check_value)
 	}
 }
 
+/* dob_crc32c takes 8 bytes a step where the CPU has SSE4.2, else a table:
+ * either must agree with the definition, bit by bit, at every length and
+ * alignment. */
+static uint32_t crc32c_bitwise(const uint8_t *p, size_t n)
+{
+	uint32_t c = 0xFFFFFFFFu;
+
+	while (n--) {
+		c ^= *p++;
+		for (int k = 0; k < 8; k++)
+			c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1)));
+	}
+	return ~c;
+}
+
+Test(frame, crc32c_agrees_with_the_bitwise_definition_at_every_length_and_offset)
+{
+	uint8_t buf[80];
+
+	for (size_t i = 0; i < sizeof buf; i++)
+		buf[i] = (uint8_t)(i * 37 + 11);
+	for (size_t off = 0; off < 8; off++)
+		for (size_t n = 0; off + n <= sizeof buf; n++)
+			cr_assert_eq(dob_crc32c(0, buf + off, n), crc32c_bitwise(buf + off, n),
+				     "offset %zu length %zu", off, n);
+}
+
 Test(frame, decodes_frames_fed_one_byte_at_a_time)
 {
 	struct stream s;
