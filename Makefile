@@ -193,6 +193,10 @@ $(BIN)/%$(EXE): $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCLIENT) $(LIBCORE) $(L
 	$(Q)$(LINK)
 $(BIN)/%$(EXE): $(OBJ)/tests/wine/%.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
+# callback_bench.exe runs the real broker in-process with libdobclient
+# subscribers: both libraries.
+$(BIN)/callback_bench$(EXE): $(OBJ)/tests/wine/callback_bench.o $(LIBCLIENT) $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
+	$(Q)$(LINK)
 # client_test.exe tests libdobclient and dobctl.exe: it links the client's
 # library, not the broker's.
 $(BIN)/client_test$(EXE): $(OBJ)/tests/wine/client_test.o $(LIBCLIENT) $(LIBPROTO)

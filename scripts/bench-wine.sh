@@ -3,7 +3,10 @@
 # Builds the Windows programs, then runs under the project's Wine prefix
 # (scripts/wine-run.sh; DOB_WINEPREFIX selects another one):
 #   1. build/mingw/bin/callback_bench.exe: the COM callback's JobError return
-#      time against the one wake-up it makes (tests/wine/callback_bench.c);
+#      time against the one wake-up it makes, alone and in front of the real
+#      broker (in-process, bits backend) with 64 pipe subscribers of which
+#      one never reads, JobModified fanned out and the COM workers busy
+#      (tests/wine/callback_bench.c; about 30 s);
 #   2. build/mingw/bench/wine_bench.exe: dobrokerd.exe over named pipes
 #      (event latency, action and ping round trips with the sim backend and
 #      with Wine's BITS, process spawn per event) against raw named-pipe

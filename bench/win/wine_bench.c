@@ -18,7 +18,8 @@
  *     baseline: a raw request/reply ping-pong of the same sizes over a
  *     named pipe with an echo thread, interleaved round by round;
  *  4. callback return time: callback_bench.exe's JSON (--callback-json) is
- *     embedded as it is (it measures the COM callback object alone);
+ *     embedded as it is (the COM callback object alone, and in front of the
+ *     real broker with 64 pipe subscribers, one of which never reads);
  *  6. a process spawn per event: CreateProcess of a trivial program (this
  *     one, --noop) and of cmd.exe /c exit, and wait.
  * Fails (exit 1) only when a measurement did not work.
