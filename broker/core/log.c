@@ -123,33 +123,71 @@ static void civil(int64_t days, int *y, unsigned *m, unsigned *d)
 	*y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+/* Appends s to line at *len (the header: never near the line's end). */
+static void add(char *line, size_t *len, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(line + *len, s, n);
+	*len += n;
+}
+
 void dob_log(enum dob_log_level lvl, const char *fmt, ...)
 {
-	char line[2048];
+	/* The date and time to the second, formatted once a second (per
+	 * thread): at 100,000 lines/s the header's snprintf was a third of the
+	 * log's cost. */
+	static _Thread_local int64_t stamp_secs = INT64_MIN;
+	static _Thread_local char stamp[40];
+	char line[2048], num[24];
 	int64_t us, secs, days, rem;
-	int y, n;
+	int y, n, ms;
 	unsigned mo, d;
-	size_t len;
+	size_t len, k;
 	va_list ap;
 
 	if (lvl > g_level)
 		return;
 	us = g_clock ? g_clock() : (int64_t)time(NULL) * 1000000;
 	secs = us / 1000000;
-	days = secs / 86400;
-	rem = secs % 86400;
-	if (rem < 0) {
-		rem += 86400;
-		days--;
+	if (secs != stamp_secs) {
+		days = secs / 86400;
+		rem = secs % 86400;
+		if (rem < 0) {
+			rem += 86400;
+			days--;
+		}
+		civil(days, &y, &mo, &d);
+		n = snprintf(stamp, sizeof(stamp), "%04d-%02u-%02uT%02d:%02d:%02d.", y, mo, d,
+			     (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+		if (n < 0 || (size_t)n >= sizeof(stamp))
+			return;
+		stamp_secs = secs;
 	}
-	civil(days, &y, &mo, &d);
-	n = snprintf(line, sizeof(line), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ %s[%ld] %s ", y, mo,
-		     d, (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
-		     (int)(us / 1000 % 1000), g_ident, (long)getpid(),
-		     names[lvl <= DOB_LOG_DEBUG ? lvl : DOB_LOG_DEBUG]);
-	if (n < 0)
-		return;
-	len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	len = 0;
+	add(line, &len, stamp);
+	ms = (int)(us / 1000 % 1000);
+	if (ms < 0)
+		ms += 1000;
+	line[len++] = (char)('0' + ms / 100);
+	line[len++] = (char)('0' + ms / 10 % 10);
+	line[len++] = (char)('0' + ms % 10);
+	add(line, &len, "Z ");
+	/* The ident is a program name: bounded so the header stays short. */
+	k = strlen(g_ident);
+	if (k > 64)
+		k = 64;
+	memcpy(line + len, g_ident, k);
+	len += k;
+	line[len++] = '[';
+	k = sizeof(num);
+	for (unsigned long pid = (unsigned long)getpid(); k == sizeof(num) || pid; pid /= 10)
+		num[--k] = (char)('0' + pid % 10);
+	memcpy(line + len, num + k, sizeof(num) - k);
+	len += sizeof(num) - k;
+	add(line, &len, "] ");
+	add(line, &len, names[lvl <= DOB_LOG_DEBUG ? lvl : DOB_LOG_DEBUG]);
+	line[len++] = ' ';
 	va_start(ap, fmt);
 	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
 	va_end(ap);
