@@ -37,7 +37,7 @@ for san in memory address; do
 		echo "pbc-sanitize: $san: the control case drew no report" >&2
 		status=1
 	else
-		echo "  $san: control reported: $(grep -m1 -o '[A-Za-z]*Sanitizer: [a-z-]*' "$out/$san-control.log")"
+		echo "  $san: control reported: $(grep -m1 -o '[A-Za-z]*Sanitizer: [A-Za-z-]*' "$out/$san-control.log")"
 	fi
 done
 exit $status
