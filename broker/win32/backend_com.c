@@ -291,7 +291,7 @@ static void run_submit(struct req *q, struct backend_result *r)
 	snprintf(step, sizeof(step), "SetPriority");
 	hr = IBackgroundCopyJob_SetPriority(job, q->priority);
 	if (hr == E_NOTIMPL) {
-		log_warn("%s: SetPriority answered E_NOTIMPL; the job keeps its default priority",
+		log_warn("%s: SetPriority answered E_NOTIMPL, so the job keeps its default priority",
 			 im->service);
 		hr = S_OK;
 	}
