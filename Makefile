@@ -56,7 +56,7 @@ LIB := $(BUILD)/lib
 
 DOB_CFLAGS := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Werror \
 	-Wno-unused-parameter -O2 -g -MMD -MP \
-	-Iproto/include -I$(GEN) -Ibroker -Ibroker/core -Ibroker/backend \
+	-Iproto/include -I$(GEN) -Ibroker -Ibroker/base -Ibroker/backend \
 	-Iclient/include -Iclient/src -Itests/support -Itests/fakes
 DOB_LDFLAGS :=
 DOB_LIBS :=
@@ -97,7 +97,13 @@ GEN_C := $(GEN)/dobroker.pb-c.c
 GEN_H := $(GEN)/dobroker.pb-c.h
 
 PROTO_SRCS := $(wildcard proto/*.c)
-CORE_SRCS := $(wildcard broker/core/*.c) $(wildcard broker/backend/*.c)
+CORE_SRCS := $(wildcard broker/base/*.c) $(wildcard broker/core/*.c) $(wildcard broker/backend/*.c)
+# Layers: broker/base (log, timers) is below everything; the backends and the
+# platform layers see base, backend.h and platform.h, never a core header.
+# Only the core itself, dobrokerd's main, the tests and the benchmarks get
+# broker/core on their include path.
+CORE_INC_OBJS := $(OBJ)/broker/core/%.o $(OBJ)/broker/dobrokerd.o $(OBJ)/tests/%.o $(OBJ)/bench/%.o
+$(CORE_INC_OBJS): DOB_CFLAGS += -Ibroker/core
 BPLAT_SRCS := $(wildcard broker/$(PLAT)/*.c)
 CLIENT_SRCS := $(wildcard client/src/*.c) $(wildcard client/$(PLAT)/*.c)
 
@@ -226,7 +232,7 @@ $(INTEG_BIN): $(call objs,$(INTEG_SRCS)) $(CRIT_LSAN) $(LIBSUPPORT) $(LIBCLIENT)
 ifeq ($(TARGET),native)
 PLATTEST_SRCS := $(wildcard tests/platform/*.c)
 PLATTEST_BIN := $(BUILD)/tests/platform
-PLATTEST_LOG := $(if $(wildcard broker/core/log.c),$(OBJ)/broker/core/log.o,$(OBJ)/tests/platform/stub/log_stub.o)
+PLATTEST_LOG := $(if $(wildcard broker/base/log.c),$(OBJ)/broker/base/log.o,$(OBJ)/tests/platform/stub/log_stub.o)
 $(PLATTEST_BIN): $(call objs,$(PLATTEST_SRCS)) $(CRIT_LSAN) $(PLATTEST_LOG) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
 tests: $(if $(PLATTEST_SRCS),$(PLATTEST_BIN))
@@ -280,7 +286,7 @@ FUZZ_SECONDS ?= 60
 FUZZ := build/fuzz
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=c11 -g -O1 -MMD -MP -fsanitize=fuzzer-no-link,address,undefined \
-	-Iproto/include -I$(FUZZ)/gen -Ibroker -Ibroker/core -Ibroker/backend -I$(PBC_SRC_DIR) -Itests/support \
+	-Iproto/include -I$(FUZZ)/gen -Ibroker -Ibroker/base -Ibroker/core -Ibroker/backend -I$(PBC_SRC_DIR) -Itests/support \
 	-Itests/fakes -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ)/%,$(FUZZ_SRCS))

@@ -21,7 +21,7 @@
 #include "win32/do_guids.h"
 #include "win32/win.h"
 
-#include "core/log.h"
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 

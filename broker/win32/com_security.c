@@ -27,7 +27,7 @@
 #include "win32/backend_win32.h"
 #include "win32/win.h"
 
-#include "core/log.h"
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 

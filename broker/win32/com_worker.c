@@ -28,7 +28,7 @@
 
 #include "win32/com.h"
 
-#include "core/log.h"
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 

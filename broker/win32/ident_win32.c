@@ -39,7 +39,7 @@
 
 #include <sddl.h>
 
-#include "core/log.h"
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 

@@ -23,7 +23,7 @@
 
 #include "win32/win.h"
 
-#include "core/log.h"
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 #include "platform.h"

@@ -33,7 +33,7 @@
 
 #include <aclapi.h>
 
-#include "core/log.h"
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 #include "platform.h"

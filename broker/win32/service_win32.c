@@ -11,7 +11,7 @@
 
 #include <shellapi.h>
 
-#include "core/log.h"
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 #include "platform.h"
