@@ -172,6 +172,16 @@ static const struct layout_field protocol_error_f[] = {
 static const struct layout_type protocol_error_t = TYPE(T, protocol_error_f, NULL);
 #undef T
 
+#define T struct dob_resolution
+static const struct layout_field resolution_f[] = {
+	GUID(job_id, 1), U64(episode_id, 2), ENUM(action, 3, "Action", DOB_ACTION_MAX),
+	ENUM(resolved_by, 4, "ResolvedBy", DOB_RESOLVED_MAX), SUB(actor, 5, layout_actor),
+	U32(hresult, 6), ENUM(new_state, 7, "JobState", DOB_STATE_MAX),
+	STR(message, 8, 0, TEXT),
+};
+static const struct layout_type resolution_t = TYPE(T, resolution_f, NULL);
+#undef T
+
 #define T struct dob_job_error
 static const struct layout_field job_error_f[] = {
 	SUB(job, 1, layout_job_info), SUB(error, 2, layout_error_info),
@@ -179,6 +189,7 @@ static const struct layout_field job_error_f[] = {
 	U32(repeat_count, 6), ENUM(backend, 7, "Backend", DOB_BACKEND_MAX),
 	I64(deadline_us, 8), SUB(default_policy, 9, policy_t), BOOL(replayed, 10),
 	ARR(field_errors, 11, 0, DOB_MAX_FIELD_ERRORS, field_error_t),
+	OPT(failed_decision, 12, has_failed_decision, resolution_t),
 };
 static const struct layout_type job_error_t = TYPE(T, job_error_f, NULL);
 #undef T
@@ -199,15 +210,6 @@ static const struct layout_field job_modified_f[] = {
 static const struct layout_type job_modified_t = TYPE(T, job_modified_f, NULL);
 #undef T
 
-#define T struct dob_resolution
-static const struct layout_field resolution_f[] = {
-	GUID(job_id, 1), U64(episode_id, 2), ENUM(action, 3, "Action", DOB_ACTION_MAX),
-	ENUM(resolved_by, 4, "ResolvedBy", DOB_RESOLVED_MAX), SUB(actor, 5, layout_actor),
-	U32(hresult, 6), ENUM(new_state, 7, "JobState", DOB_STATE_MAX),
-	STR(message, 8, 0, TEXT),
-};
-static const struct layout_type resolution_t = TYPE(T, resolution_f, NULL);
-#undef T
 
 #define T struct dob_gap
 static const struct layout_field gap_f[] = {
@@ -381,12 +383,24 @@ static const struct layout_type journal_counters_t = {
 	JRSIZE(counters), NFIELDS(journal_counters_f), journal_counters_f, NULL
 };
 
+static const struct layout_field journal_schedule_f[] = {
+	{ .name = "episode_id", .num = 1, .kind = LK_U64, .off = JR(schedule.episode_id) },
+	{ .name = "decision", .num = 2, .kind = LK_SUB, .off = JR(schedule.decision),
+	  .sub = &resolution_t },
+	{ .name = "due_us", .num = 3, .kind = LK_I64, .off = JR(schedule.due_us) },
+	{ .name = "done", .num = 4, .kind = LK_BOOL, .off = JR(schedule.done) },
+};
+static const struct layout_type journal_schedule_t = {
+	JRSIZE(schedule), NFIELDS(journal_schedule_f), journal_schedule_f, NULL
+};
+
 const struct layout_body layout_jrecs[] = {
 	{ DOB_JREC_JOB, "job", &journal_job_t, CORR_ANY },
 	{ DOB_JREC_EPISODE, "episode", &journal_episode_t, CORR_ANY },
 	{ DOB_JREC_DECISION, "decision", &journal_decision_t, CORR_ANY },
 	{ DOB_JREC_JOB_REMOVED, "job_removed", &journal_job_removed_t, CORR_ANY },
 	{ DOB_JREC_COUNTERS, "counters", &journal_counters_t, CORR_ANY },
+	{ DOB_JREC_SCHEDULE, "schedule", &journal_schedule_t, CORR_ANY },
 };
 const size_t layout_n_jrecs = NFIELDS(layout_jrecs);
 

@@ -24,6 +24,7 @@ JSON_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "samples.js
 PRESENCE = {
     ("JobModified", "error"): "has_error",
     ("JobReply", "job"): "has_job",
+    ("JobError", "failed_decision"): "has_failed_decision",
 }
 
 

@@ -177,11 +177,18 @@ CMP(protocol_error)
 	N(code); S(message);
 }
 
+CMP(resolution)
+{
+	G(job_id); N(episode_id); N(action); N(resolved_by); SUB(actor, cmp_actor);
+	N(hresult); N(new_state); S(message);
+}
+
 CMP(job_error)
 {
 	SUB(job, cmp_job_info); SUB(error, cmp_error_info); N(episode_id);
 	N(first_seen_us); N(last_seen_us); N(repeat_count); N(backend); N(deadline_us);
 	SUB(default_policy, cmp_policy); N(replayed); ARR(field_errors, cmp_field_error);
+	N(has_failed_decision); SUB(failed_decision, cmp_resolution);
 }
 
 CMP(job_transferred)
@@ -193,12 +200,6 @@ CMP(job_modified)
 {
 	SUB(job, cmp_job_info); N(backend); N(transient); N(has_error);
 	SUB(error, cmp_error_info); ARR(field_errors, cmp_field_error);
-}
-
-CMP(resolution)
-{
-	G(job_id); N(episode_id); N(action); N(resolved_by); SUB(actor, cmp_actor);
-	N(hresult); N(new_state); S(message);
 }
 
 CMP(gap)
@@ -351,6 +352,12 @@ bool msgcmp_jrec(const struct dob_jrec *a, const struct dob_jrec *b, char *why, 
 		break;
 	case DOB_JREC_COUNTERS:
 		N(u.counters.next_episode_id);
+		break;
+	case DOB_JREC_SCHEDULE:
+		N(u.schedule.episode_id);
+		SUB(u.schedule.decision, cmp_resolution);
+		N(u.schedule.due_us);
+		N(u.schedule.done);
 		break;
 	case DOB_JREC_NONE:
 		break;

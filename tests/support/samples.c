@@ -20,6 +20,7 @@ const size_t sample_n_types = sizeof sample_types / sizeof sample_types[0];
 const enum dob_jrec_type sample_jrec_types[] = {
 	DOB_JREC_JOB, DOB_JREC_EPISODE, DOB_JREC_DECISION, DOB_JREC_JOB_REMOVED,
 	DOB_JREC_COUNTERS,
+	DOB_JREC_SCHEDULE,
 };
 const size_t sample_n_jrec_types = sizeof sample_jrec_types / sizeof sample_jrec_types[0];
 
@@ -148,6 +149,18 @@ static void job_summary(struct dob_job_summary *s)
 	sample_policy(&s->policy);
 }
 
+static void resolution(struct dob_resolution *r)
+{
+	r->job_id = sample_guid();
+	r->episode_id = u64();
+	r->action = DOB_ACTION_COMPLETE;
+	r->resolved_by = DOB_RESOLVED_POLICY;
+	sample_actor(&r->actor);
+	r->hresult = 0x80200010u;
+	r->new_state = DOB_STATE_ACKNOWLEDGED;
+	r->message = str("completed by policy");
+}
+
 static void job_error(struct dob_job_error *e)
 {
 	sample_job_info(&e->job);
@@ -162,18 +175,8 @@ static void job_error(struct dob_job_error *e)
 	e->replayed = true;
 	e->n_field_errors = 2;
 	e->field_errors = field_errors(2);
-}
-
-static void resolution(struct dob_resolution *r)
-{
-	r->job_id = sample_guid();
-	r->episode_id = u64();
-	r->action = DOB_ACTION_COMPLETE;
-	r->resolved_by = DOB_RESOLVED_POLICY;
-	sample_actor(&r->actor);
-	r->hresult = 0x80200010u;
-	r->new_state = DOB_STATE_ACKNOWLEDGED;
-	r->message = str("completed by policy");
+	e->has_failed_decision = true;
+	resolution(&e->failed_decision);
 }
 
 static void body(struct dob_msg *m)
@@ -393,6 +396,12 @@ void sample_jrec(enum dob_jrec_type t, struct dob_jrec *out)
 		break;
 	case DOB_JREC_COUNTERS:
 		out->u.counters.next_episode_id = u64();
+		break;
+	case DOB_JREC_SCHEDULE:
+		out->u.schedule.episode_id = u64();
+		resolution(&out->u.schedule.decision);
+		out->u.schedule.due_us = i64();
+		out->u.schedule.done = true;
 		break;
 	case DOB_JREC_NONE:
 		break;

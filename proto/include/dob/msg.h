@@ -285,6 +285,17 @@ struct dob_protocol_error {
 	char *message; /* owned */
 };
 
+struct dob_resolution {
+	struct dob_guid job_id;
+	uint64_t episode_id;
+	enum dob_action action;
+	enum dob_resolved_by resolved_by;
+	struct dob_actor actor;
+	uint32_t hresult;
+	enum dob_job_state new_state;
+	char *message; /* owned */
+};
+
 struct dob_job_error {
 	struct dob_job_info job;
 	struct dob_error_info error;
@@ -298,6 +309,8 @@ struct dob_job_error {
 	bool replayed;
 	size_t n_field_errors;
 	struct dob_field_error *field_errors; /* owned array */
+	bool has_failed_decision;             /* the episode is pending again: */
+	struct dob_resolution failed_decision; /* the decision that failed */
 };
 
 struct dob_job_transferred {
@@ -315,16 +328,6 @@ struct dob_job_modified {
 	struct dob_field_error *field_errors; /* owned array */
 };
 
-struct dob_resolution {
-	struct dob_guid job_id;
-	uint64_t episode_id;
-	enum dob_action action;
-	enum dob_resolved_by resolved_by;
-	struct dob_actor actor;
-	uint32_t hresult;
-	enum dob_job_state new_state;
-	char *message; /* owned */
-};
 
 struct dob_gap {
 	uint64_t dropped;
@@ -484,6 +487,7 @@ enum dob_jrec_type {
 	DOB_JREC_DECISION = 3,
 	DOB_JREC_JOB_REMOVED = 4,
 	DOB_JREC_COUNTERS = 5,
+	DOB_JREC_SCHEDULE = 6,
 };
 
 struct dob_jrec {
@@ -502,6 +506,12 @@ struct dob_jrec {
 		struct {
 			uint64_t next_episode_id;
 		} counters;
+		struct {
+			uint64_t episode_id;
+			struct dob_resolution decision;
+			int64_t due_us;
+			bool done;
+		} schedule;
 	} u;
 };
 
