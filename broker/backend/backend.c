@@ -63,6 +63,7 @@ int backend_job_copy(struct backend_job *dst, const struct backend_job *src)
 		}
 	}
 	dst->callback_us = src->callback_us;
+	dst->seq = src->seq;
 	return 0;
 fail:
 	backend_job_clear(dst);

@@ -35,6 +35,8 @@ struct backend_job {
 	size_t n_field_errors;            /* getters that failed while reading */
 	struct dob_field_error *field_errors; /* owned array */
 	int64_t callback_us;              /* wall-clock time the callback entered (events) */
+	uint64_t seq;                     /* events: backend_clock.seq() when the callback
+					   * entered; 0 = the core stamps it on arrival */
 };
 
 enum backend_event_kind {
@@ -82,6 +84,10 @@ struct backend_clock {
 	void *ctx;
 	int64_t (*now_ms)(void *ctx);   /* monotonic ms, the clock timers_run() is given */
 	int64_t (*wall_us)(void *ctx);  /* Unix microseconds for job times; NULL: now_ms * 1000 */
+	/* The core's observation sequence (any thread): stamp each callback at
+	 * entry so the core can tell a report older than its last decision
+	 * from a new one, whatever the clocks do. NULL: not stamped. */
+	uint64_t (*seq)(void *ctx);
 };
 
 struct backend_sink {

@@ -317,6 +317,8 @@ static int snapshot(struct sim *s, const struct sim_job *j, struct backend_job *
 	out->info.times.modification_us = j->modified_us;
 	out->info.times.transfer_completion_us = j->transferred_us;
 	out->callback_us = wall_us(s);
+	if (s->sink.clock.seq)
+		out->seq = s->sink.clock.seq(s->sink.clock.ctx);
 	out->info.display_name = dob_strdup(j->name);
 	out->info.owner = dob_strdup(j->owner);
 	if (!out->info.display_name || !out->info.owner)

@@ -19,6 +19,11 @@ int64_t broker_wall_us(void)
 	return plat_wall_us();
 }
 
+uint64_t broker_next_seq(struct broker *b)
+{
+	return atomic_fetch_add(&b->obs_seq, 1) + 1;
+}
+
 const char *broker_hr_name(const struct broker *b, uint32_t hr)
 {
 	const char *n = b->be->ops->hresult_name ? b->be->ops->hresult_name(hr) : NULL;
@@ -203,6 +208,15 @@ static int replay_apply(void *ctx, const struct dob_jrec *r)
 			j->ep = NULL;
 			b->n_pending--;
 		}
+		{
+			/* Decided: a schedule of it is no longer to be honoured. */
+			struct dob_jrec done;
+			memset(&done, 0, sizeof(done));
+			done.type = DOB_JREC_SCHEDULE;
+			done.u.schedule.episode_id = r->u.decision.episode_id;
+			done.u.schedule.done = true;
+			episode_replay_schedule(b, &done);
+		}
 		history_add(b, r->u.decision.episode_id, &res->job_id, res->action,
 			    res->resolved_by, res->new_state, &res->actor, j ? &j->owner : NULL);
 		break;
@@ -215,6 +229,10 @@ static int replay_apply(void *ctx, const struct dob_jrec *r)
 	case DOB_JREC_COUNTERS:
 		if (r->u.counters.next_episode_id > b->next_episode_id)
 			b->next_episode_id = r->u.counters.next_episode_id;
+		break;
+	case DOB_JREC_SCHEDULE:
+		if (episode_replay_schedule(b, r))
+			return -DOB_ENOMEM;
 		break;
 	default:
 		break;
@@ -269,9 +287,11 @@ static void breq_timed_out(void *arg)
 	struct broker *b = q->b;
 
 	q->timeout = NULL;
+	if (q->kind == BR_ACT && episode_act_timeout(b, q))
+		return; /* kept: its claim holds until the backend answers */
 	breq_unlink(b, q);
 	if (q->kind == BR_ACT)
-		episode_act_timeout(b, q);
+		;
 	else if (q->kind == BR_DISCARD)
 		log_warn("cancel of an unjournaled job timed out");
 	else
@@ -290,6 +310,7 @@ int breq_issue(struct broker *b, struct breq *q, const void *arg)
 	int rc;
 
 	q->issued_us = broker_wall_us();
+	q->issued_seq = broker_next_seq(b);
 	if (timer_add(b->timers, plat_now_ms() + b->cfg.action_timeout_ms, breq_timed_out, q,
 		      &q->timeout)) {
 		breq_free(b, q);
@@ -384,7 +405,8 @@ static void deliver(struct broker *b, struct mjob *j, struct backend_event *ev)
 		src = OBS_EV_MODIFIED;
 		break;
 	}
-	jobs_observe(b, j, &ev->job, src, ev->job.callback_us ? ev->job.callback_us : broker_wall_us());
+	jobs_observe(b, j, &ev->job, src, ev->job.callback_us ? ev->job.callback_us : broker_wall_us(),
+		     ev->job.seq ? ev->job.seq : broker_next_seq(b));
 	backend_event_free(ev);
 }
 
@@ -759,6 +781,11 @@ static int64_t clock_wall_us(void *ctx)
 	return plat_wall_us();
 }
 
+static uint64_t clock_seq(void *ctx)
+{
+	return broker_next_seq(ctx);
+}
+
 int broker_new(struct broker **out, const struct broker_config *cfg, struct backend *be)
 {
 	struct broker *b = dob_calloc(1, sizeof(*b));
@@ -782,6 +809,7 @@ int broker_new(struct broker **out, const struct broker_config *cfg, struct back
 	b->sink.clock.ctx = b;
 	b->sink.clock.now_ms = clock_now_ms;
 	b->sink.clock.wall_us = clock_wall_us;
+	b->sink.clock.seq = clock_seq;
 	b->start_ms = plat_now_ms();
 	*out = b;
 	return 0;
@@ -850,6 +878,9 @@ int broker_start(struct broker *b, struct plat_loop *loop, char *errbuf, size_t 
 	}
 	b->started = true;
 	log_info("%s listening on %s, backend %s", BROKER_VERSION, lo.endpoint, b->be->ops->name);
+	/* Delayed decisions told OK before the restart run when due (at once
+	 * if overdue); their episodes stay claimed meanwhile. */
+	episode_restore_schedules(b);
 	for (size_t i = 0; i < b->jobs_cap; i++)
 		for (struct mjob *j = b->jobs[i]; j; j = j->next)
 			if (j->ep)
@@ -899,6 +930,9 @@ void broker_free(struct broker *b)
 		sched_free(b, b->scheds);
 	jobs_free_all(b);
 	history_free(b);
+	for (size_t k = 0; k < b->n_restored; k++)
+		dob_jrec_clear(&b->restored[k]);
+	dob_free(b->restored);
 	linger_expire(b, true);
 	if (b->be && b->be->ops && b->be->ops->free)
 		b->be->ops->free(b->be);

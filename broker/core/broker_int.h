@@ -13,8 +13,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "backend.h"
 #include "broker.h"
+#include "decide.h"
 #include "dob/codec.h"
 #include "dob/msg.h"
 #include "journal.h"
@@ -104,7 +107,16 @@ struct sched {
 	enum dob_action action;      /* as reported (RESUME_AFTER_DELAY or RESUME) */
 	struct dob_actor actor;      /* owned */
 	enum dob_resolved_by by;
+	int64_t due_us;              /* wall time it runs (journaled) */
 	struct timer *t;
+};
+
+/* An Act that arrived while its episode's decision was in flight: answered
+ * once the outcome is known (decide.h). */
+struct held {
+	struct held *next;
+	uint64_t session_id, corr;
+	struct dob_act act;          /* episode_id bound to the episode it waited on */
 };
 
 struct episode {
@@ -113,12 +125,15 @@ struct episode {
 	struct mjob *job;            /* borrowed: the job that owns this episode */
 	struct dob_job_error ev;     /* owned: the event as published (replayed = false) */
 	bool journaled;              /* the latest version is in the journal */
-	bool claimed;                /* an action is deciding it */
+	uint64_t opened_seq;         /* observation sequence when it opened */
+	enum claim_phase phase;      /* decide.h; CLAIM_NONE = pending */
 	struct dob_actor claimant;   /* owned, while claimed */
 	enum dob_action claim_action;
 	enum dob_resolved_by claim_by;
-	uint64_t claim_req;          /* backend request in flight, 0 while scheduled */
+	uint64_t claim_req;          /* backend request (INFLIGHT, LOST), 0 while scheduled */
+	uint64_t lost_seq;           /* LOST: reads issued after this settle the claim */
 	struct sched *claim_sched;   /* borrowed: the scheduled action, if any */
+	struct held *held, **held_tail; /* owned: Acts waiting for the outcome, in order */
 	struct timer *deadline;
 };
 
@@ -136,7 +151,7 @@ struct mjob {
 	bool attached;
 	bool attach_inflight, query_inflight;
 	bool transient;              /* a transient spell has been reported */
-	int64_t settled_us;          /* wall time the last episode ended */
+	uint64_t settled_seq;        /* observation sequence when the last episode ended */
 };
 
 /* ---------------------------------------------------------------- requests */
@@ -160,8 +175,11 @@ struct breq {
 	uint64_t session_id;         /* who gets the reply; 0 = the broker itself */
 	uint64_t corr;
 	struct dob_guid job;
-	int64_t issued_us;           /* wall time, to tell stale observations */
+	int64_t issued_us;           /* wall time (event timestamps) */
+	uint64_t issued_seq;         /* observation sequence, to tell stale observations */
 	struct timer *timeout;
+	bool answered;               /* BR_ACT: the requester has had its reply (TIMEOUT) */
+	bool lost;                   /* BR_ACT: declared lost; a late result still counts */
 	/* BR_ACT */
 	enum dob_action action;      /* as asked (RESUME_AFTER_DELAY kept) */
 	uint64_t episode_id;         /* claimed episode, 0 = none */
@@ -212,6 +230,13 @@ struct broker {
 	size_t lat_head, lat_n;
 	uint64_t next_session_id, next_req_id, next_episode_id, episode_id_reserved;
 	uint64_t event_seq;
+	/* The observation sequence (decide_stale): every request issued, every
+	 * callback and every settlement takes the next value. Atomic: backends
+	 * may stamp callbacks on their own threads (backend_clock.seq). */
+	atomic_uint_fast64_t obs_seq;
+	/* Owned: schedules found in the journal, honoured at start. */
+	struct dob_jrec *restored;
+	size_t n_restored;
 	uint64_t events_in, events_out, dropped;
 	int64_t start_ms;
 	uint64_t compacted_size;     /* journal size after the last compaction */
@@ -239,6 +264,8 @@ int broker_journal(struct broker *b, const struct dob_jrec *r);
 void broker_linger(struct broker *b, void *buf);
 void broker_reap(struct broker *b);
 void broker_record_latency(struct broker *b, uint64_t us);
+/* The next value of the observation sequence (any thread). */
+uint64_t broker_next_seq(struct broker *b);
 void broker_on_stats(struct session *s, uint64_t corr);
 int64_t broker_wall_us(void);
 const char *broker_hr_name(const struct broker *b, uint32_t hr);
@@ -332,11 +359,15 @@ enum obs_src {
 	OBS_EV_MODIFIED = 3,
 	OBS_READ = 4, /* a query/attach/submit result */
 };
-/* The backend said this about j (observed at wall time at_us). Opens,
- * counts or closes episodes, publishes events, removes finished jobs. j may
+/* The backend said this about j (observed at wall time at_us, observation
+ * sequence seq: a read's issue, a callback's entry). Opens, counts or closes
+ * episodes, settles claims, publishes events, removes finished jobs. j may
  * be freed on return. */
 void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
-		  enum obs_src src, int64_t at_us);
+		  enum obs_src src, int64_t at_us, uint64_t seq);
+/* Reads j now (a BR_QUERY) unless a read issued at or after `after` is in
+ * flight. */
+void jobs_read_now(struct broker *b, struct mjob *j, uint64_t after);
 
 void jobs_on_submit(struct session *s, uint64_t corr, const struct dob_submit_job *req);
 void jobs_on_adopt(struct session *s, uint64_t corr, const struct dob_adopt_job *req);
@@ -355,7 +386,8 @@ bool jobs_result_not_found(const struct backend_result *r);
 
 /* The policy that applies to j, with deadline_ms resolved (0 = never). */
 struct dob_policy episode_policy(const struct broker *b, const struct mjob *j);
-void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj, int64_t at_us);
+void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj, int64_t at_us,
+		  uint64_t seq);
 void episode_repeat(struct broker *b, struct episode *ep, int64_t at_us);
 /* Appends ep's current version; records whether it is journaled. */
 int episode_journal(struct broker *b, struct episode *ep);
@@ -368,13 +400,24 @@ void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
 		     enum dob_job_state new_state, const char *message);
 /* True while an action sent to the backend decides the episode. */
 bool episode_busy(const struct episode *ep);
+/* Something happened to ep's claim (decide_claim): carries out the outcome.
+ * j may be freed on return only when the outcome removes it (never here). */
+void episode_claim_input(struct broker *b, struct mjob *j, enum claim_input in, uint32_t hr,
+			 enum dob_job_state state, const char *why);
+/* Replay: a JournalSchedule record; start: honour the schedules found. */
+int episode_replay_schedule(struct broker *b, const struct dob_jrec *r);
+void episode_restore_schedules(struct broker *b);
 void episode_free(struct broker *b, struct episode *ep);
 /* Arms the deadline timer from ev.deadline_us (replayed episodes too). */
 void episode_arm_deadline(struct broker *b, struct episode *ep);
 void episode_send_replay(struct session *s, const struct episode *ep);
 void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a);
 void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r);
-void episode_act_timeout(struct broker *b, struct breq *q);
+/* The action of q timed out: true when q stays (its claim is kept until the
+ * backend answers or q is declared lost). */
+bool episode_act_timeout(struct broker *b, struct breq *q);
+/* Scheduled decisions of a session (they count as in flight). */
+size_t sched_count_session(const struct broker *b, uint64_t session_id);
 void sched_free(struct broker *b, struct sched *sc);
 /* owner may be NULL (unknown): then only privileged callers are told. */
 void history_add(struct broker *b, uint64_t episode_id, const struct dob_guid *job,

@@ -14,6 +14,7 @@
 
 #include "authz.h"
 #include "broker_int.h"
+#include "decide.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 #include "log.h"
@@ -119,19 +120,19 @@ struct dob_policy episode_policy(const struct broker *b, const struct mjob *j)
 
 uint64_t episode_next_id(struct broker *b)
 {
-	uint64_t id = b->next_episode_id++;
-
-	if (b->next_episode_id > b->episode_id_reserved && !b->replaying) {
+	if (b->next_episode_id >= b->episode_id_reserved && !b->replaying) {
 		/* Reserve a block so an id is never reused, even if the episode's
-		 * own record is lost to a full disk. */
+		 * own record is lost to a full disk. An id is handed out only
+		 * below a journaled reservation: 0 (none) when it cannot be made. */
 		struct dob_jrec r;
 		memset(&r, 0, sizeof(r));
 		r.type = DOB_JREC_COUNTERS;
 		r.u.counters.next_episode_id = b->next_episode_id + EPISODE_ID_BLOCK;
-		if (broker_journal(b, &r) == 0)
-			b->episode_id_reserved = r.u.counters.next_episode_id;
+		if (broker_journal(b, &r))
+			return 0;
+		b->episode_id_reserved = r.u.counters.next_episode_id;
 	}
-	return id;
+	return b->next_episode_id++;
 }
 
 int episode_journal(struct broker *b, struct episode *ep)
@@ -150,41 +151,42 @@ int episode_journal(struct broker *b, struct episode *ep)
 
 bool episode_busy(const struct episode *ep)
 {
-	return ep->claimed && ep->claim_req != 0;
+	return ep->phase == CLAIM_INFLIGHT || ep->phase == CLAIM_LOST;
 }
 
 static void claim(struct episode *ep, const struct dob_actor *actor, enum dob_action action,
-		  enum dob_resolved_by by)
+		  enum dob_resolved_by by, enum claim_phase phase)
 {
 	dob_actor_clear(&ep->claimant);
-	ep->claimed = true;
+	ep->phase = phase;
 	ep->claimant.session_id = actor->session_id;
 	ep->claimant.pid = actor->pid;
 	ep->claimant.client_name = dob_strdup(actor->client_name);
 	ep->claim_action = action;
 	ep->claim_by = by;
 	ep->claim_req = 0;
+	ep->lost_seq = 0;
 	ep->claim_sched = NULL;
 }
 
-static void policy_run(struct broker *b, struct mjob *j);
-
-/* The claim's action failed or timed out: the episode is open again, and
- * if its deadline has passed the policy gets its turn. */
-static void release(struct broker *b, struct mjob *j, bool rerun_policy)
+static void unclaim(struct episode *ep)
 {
-	struct episode *ep = j->ep;
-
-	if (!ep || !ep->claimed)
-		return;
-	ep->claimed = false;
+	ep->phase = CLAIM_NONE;
 	ep->claim_req = 0;
 	ep->claim_sched = NULL;
 	dob_actor_clear(&ep->claimant);
-	if (rerun_policy && !ep->deadline && ep->ev.deadline_us && now_wall() >= ep->ev.deadline_us)
-		policy_run(b, j);
 }
 
+static void held_free_all(struct held *h)
+{
+	while (h) {
+		struct held *next = h->next;
+		dob_free(h);
+		h = next;
+	}
+}
+
+static void policy_run(struct broker *b, struct mjob *j);
 void episode_free(struct broker *b, struct episode *ep)
 {
 	if (!ep)
@@ -194,6 +196,7 @@ void episode_free(struct broker *b, struct episode *ep)
 	if (ep->claim_sched)
 		sched_free(b, ep->claim_sched);
 	dob_actor_clear(&ep->claimant);
+	held_free_all(ep->held);
 	ev_clear(&ep->ev);
 	dob_free(ep);
 }
@@ -264,7 +267,8 @@ void episode_arm_deadline(struct broker *b, struct episode *ep)
 			  (unsigned long long)ep->id);
 }
 
-void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj, int64_t at_us)
+void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj, int64_t at_us,
+		  uint64_t seq)
 {
 	struct episode *ep = dob_calloc(1, sizeof(*ep));
 	struct dob_job_error *ev;
@@ -304,6 +308,17 @@ void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj
 		}
 	}
 	ep->id = episode_next_id(b);
+	if (!ep->id) {
+		/* No id covered by a journaled reservation: none is handed out
+		 * (it could be reused after a crash). The job stays in ERROR in
+		 * the service; the sweep opens the episode once the journal has
+		 * room, so nothing is lost, only late. */
+		log_error("job %s: error episode not opened: the journal cannot reserve its id; "
+			  "retried at the next sweep", gs);
+		episode_free(b, ep);
+		return;
+	}
+	ep->opened_seq = seq;
 	ev->episode_id = ep->id;
 	ev->first_seen_us = ev->last_seen_us = at_us;
 	ev->backend = b->be->ops->kind;
@@ -366,11 +381,14 @@ void episode_send_replay(struct session *s, const struct episode *ep)
 
 /* ---------------------------------------------------------------- resolve */
 
+static void run_held(struct broker *b, struct held *h);
+
 void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
 		     enum dob_action action, const struct dob_actor *actor, uint32_t hr,
 		     enum dob_job_state new_state, const char *message)
 {
 	struct episode *ep = j->ep;
+	struct held *held;
 	struct dob_jrec r;
 	struct dob_msg m;
 	int64_t now = now_wall();
@@ -408,17 +426,24 @@ void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
 	history_add(b, ep->id, &j->id, action, by, new_state, actor, &j->owner);
 	if (now > ep->ev.first_seen_us)
 		broker_record_latency(b, (uint64_t)(now - ep->ev.first_seen_us));
+	held = ep->held;
+	ep->held = NULL;
 	j->ep = NULL;
-	j->settled_us = now;
+	j->settled_seq = broker_next_seq(b);
 	b->n_pending--;
 	episode_free(b, ep);
+	/* Acts that waited on this decision: now it is known who won. */
+	run_held(b, held);
 }
 
 /* ---------------------------------------------------------------- actions */
 
-static enum dob_action backend_action(enum dob_action a)
+static int copy_actor(struct dob_actor *dst, const struct dob_actor *src)
 {
-	return a == DOB_ACTION_RESUME_AFTER_DELAY ? DOB_ACTION_RESUME : a;
+	dst->session_id = src->session_id;
+	dst->pid = src->pid;
+	dst->client_name = dob_strdup(src->client_name);
+	return dst->client_name ? 0 : -DOB_ENOMEM;
 }
 
 /* Sends an action to the backend; the episode (if any) is claimed by it. */
@@ -435,18 +460,33 @@ static int issue_act(struct broker *b, struct mjob *j, struct episode *ep, enum 
 	q->session_id = session_id;
 	q->corr = corr;
 	q->episode_id = ep ? ep->id : 0;
-	q->actor.session_id = actor->session_id;
-	q->actor.pid = actor->pid;
-	q->actor.client_name = dob_strdup(actor->client_name);
-	if (!q->actor.client_name) {
+	if (copy_actor(&q->actor, actor)) {
 		breq_free(b, q);
 		return -DOB_ENOMEM;
 	}
 	if (ep) {
-		claim(ep, actor, action, by);
+		claim(ep, actor, action, by, CLAIM_INFLIGHT);
 		ep->claim_req = q->id;
 	}
 	return breq_issue(b, q, NULL);
+}
+
+static void journal_schedule(struct broker *b, const struct sched *sc, bool done, int *rc)
+{
+	struct dob_jrec r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = DOB_JREC_SCHEDULE;
+	r.u.schedule.episode_id = sc->episode_id;
+	r.u.schedule.decision.job_id = sc->job;
+	r.u.schedule.decision.episode_id = sc->episode_id;
+	r.u.schedule.decision.action = sc->action;
+	r.u.schedule.decision.resolved_by = sc->by;
+	r.u.schedule.decision.actor = sc->actor;
+	r.u.schedule.decision.new_state = DOB_STATE_QUEUED;
+	r.u.schedule.due_us = sc->due_us;
+	r.u.schedule.done = done;
+	*rc = broker_journal(b, &r);
 }
 
 static void sched_fire(void *arg)
@@ -455,34 +495,46 @@ static void sched_fire(void *arg)
 	struct broker *b = sc->b;
 	struct mjob *j = jobs_find(b, &sc->job);
 	struct episode *ep = j ? j->ep : NULL;
+	enum claim_outcome out;
 	int rc;
 
 	sc->t = NULL;
-	if (!j || (sc->episode_id && (!ep || ep->id != sc->episode_id))) {
+	if (!j || (sc->episode_id && (!ep || ep->id != sc->episode_id || ep->claim_sched != sc))) {
 		log_info("scheduled %s: job or episode no longer pending; not run",
 			 dob_action_name(sc->action));
+		journal_schedule(b, sc, true, &rc);
 		sched_free(b, sc);
 		return;
 	}
 	if (!sc->episode_id)
 		ep = NULL;
-	if (ep)
+	if (ep) {
+		ep->phase = decide_claim(ep->phase, CI_DUE, &out);
 		ep->claim_sched = NULL;
+	}
 	rc = issue_act(b, j, ep, sc->action, &sc->actor, sc->by, 0, 0);
 	if (rc) {
-		log_warn("scheduled %s on '%s' could not be sent: %s", dob_action_name(sc->action),
-			 j->display_name, dob_strerror(rc));
-		if (j->ep)
-			release(b, j, sc->by == DOB_RESOLVED_POLICY);
+		char why[160];
+		snprintf(why, sizeof(why), "the scheduled %s could not be sent: %s",
+			 dob_action_name(sc->action), dob_strerror(rc));
+		log_warn("job '%s': %s", j->display_name, why);
+		if (ep && j->ep == ep)
+			episode_claim_input(b, j, CI_RESULT_FAILED, 0, ep->ev.job.state, why);
 	}
+	/* Run (or failed and announced): a restart must not run it again. */
+	journal_schedule(b, sc, true, &rc);
 	sched_free(b, sc);
 }
 
+/* A delayed decision: journaled before anyone is told (the OK, or the
+ * policy's log line), claimed, and honoured after a restart. NULL when it
+ * could not be journaled or armed (nothing claimed then). */
 static struct sched *sched_new(struct broker *b, struct mjob *j, struct episode *ep,
 			       enum dob_action action, const struct dob_actor *actor,
-			       enum dob_resolved_by by, uint64_t delay_ms)
+			       enum dob_resolved_by by, uint64_t delay_ms, int64_t due_us)
 {
 	struct sched *sc = dob_calloc(1, sizeof(*sc));
+	int rc = 0;
 
 	if (!sc)
 		return NULL;
@@ -491,22 +543,24 @@ static struct sched *sched_new(struct broker *b, struct mjob *j, struct episode 
 	sc->episode_id = ep ? ep->id : 0;
 	sc->action = action;
 	sc->by = by;
-	sc->actor.session_id = actor->session_id;
-	sc->actor.pid = actor->pid;
-	sc->actor.client_name = dob_strdup(actor->client_name);
-	if (!sc->actor.client_name ||
-	    timer_add(b->timers, plat_now_ms() + (int64_t)delay_ms, sched_fire, sc, &sc->t)) {
-		dob_actor_clear(&sc->actor);
-		dob_free(sc);
-		return NULL;
-	}
+	sc->due_us = due_us ? due_us : now_wall() + (int64_t)delay_ms * 1000;
+	if (copy_actor(&sc->actor, actor))
+		goto fail;
+	if (!b->replaying)
+		journal_schedule(b, sc, false, &rc);
+	if (rc || timer_add(b->timers, plat_now_ms() + (int64_t)delay_ms, sched_fire, sc, &sc->t))
+		goto fail;
 	sc->next = b->scheds;
 	b->scheds = sc;
 	if (ep) {
-		claim(ep, actor, action, by);
+		claim(ep, actor, action, by, CLAIM_SCHEDULED);
 		ep->claim_sched = sc;
 	}
 	return sc;
+fail:
+	dob_actor_clear(&sc->actor);
+	dob_free(sc);
+	return NULL;
 }
 
 void sched_free(struct broker *b, struct sched *sc)
@@ -531,6 +585,85 @@ void sched_free(struct broker *b, struct sched *sc)
 	dob_free(sc);
 }
 
+size_t sched_count_session(const struct broker *b, uint64_t session_id)
+{
+	size_t n = 0;
+
+	for (const struct sched *sc = b->scheds; sc; sc = sc->next)
+		if (sc->by == DOB_RESOLVED_CONTROLLER && sc->actor.session_id == session_id)
+			n++;
+	return n;
+}
+
+/* ---------------------------------------------------------------- restart */
+
+int episode_replay_schedule(struct broker *b, const struct dob_jrec *r)
+{
+	struct dob_jrec *v;
+	size_t k;
+
+	/* Only the newest record of an episode counts. */
+	for (k = 0; k < b->n_restored; k++)
+		if (b->restored[k].u.schedule.episode_id == r->u.schedule.episode_id)
+			break;
+	if (k < b->n_restored) {
+		dob_jrec_clear(&b->restored[k]);
+		b->restored[k] = b->restored[--b->n_restored];
+	}
+	if (r->u.schedule.done)
+		return 0;
+	v = dob_realloc(b->restored, (b->n_restored + 1) * sizeof(*v));
+	if (!v)
+		return -DOB_ENOMEM;
+	b->restored = v;
+	memset(&v[b->n_restored], 0, sizeof(v[0]));
+	v[b->n_restored].type = DOB_JREC_SCHEDULE;
+	v[b->n_restored].u.schedule.episode_id = r->u.schedule.episode_id;
+	v[b->n_restored].u.schedule.due_us = r->u.schedule.due_us;
+	v[b->n_restored].u.schedule.decision = r->u.schedule.decision;
+	v[b->n_restored].u.schedule.decision.message = NULL;
+	if (copy_actor(&v[b->n_restored].u.schedule.decision.actor, &r->u.schedule.decision.actor))
+		return -DOB_ENOMEM;
+	b->n_restored++;
+	return 0;
+}
+
+void episode_restore_schedules(struct broker *b)
+{
+	int64_t now = now_wall();
+
+	for (size_t k = 0; k < b->n_restored; k++) {
+		const struct dob_jrec *r = &b->restored[k];
+		const struct dob_resolution *d = &r->u.schedule.decision;
+		struct mjob *j = jobs_find(b, &d->job_id);
+		int64_t left = (r->u.schedule.due_us - now) / 1000;
+
+		if (!j || !j->ep || j->ep->id != r->u.schedule.episode_id)
+			continue; /* decided, or the job is gone, since */
+		if (left < 0)
+			left = 0; /* overdue: at once */
+		if ((uint64_t)left > DOB_MAX_DELAY_MS)
+			left = DOB_MAX_DELAY_MS;
+		/* The journal already has it: not journaled again. */
+		b->replaying = true;
+		if (!sched_new(b, j, j->ep, d->action, &d->actor, d->resolved_by, (uint64_t)left,
+			       r->u.schedule.due_us))
+			log_error("episode %llu: the journaled %s could not be re-armed (out of "
+				  "memory); it stays pending",
+				  (unsigned long long)j->ep->id, dob_action_name(d->action));
+		else
+			log_info("episode %llu: journaled %s by %s honoured, in %lld ms",
+				 (unsigned long long)j->ep->id, dob_action_name(d->action),
+				 d->actor.client_name ? d->actor.client_name : "", (long long)left);
+		b->replaying = false;
+	}
+	for (size_t k = 0; k < b->n_restored; k++)
+		dob_jrec_clear(&b->restored[k]);
+	dob_free(b->restored);
+	b->restored = NULL;
+	b->n_restored = 0;
+}
+
 /* ---------------------------------------------------------------- policy */
 
 static uint64_t backoff(uint32_t base, uint32_t used)
@@ -551,9 +684,15 @@ static void policy_run(struct broker *b, struct mjob *j)
 	char reason[256];
 	int rc;
 
-	(void)b;
-	if (!ep || ep->claimed)
+	if (!ep || ep->phase != CLAIM_NONE)
 		return;
+	if (b->journal_full) {
+		/* Its decision could not be journaled: it would come back
+		 * pending after a crash and could be decided twice. */
+		log_warn("episode %llu: policy not applied while the journal is full; the episode "
+			 "stays pending", (unsigned long long)ep->id);
+		return;
+	}
 	p = ep->ev.default_policy;
 	kind = p.kind;
 	if (kind == DOB_POLICY_RESUME) {
@@ -563,13 +702,16 @@ static void policy_run(struct broker *b, struct mjob *j)
 			if ((rc = jobs_journal(b, j)))
 				log_warn("job '%s': resumes_used not journaled: %s", j->display_name,
 					 dob_strerror(rc));
+			if (!sched_new(b, j, ep, DOB_ACTION_RESUME, &policy_actor,
+				       DOB_RESOLVED_POLICY, delay, 0)) {
+				log_error("episode %llu: cannot schedule the policy's resume "
+					  "(journal or memory); it stays pending",
+					  (unsigned long long)ep->id);
+				return;
+			}
 			log_info("episode %llu: policy resume %u of %u in %llu ms",
 				 (unsigned long long)ep->id, j->resumes_used, p.max_resumes,
 				 (unsigned long long)delay);
-			if (!sched_new(b, j, ep, DOB_ACTION_RESUME, &policy_actor,
-				       DOB_RESOLVED_POLICY, delay))
-				log_error("episode %llu: cannot schedule the resume (out of memory)",
-					  (unsigned long long)ep->id);
 			return;
 		}
 		log_info("episode %llu: resume policy exhausted (%u resumes), then %s",
@@ -588,20 +730,110 @@ static void policy_run(struct broker *b, struct mjob *j)
 	if (rc) {
 		log_warn("episode %llu: policy %s could not be sent: %s", (unsigned long long)ep->id,
 			 dob_action_name(action), dob_strerror(rc));
-		release(b, j, false);
+		if (j->ep == ep && ep->phase != CLAIM_NONE)
+			unclaim(ep);
+	}
+}
+
+/* ---------------------------------------------------------------- claims */
+
+/* The episode is pending again: everyone who may see the job hears it, with
+ * the decision that failed; held Acts take their turn, then the policy if
+ * its deadline has passed. */
+static void reopen(struct broker *b, struct mjob *j, uint32_t hr, const char *why)
+{
+	struct episode *ep = j->ep;
+	struct held *held = ep->held;
+	struct dob_resolution *f = &ep->ev.failed_decision;
+	struct dob_msg m;
+	uint64_t id = ep->id;
+
+	ep->held = NULL;
+	ep->held_tail = NULL;
+	dob_actor_clear(&f->actor);
+	dob_free(f->message);
+	memset(f, 0, sizeof(*f));
+	ep->ev.has_failed_decision = true;
+	f->job_id = j->id;
+	f->episode_id = ep->id;
+	f->action = ep->claim_action;
+	f->resolved_by = ep->claim_by;
+	copy_actor(&f->actor, &ep->claimant);
+	f->hresult = hr;
+	f->new_state = ep->ev.job.state;
+	f->message = dob_strdup(why);
+	unclaim(ep);
+	/* Journaled as the episode's newest version (a restart replays it
+	 * pending, with the failure). */
+	episode_journal(b, ep);
+	log_info("episode %llu: pending again: %s", (unsigned long long)ep->id, why);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_JOB_ERROR;
+	m.u.job_error = ep->ev;
+	m.u.job_error.replayed = true;
+	router_publish(b, &m, DOB_EVENT_JOB_ERROR, j);
+	run_held(b, held);
+	j = jobs_find(b, &f->job_id);
+	if (j && j->ep && j->ep->id == id && j->ep->phase == CLAIM_NONE && !j->ep->deadline &&
+	    j->ep->ev.deadline_us && now_wall() >= j->ep->ev.deadline_us)
+		policy_run(b, j);
+}
+
+void episode_claim_input(struct broker *b, struct mjob *j, enum claim_input in, uint32_t hr,
+			 enum dob_job_state state, const char *why)
+{
+	static const struct dob_actor job_actor = { 0, "service", 0 };
+	struct episode *ep = j->ep;
+	enum claim_outcome out;
+	struct dob_actor actor;
+	enum dob_resolved_by by;
+	enum dob_action action;
+
+	if (!ep)
+		return;
+	ep->phase = decide_claim(ep->phase, in, &out);
+	switch (out) {
+	case CO_NONE:
+	case CO_KEEP:
+	case CO_RUN:
+		break;
+	case CO_RESOLVE:
+		/* The claimant's copy outlives ep (freed by the resolution). */
+		memset(&actor, 0, sizeof(actor));
+		copy_actor(&actor, &ep->claimant);
+		by = ep->claim_by;
+		action = ep->claim_action;
+		if (ep->claim_sched)
+			sched_free(b, ep->claim_sched);
+		episode_resolve(b, j, by, action, &actor, hr, state, why);
+		dob_actor_clear(&actor);
+		break;
+	case CO_RESOLVE_LEFT:
+		if (ep->claim_sched) {
+			int rc;
+			journal_schedule(b, ep->claim_sched, true, &rc);
+			sched_free(b, ep->claim_sched);
+		}
+		episode_resolve(b, j, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED,
+				&job_actor, 0, state, why);
+		break;
+	case CO_REOPEN:
+		reopen(b, j, hr, why);
+		break;
 	}
 }
 
 /* ---------------------------------------------------------------- Act */
 
-static void reply_resolved(struct session *s, uint64_t corr, const char *what,
+static void reply_resolved(struct session *s, uint64_t corr, uint64_t episode_id,
 			   const struct dob_actor *winner, enum dob_action action,
 			   enum dob_resolved_by by, enum dob_job_state state)
 {
 	struct dob_msg m;
 	char text[256];
 
-	snprintf(text, sizeof(text), "episode %s %s: %s by %s (session %llu)", what,
+	snprintf(text, sizeof(text), "episode %llu %s: %s by %s (session %llu)",
+		 (unsigned long long)episode_id,
 		 by == DOB_RESOLVED_JOB_LEFT_ERROR ? "ended" : "was decided",
 		 by == DOB_RESOLVED_JOB_LEFT_ERROR ? "the job left the error state"
 						   : dob_action_name(action),
@@ -617,116 +849,122 @@ static void reply_resolved(struct session *s, uint64_t corr, const char *what,
 	session_reply(s, &m);
 }
 
+static void hold(struct session *s, uint64_t corr, const struct dob_act *a, struct episode *ep)
+{
+	struct held *h = dob_calloc(1, sizeof(*h));
+
+	if (!h) {
+		session_reply_action(s->b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0,
+				     ep->ev.job.state, "broker out of memory");
+		return;
+	}
+	h->session_id = s->id;
+	h->corr = corr;
+	h->act = *a;
+	h->act.episode_id = ep->id; /* it answers the episode it waited on */
+	if (!ep->held_tail)
+		ep->held_tail = &ep->held;
+	*ep->held_tail = h;
+	ep->held_tail = &h->next;
+	s->inflight++;
+	log_debug("episode %llu: %s by %s held until the %s by %s is known",
+		  (unsigned long long)ep->id, dob_action_name(a->action), s->client_name,
+		  dob_action_name(ep->claim_action),
+		  ep->claimant.client_name ? ep->claimant.client_name : "");
+}
+
+static void run_held(struct broker *b, struct held *h)
+{
+	while (h) {
+		struct held *next = h->next;
+		struct session *s = session_find(b, h->session_id);
+
+		if (s) {
+			if (s->inflight)
+				s->inflight--;
+			if (s->state == SESS_ACTIVE)
+				episode_on_act(s, h->corr, &h->act);
+		}
+		dob_free(h);
+		h = next;
+	}
+}
+
 void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a)
 {
 	struct broker *b = s->b;
 	struct dob_actor me = { s->id, s->client_name, s->ident.pid };
-	char gs[DOB_GUID_STR_LEN], reason[256], what[32];
-	enum dob_job_state state;
-	enum dob_status st;
+	const struct resolved *h = a->episode_id ? history_find(b, a->episode_id) : NULL;
+	struct act_facts f;
+	struct verdict v;
 	struct episode *ep;
 	struct mjob *j;
+	char gs[DOB_GUID_STR_LEN];
 	int rc;
 
 	dob_guid_format(&a->job_id, gs);
+	if (h && memcmp(&h->job, &a->job_id, sizeof(h->job)) != 0)
+		h = NULL;
 	j = jobs_find(b, &a->job_id);
-	st = authz_can_act(&s->ident, s->role, j ? &j->owner : &s->ident);
-	if (st == DOB_STATUS_NOT_CONTROLLER) {
-		session_reply_action(b, s->id, corr, st, 0, 0,
-				     "observers may not act: connect as a controller");
+	ep = j ? j->ep : NULL;
+	memset(&f, 0, sizeof(f));
+	f.job_managed = j != NULL;
+	f.in_history = h != NULL;
+	if (j)
+		f.access = authz_can_act(&s->ident, s->role, &j->owner);
+	else if (h)
+		f.access = h->has_owner ? authz_can_act(&s->ident, s->role, &h->owner)
+			 : s->role != DOB_ROLE_CONTROLLER ? DOB_STATUS_NOT_CONTROLLER
+			 : s->ident.privileged ? DOB_STATUS_OK : DOB_STATUS_UNKNOWN_JOB;
+	else
+		f.access = authz_can_act(&s->ident, s->role, &s->ident);
+	f.has_episode = ep != NULL;
+	f.episode_id = ep ? ep->id : 0;
+	f.phase = ep ? ep->phase : CLAIM_NONE;
+	f.have_state = ep || (j && j->have_last);
+	f.state = ep ? ep->ev.job.state : j && j->have_last ? j->last.info.state : DOB_STATE_QUEUED;
+	f.type = j ? j->type : DOB_JOB_DOWNLOAD;
+	f.journal_full = b->journal_full;
+	f.inflight = s->inflight + (uint32_t)sched_count_session(b, s->id);
+	f.max_inflight = b->cfg.max_inflight_requests;
+	decide_act(&f, a, &v);
+	switch (v.kind) {
+	case V_REFUSE:
+		if (v.status == DOB_STATUS_UNKNOWN_JOB)
+			session_reply_action(b, s->id, corr, v.status, 0, 0, "no managed job %s", gs);
+		else
+			session_reply_action(b, s->id, corr, v.status, 0,
+					     v.status == DOB_STATUS_NOT_CONTROLLER ? 0 : f.state, "%s",
+					     v.reason);
 		return;
-	}
-	if (!j && a->episode_id) {
-		/* The job may be gone because the episode's winner ended it
-		 * (cancel, complete): a later act on that episode is still told
-		 * who won, if the caller could see the job. */
-		const struct resolved *h = history_find(b, a->episode_id);
-
-		if (h && memcmp(&h->job, &a->job_id, sizeof(h->job)) == 0 &&
-		    (h->has_owner ? authz_can_act(&s->ident, s->role, &h->owner) == DOB_STATUS_OK
-				  : s->ident.privileged)) {
-			snprintf(what, sizeof(what), "%llu", (unsigned long long)a->episode_id);
-			reply_resolved(s, corr, what, &h->actor, h->action, h->by, h->state);
+	case V_ALREADY:
+		reply_resolved(s, corr, h->episode_id, &h->actor, h->action, h->by,
+			       j ? f.state : h->state);
+		return;
+	case V_HOLD:
+		hold(s, corr, a, ep);
+		return;
+	case V_SCHEDULE:
+		if (!sched_new(b, j, ep, a->action, &me, DOB_RESOLVED_CONTROLLER, a->delay_ms, 0)) {
+			session_reply_action(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, f.state,
+					     "the resume could not be scheduled: %s",
+					     b->journal_full ? "journal: no space left"
+							     : "broker out of memory");
 			return;
 		}
-	}
-	if (!j || st != DOB_STATUS_OK) {
-		/* Invisible jobs are answered like missing ones. */
-		session_reply_action(b, s->id, corr, DOB_STATUS_UNKNOWN_JOB, 0, 0,
-				     "no managed job %s", gs);
-		return;
-	}
-	if (a->action <= DOB_ACTION_UNSPECIFIED || a->action > DOB_ACTION_MAX) {
-		session_reply_action(b, s->id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, 0,
-				     "act.action: %d is not an action", (int)a->action);
-		return;
-	}
-	if (a->action == DOB_ACTION_RESUME_AFTER_DELAY &&
-	    (a->delay_ms == 0 || a->delay_ms > DOB_MAX_DELAY_MS)) {
-		session_reply_action(b, s->id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, 0,
-				     "act.delay_ms: %u is not in 1..%u", a->delay_ms,
-				     DOB_MAX_DELAY_MS);
-		return;
-	}
-	ep = j->ep;
-	state = ep ? ep->ev.job.state : j->have_last ? j->last.info.state : DOB_STATE_QUEUED;
-	snprintf(what, sizeof(what), "%llu", (unsigned long long)a->episode_id);
-	if (a->episode_id) {
-		if (!ep || ep->id != a->episode_id) {
-			const struct resolved *h = history_find(b, a->episode_id);
-			if (h && memcmp(&h->job, &j->id, sizeof(j->id)) == 0)
-				reply_resolved(s, corr, what, &h->actor, h->action, h->by, state);
-			else
-				session_reply_action(b, s->id, corr, DOB_STATUS_NO_EPISODE, 0, state,
-						     "episode %llu is not pending for job %s",
-						     (unsigned long long)a->episode_id, gs);
-			return;
-		}
-	}
-	if (ep && ep->claimed) {
-		snprintf(what, sizeof(what), "%llu", (unsigned long long)ep->id);
-		reply_resolved(s, corr, what, &ep->claimant, ep->claim_action, ep->claim_by, state);
-		return;
-	}
-	if (j->have_last || ep) {
-		if (backend_action_allowed(backend_action(a->action), state, j->type, reason,
-					   sizeof(reason))) {
-			session_reply_action(b, s->id, corr, DOB_STATUS_FORBIDDEN_ACTION, 0, state,
-					     "%s", reason);
-			return;
-		}
-	}
-	if (b->journal_full) {
-		/* A decision that cannot be journaled would be replayed as
-		 * pending after a crash and could be decided twice. */
-		session_reply_action(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, state,
-				     "journal: no space left; the broker takes no decisions until "
-				     "it has room (the episode stays pending)");
-		return;
-	}
-	if (a->action == DOB_ACTION_RESUME_AFTER_DELAY) {
-		if (!sched_new(b, j, ep, a->action, &me, DOB_RESOLVED_CONTROLLER, a->delay_ms)) {
-			session_reply_action(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, state,
-					     "broker out of memory");
-			return;
-		}
-		session_reply_action(b, s->id, corr, DOB_STATUS_OK, 0, state,
+		session_reply_action(b, s->id, corr, DOB_STATUS_OK, 0, f.state,
 				     "resume scheduled in %u ms", a->delay_ms);
 		return;
-	}
-	if (s->inflight >= b->cfg.max_inflight_requests) {
-		session_reply_action(b, s->id, corr, DOB_STATUS_LIMIT_EXCEEDED, 0, state,
-				     "%u requests in flight (limit %u)", s->inflight,
-				     b->cfg.max_inflight_requests);
-		return;
+	case V_RUN:
+		break;
 	}
 	s->inflight++;
 	rc = issue_act(b, j, ep, a->action, &me, DOB_RESOLVED_CONTROLLER, s->id, corr);
 	if (rc) {
 		s->inflight--;
-		if (j->ep)
-			release(b, j, true);
-		session_reply_action(b, s->id, corr, DOB_STATUS_BACKEND_ERROR, 0, state,
+		if (j->ep && j->ep == ep && ep->phase != CLAIM_NONE)
+			unclaim(ep);
+		session_reply_action(b, s->id, corr, DOB_STATUS_BACKEND_ERROR, 0, f.state,
 				     "the backend could not take the %s: %s",
 				     dob_action_name(a->action), dob_strerror(rc));
 	}
@@ -749,17 +987,34 @@ static enum dob_job_state guess_state(enum dob_action a, enum dob_job_state befo
 	}
 }
 
+static void reply_to_actor(struct broker *b, struct breq *q, enum dob_status st, uint32_t hr,
+			   enum dob_job_state state, const char *msg)
+{
+	if (!q->session_id || q->answered)
+		return;
+	session_request_done(b, q->session_id);
+	session_reply_action(b, q->session_id, q->corr, st, hr, state, "%s", msg);
+	q->answered = true;
+}
+
 void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r)
 {
 	struct mjob *j = jobs_find(b, &q->job);
-	struct episode *ep = j && j->ep && j->ep->id == q->episode_id && q->episode_id ? j->ep : NULL;
+	struct episode *ep = j && j->ep && j->ep->id == q->episode_id && q->episode_id &&
+					     j->ep->claim_req == q->id && episode_busy(j->ep)
+				     ? j->ep
+				     : NULL;
 	enum dob_job_state before = j && j->have_last ? j->last.info.state : DOB_STATE_ERROR;
 	enum dob_job_state state;
 	const char *hrname = broker_hr_name(b, r->hresult);
 	char gs[DOB_GUID_STR_LEN], msg[512];
+	enum dob_status st;
 
 	dob_guid_format(&q->job, gs);
-	session_request_done(b, q->session_id);
+	if (q->lost && !ep)
+		log_info("job %s: the %s declared lost answered after all (%s); its claim was "
+			 "already settled", gs, dob_action_name(q->action),
+			 r->err ? dob_strerror(r->err) : hrname ? hrname : "HRESULT");
 	if (r->err == 0 && hr_ok(r->hresult)) {
 		state = r->has_job ? r->job.info.state : guess_state(q->action, before);
 		if (j && r->has_job) {
@@ -776,38 +1031,47 @@ void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r
 		snprintf(msg, sizeof(msg), "%s by %s: %s", dob_action_name(q->action),
 			 q->actor.client_name ? q->actor.client_name : "",
 			 hrname ? hrname : r->hresult ? "success code" : "S_OK");
-		if (ep && ep->claimed && ep->claim_req == q->id)
-			episode_resolve(b, j, q->by, q->action, &q->actor, r->hresult, state, msg);
-		if (q->session_id)
-			session_reply_action(b, q->session_id, q->corr, DOB_STATUS_OK, r->hresult,
-					     state, "%s", msg);
+		/* Journal and publish the resolution first, then the OK: the
+		 * applier sends them in that order (journal, publish, replies). */
+		if (ep)
+			episode_claim_input(b, j, CI_RESULT_OK, r->hresult, state, msg);
+		reply_to_actor(b, q, DOB_STATUS_OK, r->hresult, state, msg);
+		j = jobs_find(b, &q->job);
 		if (j && (state == DOB_STATE_CANCELLED || state == DOB_STATE_ACKNOWLEDGED))
 			jobs_remove(b, j, state == DOB_STATE_CANCELLED ? "cancelled" : "acknowledged");
 		return;
 	}
-	/* Failed: the episode stays pending. */
+	/* Failed: the episode is pending again, and everyone is told. */
 	if (r->err)
-		snprintf(msg, sizeof(msg), "%s failed: %s%s%s", dob_action_name(q->action),
-			 dob_strerror(r->err), r->message ? ": " : "", r->message ? r->message : "");
+		snprintf(msg, sizeof(msg), "%s by %s failed: %s%s%s", dob_action_name(q->action),
+			 q->actor.client_name ? q->actor.client_name : "", dob_strerror(r->err),
+			 r->message ? ": " : "", r->message ? r->message : "");
 	else
-		snprintf(msg, sizeof(msg), "%s failed: %s%s0x%08X%s%s%s", dob_action_name(q->action),
-			 hrname ? hrname : "", hrname ? " (" : "", r->hresult, hrname ? ")" : "",
+		snprintf(msg, sizeof(msg), "%s by %s failed: %s%s0x%08X%s%s%s",
+			 dob_action_name(q->action),
+			 q->actor.client_name ? q->actor.client_name : "", hrname ? hrname : "",
+			 hrname ? " (" : "", r->hresult, hrname ? ")" : "",
 			 r->message && *r->message ? ": " : "", r->message ? r->message : "");
 	log_warn("job %s: %s", gs, msg);
-	if (ep && ep->claimed && ep->claim_req == q->id)
-		release(b, j, q->by == DOB_RESOLVED_CONTROLLER ||
-				      (q->by == DOB_RESOLVED_POLICY && q->action == DOB_ACTION_RESUME));
-	if (q->session_id) {
-		enum dob_status st;
-		if (r->err)
-			st = jobs_result_not_found(r) ? DOB_STATUS_UNKNOWN_JOB : DOB_STATUS_BACKEND_ERROR;
-		else
-			st = broker_status_of(b, r->hresult);
-		if (st == DOB_STATUS_OK)
-			st = DOB_STATUS_BACKEND_ERROR;
-		session_reply_action(b, q->session_id, q->corr, st, r->hresult,
-				     j && j->have_last ? j->last.info.state : before, "%s", msg);
+	if (r->err)
+		st = jobs_result_not_found(r) ? DOB_STATUS_UNKNOWN_JOB : DOB_STATUS_BACKEND_ERROR;
+	else
+		st = broker_status_of(b, r->hresult);
+	if (st == DOB_STATUS_OK)
+		st = DOB_STATUS_BACKEND_ERROR;
+	if (j && r->has_job && r->job.info.state) {
+		struct backend_job copy;
+		if (backend_job_copy(&copy, &r->job) == 0) {
+			copy.info.job_id = j->id;
+			backend_job_clear(&j->last);
+			j->last = copy;
+			j->have_last = true;
+		}
 	}
+	if (ep)
+		episode_claim_input(b, j, CI_RESULT_FAILED, r->hresult, ep->ev.job.state, msg);
+	j = jobs_find(b, &q->job);
+	reply_to_actor(b, q, st, r->hresult, j && j->have_last ? j->last.info.state : before, msg);
 	/* Something else finished the job while our action was in flight. */
 	if (j && j->have_last && !(j->ep && episode_busy(j->ep)) &&
 	    (j->last.info.state == DOB_STATE_CANCELLED ||
@@ -815,21 +1079,54 @@ void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r
 		jobs_remove(b, j, "final");
 }
 
-void episode_act_timeout(struct broker *b, struct breq *q)
+static void act_lost(void *arg)
 {
+	struct breq *q = arg;
+	struct broker *b = q->b;
 	struct mjob *j = jobs_find(b, &q->job);
 	char gs[DOB_GUID_STR_LEN];
 
+	q->timeout = NULL;
+	q->lost = true;
 	dob_guid_format(&q->job, gs);
-	log_warn("job %s: %s by %s timed out after %u ms; a late result is ignored", gs,
-		 dob_action_name(q->action), q->actor.client_name ? q->actor.client_name : "",
-		 b->cfg.action_timeout_ms);
-	session_request_done(b, q->session_id);
-	if (j && j->ep && j->ep->claimed && j->ep->claim_req == q->id)
-		release(b, j, q->by == DOB_RESOLVED_CONTROLLER);
-	if (q->session_id)
-		session_reply_action(b, q->session_id, q->corr, DOB_STATUS_TIMEOUT, 0,
-				     j && j->have_last ? j->last.info.state : DOB_STATE_ERROR,
-				     "the backend did not carry out the %s within %u ms",
-				     dob_action_name(q->action), b->cfg.action_timeout_ms);
+	if (!j || !j->ep || j->ep->claim_req != q->id || !episode_busy(j->ep))
+		return;
+	log_warn("job %s: the %s by %s never answered; declared lost, reading the job to "
+		 "settle episode %llu", gs, dob_action_name(q->action),
+		 q->actor.client_name ? q->actor.client_name : "", (unsigned long long)j->ep->id);
+	episode_claim_input(b, j, CI_LOST, 0, j->ep->ev.job.state, "lost");
+	j->ep->lost_seq = broker_next_seq(b);
+	jobs_read_now(b, j, j->ep->lost_seq);
+}
+
+bool episode_act_timeout(struct broker *b, struct breq *q)
+{
+	struct mjob *j = jobs_find(b, &q->job);
+	bool claimed = j && j->ep && j->ep->claim_req == q->id && episode_busy(j->ep);
+	enum dob_job_state state = j && j->have_last ? j->last.info.state : DOB_STATE_ERROR;
+	char gs[DOB_GUID_STR_LEN], msg[320];
+
+	dob_guid_format(&q->job, gs);
+	log_warn("job %s: %s by %s: no answer within %u ms%s", gs, dob_action_name(q->action),
+		 q->actor.client_name ? q->actor.client_name : "", b->cfg.action_timeout_ms,
+		 claimed ? "; its claim on the episode is kept until the backend answers" : "");
+	if (claimed) {
+		snprintf(msg, sizeof(msg),
+			 "the backend did not answer the %s within %u ms; the decision stays "
+			 "claimed until it does: its outcome comes as a Resolution, or as the "
+			 "episode's JobError again if it failed",
+			 dob_action_name(q->action), b->cfg.action_timeout_ms);
+		episode_claim_input(b, j, CI_TIMEOUT, 0, state, msg);
+		reply_to_actor(b, q, DOB_STATUS_TIMEOUT, 0, state, msg);
+		/* Declared lost after three more timeouts: the job is read
+		 * again and the read settles the claim. */
+		if (timer_add(b->timers, plat_now_ms() + 3 * (int64_t)b->cfg.action_timeout_ms,
+			      act_lost, q, &q->timeout))
+			log_error("job %s: cannot arm the lost-call timer (out of memory)", gs);
+		return true;
+	}
+	snprintf(msg, sizeof(msg), "the backend did not carry out the %s within %u ms",
+		 dob_action_name(q->action), b->cfg.action_timeout_ms);
+	reply_to_actor(b, q, DOB_STATUS_TIMEOUT, 0, state, msg);
+	return false;
 }

@@ -13,6 +13,7 @@
 
 #include "authz.h"
 #include "broker_int.h"
+#include "decide.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 #include "log.h"
@@ -195,10 +196,16 @@ void jobs_remove(struct broker *b, struct mjob *j, const char *why)
 
 	dob_guid_format(&j->id, gs);
 	if (j->ep) {
-		static const struct dob_actor broker_actor = { 0, "broker", 0 };
+		/* Ended outside any decision of ours (a decision of ours that
+		 * was journaled has resolved it already, also across a
+		 * restart): the service did it. */
+		static const struct dob_actor service_actor = { 0, "service", 0 };
 		enum dob_job_state st = j->have_last ? j->last.info.state : DOB_STATE_CANCELLED;
+		if (j->ep->claim_sched) {
+			sched_free(b, j->ep->claim_sched);
+		}
 		episode_resolve(b, j, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED,
-				&broker_actor, 0, st, why);
+				&service_actor, 0, st, why);
 	}
 	for (struct sched *sc = b->scheds, *next; sc; sc = next) {
 		next = sc->next;
@@ -271,7 +278,7 @@ static void publish_transferred(struct broker *b, const struct mjob *j,
 }
 
 void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
-		  enum obs_src src, int64_t at_us)
+		  enum obs_src src, int64_t at_us, uint64_t seq)
 {
 	enum dob_job_state st = bj->info.state, prev;
 	bool had_prev = j->have_last;
@@ -287,22 +294,32 @@ void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj
 	}
 	if (st == DOB_STATE_ERROR) {
 		if (!j->ep) {
-			/* Older than the last decision: a stale report of the
-			 * error that decision ended. */
-			if (at_us < j->settled_us)
-				log_debug("job %s: stale error report ignored", j->display_name);
-			else
-				episode_open(b, j, bj, at_us);
+			if (decide_stale(seq, j->settled_seq)) {
+				/* Older than the last decision: maybe a stale report
+				 * of the error that decision ended, maybe a new one.
+				 * A fresh read tells (an error is never dropped). */
+				log_debug("job %s: error report older than the last decision; "
+					  "reading the job again", j->display_name);
+				jobs_read_now(b, j, j->settled_seq);
+			} else {
+				episode_open(b, j, bj, at_us, seq);
+			}
 		} else if (src == OBS_EV_ERROR) {
 			episode_repeat(b, j->ep, at_us);
+		} else if (j->ep->phase == CLAIM_LOST && src == OBS_READ &&
+			   !decide_stale(seq, j->ep->lost_seq)) {
+			episode_claim_input(b, j, CI_READ_ERROR, 0, st,
+					    "the backend never answered the action, and the job is "
+					    "still in ERROR");
 		}
-	} else if (j->ep && !episode_busy(j->ep) && at_us >= j->ep->ev.first_seen_us) {
-		static const struct dob_actor job_actor = { 0, "broker", 0 };
-		char msg[128];
-		snprintf(msg, sizeof(msg), "the job left the error state (now %s)",
-			 dob_state_name(st));
-		episode_resolve(b, j, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED,
-				&job_actor, 0, st, msg);
+	} else if (j->ep && !decide_stale(seq, j->ep->opened_seq)) {
+		char msg[160];
+		bool lost_read = j->ep->phase == CLAIM_LOST && src == OBS_READ &&
+				 !decide_stale(seq, j->ep->lost_seq);
+		snprintf(msg, sizeof(msg), "the job left the error state (now %s)%s",
+			 dob_state_name(st),
+			 lost_read ? "; the action's call never answered" : "");
+		episode_claim_input(b, j, lost_read ? CI_READ_OUT : CI_LEFT_ERROR, 0, st, msg);
 	}
 	switch (src) {
 	case OBS_EV_TRANSFERRED:
@@ -330,6 +347,25 @@ void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj
 	 * flight; its result will end the episode in its name, then remove. */
 	if (is_final(st) && !(j->ep && episode_busy(j->ep)))
 		jobs_remove(b, j, st == DOB_STATE_CANCELLED ? "cancelled" : "acknowledged");
+}
+
+void jobs_read_now(struct broker *b, struct mjob *j, uint64_t after)
+{
+	struct dob_guid id = j->id;
+	struct breq *q;
+
+	for (q = b->reqs; q; q = q->next)
+		if (q->kind == BR_QUERY && memcmp(&q->job, &id, sizeof(id)) == 0 &&
+		    !decide_stale(q->issued_seq, after))
+			return; /* a read recent enough is on its way */
+	q = breq_new(b, BR_QUERY, &id);
+	if (!q)
+		return;
+	if (breq_issue(b, q, NULL) == 0) {
+		j = jobs_find(b, &id);
+		if (j && breq_pending(b, BR_QUERY, &id))
+			j->query_inflight = true;
+	}
 }
 
 bool jobs_result_not_found(const struct backend_result *r)
@@ -376,13 +412,20 @@ void jobs_attach_done(struct broker *b, struct breq *q, struct backend_result *r
 	}
 	if (!result_ok(r)) {
 		result_text(b, r, text, sizeof(text));
-		log_warn("job %s: re-attach failed (%s); retrying at the next sweep", j->display_name,
-			 text);
+		/* The service may refuse because the job is final (CANCELLED,
+		 * ACKNOWLEDGED: a callback cannot be set on it). A read tells:
+		 * a final job is settled and forgotten, not retried forever. */
+		log_warn("job %s: re-attach failed (%s); reading the job, retrying at the next "
+			 "sweep", j->display_name, text);
+		if (r->has_job)
+			jobs_observe(b, j, &r->job, OBS_READ, q->issued_us, q->issued_seq);
+		else
+			jobs_read_now(b, j, q->issued_seq);
 		return;
 	}
 	j->attached = true;
 	if (r->has_job)
-		jobs_observe(b, j, &r->job, OBS_READ, q->issued_us);
+		jobs_observe(b, j, &r->job, OBS_READ, q->issued_us, q->issued_seq);
 }
 
 void jobs_query_done(struct broker *b, struct breq *q, struct backend_result *r)
@@ -402,7 +445,7 @@ void jobs_query_done(struct broker *b, struct breq *q, struct backend_result *r)
 		log_debug("job %s: sweep read failed: %s", j->display_name, text);
 		return;
 	}
-	jobs_observe(b, j, &r->job, OBS_READ, q->issued_us);
+	jobs_observe(b, j, &r->job, OBS_READ, q->issued_us, q->issued_seq);
 }
 
 void jobs_sweep(struct broker *b)
@@ -614,9 +657,20 @@ static void take_job(struct broker *b, struct breq *q, const struct backend_job 
 	log_info("job %s ('%s'): %s by %s (pid %u)", gs, name,
 		 q->kind == BR_SUBMIT ? "submitted" : "adopted",
 		 q->requester.user_sid ? q->requester.user_sid : "?", q->requester.pid);
+	/* Observed first, so the reply carries the state the backend read
+	 * (an adopted job in ERROR is answered ERROR, with its episode). */
+	jobs_observe(b, j, bj, OBS_READ, q->issued_us, q->issued_seq);
+	j = jobs_find(b, &bj->info.job_id);
+	if (!j) {
+		/* Final already: settled and forgotten by the observation. */
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_OK, 0, NULL,
+				  "%s; it is already %s and no longer managed",
+				  q->kind == BR_SUBMIT ? "job created" : "job adopted",
+				  dob_state_name(bj->info.state));
+		return;
+	}
 	session_reply_job(b, q->session_id, q->corr, DOB_STATUS_OK, 0, j, "%s",
 			  q->kind == BR_SUBMIT ? "job created" : "job adopted");
-	jobs_observe(b, j, bj, OBS_READ, q->issued_us);
 	return;
 refuse:
 	snprintf(text, sizeof(text), "%s", rc == -DOB_ENOSPC ? "no space left" : dob_strerror(rc));

@@ -51,8 +51,11 @@ struct rule {
 static struct rule rules[8];
 static size_t n_rules;
 
+static int64_t wall_step_us; /* fake_wall_step(): the wall clock jumped */
+
 void fake_plat_reset(void)
 {
+	wall_step_us = 0;
 	now_ms = 1000;
 	n_rules = 0;
 }
@@ -84,7 +87,12 @@ int64_t plat_now_us(void)
 
 int64_t plat_wall_us(void)
 {
-	return WALL_BASE_US + now_ms * 1000;
+	return WALL_BASE_US + now_ms * 1000 + wall_step_us;
+}
+
+void fake_wall_step(int64_t us)
+{
+	wall_step_us += us;
 }
 
 /* ---------------------------------------------------------------- loop */

@@ -26,6 +26,9 @@ void fake_plat_reset(void);
 int64_t fake_now_ms(void);
 /* Moves the clock forward and lets the loop run (fake_pump). */
 void fake_clock_advance(struct plat_loop *l, int64_t ms);
+/* The wall clock (only) jumps by us, e.g. backwards as an NTP step does;
+ * reset by fake_plat_reset(). */
+void fake_wall_step(int64_t us);
 
 /* A client connects with the given OS identity (the handlers' accepted()
  * runs). The conn belongs to the loop; it stays readable after close. */

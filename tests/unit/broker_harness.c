@@ -199,6 +199,10 @@ static int fb_lookup(struct backend *b, uint64_t req, const struct dob_guid *id,
 		fb->n_query++;
 	if (!j || j->gone)
 		fb_post(fb, result(req, kind, -DOB_ENOTFOUND, DOB_BG_E_NOT_FOUND, NULL), NULL);
+	else if (kind == BACKEND_REQ_ATTACH &&
+		 (j->state == DOB_STATE_CANCELLED || j->state == DOB_STATE_ACKNOWLEDGED))
+		/* SetNotifyInterface on a final job: BG_E_INVALID_STATE (do-api.md). */
+		fb_post(fb, result(req, kind, 0, DOB_BG_E_INVALID_STATE, NULL), NULL);
 	else
 		fb_post(fb, result(req, kind, 0, 0, j), NULL);
 	return 0;

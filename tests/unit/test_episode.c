@@ -5,6 +5,7 @@
  * timeouts, the reconcile sweep, late subscribers and restarts.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "broker_harness.h"
@@ -69,6 +70,21 @@ static uint64_t controller_with_error(struct client *cl, const char *name, const
 	*j = submitted(cl, job);
 	fb_error(h.fb, *j, 0x80190194);
 	return expect_job_error(cl, *j, 0x80190194);
+}
+
+static void send_act(struct client *cl, uint64_t corr, const struct fb_job *j, uint64_t ep,
+		     enum dob_action a, uint32_t delay)
+{
+	struct dob_msg m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_ACT;
+	m.correlation_id = corr;
+	m.u.act.job_id = j->id;
+	m.u.act.episode_id = ep;
+	m.u.act.action = a;
+	m.u.act.delay_ms = delay;
+	cl_send(cl, &m);
 }
 
 static void expect_resolution(struct client *cl, uint64_t ep, enum dob_resolved_by by,
@@ -177,7 +193,7 @@ Test(episode, job_leaving_error_by_itself_resolves_the_episode)
 	cl_free(&ctl);
 }
 
-Test(episode, two_controllers_race_one_wins_the_other_is_told_the_winner)
+Test(episode, a_second_act_is_held_until_the_first_succeeds_then_told_the_winner)
 {
 	struct client a, b;
 	struct fb_job *j;
@@ -190,23 +206,13 @@ Test(episode, two_controllers_race_one_wins_the_other_is_told_the_winner)
 	cr_assert_eq(expect_job_error(&b, j, 0x80190194), ep);
 	/* a's cancel is in the backend when b's resume arrives. */
 	h.fb->hold_acts = true;
-	{
-		struct dob_msg m;
-		memset(&m, 0, sizeof(m));
-		m.type = DOB_MSG_ACT;
-		m.correlation_id = 50;
-		m.u.act.job_id = j->id;
-		m.u.act.episode_id = ep;
-		m.u.act.action = DOB_ACTION_CANCEL;
-		cl_send(&a, &m);
-	}
-	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_RESUME, &rb), DOB_STATUS_ALREADY_RESOLVED);
-	cr_assert_str_eq(rb.u.action_result.winner.client_name, "ctl-a");
-	cr_assert_eq(rb.u.action_result.winner.session_id, a.session_id);
-	cr_assert_eq(rb.u.action_result.winner_action, DOB_ACTION_CANCEL);
-	dob_msg_clear(&rb);
+	send_act(&a, 50, j, ep, DOB_ACTION_CANCEL, 0);
+	send_act(&b, 51, j, ep, DOB_ACTION_RESUME, 0);
+	/* b is not told anything yet: a's call may still fail. */
+	cl_expect_nothing(&b);
 	cr_assert_eq(h.fb->n_act, 1, "exactly one action reached the backend");
-	/* The backend answers a's cancel: a gets OK, both get the Resolution. */
+	/* The backend answers a's cancel: a gets OK, both get the Resolution,
+	 * and only then is b told who won. */
 	fb_release(h.fb);
 	cl_skip_to(&a, DOB_MSG_ACTION_RESULT, &ra);
 	cr_assert_eq(ra.correlation_id, 50);
@@ -214,13 +220,65 @@ Test(episode, two_controllers_race_one_wins_the_other_is_told_the_winner)
 	cr_assert_eq(ra.u.action_result.new_state, DOB_STATE_CANCELLED);
 	dob_msg_clear(&ra);
 	expect_resolution(&b, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_CANCEL, "ctl-a");
-	/* Asked again later, b still hears who won (history). */
-	/* ...even though the cancelled job is no longer managed. */
+	cl_skip_to(&b, DOB_MSG_ACTION_RESULT, &rb);
+	cr_assert_eq(rb.correlation_id, 51);
+	cr_assert_eq(rb.u.action_result.status, DOB_STATUS_ALREADY_RESOLVED);
+	cr_assert_str_eq(rb.u.action_result.winner.client_name, "ctl-a");
+	cr_assert_eq(rb.u.action_result.winner.session_id, a.session_id);
+	cr_assert_eq(rb.u.action_result.winner_action, DOB_ACTION_CANCEL);
+	dob_msg_clear(&rb);
+	/* Asked again later, b still hears who won (history), even though the
+	 * cancelled job is no longer managed. */
 	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_RESUME, &rb), DOB_STATUS_ALREADY_RESOLVED);
 	cr_assert_str_eq(rb.u.action_result.winner.client_name, "ctl-a");
 	cr_assert_eq(rb.u.action_result.winner_action, DOB_ACTION_CANCEL);
 	dob_msg_clear(&rb);
 	cr_assert_eq(h.fb->n_act, 1);
+	cl_free(&a);
+	cl_free(&b);
+}
+
+Test(episode, a_failed_decision_is_announced_and_the_held_act_takes_its_turn)
+{
+	struct client a, b;
+	struct fb_job *j;
+	struct dob_msg m;
+	uint64_t ep;
+
+	ep = controller_with_error(&a, "ctl-a", "turn", &j);
+	cl_connect(&b, &h, &alice);
+	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
+	cr_assert_eq(expect_job_error(&b, j, 0x80190194), ep);
+	h.fb->hold_acts = true;
+	h.fb->act_hr = 0x80070005; /* a's complete fails (E_ACCESSDENIED) */
+	send_act(&a, 60, j, ep, DOB_ACTION_COMPLETE, 0);
+	send_act(&b, 61, j, ep, DOB_ACTION_CANCEL, 0);
+	cl_expect_nothing(&b);
+	h.fb->act_hr = 0;
+	fb_release(h.fb);
+	/* a is told its failure; everyone hears the episode is pending again,
+	 * naming the decision that failed. */
+	cl_skip_to(&a, DOB_MSG_ACTION_RESULT, &m);
+	cr_assert_eq(m.correlation_id, 60);
+	cr_assert_neq(m.u.action_result.status, DOB_STATUS_OK);
+	cr_assert_eq(m.u.action_result.hresult, 0x80070005);
+	dob_msg_clear(&m);
+	cl_skip_to(&b, DOB_MSG_JOB_ERROR, &m);
+	cr_assert_eq(m.u.job_error.episode_id, ep, "same episode, pending again");
+	cr_assert(m.u.job_error.replayed);
+	cr_assert(m.u.job_error.has_failed_decision);
+	cr_assert_eq(m.u.job_error.failed_decision.action, DOB_ACTION_COMPLETE);
+	cr_assert_str_eq(m.u.job_error.failed_decision.actor.client_name, "ctl-a");
+	cr_assert_eq(m.u.job_error.failed_decision.hresult, 0x80070005);
+	dob_msg_clear(&m);
+	/* b's held cancel then ran, and won. */
+	cr_assert_eq(h.fb->n_act, 2);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_CANCEL);
+	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_CANCEL, "ctl-b");
+	cl_skip_to(&b, DOB_MSG_ACTION_RESULT, &m);
+	cr_assert_eq(m.correlation_id, 61);
+	cr_assert_eq(m.u.action_result.status, DOB_STATUS_OK);
+	dob_msg_clear(&m);
 	cl_free(&a);
 	cl_free(&b);
 }
@@ -316,19 +374,10 @@ Test(episode, a_failed_action_leaves_the_episode_pending)
 	cl_free(&ctl);
 }
 
-static void send_act(struct client *cl, uint64_t corr, const struct fb_job *j, uint64_t ep,
-		     enum dob_action a, uint32_t delay)
-{
-	struct dob_msg m;
 
-	memset(&m, 0, sizeof(m));
-	m.type = DOB_MSG_ACT;
-	m.correlation_id = corr;
-	m.u.act.job_id = j->id;
-	m.u.act.episode_id = ep;
-	m.u.act.action = a;
-	m.u.act.delay_ms = delay;
-	cl_send(cl, &m);
+static void small_inflight(struct broker_config *c)
+{
+	c->max_inflight_requests = 2;
 }
 
 static void short_timeout(struct broker_config *c)
@@ -336,7 +385,7 @@ static void short_timeout(struct broker_config *c)
 	c->action_timeout_ms = 2000;
 }
 
-Test(episode, a_backend_that_never_answers_times_out_and_releases_the_claim)
+Test(episode, a_timed_out_action_keeps_its_claim_until_the_backend_answers)
 {
 	struct client a, b;
 	struct fb_job *j;
@@ -347,6 +396,7 @@ Test(episode, a_backend_that_never_answers_times_out_and_releases_the_claim)
 	ep = controller_with_error(&a, "ctl-a", "hung", &j);
 	cl_connect(&b, &h, &alice);
 	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
+	cr_assert_eq(expect_job_error(&b, j, 0x80190194), ep);
 	h.fb->hold_acts = true;
 	send_act(&a, 7, j, ep, DOB_ACTION_RESUME, 0);
 	fake_clock_advance(h.loop, 1999);
@@ -355,23 +405,68 @@ Test(episode, a_backend_that_never_answers_times_out_and_releases_the_claim)
 	cl_skip_to(&a, DOB_MSG_ACTION_RESULT, &r);
 	cr_assert_eq(r.correlation_id, 7);
 	cr_assert_eq(r.u.action_result.status, DOB_STATUS_TIMEOUT);
+	cr_assert(strstr(r.u.action_result.message, "stays claimed"), "%s",
+		  r.u.action_result.message);
 	dob_msg_clear(&r);
-	/* The late result is ignored: no Resolution for it. */
-	h.fb->hold_acts = false;
-	{
-		size_t n = h.fb->n_held;
-		h.fb->n_held = 0;
-		for (size_t i = 0; i < n; i++)
-			backend_result_free(h.fb->held[i]);
-	}
-	cr_assert_eq(pending_of(&b, j), ep);
-	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_CANCEL, NULL), DOB_STATUS_OK);
-	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_CANCEL, "ctl-b");
+	/* The call may still run in the service: b's cancel must not reach it. */
+	send_act(&b, 8, j, ep, DOB_ACTION_CANCEL, 0);
+	cl_expect_nothing(&b);
+	cr_assert_eq(h.fb->n_act, 1);
+	/* The late answer counts: the resume resolves the episode in a's name,
+	 * and b is told a won. a hears no second reply. */
+	fb_release(h.fb);
+	expect_resolution(&b, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME, "ctl-a");
+	cl_skip_to(&b, DOB_MSG_ACTION_RESULT, &r);
+	cr_assert_eq(r.correlation_id, 8);
+	cr_assert_eq(r.u.action_result.status, DOB_STATUS_ALREADY_RESOLVED);
+	cr_assert_str_eq(r.u.action_result.winner.client_name, "ctl-a");
+	dob_msg_clear(&r);
+	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME, "ctl-a");
+	cl_expect_nothing(&a);
+	cr_assert_eq(h.fb->n_act, 1);
 	cl_free(&a);
 	cl_free(&b);
 }
 
-Test(episode, a_late_success_is_ignored_and_the_sweep_resolves_the_episode)
+Test(episode, an_action_declared_lost_is_settled_by_reading_the_job)
+{
+	struct client a;
+	struct fb_job *j;
+	struct dob_msg r;
+	unsigned queries;
+	uint64_t ep;
+
+	restart_with(short_timeout);
+	ep = controller_with_error(&a, "ctl-a", "lost", &j);
+	h.fb->hold_acts = true;
+	h.fb->act_hr = 0x800706BA; /* the call will fail, but never answers */
+	send_act(&a, 9, j, ep, DOB_ACTION_SUSPEND, 0);
+	fake_clock_advance(h.loop, 2000);
+	cl_skip_to(&a, DOB_MSG_ACTION_RESULT, &r);
+	cr_assert_eq(r.u.action_result.status, DOB_STATUS_TIMEOUT);
+	dob_msg_clear(&r);
+	queries = h.fb->n_query;
+	cr_assert_eq(pending_of(&a, j), ep, "still claimed, still pending");
+	/* Three timeouts later the call is declared lost: the job is read, is
+	 * still in ERROR, and the episode is pending again, announced. */
+	fake_clock_advance(h.loop, 6000);
+	cr_assert_gt(h.fb->n_query, queries);
+	cl_skip_to(&a, DOB_MSG_JOB_ERROR, &r);
+	cr_assert_eq(r.u.job_error.episode_id, ep);
+	cr_assert(r.u.job_error.has_failed_decision);
+	cr_assert_eq(r.u.job_error.failed_decision.action, DOB_ACTION_SUSPEND);
+	cr_assert(strstr(r.u.job_error.failed_decision.message, "never answered"), "%s",
+		  r.u.job_error.failed_decision.message);
+	dob_msg_clear(&r);
+	/* The lost call's answer, if it ever comes, changes nothing. */
+	h.fb->act_hr = 0;
+	fb_release(h.fb);
+	cl_expect_nothing(&a);
+	cr_assert_eq(pending_of(&a, j), ep);
+	cl_free(&a);
+}
+
+Test(episode, a_lost_action_whose_job_left_error_resolves_the_episode)
 {
 	struct client a;
 	struct fb_job *j;
@@ -381,18 +476,19 @@ Test(episode, a_late_success_is_ignored_and_the_sweep_resolves_the_episode)
 	restart_with(short_timeout);
 	ep = controller_with_error(&a, "ctl-a", "late", &j);
 	h.fb->hold_acts = true;
-	send_act(&a, 9, j, ep, DOB_ACTION_SUSPEND, 0);
+	send_act(&a, 9, j, ep, DOB_ACTION_SUSPEND, 0); /* the suspend happens, no answer */
 	fake_clock_advance(h.loop, 2000);
 	cl_skip_to(&a, DOB_MSG_ACTION_RESULT, &r);
 	cr_assert_eq(r.u.action_result.status, DOB_STATUS_TIMEOUT);
 	dob_msg_clear(&r);
-	fb_release(h.fb); /* the suspend did happen */
-	cl_expect_nothing(&a);
-	cr_assert_eq(pending_of(&a, j), ep);
-	fake_clock_advance(h.loop, 5000); /* sweep */
+	fake_clock_advance(h.loop, 6000);
 	expect_resolution(&a, ep, DOB_RESOLVED_JOB_LEFT_ERROR, DOB_ACTION_UNSPECIFIED, NULL);
+	cr_assert_eq(pending_of(&a, j), 0);
+	fb_release(h.fb);
+	cl_expect_nothing(&a);
 	cl_free(&a);
 }
+
 
 /* ---------------------------------------------------------------- policies */
 
@@ -578,23 +674,117 @@ Test(episode, resume_after_delay_answers_at_once_and_resumes_later)
 	ep = controller_with_error(&a, "ctl-a", "later", &j);
 	cl_connect(&b, &h, &alice);
 	cl_hello(&b, "ctl-b", DOB_ROLE_CONTROLLER, NULL);
+	cr_assert_eq(expect_job_error(&b, j, 0x80190194), ep);
 	cr_assert_eq(cl_act(&a, &j->id, ep, DOB_ACTION_RESUME_AFTER_DELAY, &r), DOB_STATUS_OK);
 	cr_assert(strstr(r.u.action_result.message, "resume scheduled in 1000 ms"), "%s",
 		  r.u.action_result.message);
 	dob_msg_clear(&r);
 	cr_assert_eq(h.fb->n_act, 0);
-	/* The episode is claimed meanwhile. */
-	cr_assert_eq(cl_act(&b, &j->id, ep, DOB_ACTION_CANCEL, &r), DOB_STATUS_ALREADY_RESOLVED);
-	cr_assert_eq(r.u.action_result.winner_action, DOB_ACTION_RESUME_AFTER_DELAY);
-	dob_msg_clear(&r);
+	/* The episode is claimed meanwhile: b's cancel waits for the outcome. */
+	send_act(&b, 70, j, ep, DOB_ACTION_CANCEL, 0);
+	cl_expect_nothing(&b);
 	fake_clock_advance(h.loop, 999);
 	cr_assert_eq(h.fb->n_act, 0);
 	fake_clock_advance(h.loop, 1);
 	cr_assert_eq(h.fb->n_act, 1);
 	cr_assert_eq(h.fb->last_action, DOB_ACTION_RESUME);
 	expect_resolution(&b, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME_AFTER_DELAY, "ctl-a");
+	cl_skip_to(&b, DOB_MSG_ACTION_RESULT, &r);
+	cr_assert_eq(r.correlation_id, 70);
+	cr_assert_eq(r.u.action_result.status, DOB_STATUS_ALREADY_RESOLVED);
+	cr_assert_eq(r.u.action_result.winner_action, DOB_ACTION_RESUME_AFTER_DELAY);
+	dob_msg_clear(&r);
+	cr_assert_eq(h.fb->n_act, 1);
 	cl_free(&a);
 	cl_free(&b);
+}
+
+Test(episode, a_scheduled_resume_told_ok_survives_a_restart_and_is_not_replayed_as_pending)
+{
+	struct client a, late;
+	struct fb_job *j;
+	struct dob_msg r;
+	struct dob_guid id;
+	uint64_t ep;
+
+	ep = controller_with_error(&a, "ctl-a", "durable", &j);
+	id = j->id;
+	cr_assert_eq(cl_act(&a, &j->id, ep, DOB_ACTION_RESUME_AFTER_DELAY, &r), DOB_STATUS_OK);
+	dob_msg_clear(&r);
+	cl_free(&a);
+	fake_clock_advance(h.loop, 400);
+	h_restart(&h); /* the broker goes away before the resume */
+	cr_assert_eq(h.fb->n_act, 0);
+	/* A new controller is not offered the episode as pending. */
+	cl_connect(&late, &h, &alice);
+	cr_assert_eq(cl_hello(&late, "ctl-late", DOB_ROLE_CONTROLLER, NULL), 0,
+		     "no pending episode replayed");
+	j = fb_find(h.fb, &id);
+	send_act(&late, 71, j, ep, DOB_ACTION_CANCEL, 0);
+	cl_expect_nothing(&late);
+	/* The resume runs when due, in a's name. */
+	fake_clock_advance(h.loop, 599);
+	cr_assert_eq(h.fb->n_act, 0);
+	fake_clock_advance(h.loop, 1);
+	cr_assert_eq(h.fb->n_act, 1);
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_RESUME);
+	expect_resolution(&late, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME_AFTER_DELAY,
+			  "ctl-a");
+	cl_skip_to(&late, DOB_MSG_ACTION_RESULT, &r);
+	cr_assert_eq(r.u.action_result.status, DOB_STATUS_ALREADY_RESOLVED);
+	cr_assert_str_eq(r.u.action_result.winner.client_name, "ctl-a");
+	dob_msg_clear(&r);
+	/* And once it ran, a restart does not run it again. */
+	h_restart(&h);
+	fake_clock_advance(h.loop, 5000);
+	cr_assert_eq(h.fb->n_act, 0);
+	cl_free(&late);
+}
+
+Test(episode, an_overdue_scheduled_resume_runs_at_once_after_a_restart)
+{
+	struct client a;
+	struct fb_job *j;
+	struct dob_msg r;
+	uint64_t ep;
+
+	ep = controller_with_error(&a, "ctl-a", "overdue", &j);
+	cr_assert_eq(cl_act(&a, &j->id, ep, DOB_ACTION_RESUME_AFTER_DELAY, &r), DOB_STATUS_OK);
+	dob_msg_clear(&r);
+	cl_free(&a);
+	fake_wall_step(5 * 1000 * 1000); /* the broker is down for 5 s */
+	h_restart(&h);
+	fake_clock_advance(h.loop, 0);
+	cr_assert_eq(h.fb->n_act, 1, "overdue: at once");
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_RESUME);
+}
+
+Test(episode, scheduled_resumes_count_against_the_in_flight_limit)
+{
+	struct client a;
+	struct fb_job *jobs[4];
+	struct dob_msg r;
+	uint64_t eps[4];
+
+	restart_with(small_inflight);
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < 3; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "s%d", i);
+		jobs[i] = submitted(&a, name);
+		fb_error(h.fb, jobs[i], 0x80190194);
+		eps[i] = expect_job_error(&a, jobs[i], 0x80190194);
+	}
+	for (int i = 0; i < 2; i++) {
+		cr_assert_eq(cl_act(&a, &jobs[i]->id, eps[i], DOB_ACTION_RESUME_AFTER_DELAY, &r),
+			     DOB_STATUS_OK);
+		dob_msg_clear(&r);
+	}
+	cr_assert_eq(cl_act(&a, &jobs[2]->id, eps[2], DOB_ACTION_RESUME_AFTER_DELAY, &r),
+		     DOB_STATUS_LIMIT_EXCEEDED);
+	dob_msg_clear(&r);
+	cl_free(&a);
 }
 
 /* ---------------------------------------------------------------- acting without episode */
@@ -802,7 +992,7 @@ Test(episode, a_restarted_broker_reannounces_a_pending_episode)
 	cl_free(&b);
 }
 
-Test(episode, a_full_journal_refuses_new_jobs_but_still_publishes_errors)
+Test(episode, a_full_journal_hands_out_no_episode_id_and_the_error_comes_when_it_has_room)
 {
 	struct client a;
 	struct fb_job *j;
@@ -813,17 +1003,93 @@ Test(episode, a_full_journal_refuses_new_jobs_but_still_publishes_errors)
 	j = submitted(&a, "before");
 	fake_files_set_space(0);
 	fb_error(h.fb, j, 0x80190194);
-	expect_job_error(&a, j, 0x80190194);
+	/* No id could be reserved in the journal: none is handed out (it could
+	 * be reused after a crash), and the error is not lost: */
+	cl_expect_nothing(&a);
+	cr_assert_eq(broker_pending_count(h.b), 0);
 	cr_assert_eq(cl_submit(&a, "after", "/home/alice/g", NULL, &r), DOB_STATUS_UNAVAILABLE);
 	cr_assert(strstr(r.u.job_reply.message, "no space left"), "%s", r.u.job_reply.message);
 	dob_msg_clear(&r);
-	/* Space again: the sweep journals the episode and new jobs come in. */
+	/* Space again: the sweep finds the job in ERROR and opens the episode,
+	 * journaled; new jobs come in. */
 	fake_files_set_space(-1);
 	fake_clock_advance(h.loop, 5000);
+	expect_job_error(&a, j, 0x80190194);
 	cr_assert_eq(cl_submit(&a, "later", "/home/alice/h", NULL, NULL), DOB_STATUS_OK);
 	cl_free(&a);
 	h_restart(&h);
 	cr_assert_eq(broker_pending_count(h.b), 1, "the episode reached the journal");
+}
+
+Test(episode, a_job_found_final_after_a_restart_is_settled_not_retried_forever)
+{
+	struct client a, w;
+	struct fb_job *j;
+	struct dob_guid id;
+	struct dob_msg r;
+	uint64_t ep;
+	unsigned attaches;
+
+	ep = controller_with_error(&a, "ctl-a", "final", &j);
+	id = j->id;
+	cl_free(&a);
+	/* The service cancelled it while the broker was away. */
+	j->state = DOB_STATE_CANCELLED;
+	h_restart(&h);
+	fake_clock_advance(h.loop, 0);
+	/* Re-attach is refused (final job); a read settles it: the episode is
+	 * resolved in the service's name and the job forgotten. */
+	cr_assert_eq(broker_job_count(h.b), 0);
+	cr_assert_eq(broker_pending_count(h.b), 0);
+	cl_connect(&w, &h, &alice);
+	cr_assert_eq(cl_hello(&w, "w", DOB_ROLE_CONTROLLER, NULL), 0);
+	cr_assert_eq(cl_act(&w, &id, ep, DOB_ACTION_RESUME, &r), DOB_STATUS_ALREADY_RESOLVED);
+	cr_assert_str_eq(r.u.action_result.winner.client_name, "service");
+	cr_assert_eq(r.u.action_result.new_state, DOB_STATE_CANCELLED);
+	dob_msg_clear(&r);
+	attaches = h.fb->n_attach;
+	fake_clock_advance(h.loop, 20000); /* four sweeps */
+	cr_assert_eq(h.fb->n_attach, attaches, "no re-attach retried forever");
+	cr_assert_eq(cl_act(&w, &id, 0, DOB_ACTION_CANCEL, &r), DOB_STATUS_UNKNOWN_JOB);
+	dob_msg_clear(&r);
+	h_restart(&h);
+	cr_assert_eq(broker_job_count(h.b), 0, "forgotten in the journal too");
+	cl_free(&w);
+}
+
+Test(episode, a_wall_clock_step_backwards_does_not_hide_a_new_error)
+{
+	struct client a;
+	struct fb_job *j;
+	uint64_t ep, ep2;
+
+	ep = controller_with_error(&a, "ctl-a", "ntp", &j);
+	cr_assert_eq(cl_act(&a, &j->id, ep, DOB_ACTION_RESUME, NULL), DOB_STATUS_OK);
+	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME, "ctl-a");
+	fake_wall_step(-3600LL * 1000 * 1000); /* NTP steps the clock back an hour */
+	fb_error(h.fb, j, 0x80190194);
+	ep2 = expect_job_error(&a, j, 0x80190194);
+	cr_assert_neq(ep2, ep);
+	cl_free(&a);
+}
+
+Test(episode, adopting_a_job_in_error_answers_its_real_state)
+{
+	struct client a;
+	struct fb_job *j;
+	struct dob_msg r;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = fb_add(h.fb, "outside", DOB_JOB_DOWNLOAD, DOB_STATE_ERROR);
+	snprintf(j->owner, sizeof(j->owner), "%s", alice.user_sid);
+	j->hr = 0x80190194;
+	cr_assert_eq(cl_adopt(&a, &j->id, &r), DOB_STATUS_OK);
+	cr_assert(r.u.job_reply.has_job);
+	cr_assert_eq(r.u.job_reply.job.job.state, DOB_STATE_ERROR, "not QUEUED");
+	cr_assert_neq(r.u.job_reply.job.pending_episode_id, 0);
+	dob_msg_clear(&r);
+	cl_free(&a);
 }
 
 Test(episode, a_controller_gone_mid_decision_still_resolves_for_the_others)
