@@ -52,6 +52,7 @@ struct journal {
 	char *tmp_path;          /* owned: <dir>/journal.dob.tmp (compaction) */
 	struct plat_file *f;     /* owned; NULL after a failed reopen (append retries) */
 	bool sync;
+	bool dirty;              /* appended since the last journal_commit() */
 	bool cut_pending;        /* a failed append left bytes past size: cut them first */
 	uint64_t compact_bytes;
 	uint64_t size;           /* bytes of whole records in the file */
@@ -418,13 +419,37 @@ int journal_append(struct journal *j, const struct dob_jrec *r)
 	rc = ready(j);
 	if (rc < 0)
 		return rc;
-	rc = write_record(j->f, &j->size, j->sync, r, &cut_failed);
+	/* Written to the OS now (a killed broker loses nothing); made durable
+	 * by journal_commit(), once for every record of the loop turn. */
+	rc = write_record(j->f, &j->size, false, r, &cut_failed);
 	if (cut_failed)
 		j->cut_pending = true;
 	if (rc < 0)
 		return rc;
 	j->appends++;
+	j->dirty = true;
 	return 0;
+}
+
+int journal_commit(struct journal *j)
+{
+	int rc;
+
+	if (!j || !j->dirty || !j->f)
+		return 0;
+	j->dirty = false;
+	if (!j->sync)
+		return 0;
+	/* Writing nothing with sync set flushes the file to stable storage. */
+	rc = plat_file_write(j->f, "", 0, true);
+	if (rc < 0)
+		j->dirty = true; /* retried at the next commit */
+	return rc;
+}
+
+uint64_t journal_commits_pending(const struct journal *j)
+{
+	return j && j->dirty;
 }
 
 static int emit(struct journal *j, const struct dob_jrec *r)

@@ -32,7 +32,7 @@ struct journal;
 
 struct journal_opts {
 	const char *dir;           /* state directory (created if missing) */
-	bool sync;                 /* fsync each append (power-loss safety); default off: kill -9 safe */
+	bool sync;                 /* make appends durable (fsync) at each journal_commit() */
 	uint64_t compact_bytes;    /* compact when the file grows past this; 0 = 4 MiB */
 };
 
@@ -55,6 +55,12 @@ void journal_close(struct journal *j); /* NULL-safe */
  * restart would misread; the caller refuses the new work), -DOB_EIO, or
  * -DOB_EFIELD (record invalid: a bug). */
 int journal_append(struct journal *j, const struct dob_jrec *r);
+/* Group commit: makes every record appended since the last commit durable
+ * with one fsync (when opts.sync), before any frame of the loop turn that
+ * appended them is sent. 0, or -DOB_EIO (retried at the next commit). */
+int journal_commit(struct journal *j);
+/* Whether records wait for a commit (tests and benchmarks). */
+uint64_t journal_commits_pending(const struct journal *j);
 
 /* Snapshot writer given to compaction: the core calls emit() for every
  * record of its live state. */

@@ -84,6 +84,36 @@ int plat_mkdir_private(const char *dir)
 
 /* ------------------------------------------------------------ files */
 
+/* The directory part of path ("." when there is none), in a new string. */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	if (!slash)
+		return dob_strdup(".");
+	if (slash == path)
+		return dob_strdup("/");
+	return dob_strndup(path, (size_t)(slash - path));
+}
+
+/* A new directory entry (a created file, a rename) is durable only once the
+ * directory itself is synced. Best effort: a failure is logged. */
+static void sync_dir_of(const char *path)
+{
+	char *dir = dir_of(path);
+	int fd;
+
+	if (!dir)
+		return;
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (fsync(fd) < 0)
+			log_warn("fsync(%s): %s", dir, strerror(errno));
+		close(fd);
+	}
+	dob_free(dir);
+}
+
 int plat_file_open_append(const char *path, struct plat_file **out)
 {
 	struct plat_file *f;
@@ -92,7 +122,11 @@ int plat_file_open_append(const char *path, struct plat_file **out)
 	if (!path || !out)
 		return -DOB_EINVAL;
 	*out = NULL;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0)
+		sync_dir_of(path); /* created: its entry made durable */
+	else if (errno == EEXIST)
+		fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return posix_err(errno);
 	f = dob_malloc(sizeof *f);
@@ -227,38 +261,13 @@ fail:
 	return err;
 }
 
-/* The directory part of path ("." when there is none), in a new string. */
-static char *dir_of(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	if (!slash)
-		return dob_strdup(".");
-	if (slash == path)
-		return dob_strdup("/");
-	return dob_strndup(path, (size_t)(slash - path));
-}
-
 int plat_file_replace(const char *tmp, const char *path)
 {
-	char *dir;
-	int fd;
-
 	if (!tmp || !path)
 		return -DOB_EINVAL;
 	if (rename(tmp, path) < 0)
 		return posix_err(errno);
-	/* The rename itself is durable only once the directory is synced. */
-	dir = dir_of(path);
-	if (!dir)
-		return 0; /* renamed; only the sync is skipped */
-	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		if (fsync(fd) < 0)
-			log_warn("fsync(%s): %s", dir, strerror(errno));
-		close(fd);
-	}
-	dob_free(dir);
+	sync_dir_of(path);
 	return 0;
 }
 

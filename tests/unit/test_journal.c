@@ -578,7 +578,7 @@ Test(journal, bad_arguments_and_invalid_records)
 	got_free(&g);
 }
 
-Test(journal, sync_option_flushes_every_append)
+Test(journal, sync_option_flushes_once_per_commit_covering_every_append)
 {
 	struct journal_opts o = opts();
 	struct journal *j = NULL;
@@ -587,12 +587,22 @@ Test(journal, sync_option_flushes_every_append)
 	o.sync = true;
 	cr_assert_eq(journal_open(&o, collect, &g, &j, NULL), 0);
 	append_n(j, 0, 3);
-	cr_expect_eq(fake_files_syncs(), 3);
+	cr_expect_eq(fake_files_syncs(), 0, "appends are written, not yet synced");
+	cr_expect(journal_commits_pending(j));
+	cr_assert_eq(journal_commit(j), 0);
+	cr_expect_eq(fake_files_syncs(), 1, "one fsync for the whole turn (group commit)");
+	cr_expect_not(journal_commits_pending(j));
+	cr_assert_eq(journal_commit(j), 0);
+	cr_expect_eq(fake_files_syncs(), 1, "nothing new: no fsync");
+	append_n(j, 3, 1);
+	cr_assert_eq(journal_commit(j), 0);
+	cr_expect_eq(fake_files_syncs(), 2);
 	journal_close(j);
 	o.sync = false;
 	fake_files_reset();
 	cr_assert_eq(journal_open(&o, collect, &g, &j, NULL), 0);
-	append_n(j, 3, 2);
+	append_n(j, 4, 2);
+	cr_assert_eq(journal_commit(j), 0);
 	cr_expect_eq(fake_files_syncs(), 0);
 	journal_close(j);
 	got_free(&g);
