@@ -133,6 +133,8 @@ struct episode {
 	uint64_t claim_req;          /* backend request (INFLIGHT, LOST), 0 while scheduled */
 	uint64_t lost_seq;           /* LOST: reads issued after this settle the claim */
 	struct sched *claim_sched;   /* borrowed: the scheduled action, if any */
+	bool claim_journaled;        /* the claim is a journaled schedule: until its outcome
+				      * is journaled a restart runs it again */
 	struct held *held, **held_tail; /* owned: Acts waiting for the outcome, in order */
 	struct timer *deadline;
 };

@@ -167,6 +167,7 @@ static void claim(struct episode *ep, const struct dob_actor *actor, enum dob_ac
 	ep->claim_req = 0;
 	ep->lost_seq = 0;
 	ep->claim_sched = NULL;
+	ep->claim_journaled = false;
 }
 
 static void unclaim(struct episode *ep)
@@ -174,6 +175,7 @@ static void unclaim(struct episode *ep)
 	ep->phase = CLAIM_NONE;
 	ep->claim_req = 0;
 	ep->claim_sched = NULL;
+	ep->claim_journaled = false;
 	dob_actor_clear(&ep->claimant);
 }
 
@@ -471,6 +473,20 @@ static int issue_act(struct broker *b, struct mjob *j, struct episode *ep, enum 
 	return breq_issue(b, q, NULL);
 }
 
+static void journal_schedule_done(struct broker *b, uint64_t episode_id,
+				  const struct dob_guid *job)
+{
+	struct dob_jrec r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = DOB_JREC_SCHEDULE;
+	r.u.schedule.episode_id = episode_id;
+	r.u.schedule.decision.job_id = *job;
+	r.u.schedule.decision.episode_id = episode_id;
+	r.u.schedule.done = true;
+	broker_journal(b, &r);
+}
+
 static void journal_schedule(struct broker *b, const struct sched *sc, bool done, int *rc)
 {
 	struct dob_jrec r;
@@ -513,16 +529,22 @@ static void sched_fire(void *arg)
 		ep->claim_sched = NULL;
 	}
 	rc = issue_act(b, j, ep, sc->action, &sc->actor, sc->by, 0, 0);
+	if (ep && j->ep == ep && ep->claim_req)
+		/* Until its outcome is journaled (the decision, or the failure
+		 * marks it done), a restart runs it again: an OK'd delayed
+		 * resume is never lost to a crash between sending and hearing. */
+		ep->claim_journaled = true;
 	if (rc) {
 		char why[160];
 		snprintf(why, sizeof(why), "the scheduled %s could not be sent: %s",
 			 dob_action_name(sc->action), dob_strerror(rc));
 		log_warn("job '%s': %s", j->display_name, why);
+		journal_schedule(b, sc, true, &rc);
 		if (ep && j->ep == ep)
 			episode_claim_input(b, j, CI_RESULT_FAILED, 0, ep->ev.job.state, why);
+	} else if (!ep) {
+		journal_schedule(b, sc, true, &rc);
 	}
-	/* Run (or failed and announced): a restart must not run it again. */
-	journal_schedule(b, sc, true, &rc);
 	sched_free(b, sc);
 }
 
@@ -750,6 +772,8 @@ static void reopen(struct broker *b, struct mjob *j, uint32_t hr, const char *wh
 
 	ep->held = NULL;
 	ep->held_tail = NULL;
+	if (ep->claim_journaled)
+		journal_schedule_done(b, ep->id, &j->id); /* failed: not to be run again */
 	dob_actor_clear(&f->actor);
 	dob_free(f->message);
 	memset(f, 0, sizeof(*f));
@@ -952,6 +976,8 @@ void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a)
 							     : "broker out of memory");
 			return;
 		}
+		log_info("episode %llu: resume by %s scheduled in %u ms (journaled)",
+			 ep ? (unsigned long long)ep->id : 0ULL, s->client_name, a->delay_ms);
 		session_reply_action(b, s->id, corr, DOB_STATUS_OK, 0, f.state,
 				     "resume scheduled in %u ms", a->delay_ms);
 		return;
