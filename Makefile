@@ -9,6 +9,7 @@
 #   make SAN=thread check             the TSan programs and the integration tests
 #                                     against a TSan dobrokerd (only those)
 #   make valgrind                     the integration tests under valgrind (slow)
+#   make crashloop LIVES=N            the crash-and-race checker for N lives
 #   make fuzz FUZZ_SECONDS=N          runs every fuzz target for N seconds
 #   make bench                        benchmarks (table + JSON under build/)
 #   make bench-wine                   the same under Wine (named pipes, COM callback)
@@ -374,6 +375,13 @@ valgrind: bootstrap
 demo: bootstrap
 	$(Q)scripts/demo.sh
 
+# The crash-and-race checker (tests/integration/test_ledger.c) for LIVES
+# lives (make check runs 100); SEED=N replays a run.
+LIVES ?= 1000
+crashloop: all tests
+	$(Q)DOB_LEDGER_LIVES=$(LIVES) $(if $(SEED),DOB_LEDGER_SEED=$(SEED)) \
+		$(INTEG_BIN) --filter 'ledger/*'
+
 bench: bootstrap
 	$(Q)scripts/bench.sh
 
@@ -383,7 +391,7 @@ bench-wine: bootstrap
 clean:
 	rm -rf build
 
-.PHONY: valgrind tsan-build all tests check demo bench bench-wine bench-build clean bootstrap fuzz fuzz-build fuzz-replay fuzz-corpus pygen
+.PHONY: valgrind crashloop tsan-build all tests check demo bench bench-wine bench-build clean bootstrap fuzz fuzz-build fuzz-replay fuzz-corpus pygen
 .DELETE_ON_ERROR:
 
 -include $(shell find $(BUILD) build/fuzz -name '*.d' 2>/dev/null)
