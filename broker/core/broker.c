@@ -100,6 +100,9 @@ static int snapshot(void *ctx, struct journal *jr, journal_emit_fn emit)
 			r.u.episode.event = j->ep->ev;
 			if ((rc = emit(jr, &r)))
 				return rc;
+			/* A delayed decision told OK survives compaction too. */
+			if (episode_schedule_record(j->ep, &r) && (rc = emit(jr, &r)))
+				return rc;
 		}
 	for (size_t k = 0; k < b->hist_n; k++) {
 		const struct resolved *h = &b->hist[(b->hist_head + k) % HISTORY_MAX];

@@ -408,6 +408,10 @@ void episode_claim_input(struct broker *b, struct mjob *j, enum claim_input in, 
 			 enum dob_job_state state, const char *why);
 /* Replay: a JournalSchedule record; start: honour the schedules found. */
 int episode_replay_schedule(struct broker *b, const struct dob_jrec *r);
+/* The JournalSchedule record that keeps ep's journaled claim (scheduled, or
+ * sent and not yet answered) across a compaction; false when it has none.
+ * Borrows ep's fields. */
+bool episode_schedule_record(const struct episode *ep, struct dob_jrec *r);
 void episode_restore_schedules(struct broker *b);
 void episode_free(struct broker *b, struct episode *ep);
 /* Arms the deadline timer from ev.deadline_us (replayed episodes too). */

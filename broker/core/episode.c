@@ -650,6 +650,33 @@ int episode_replay_schedule(struct broker *b, const struct dob_jrec *r)
 	return 0;
 }
 
+bool episode_schedule_record(const struct episode *ep, struct dob_jrec *r)
+{
+	const struct sched *sc = ep->claim_sched;
+
+	if (!(ep->phase == CLAIM_SCHEDULED && sc) && !ep->claim_journaled)
+		return false;
+	memset(r, 0, sizeof(*r));
+	r->type = DOB_JREC_SCHEDULE;
+	r->u.schedule.episode_id = ep->id;
+	r->u.schedule.decision.job_id = ep->job->id;
+	r->u.schedule.decision.episode_id = ep->id;
+	r->u.schedule.decision.new_state = DOB_STATE_QUEUED;
+	if (sc && ep->phase == CLAIM_SCHEDULED) {
+		r->u.schedule.decision.action = sc->action;
+		r->u.schedule.decision.resolved_by = sc->by;
+		r->u.schedule.decision.actor = sc->actor;
+		r->u.schedule.due_us = sc->due_us;
+	} else {
+		/* Sent, no answer yet: run again at once after a restart. */
+		r->u.schedule.decision.action = ep->claim_action;
+		r->u.schedule.decision.resolved_by = ep->claim_by;
+		r->u.schedule.decision.actor = ep->claimant;
+		r->u.schedule.due_us = now_wall();
+	}
+	return true;
+}
+
 void episode_restore_schedules(struct broker *b)
 {
 	int64_t now = now_wall();

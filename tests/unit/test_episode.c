@@ -1174,6 +1174,44 @@ Test(episode, a_compacted_journal_keeps_jobs_pending_episodes_and_decisions)
 	cl_free(&a);
 }
 
+Test(episode, a_compacted_journal_keeps_the_delayed_decisions_told_ok)
+{
+	struct client a;
+	struct fb_job *jobs[12];
+	uint64_t eps[12];
+	struct dob_msg r;
+
+	restart_with(tiny_journal);
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < 12; i++) {
+		jobs[i] = submitted(&a, "compact-me");
+		fb_error(h.fb, jobs[i], 0x80190194);
+		eps[i] = expect_job_error(&a, jobs[i], 0x80190194);
+	}
+	/* The first resume is scheduled before the journal compacts (the many
+	 * episodes after it grow the file past its 1 KiB threshold). */
+	cr_assert_eq(cl_act(&a, &jobs[0]->id, eps[0], DOB_ACTION_RESUME_AFTER_DELAY, &r),
+		     DOB_STATUS_OK);
+	dob_msg_clear(&r);
+	for (int i = 1; i < 12; i++)
+		cr_assert_eq(cl_act(&a, &jobs[i]->id, eps[i], DOB_ACTION_SUSPEND, NULL),
+			     DOB_STATUS_OK);
+	cl_free(&a);
+	h_restart(&h);
+	cr_assert_eq(broker_pending_count(h.b), 1);
+	cl_connect(&a, &h, &alice);
+	cr_assert_eq(cl_hello(&a, "ctl-b", DOB_ROLE_CONTROLLER, NULL), 0,
+		     "still decided: not offered as pending");
+	cr_assert_eq(h.fb->n_act, 0);
+	fake_clock_advance(h.loop, 1000);
+	cr_assert_eq(h.fb->n_act, 1, "the resume told OK ran after the compaction and restart");
+	cr_assert_eq(h.fb->last_action, DOB_ACTION_RESUME);
+	expect_resolution(&a, eps[0], DOB_RESOLVED_CONTROLLER, DOB_ACTION_RESUME_AFTER_DELAY,
+			  "ctl-a");
+	cl_free(&a);
+}
+
 Test(episode, a_final_state_seen_while_our_cancel_is_in_flight_is_credited_to_the_cancel)
 {
 	struct client a;
