@@ -159,6 +159,8 @@ struct bk {
 	pid_t pid;
 	char dir[200];
 	char sock[300], state[300], scen[300], log[300], files[300];
+	char *argv[64];                 /* kept for bk_restart */
+	char a_ep[320], a_st[320], a_sc[320], prog[4200];
 };
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -185,14 +187,15 @@ static const char *log_tail(const struct bk *b)
 	return buf;
 }
 
+static int bk_spawn(struct bk *b);
+
 /* Starts dobrokerd with the sim playing scenario (NULL: none) and extra
  * flags (NULL-terminated). Returns 0 when it answers. */
 static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 		    const char *const *extra)
 {
 	const char *tmp = getenv("TMPDIR");
-	char *argv[64];
-	char a_ep[320], a_st[320], a_sc[320], prog[4200];
+	char **argv = b->argv, *a_ep = b->a_ep, *a_st = b->a_st, *a_sc = b->a_sc, *prog = b->prog;
 	int n = 0;
 
 	memset(b, 0, sizeof *b);
@@ -209,9 +212,9 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 	mkdir(b->files, 0700);
 	/* Experiments: DOB_BENCH_BROKER=PATH runs another build (A/B). */
 	if (getenv("DOB_BENCH_BROKER") && *getenv("DOB_BENCH_BROKER"))
-		snprintf(prog, sizeof prog, "%s", getenv("DOB_BENCH_BROKER"));
+		snprintf(prog, sizeof b->prog, "%s", getenv("DOB_BENCH_BROKER"));
 	else
-		snprintf(prog, sizeof prog, "%s/dobrokerd", bindir);
+		snprintf(prog, sizeof b->prog, "%s/dobrokerd", bindir);
 	/* Experiments: DOB_BENCH_WRAP="valgrind --tool=callgrind ..." runs the
 	 * broker under a tool (then timings mean nothing). */
 	static char wrap[1024];
@@ -222,8 +225,8 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 			argv[n++] = tok;
 	}
 	argv[n++] = prog;
-	snprintf(a_ep, sizeof a_ep, "--endpoint=%s", b->sock);
-	snprintf(a_st, sizeof a_st, "--state-dir=%s", b->state);
+	snprintf(a_ep, sizeof b->a_ep, "--endpoint=%s", b->sock);
+	snprintf(a_st, sizeof b->a_st, "--state-dir=%s", b->state);
 	argv[n++] = a_ep;
 	argv[n++] = a_st;
 	argv[n++] = "--backend=sim";
@@ -235,7 +238,7 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 			bad("cannot write %s", b->scen);
 			return -1;
 		}
-		snprintf(a_sc, sizeof a_sc, "--scenario=%s", b->scen);
+		snprintf(a_sc, sizeof b->a_sc, "--scenario=%s", b->scen);
 		argv[n++] = a_sc;
 	}
 	for (int i = 0; extra && extra[i] && n < 62; i++)
@@ -249,7 +252,13 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 			argv[n++] = tok;
 	}
 	argv[n] = NULL;
+	return bk_spawn(b);
+}
 
+/* Starts (again) the dobrokerd of b's argv; 0 when it answers. */
+static int bk_spawn(struct bk *b)
+{
+	char **argv = b->argv;
 	pid_t parent = getpid();
 	b->pid = fork();
 	if (b->pid < 0) {
@@ -269,7 +278,7 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 		execvp(argv[0], argv);
 		_exit(127);
 	}
-	for (int i = 0; i < 1500; i++) {
+	for (int i = 0; i < 30000; i++) {
 		int st;
 		struct dobc *c;
 
@@ -283,7 +292,7 @@ static int bk_start(struct bk *b, const char *scenario, size_t scenario_len,
 			dobc_close(c);
 			return 0;
 		}
-		sleep_ms(20);
+		sleep_ms(1);
 	}
 	bad("dobrokerd did not answer on %s:\n%s", b->sock, log_tail(b));
 	return -1;
@@ -845,6 +854,11 @@ static struct tput_row tput_rows[3];
 #define RT_ROWS 3
 static struct rt_row rt_rows[RT_ROWS];
 static struct unit_costs units;
+/* 7. restart: exec to the first answered handshake. */
+static struct {
+	int n;
+	struct bstats empty, full;
+} restart;
 static struct spawn_row spawn_rows[2];
 static struct bstats poll_rows[2];
 static const int sub_counts[3] = { 1, 8, 64 };
@@ -1459,6 +1473,59 @@ out:
 	bk_stop(&b);
 }
 
+/* ---------------------------------------------------------------- 7. restart */
+
+/* SIGKILL, then exec again on the same state directory: ns until a client's
+ * handshake is answered (the first Ping could not come sooner). */
+static int64_t restart_once(struct bk *b)
+{
+	int64_t t;
+
+	kill(b->pid, SIGKILL);
+	waitpid(b->pid, NULL, 0);
+	b->pid = 0;
+	t = mono_ns();
+	if (bk_spawn(b) < 0)
+		return -1;
+	return mono_ns() - t;
+}
+
+static void run_restart(int n, int reps)
+{
+	static const char scen[] = "seed 1\nrepeat off\nmodifications off\n"
+				   "rule \"*/err/*\" error http=404 after=0\n";
+	struct bvec e = { 0 }, f = { 0 };
+	struct bk b;
+
+	restart.n = n;
+	if (bk_start(&b, scen, sizeof scen - 1, NULL) < 0)
+		return;
+	for (int i = 0; i < reps; i++) {
+		int64_t t = restart_once(&b);
+		if (t < 0)
+			goto out;
+		bvec_push(&e, t);
+	}
+	if (submit_many(&b, "err", n) < 0)
+		goto out;
+	if (wait_pending(&b, (uint32_t)n, 60000) < 0) {
+		bad("restart: %d episodes did not all open", n);
+		goto out;
+	}
+	for (int i = 0; i < reps; i++) {
+		int64_t t = restart_once(&b);
+		if (t < 0)
+			goto out;
+		bvec_push(&f, t);
+	}
+	restart.empty = bstats_of(&e);
+	restart.full = bstats_of(&f);
+out:
+	bvec_free(&e);
+	bvec_free(&f);
+	bk_stop(&b);
+}
+
 /* ---------------------------------------------------------------- 6. alternatives */
 
 static void run_spawn(int n)
@@ -1612,6 +1679,12 @@ static void print_report(void)
 	       "%.0f us flat out to 1 (%.0f to 8, %.0f to 64)\n",
 	       lat_rows[0].broker_cpu_per_k_us, tput_rows[0].broker_cpu_per_k_us,
 	       tput_rows[1].broker_cpu_per_k_us, tput_rows[2].broker_cpu_per_k_us);
+	printf("\n== 7. restart: exec (after SIGKILL) to the first answered handshake, same "
+	       "state directory\n");
+	printf("  empty journal (baseline)      p50 %8.1f ms  max %8.1f ms  (%zu runs)\n",
+	       restart.empty.p50 / 1000, restart.empty.max / 1000, restart.empty.n);
+	printf("  %5d pending episodes         p50 %8.1f ms  max %8.1f ms  (%zu runs)\n",
+	       restart.n, restart.full.p50 / 1000, restart.full.max / 1000, restart.full.n);
 	printf("\n== 6. the alternatives\n");
 	for (int i = 0; i < 2; i++)
 		printf("  polling every %.0f s: detection latency mean %.0f ms, p99 %.0f ms "
@@ -1715,6 +1788,11 @@ static void write_json(const char *path)
 	bj_num(&j, "cpu_us_per_1000_events_paced", lat_rows[0].broker_cpu_per_k_us);
 	bj_num(&j, "cpu_us_per_1000_events_flat_out", tput_rows[0].broker_cpu_per_k_us);
 	bj_close(&j);
+	bj_obj(&j, "restart");
+	bj_int(&j, "pending_episodes", restart.n);
+	bj_stats(&j, "empty_journal_us", &restart.empty);
+	bj_stats(&j, "full_journal_us", &restart.full);
+	bj_close(&j);
 	bj_obj(&j, "alternatives");
 	for (int i = 0; i < 2; i++) {
 		char key[32];
@@ -1745,7 +1823,7 @@ int main(int argc, char **argv)
 			only = argv[++i];
 		else {
 			fprintf(stderr, "usage: native_bench [--out FILE] [--quick] [--only "
-					"latency,throughput,rt,idle,jobs,alt]\n");
+					"latency,throughput,rt,idle,jobs,alt,restart]\n");
 			return 2;
 		}
 	}
@@ -1791,6 +1869,10 @@ int main(int argc, char **argv)
 		note("process spawn and polling");
 		run_spawn(quick ? 100 : 500);
 		bench_polling(poll_rows);
+	}
+	if (want("restart")) {
+		note("restart with %d pending episodes", quick ? 2000 : 10000);
+		run_restart(quick ? 2000 : 10000, quick ? 3 : 5);
 	}
 	loadavg(load_end, sizeof load_end);
 	print_report();
