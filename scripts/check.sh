@@ -5,7 +5,8 @@
 # after scripts/bootstrap.sh.
 #
 #   suites: unit, any other Criterion binary in build/native/tests/ (e.g.
-#           platform), integration (when present), interop (Python),
+#           platform), integration (when present), interop (Python), the
+#           Python package (bindings/python), 
 #           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
 #           fuzz corpus replay, and with SAN_CHECK=1 or CI=true every
 #           Criterion binary and interop again under
@@ -282,6 +283,8 @@ step build "build windows" build -j"$JOBS" CROSS="$CROSS" all
 # ---------------------------------------------------------------- suites
 criterion_suites build/native ""
 step tests "interop" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
+# The language packages against real native brokers and the shared samples.
+step tests "python package" timeout -k 10 "$SUITE_LIMIT" "$PY" bindings/python/tests/run.py
 
 wine_ran=0
 for exe in build/mingw/bin/*_test.exe; do
