@@ -7,7 +7,8 @@
 #   suites: unit, any other Criterion binary in build/native/tests/ (e.g.
 #           platform), integration (when present), interop (Python), the
 #           Python package (bindings/python), the Node package
-#           (bindings/node, npm ci then node --test),
+#           (bindings/node, npm ci then node --test), the README's quick
+#           start (tests/quickstart.sh),
 #           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
 #           fuzz corpus replay, and with SAN_CHECK=1 or CI=true every
 #           Criterion binary and interop again under
@@ -309,6 +310,8 @@ step tests "interop" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
 # The language packages against real native brokers and the shared samples.
 step tests "python package" timeout -k 10 "$SUITE_LIMIT" "$PY" bindings/python/tests/run.py
 step tests "node package" node_suite
+# The README's quick start, its commands as written.
+step tests "quick start" timeout -k 10 "$SUITE_LIMIT" sh tests/quickstart.sh
 
 wine_ran=0
 for exe in build/mingw/bin/*_test.exe; do
