@@ -1,12 +1,16 @@
 #!/bin/sh
-# Runs the README's quick start ("First contact") as written: the four
+# Runs the README's quick start ("First contact") as written, and the
+# shipped examples it leads to. The quick start: the four
 # commands of its first ```sh block, one after the other in one shell at the
 # top of the tree, against the native build. Between two commands it waits
 # for what a person would see before typing the next one (the broker's
 # socket; the JobError line), never for a fixed time. Then it checks what the
 # README says is seen: every line of its ```text block, with job ids,
 # sessions and pids left out of the comparison, and that the watcher exits 0
-# after its three events.
+# after its three events. The examples: a broker starts with each scenario
+# of examples/scenarios/ and with examples/dobrokerd.conf (answers a ping,
+# stops with exit 0 on SIGTERM), and every option the configuration file
+# names, commented or not, is one `dobrokerd --help` lists.
 #
 #   sh tests/quickstart.sh        (after `make`; make check runs it)
 #
@@ -135,4 +139,41 @@ done <"$tmp/expected.norm"
 check "the job of the events is the one submitted" grep -q "^RESOLVED episode 1 $job resume by controller" "$tmp/out"
 check "no line beyond the ones the README shows" \
 	sh -c "[ \$(grep -vc '^quickstart:' '$tmp/out.norm') = \$(wc -l <'$tmp/expected.norm') ]"
+
+# ---------------------------------------------------------------- examples
+# starts ARGS...: a broker with ARGS on a socket of its own answers a ping
+# and stops with exit 0 on SIGTERM.
+n_ex=0
+starts() {
+	n_ex=$((n_ex + 1))
+	d=$tmp/ex$n_ex
+	mkdir -p "$d"
+	build/native/bin/dobrokerd "$@" --endpoint "$d/s" --state-dir "$d/state" >"$d/log" 2>&1 &
+	pid=$!
+	echo $pid >"$tmp/broker.pid"
+	i=0
+	while ! build/native/bin/dobctl --endpoint "$d/s" ping >/dev/null 2>&1; do
+		i=$((i + 1))
+		if [ $i -ge $((HANG * 100)) ] || ! kill -0 $pid 2>/dev/null; then
+			cat "$d/log"
+			kill -9 $pid 2>/dev/null
+			wait $pid 2>/dev/null
+			return 1
+		fi
+		sleep 0.01
+	done
+	kill $pid
+	wait $pid
+	st=$?
+	[ $st = 0 ] || { cat "$d/log"; echo "exit $st"; }
+	[ $st = 0 ]
+}
+for sc in examples/scenarios/*.txt; do
+	check "a broker plays $sc" starts --scenario "$sc"
+done
+check "a broker starts with examples/dobrokerd.conf" starts --config examples/dobrokerd.conf
+build/native/bin/dobrokerd --help >"$tmp/help" 2>&1
+for key in $(sed -n 's/^#\{0,1\} *\([a-z][a-z-]*\) = .*/\1/p' examples/dobrokerd.conf); do
+	check "examples/dobrokerd.conf: $key is an option" grep -q -- "^  --$key " "$tmp/help"
+done
 finish
