@@ -8,7 +8,8 @@
 #           platform), integration (when present), interop (Python), the
 #           Python package (bindings/python), the Node package
 #           (bindings/node, npm ci then node --test), the README's quick
-#           start (tests/quickstart.sh),
+#           start (tests/quickstart.sh), the programs of
+#           docs/app-developers.md (tests/app_developers.sh),
 #           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
 #           fuzz corpus replay, and with SAN_CHECK=1 or CI=true every
 #           Criterion binary and interop again under
@@ -312,6 +313,8 @@ step tests "python package" timeout -k 10 "$SUITE_LIMIT" "$PY" bindings/python/t
 step tests "node package" node_suite
 # The README's quick start, its commands as written.
 step tests "quick start" timeout -k 10 "$SUITE_LIMIT" sh tests/quickstart.sh
+# The C, Python and Node programs of docs/app-developers.md, as printed.
+step tests "app developers page" timeout -k 10 "$SUITE_LIMIT" sh tests/app_developers.sh
 
 wine_ran=0
 for exe in build/mingw/bin/*_test.exe; do
