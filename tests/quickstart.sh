@@ -140,6 +140,15 @@ check "the job of the events is the one submitted" grep -q "^RESOLVED episode 1 
 check "no line beyond the ones the README shows" \
 	sh -c "[ \$(grep -vc '^quickstart:' '$tmp/out.norm') = \$(wc -l <'$tmp/expected.norm') ]"
 
+# Every file or folder the README links to, and every path in backquotes
+# that starts with a folder of the tree, exists.
+for p in $( (grep -o '](\([A-Za-z0-9_./-]*\))' README.md | sed 's/^](//; s/)$//'
+	grep -o '`\(bindings\|examples\|docs\|tests\|scripts\|proto\|client\|broker\)/[A-Za-z0-9_./-]*`' README.md |
+		tr -d '`') | sed 's/#.*//' | grep -v '^$' | sort -u); do
+	case $p in *NAME* | *'<'*) continue ;; esac
+	check "README names $p, which exists" [ -e "$p" ]
+done
+
 # ---------------------------------------------------------------- examples
 # starts ARGS...: a broker with ARGS on a socket of its own answers a ping
 # and stops with exit 0 on SIGTERM.
