@@ -26,7 +26,7 @@ PKG = os.path.dirname(HERE)
 
 def install(target):
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--no-build-isolation",
-           "--no-deps", "--no-index", "--root-user-action=ignore", "--target", target, PKG]
+           "--no-deps", "--no-index", "--no-cache-dir", "--root-user-action=ignore", "--target", target, PKG]
     r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if r.returncode != 0:
         print("pip install failed (exit %d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
