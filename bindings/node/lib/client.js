@@ -136,7 +136,7 @@ class Client {
     this._nextCid = 1n;
     this._pending = new Map(); // correlation id -> { resolve, reject, kind, timer }
     this._events = [];
-    this._waiter = null; // a next() waiting for an event
+    this._waiters = []; // nextEvent() calls waiting for an event
     this._error = null; // why the connection ended
   }
 
@@ -210,11 +210,7 @@ class Client {
     }
     if (EVENT_KINDS.includes(kind)) {
       this._events.push(env);
-      if (this._waiter) {
-        const w = this._waiter;
-        this._waiter = null;
-        w.resolve();
-      }
+      this._wake();
       return;
     }
     const req = this._pending.get(env.correlation_id);
@@ -241,11 +237,13 @@ class Client {
       req.reject(err);
     }
     this._pending.clear();
-    if (this._waiter) {
-      const w = this._waiter;
-      this._waiter = null;
-      w.resolve();
-    }
+    this._wake();
+  }
+
+  _wake() {
+    const waiters = this._waiters;
+    this._waiters = [];
+    for (const w of waiters) w();
   }
 
   /** True once the connection has ended (or was closed). */
@@ -282,18 +280,21 @@ class Client {
   /** The next event, or null when none came within timeoutMs (undefined:
    *  wait). Throws the reason when the connection ends. */
   async nextEvent(timeoutMs) {
+    const deadline = timeoutMs === undefined ? undefined : Date.now() + timeoutMs;
     for (;;) {
       if (this._events.length) return eventOf(this._events.shift());
       if (this._error) throw this._error;
       if (!this._sock) throw new ConnectionClosedError();
       let timer = null;
+      let wake = null;
       const timedOut = await new Promise((resolve) => {
-        this._waiter = { resolve: () => resolve(false) };
-        if (timeoutMs !== undefined) timer = setTimeout(() => resolve(true), timeoutMs);
+        wake = () => resolve(false);
+        this._waiters.push(wake);
+        if (deadline !== undefined) timer = setTimeout(() => resolve(true), Math.max(0, deadline - Date.now()));
       });
       clearTimeout(timer);
       if (timedOut) {
-        this._waiter = null;
+        this._waiters = this._waiters.filter((w) => w !== wake);
         if (this._events.length) continue;
         return null;
       }

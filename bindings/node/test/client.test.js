@@ -282,3 +282,17 @@ test('frames', () => {
   }
   assert.deepEqual(got, [data.length - 1]);
 });
+
+brokerTest('two nextEvent calls waiting at once both get an event', async (t, b, open, file) => {
+  const c = await open({ role: 'controller' });
+  const first = c.nextEvent(HANG_MS);
+  const second = c.nextEvent(HANG_MS);
+  const job = await c.submit('https://cdn.example.com/missing/w', file('w'));
+  const id = dobroker.guidString(job.job.job_id);
+  const e = await first;
+  assert.equal(e.kind, 'job_error');
+  assert.equal((await c.act(id, 'cancel', { episodeId: e.body.episode_id })).status, 'STATUS_OK');
+  const r = await second;
+  assert.equal(r.kind, 'resolution');
+  assert.equal(r.jobId, id);
+});
