@@ -167,7 +167,7 @@ def default_endpoint() -> str:
 
 def encode_frame(env: Any, max_frame: int = DEFAULT_MAX_FRAME) -> bytes:
     """One Envelope as a frame: u32 little-endian length + the Envelope."""
-    body = env.SerializeToString()
+    body = bytes(env.SerializeToString())
     if not body:
         raise ValueError("an Envelope without a body is not a valid frame")
     if len(body) > max_frame:
@@ -653,7 +653,7 @@ def _ended(e: Exception) -> bool:
     """The connection ended the way a broker that stops or restarts ends it:
     a hang-up, or ProtocolError SHUTTING_DOWN."""
     if isinstance(e, ProtocolError):
-        return e.code == pb.PROTOCOL_ERROR_SHUTTING_DOWN
+        return bool(e.code == pb.PROTOCOL_ERROR_SHUTTING_DOWN)
     return isinstance(e, ConnectionClosed)
 
 
@@ -671,9 +671,12 @@ def _kind_value(k: Union[str, int]) -> int:
     return int(pb.EventKind.Value(names[k]))
 
 
-def connect(endpoint: Optional[str] = None, **kwargs: Any) -> Client:
-    """Client(endpoint, **kwargs): connects and does the handshake."""
-    return Client(endpoint, **kwargs)
+def connect(endpoint: Optional[str] = None, *, name: str = "python", role: str = "observer",
+            job_ids: Iterable[JobId] = (), prefix: str = "",
+            kinds: Iterable[Union[str, int]] = (), timeout: float = 5.0) -> Client:
+    """Client(...): connects and does the handshake."""
+    return Client(endpoint, name=name, role=role, job_ids=job_ids, prefix=prefix, kinds=kinds,
+                  timeout=timeout)
 
 
 def stats_dict(s: Any) -> Dict[str, Any]:
