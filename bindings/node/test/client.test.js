@@ -217,7 +217,7 @@ async () => {
   c.close();
 });
 
-test('GUID helpers', () => {
+test('GUID text and bytes', () => {
   const b = dobroker.guidBytes(NIGHTLY);
   assert.equal(b.toString('hex'), '40fc296b47ca6710b31d00dd010662da');
   assert.equal(dobroker.guidString(b), NIGHTLY);

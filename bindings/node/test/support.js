@@ -1,5 +1,5 @@
 'use strict';
-// Helpers of the package's tests: a real dobrokerd (sim backend) on a socket
+// Shared by the package's tests: a real dobrokerd (sim backend) on a socket
 // in a temp directory, stopped on every exit, and waiting for a condition
 // with a timeout that only catches hangs.
 const { spawn } = require('child_process');

@@ -1,4 +1,4 @@
-"""Helpers of the package's tests: a real dobrokerd (sim backend) on a
+"""Shared by the package's tests: a real dobrokerd (sim backend) on a
 socket in a temp directory, stopped on every exit, and waiting for a
 condition with a timeout that only catches hangs."""
 

@@ -267,7 +267,7 @@ class TestProtocolErrors(BrokerTest):
 
 
 class TestBadInput(unittest.TestCase):
-    def test_guid_helpers(self):
+    def test_guid_text_and_bytes(self):
         b = dobroker.guid_bytes(NIGHTLY)
         self.assertEqual(b.hex(), "40fc296b47ca6710b31d00dd010662da")
         self.assertEqual(dobroker.guid_str(b), NIGHTLY)

@@ -21,7 +21,7 @@ def controller(endpoint: Optional[str]) -> int:
         return 1
 
 
-def helpers() -> bytes:
+def job_ids() -> bytes:
     raw: bytes = dobroker.guid_bytes("{6B29FC40-CA47-1067-B31D-00DD010662DA}")
     text: str = dobroker.guid_str(raw)
     frame: bytes = dobroker.encode_frame(dobroker.pb.Envelope())
