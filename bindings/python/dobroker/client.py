@@ -310,7 +310,17 @@ def _open_transport(endpoint: str, timeout: Optional[float]) -> Any:
         if not endpoint.startswith(PIPE_PREFIX):
             endpoint = PIPE_PREFIX + endpoint
         # Windows: a pipe client is a file opened read/write, unbuffered.
-        return _FileTransport(open(endpoint, "r+b", buffering=0))
+        # While every instance of the pipe is taken (ERROR_PIPE_BUSY, 231)
+        # it is tried again until timeout, as libdobclient does: the broker
+        # makes a new instance as soon as one is connected.
+        deadline = time.monotonic() + (5.0 if timeout is None else timeout)
+        while True:
+            try:
+                return _FileTransport(open(endpoint, "r+b", buffering=0))
+            except OSError as e:
+                if getattr(e, "winerror", None) != 231 or time.monotonic() >= deadline:
+                    raise
+            time.sleep(0.01)  # the retry interval of the wait above
     if not hasattr(socket, "AF_UNIX"):
         raise ValueError("%r: this system has no Unix sockets; give a pipe name "
                          "(\\\\.\\pipe\\NAME)" % endpoint)
