@@ -7,6 +7,7 @@ set -eu
 PKGS="make gcc libc6-dev pkg-config dpkg-dev
 gcc-mingw-w64-x86-64 wine64
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf python3
+python3-pip python3-setuptools python3-wheel python3-mypy
 libcriterion-dev clang libclang-rt-14-dev valgrind procps"
 
 SRC_LIST=/etc/apt/sources.list.d/dobroker-src.sources
@@ -18,6 +19,12 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
+
+# Node.js and npm, for the Node package (bindings/node): Debian's nodejs and
+# npm where there is no node; a node installed otherwise (with its own npm)
+# is used as it is.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v npm >/dev/null 2>&1 || missing="$missing npm"
 
 # deb-src is needed because Debian ships no MinGW build of protobuf-c: the
 # build compiles the runtime for Windows from Debian's own source package.

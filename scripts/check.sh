@@ -5,7 +5,11 @@
 # after scripts/bootstrap.sh.
 #
 #   suites: unit, any other Criterion binary in build/native/tests/ (e.g.
-#           platform), integration (when present), interop (Python),
+#           platform), integration (when present), interop (Python), the
+#           Python package (bindings/python), the Node package
+#           (bindings/node, npm ci then node --test), the README's quick
+#           start (tests/quickstart.sh), the programs of
+#           docs/app-developers.md (tests/app_developers.sh),
 #           wine (every build/mingw/bin/*_test.exe, then tests/e2e/*.sh),
 #           fuzz corpus replay, and with SAN_CHECK=1 or CI=true every
 #           Criterion binary and interop again under
@@ -78,6 +82,9 @@ counts() {
 			last = p " " (t - p)
 		}
 		/^[0-9]+ passed, [0-9]+ failed$/ { last = $1 " " $3 }
+		# node --test --test-reporter=tap closes with "# pass N" ... "# fail N"
+		/^# pass [0-9]+$/ { tap_pass = $3 }
+		/^# fail [0-9]+$/ { if (tap_pass != "") last = tap_pass " " $3 }
 		END { if (last != "") print last }'
 }
 
@@ -187,6 +194,25 @@ fuzz_replay() {
 	return $rc
 }
 
+# The Node package (bindings/node): npm ci when node_modules was not made
+# from the committed package-lock.json (nothing is fetched when it was; the
+# types are then generated again, as npm ci's "prepare" does), then node's
+# own test runner, whose TAP summary ("# pass N", "# fail N") is the count.
+node_suite() {
+	dir=bindings/node
+	if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+		echo "node or npm is missing: run scripts/bootstrap.sh"
+		return 127
+	fi
+	if ! cmp -s "$dir/package-lock.json" "$dir/node_modules/.dobroker-lock"; then
+		(cd "$dir" && npm ci --no-audit --no-fund) || return 1
+		cp "$dir/package-lock.json" "$dir/node_modules/.dobroker-lock"
+	else
+		(cd "$dir" && node scripts/gen-types.js) || return 1
+	fi
+	(cd "$dir" && timeout -k 10 "$SUITE_LIMIT" node --test --test-reporter=tap test/*.test.js)
+}
+
 # -k: one target that does not build fails the step but does not keep the
 # others from being built and their suites from running.
 build() {
@@ -282,6 +308,13 @@ step build "build windows" build -j"$JOBS" CROSS="$CROSS" all
 # ---------------------------------------------------------------- suites
 criterion_suites build/native ""
 step tests "interop" timeout -k 10 "$SUITE_LIMIT" "$PY" tests/interop/interop.py
+# The language packages against real native brokers and the shared samples.
+step tests "python package" timeout -k 10 "$SUITE_LIMIT" "$PY" bindings/python/tests/run.py
+step tests "node package" node_suite
+# The README's quick start, its commands as written.
+step tests "quick start" timeout -k 10 "$SUITE_LIMIT" sh tests/quickstart.sh
+# The C, Python and Node programs of docs/app-developers.md, as printed.
+step tests "app developers page" timeout -k 10 "$SUITE_LIMIT" sh tests/app_developers.sh
 
 wine_ran=0
 for exe in build/mingw/bin/*_test.exe; do

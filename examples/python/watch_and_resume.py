@@ -6,9 +6,12 @@ prints the ActionResult and every Resolution. The rule: answer with --action
 (resume or cancel); with --max-resumes N, a job this program has already
 resumed N times is cancelled instead.
 
-    make pygen
     examples/python/watch_and_resume.py --endpoint /run/user/1000/dobroker.sock \\
         --action resume --max-resumes 2 --json --count 10
+
+It uses the dobroker package (bindings/python): installed with pip, or
+straight from this source tree (then `make pygen` first: the package finds
+the generated protobuf module in build/py).
 
 Output: one line per event, or with --json one JSON object per line with a
 "type" of job_error, action_result, resolution, job_transferred,
@@ -21,8 +24,12 @@ import json
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import dobroker_client as dc  # noqa: E402
+try:
+    import dobroker as dc
+except ImportError:  # not installed: the package of this source tree
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                    "..", "..", "bindings", "python"))
+    import dobroker as dc  # noqa: E402
 
 
 def job_error_record(e):
@@ -106,8 +113,8 @@ def main():
     out = Printer(args.json)
 
     try:
-        conn = dc.Connection(args.endpoint, name=args.name, role="controller",
-                             timeout=args.timeout)
+        conn = dc.connect(args.endpoint, name=args.name, role="controller",
+                          timeout=args.timeout)
     except dc.ProtocolError as e:
         print("watch_and_resume: the broker refused: %s" % e, file=sys.stderr)
         return 3
@@ -121,16 +128,15 @@ def main():
     try:
         with conn:
             while not args.count or seen < args.count:
-                env = conn.next_event()
+                ev = conn.next_event()
                 seen += 1
-                kind = env.WhichOneof("body")
-                if kind == "resolution":
-                    out(resolution_record(env.resolution))
+                if ev.kind == "resolution":
+                    out(resolution_record(ev.body))
                     continue
-                if kind != "job_error":
-                    out(other_record(env))
+                if ev.kind != "job_error":
+                    out(other_record(ev.envelope))
                     continue
-                e = env.job_error
+                e = ev.body
                 out(job_error_record(e))
                 action = args.action
                 n = resumed.get(e.job.job_id, 0)
@@ -138,7 +144,8 @@ def main():
                     action = "cancel"
                 if action == "resume":
                     resumed[e.job.job_id] = n + 1
-                r = conn.act(e.job.job_id, e.episode_id, action, timeout=args.timeout)
+                r = conn.act(e.job.job_id, action, episode_id=e.episode_id,
+                             timeout=args.timeout)
                 out({"type": "action_result", "job_id": dc.guid_str(e.job.job_id),
                      "episode_id": e.episode_id, "action": action,
                      "status": dc.status_name(r.status), "message": r.message,
