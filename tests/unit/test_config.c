@@ -12,42 +12,42 @@
 #include "dob/err.h"
 #include "log.h"
 
-static struct broker_config c;
+static struct program_config p;
 static char err[512];
 
 static void setup(void)
 {
-	config_defaults(&c);
+	config_prog_defaults(&p);
 	err[0] = '\0';
 }
 
 static void teardown(void)
 {
-	config_clear(&c);
+	config_prog_clear(&p);
 }
 
 TestSuite(config, .init = setup, .fini = teardown, .timeout = 10);
 
 static int parse(const char *text)
 {
-	return config_parse_text(&c, text, strlen(text), "dob.conf", err, sizeof(err));
+	return config_parse_text(&p, text, strlen(text), "dob.conf", err, sizeof(err));
 }
 
 Test(config, defaults_are_the_documented_ones)
 {
-	cr_assert_eq(c.sweep_interval_ms, 5000);
-	cr_assert_eq(c.action_timeout_ms, 30000);
-	cr_assert_eq(c.handshake_timeout_ms, 5000);
-	cr_assert_eq(c.max_frame, 65536);
-	cr_assert_eq(c.queue_soft_limit, 1024);
-	cr_assert_eq(c.queue_hard_limit, 8192);
-	cr_assert_eq(c.max_inflight_requests, 64);
-	cr_assert_eq(c.max_jobs_per_identity, 256);
-	cr_assert_eq(c.max_conns_per_identity, 64);
-	cr_assert_eq(c.rate_limit, 2000);
-	cr_assert_eq(c.rate_burst, 4000);
-	cr_assert_eq(c.default_policy.kind, DOB_POLICY_NONE);
-	cr_assert_eq(config_check(&c, err, sizeof(err)), 0);
+	cr_assert_eq(p.broker.sweep_interval_ms, 5000);
+	cr_assert_eq(p.broker.action_timeout_ms, 30000);
+	cr_assert_eq(p.broker.handshake_timeout_ms, 5000);
+	cr_assert_eq(p.broker.max_frame, 65536);
+	cr_assert_eq(p.broker.queue_soft_limit, 1024);
+	cr_assert_eq(p.broker.queue_hard_limit, 8192);
+	cr_assert_eq(p.broker.max_inflight_requests, 64);
+	cr_assert_eq(p.broker.max_jobs_per_identity, 256);
+	cr_assert_eq(p.broker.max_conns_per_identity, 64);
+	cr_assert_eq(p.broker.rate_limit, 2000);
+	cr_assert_eq(p.broker.rate_burst, 4000);
+	cr_assert_eq(p.broker.default_policy.kind, DOB_POLICY_NONE);
+	cr_assert_eq(config_check(&p.broker, err, sizeof(err)), 0);
 }
 
 Test(config, a_file_sets_keys_with_comments_blanks_and_spaces)
@@ -63,14 +63,14 @@ Test(config, a_file_sets_keys_with_comments_blanks_and_spaces)
 			   "test-listener = /tmp/x=uid:5\n"
 			   "test-listener = /tmp/y=sandboxed:1"),
 		     0, "%s", err);
-	cr_assert_str_eq(c.endpoint, "/run/dob.sock");
-	cr_assert_eq(c.default_policy.kind, DOB_POLICY_RESUME);
-	cr_assert_eq(c.default_policy.max_resumes, 5);
-	cr_assert_eq(c.default_policy.exhausted, DOB_POLICY_CANCEL);
-	cr_assert(c.journal_sync);
-	cr_assert_eq(c.log_level, DOB_LOG_DEBUG);
-	cr_assert_eq(c.n_test_listeners, 2);
-	cr_assert_str_eq(c.test_listeners[1], "/tmp/y=sandboxed:1");
+	cr_assert_str_eq(p.broker.endpoint, "/run/dob.sock");
+	cr_assert_eq(p.broker.default_policy.kind, DOB_POLICY_RESUME);
+	cr_assert_eq(p.broker.default_policy.max_resumes, 5);
+	cr_assert_eq(p.broker.default_policy.exhausted, DOB_POLICY_CANCEL);
+	cr_assert(p.broker.journal_sync);
+	cr_assert_eq(p.broker.log_level, DOB_LOG_DEBUG);
+	cr_assert_eq(p.broker.n_test_listeners, 2);
+	cr_assert_str_eq(p.broker.test_listeners[1], "/tmp/y=sandboxed:1");
 }
 
 Test(config, an_unknown_key_is_named_with_its_line)
@@ -127,14 +127,14 @@ Test(config, flags_win_over_the_config_file)
 	{
 		char *argv[] = { "dobrokerd", "--sweep-interval-ms=250", "--config", path,
 				 "--journal-sync", "--endpoint", "/run/e", NULL };
-		cr_assert_eq(config_parse_args(&c, 7, argv, &act, err, sizeof(err)), 0, "%s", err);
+		cr_assert_eq(config_parse_args(&p, 7, argv, &act, err, sizeof(err)), 0, "%s", err);
 	}
 	unlink(path);
 	cr_assert_eq(act, CONFIG_RUN);
-	cr_assert_eq(c.sweep_interval_ms, 250, "the flag wins, wherever it stands");
-	cr_assert_eq(c.max_conns_per_identity, 3, "the file's value where no flag says");
-	cr_assert(c.journal_sync, "a bare boolean flag is true");
-	cr_assert_str_eq(c.endpoint, "/run/e");
+	cr_assert_eq(p.broker.sweep_interval_ms, 250, "the flag wins, wherever it stands");
+	cr_assert_eq(p.broker.max_conns_per_identity, 3, "the file's value where no flag says");
+	cr_assert(p.broker.journal_sync, "a bare boolean flag is true");
+	cr_assert_str_eq(p.broker.endpoint, "/run/e");
 }
 
 Test(config, help_and_version_flags_ask_for_them)
@@ -143,9 +143,9 @@ Test(config, help_and_version_flags_ask_for_them)
 	char *h[] = { "dobrokerd", "--log-level=info", "--help", NULL };
 	char *v[] = { "dobrokerd", "--version", NULL };
 
-	cr_assert_eq(config_parse_args(&c, 3, h, &act, err, sizeof(err)), 0);
+	cr_assert_eq(config_parse_args(&p, 3, h, &act, err, sizeof(err)), 0);
 	cr_assert_eq(act, CONFIG_HELP);
-	cr_assert_eq(config_parse_args(&c, 2, v, &act, err, sizeof(err)), 0);
+	cr_assert_eq(config_parse_args(&p, 2, v, &act, err, sizeof(err)), 0);
 	cr_assert_eq(act, CONFIG_VERSION);
 }
 
@@ -159,17 +159,17 @@ Test(config, bad_command_lines_are_refused_with_the_reason)
 	char *u[] = { "dobrokerd", "--bogus", NULL };
 	char *u2[] = { "dobrokerd", "--bogus=1", NULL };
 
-	cr_assert_eq(config_parse_args(&c, 2, a, &act, err, sizeof(err)), -DOB_EINVAL);
+	cr_assert_eq(config_parse_args(&p, 2, a, &act, err, sizeof(err)), -DOB_EINVAL);
 	cr_assert(strstr(err, "'--max-jobs' needs a value"), "%s", err);
-	cr_assert_eq(config_parse_args(&c, 2, b, &act, err, sizeof(err)), -DOB_EINVAL);
+	cr_assert_eq(config_parse_args(&p, 2, b, &act, err, sizeof(err)), -DOB_EINVAL);
 	cr_assert(strstr(err, "stray"), "%s", err);
-	cr_assert_lt(config_parse_args(&c, 3, d, &act, err, sizeof(err)), 0);
+	cr_assert_lt(config_parse_args(&p, 3, d, &act, err, sizeof(err)), 0);
 	cr_assert(strstr(err, "/nonexistent/dob.conf"), "%s", err);
-	cr_assert_eq(config_parse_args(&c, 3, e, &act, err, sizeof(err)), -DOB_EINVAL);
+	cr_assert_eq(config_parse_args(&p, 3, e, &act, err, sizeof(err)), -DOB_EINVAL);
 	cr_assert(strstr(err, "queue-soft-limit"), "%s", err);
-	cr_assert_eq(config_parse_args(&c, 2, u, &act, err, sizeof(err)), -DOB_EINVAL);
+	cr_assert_eq(config_parse_args(&p, 2, u, &act, err, sizeof(err)), -DOB_EINVAL);
 	cr_assert(strstr(err, "unknown option '--bogus'"), "%s", err);
-	cr_assert_eq(config_parse_args(&c, 2, u2, &act, err, sizeof(err)), -DOB_EINVAL);
+	cr_assert_eq(config_parse_args(&p, 2, u2, &act, err, sizeof(err)), -DOB_EINVAL);
 	cr_assert(strstr(err, "unknown option 'bogus'"), "%s", err);
 }
 
@@ -198,8 +198,8 @@ Test(config, copy_is_deep)
 	struct broker_config d;
 
 	cr_assert_eq(parse("endpoint = /a\ntest-listener = /b=uid:1\n"), 0);
-	cr_assert_eq(config_copy(&d, &c), 0);
-	cr_assert_neq(d.endpoint, c.endpoint);
+	cr_assert_eq(config_copy(&d, &p.broker), 0);
+	cr_assert_neq(d.endpoint, p.broker.endpoint);
 	cr_assert_str_eq(d.endpoint, "/a");
 	cr_assert_str_eq(d.test_listeners[0], "/b=uid:1");
 	config_clear(&d);
