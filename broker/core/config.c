@@ -412,6 +412,8 @@ char *config_resolve(const char *file, const char *rel)
 			slash = q;
 	if (!slash || is_absolute(rel))
 		return dob_strdup(rel);
+	while ((rel[0] == '.' && (rel[1] == '/' || rel[1] == '\\')))
+		rel += 2; /* "./x" is "x" */
 	n = (size_t)(slash - file) + 1; /* the folder with its separator */
 	out = dob_malloc(n + strlen(rel) + 1);
 	if (!out)
