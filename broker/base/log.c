@@ -20,7 +20,8 @@
 
 #include "dob/err.h"
 
-static enum dob_log_level g_level = DOB_LOG_INFO;
+/* Read by every thread that logs, changed by a reload on the loop thread. */
+static atomic_int g_level = DOB_LOG_INFO;
 static const char *g_ident = "dobrokerd";
 static int64_t (*g_clock)(void);
 
@@ -215,12 +216,12 @@ void dob_log_release(void)
 
 void dob_log_set_level(enum dob_log_level lvl)
 {
-	g_level = lvl;
+	atomic_store_explicit(&g_level, (int)lvl, memory_order_relaxed);
 }
 
 enum dob_log_level dob_log_get_level(void)
 {
-	return g_level;
+	return (enum dob_log_level)atomic_load_explicit(&g_level, memory_order_relaxed);
 }
 
 int dob_log_parse_level(const char *name)
@@ -280,7 +281,7 @@ void dob_log(enum dob_log_level lvl, const char *fmt, ...)
 	size_t len, k;
 	va_list ap;
 
-	if (lvl > g_level)
+	if ((int)lvl > atomic_load_explicit(&g_level, memory_order_relaxed))
 		return;
 	us = g_clock ? g_clock() : (int64_t)time(NULL) * 1000000;
 	secs = us / 1000000;
@@ -355,7 +356,7 @@ void dob_log(enum dob_log_level lvl, const char *fmt, ...)
 
 static dob_event_sink_fn g_sink;
 static void *g_sink_ctx;
-static enum dob_event_level g_event_level = DOB_EVENTS_SERVICE;
+static atomic_int g_event_level = DOB_EVENTS_SERVICE;
 
 static const char *const ev_levels[] = { "off", "service", "episodes" };
 
@@ -367,12 +368,12 @@ void dob_log_set_event_sink(dob_event_sink_fn fn, void *ctx)
 
 void dob_log_set_event_level(enum dob_event_level lvl)
 {
-	g_event_level = lvl;
+	atomic_store_explicit(&g_event_level, (int)lvl, memory_order_relaxed);
 }
 
 enum dob_event_level dob_log_get_event_level(void)
 {
-	return g_event_level;
+	return (enum dob_event_level)atomic_load_explicit(&g_event_level, memory_order_relaxed);
 }
 
 int dob_log_parse_event_level(const char *name)
@@ -485,7 +486,9 @@ void dob_log_event(enum dob_log_event id, const struct dob_event_info *info)
 	const char *s[DOB_EVENT_NSTR];
 	char buf[1536], action[80], actor[300], text[1200];
 
-	if (g_event_level == DOB_EVENTS_OFF || (episode && g_event_level < DOB_EVENTS_EPISODES))
+	int level = atomic_load_explicit(&g_event_level, memory_order_relaxed);
+
+	if (level == DOB_EVENTS_OFF || (episode && level < DOB_EVENTS_EPISODES))
 		return;
 	dob_log_event_strings(info, buf, sizeof(buf), s);
 	quoted(action, sizeof(action), s[3]);
