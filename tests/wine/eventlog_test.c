@@ -12,7 +12,9 @@
  *     strings in place, and an id outside the table does not.
  *  3. Reload: win_request_reload makes plat_loop_run return with
  *     plat_take_reload() true once; a stop is not a reload.
- *  4. Through Wine's service control manager: the test installs itself as
+ *  4. The log file rotates with Windows' file semantics (log.h:
+ *     dob_log_open_file): no line lost or split, the count bounded.
+ *  5. Through Wine's service control manager: the test installs itself as
  *     the service (which also registers the event source, removed again by
  *     uninstall); SERVICE_CONTROL_PARAMCHANGE reaches the running service's
  *     loop as a reload, and SERVICE_CONTROL_STOP still stops it.
@@ -22,6 +24,8 @@
  * said on the output.
  */
 #include "wtest.h"
+
+#include <stdlib.h>
 
 #include "dob/err.h"
 #include "dobrokerd_msg.h"
@@ -212,6 +216,56 @@ static void test_message_table(void)
 	FreeLibrary(m);
 }
 
+/* The rotated log file with Windows' file semantics (an open file cannot
+ * be renamed, rename does not replace): 300 numbered lines into FILE with
+ * max-size 2048 and 2 old files kept; the files left hold whole lines,
+ * consecutive up to the last, and FILE.3 never exists. */
+static void test_log_rotation(void)
+{
+	char tmp[MAX_PATH], file[MAX_PATH + 64], path[MAX_PATH + 80], err[256];
+	GetTempPathA(MAX_PATH, tmp);
+	snprintf(file, sizeof(file), "%sdobtest-log-%lu.log", tmp,
+		 (unsigned long)GetCurrentProcessId());
+	for (int k = 0; k <= 3; k++) {
+		snprintf(path, sizeof(path), k ? "%s.%d" : "%s", file, k);
+		DeleteFileA(path);
+	}
+	if (!CHECK_EQ(dob_log_open_file(file, 2048, 2, err, sizeof(err)), 0)) {
+		printf("open: %s\n", err);
+		return;
+	}
+	for (int i = 0; i < 300; i++)
+		log_warn("rotation line %04d", i); /* warnings are written at once */
+	dob_log_close_file();
+	int last = -1, lines = 0;
+	for (int k = 2; k >= 0; k--) {
+		snprintf(path, sizeof(path), k ? "%s.%d" : "%s", file, k);
+		FILE *f = fopen(path, "rb");
+		if (!CHECK(f != NULL))
+			continue;
+		char line[512];
+		long size = 0;
+		while (fgets(line, sizeof(line), f)) {
+			size += (long)strlen(line);
+			char *p = strstr(line, "rotation line ");
+			if (!CHECK(p && line[strlen(line) - 1] == '\n' && line[0] == '2'))
+				break;
+			int n = atoi(p + 14);
+			if (last >= 0 && !CHECK_EQ(n, last + 1))
+				break;
+			last = n;
+			lines++;
+		}
+		fclose(f);
+		CHECK(size <= 2048);
+		DeleteFileA(path);
+	}
+	CHECK_EQ(last, 299);
+	CHECK(lines > 0 && lines < 300); /* the oldest were rotated away */
+	snprintf(path, sizeof(path), "%s.3", file);
+	CHECK(GetFileAttributesA(path) == INVALID_FILE_ATTRIBUTES);
+}
+
 static void test_reload_plumbing(void)
 {
 	struct plat_loop *l = NULL;
@@ -296,6 +350,7 @@ int main(int argc, char **argv)
 	test_source();
 	test_message_table();
 	test_service();
+	test_log_rotation();
 	test_reload_plumbing(); /* last: its stop request stays for the process */
 	return wt_finish("eventlog_test");
 }
