@@ -2,7 +2,8 @@
  * dobrokerd for operators, with the real program: SIGHUP reloads the config
  * file (a new default policy and log level take effect, what needs a
  * restart is named, the broker keeps serving on the same socket), a bad
- * file on SIGHUP keeps the running settings, the log file rotates by size
+ * file on SIGHUP keeps the running settings, a reload can move the log
+ * into a file, the log file rotates by size
  * keeping a bounded count without losing or splitting a line, relative
  * paths in a config file resolve against its folder, --help and -h.
  *
@@ -295,6 +296,32 @@ Test(ops, a_bad_config_file_on_sighup_keeps_the_running_settings)
 	log = wait_log(O.log, "reload: settings from", 1);
 	cr_assert(strstr(log, "changed policy=complete"), "%s", log);
 	stop();
+}
+
+Test(ops, sighup_moves_the_log_into_the_file_the_config_now_names)
+{
+	const char *args[] = { "--config", O.conf, "--endpoint", O.sock, NULL };
+	char file[300];
+	const char *log;
+	struct dobc *c;
+
+	snprintf(file, sizeof file, "%s/logs.txt", O.dir);
+	write_file(O.conf, "state-dir = state\n");
+	start(args);
+	/* Relative, so against the file's folder. */
+	write_file(O.conf, "state-dir = state\nlog-file = logs.txt\nlog-max-size = 100000\n");
+	kill(O.pid, SIGHUP);
+	log = wait_log(file, "reload: settings from", 1);
+	cr_assert(strstr(log, "log-file="), "%s", log);
+	c = hc_connect(O.sock, "to-the-file", DOB_ROLE_OBSERVER, NULL);
+	dobc_close(c);
+	stop();
+	log = hp_read(O.log);
+	cr_assert_eq(hp_count(log, "reload: settings from"), 0, "not on stderr:\n%s", log);
+	cr_assert(strstr(log, "event 1000 started"), "the lines before the reload stay there:\n%s",
+		  log);
+	log = hp_read(file);
+	cr_assert(strstr(log, "event 1001 stopped"), "the lines after go to the file:\n%s", log);
 }
 
 /* The numbers n of "hello from 'rot-NNNN'" in one log file, in order;
