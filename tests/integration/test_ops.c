@@ -3,9 +3,9 @@
  * file (a new default policy and log level take effect, what needs a
  * restart is named, the broker keeps serving on the same socket), a bad
  * file on SIGHUP keeps the running settings, a reload can move the log
- * into a file, the log file rotates by size
- * keeping a bounded count without losing or splitting a line, relative
- * paths in a config file resolve against its folder, --help and -h.
+ * into a file, the log file rotates by size keeping a bounded count
+ * without losing or splitting a line, relative paths in a config file
+ * resolve against its folder, --help and -h, --eventlog off.
  *
  * The broker is started here rather than by hb_start, which fixes the log
  * level and the paths with flags (flags win over the config file, so a
