@@ -131,17 +131,25 @@ static void start(const char **args)
 	cr_assert_fail("dobrokerd did not answer on %s:\n%s", O.sock, hp_read(O.log));
 }
 
-/* SIGTERM; asserts a clean exit (0). */
+/* SIGTERM; asserts a clean exit (0) and no sanitizer or valgrind report in
+ * the broker's stderr (the sanitized and valgrind runs of make check). */
 static void stop(void)
 {
+	static const char *const reports[] = { "Sanitizer", "runtime error:", "Invalid read",
+					       "Invalid write", "definitely lost",
+					       "indirectly lost" };
+	const char *log;
 	int st;
 
 	cr_assert(O.pid > 0);
 	kill(O.pid, SIGTERM);
 	st = hp_wait(O.pid, WAIT_MS);
 	O.pid = 0;
-	cr_assert_eq(st, 0, "dobrokerd did not stop cleanly (status %d):\n%s", st,
-		     hp_read(O.log));
+	log = hp_read(O.log);
+	cr_assert_eq(st, 0, "dobrokerd did not stop cleanly (status %d):\n%s", st, log);
+	for (size_t i = 0; i < sizeof reports / sizeof reports[0]; i++)
+		cr_assert_null(strstr(log ? log : "", reports[i]), "a report in dobrokerd's log:\n%s",
+			       log);
 }
 
 /* Waits until file holds needle n times or more; returns the text. */
