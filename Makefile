@@ -192,7 +192,25 @@ $(LIB)/%.a:
 LINK = @mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ \
 	$(filter-out %.a,$^) -Wl,--start-group $(filter %.a,$^) -Wl,--end-group $(DOB_LIBS)
 
-$(BIN)/dobrokerd$(EXE): $(OBJ)/broker/dobrokerd.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
+# Windows: the Event Log message table (windmc: broker/win32/dobrokerd_msg.mc
+# -> gen/msg/dobrokerd_msg.{h,rc} + MSG00409.bin) and the version resource,
+# compiled by windres from broker/win32/dobrokerd.rc into dobrokerd.exe.
+DOBROKERD_RES :=
+ifeq ($(TARGET),mingw)
+MSG_GEN := $(GEN)/msg
+$(MSG_GEN)/dobrokerd_msg.h $(MSG_GEN)/dobrokerd_msg.rc &: broker/win32/dobrokerd_msg.mc
+	@mkdir -p $(MSG_GEN)
+	@echo "  WINDMC $<"
+	$(Q)$(CROSS)windmc -h $(MSG_GEN) -r $(MSG_GEN) $<
+$(OBJ)/broker/win32/dobrokerd_res.o: broker/win32/dobrokerd.rc $(MSG_GEN)/dobrokerd_msg.rc
+	@mkdir -p $(dir $@)
+	@echo "  WINDRES $<"
+	$(Q)$(CROSS)windres -I$(MSG_GEN) -i $< -o $@
+$(OBJ)/broker/win32/eventlog_win32.o $(OBJ)/tests/wine/eventlog_test.o: $(MSG_GEN)/dobrokerd_msg.h
+$(OBJ)/broker/win32/eventlog_win32.o $(OBJ)/tests/wine/eventlog_test.o: DOB_CFLAGS += -I$(MSG_GEN)
+DOBROKERD_RES := $(OBJ)/broker/win32/dobrokerd_res.o
+endif
+$(BIN)/dobrokerd$(EXE): $(OBJ)/broker/dobrokerd.o $(DOBROKERD_RES) $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
 $(BIN)/dobctl$(EXE): $(OBJ)/client/dobctl.o $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)

@@ -1,7 +1,10 @@
 /*
  * broker/dobrokerd.c - the broker program (portable): settings from flags
- * and an optional config file, the backend, the platform loop, and a clean
- * stop on SIGINT/SIGTERM (console control on Windows).
+ * and an optional config file, the log (stderr or a rotated file),
+ * operator events, the backend, the platform loop, a reload on SIGHUP
+ * (SERVICE_CONTROL_PARAMCHANGE for the Windows service) and a clean stop on
+ * SIGINT/SIGTERM (console control and SERVICE_CONTROL_STOP/SHUTDOWN on
+ * Windows).
  *
  * Exit status: 0 after a clean stop, 1 when the broker could not start (the
  * reason is logged), 2 for a bad option or config file.
@@ -15,80 +18,144 @@
 #include "dob/err.h"
 #include "log.h"
 #include "platform.h"
+#include "reload.h"
+
+static void event_text(enum dob_log_event id, const char *text)
+{
+	struct dob_event_info ev = { .text = text };
+
+	dob_log_event(id, &ev);
+}
+
+static int start_failed(const char *fmt, const char *what, const char *why)
+{
+	char text[1200];
+
+	snprintf(text, sizeof(text), fmt, what, why);
+	log_error("%s", text);
+	event_text(DOB_EVENT_START_FAILED, text);
+	return 1;
+}
+
+/* SIGHUP: the same command line, the config file read again. */
+static void reload(struct broker *b, struct program_config *prog, int argc, char **argv)
+{
+	struct program_config next;
+	enum config_action action;
+	char err[1024] = "";
+	int rc;
+
+	config_prog_defaults(&next);
+	rc = config_parse_args(&next, argc, argv, &action, err, sizeof(err));
+	if (rc) {
+		struct dob_event_info ev = { .text = err };
+
+		log_warn("reload: %s; the running settings are kept", err);
+		dob_log_event(DOB_EVENT_RELOAD_FAILED, &ev);
+	} else {
+		broker_reload(b, prog, &next, err, sizeof(err));
+	}
+	config_prog_clear(&next);
+}
 
 static int run(int argc, char **argv)
 {
-	struct broker_config cfg;
+	struct program_config prog;
 	enum config_action action;
 	struct plat_handlers h;
 	struct plat_loop *loop = NULL;
 	struct backend *be = NULL;
 	struct broker *b = NULL;
 	const char *backend;
-	char err[1024] = "";
+	char err[1024] = "", text[1200];
 	int rc;
 
-	config_defaults(&cfg);
-	rc = config_parse_args(&cfg, argc, argv, &action, err, sizeof(err));
+	config_prog_defaults(&prog);
+	rc = config_parse_args(&prog, argc, argv, &action, err, sizeof(err));
 	if (rc) {
 		fprintf(stderr, "dobrokerd: %s\n", err);
-		config_clear(&cfg);
+		config_prog_clear(&prog);
 		return 2;
 	}
 	if (action == CONFIG_HELP) {
 		config_print_help(stdout, "dobrokerd");
-		config_clear(&cfg);
+		config_prog_clear(&prog);
 		return 0;
 	}
 	if (action == CONFIG_VERSION) {
 		printf("%s\n", BROKER_VERSION);
-		config_clear(&cfg);
+		config_prog_clear(&prog);
 		return 0;
 	}
-	dob_log_set_level((enum dob_log_level)cfg.log_level);
+	dob_log_set_level((enum dob_log_level)prog.broker.log_level);
+	dob_log_set_event_level((enum dob_event_level)prog.eventlog);
 	dob_log_set_clock(plat_wall_us);
-	backend = cfg.backend ? cfg.backend : plat_default_backend();
+	if (prog.log_file) {
+		rc = dob_log_open_file(prog.log_file, prog.log_max_size, prog.log_max_files, err,
+				       sizeof(err));
+		if (rc) {
+			fprintf(stderr, "dobrokerd: %s\n", err);
+			config_prog_clear(&prog);
+			return 1;
+		}
+	}
+	if (prog.eventlog != DOB_EVENTS_OFF && plat_events_open(err, sizeof(err)))
+		log_info("event log: %s; operator events are log lines only", err);
+	backend = prog.broker.backend ? prog.broker.backend : plat_default_backend();
 	if (strcmp(backend, "sim") == 0)
-		rc = sim_backend_new(&be, cfg.scenario, err, sizeof(err));
+		rc = sim_backend_new(&be, prog.broker.scenario, err, sizeof(err));
 	else
 		rc = plat_backend_new(&be, backend, err, sizeof(err));
 	if (rc) {
-		log_error("backend %s: %s", backend, err[0] ? err : dob_strerror(rc));
-		config_clear(&cfg);
-		return 1;
+		rc = start_failed("backend %s: %s", backend, err[0] ? err : dob_strerror(rc));
+		goto out;
 	}
-	rc = broker_new(&b, &cfg, be); /* takes be */
-	config_clear(&cfg);
+	rc = broker_new(&b, &prog.broker, be); /* takes be */
 	if (rc) {
-		log_error("cannot create the broker: %s", dob_strerror(rc));
-		return 1;
+		rc = start_failed("cannot create the broker%s: %s", "", dob_strerror(rc));
+		goto out;
 	}
 	broker_handlers(b, &h);
 	rc = plat_loop_new(&loop, &h);
 	if (rc) {
-		log_error("cannot create the event loop: %s", dob_strerror(rc));
-		broker_free(b);
-		return 1;
+		rc = start_failed("cannot create the event loop%s: %s", "", dob_strerror(rc));
+		goto out;
 	}
 	rc = plat_handle_signals(loop);
 	if (rc)
 		log_warn("signals: %s; stop the broker with a kill", dob_strerror(rc));
 	rc = broker_start(b, loop, err, sizeof(err));
 	if (rc) {
-		log_error("cannot start: %s", err[0] ? err : dob_strerror(rc));
+		rc = start_failed("cannot start%s: %s", "", err[0] ? err : dob_strerror(rc));
 		broker_shutdown(b);
-		plat_loop_free(loop);
-		broker_free(b);
-		return 1;
+		goto out;
 	}
-	rc = plat_loop_run(loop);
-	if (rc)
-		log_error("event loop failed: %s", dob_strerror(rc));
+	snprintf(text, sizeof(text), "endpoint %s, backend %s",
+		 prog.broker.endpoint ? prog.broker.endpoint : plat_default_endpoint(), backend);
+	event_text(DOB_EVENT_STARTED, text);
+	for (;;) {
+		rc = plat_loop_run(loop);
+		if (rc || !plat_take_reload())
+			break;
+		reload(b, &prog, argc, argv);
+	}
+	if (rc) {
+		snprintf(text, sizeof(text), "event loop failed: %s", dob_strerror(rc));
+		log_error("%s", text);
+		event_text(DOB_EVENT_FAILED, text);
+	}
 	log_info("stopping");
 	broker_shutdown(b);
+	if (rc == 0)
+		event_text(DOB_EVENT_STOPPED, "clean stop");
+	rc = rc ? 1 : 0;
+out:
 	plat_loop_free(loop);
 	broker_free(b);
-	return rc ? 1 : 0;
+	plat_events_close();
+	dob_log_close_file();
+	config_prog_clear(&prog);
+	return rc;
 }
 
 int main(int argc, char **argv)

@@ -98,8 +98,22 @@ struct plat_msg {
 };
 
 /* Installs SIGINT/SIGTERM (POSIX) or console control (Windows) handling that
- * calls plat_loop_stop(l). */
+ * calls plat_loop_stop(l), and SIGHUP (POSIX) handling that asks for a
+ * reload (below). */
 int plat_handle_signals(struct plat_loop *l);
+/* Reload requests (SIGHUP on POSIX; SERVICE_CONTROL_PARAMCHANGE to the
+ * Windows service) make plat_loop_run return 0 as plat_loop_stop does.
+ * plat_take_reload() then answers true, once per request, and never once
+ * a stop was requested: the program reloads its settings on the loop
+ * thread and runs the loop again. Thread-safe. */
+bool plat_take_reload(void);
+
+/* Operator events (log.h, dob_log_event): installs the platform's sink
+ * (Windows: the Event Log, when the event source "dobroker" is registered;
+ * POSIX has none: events are log lines). 0, or an error with errbuf saying
+ * why events stay log lines only. plat_events_close() removes the sink. */
+int plat_events_open(char *errbuf, size_t errlen);
+void plat_events_close(void);
 
 /* ------------------------------------------------------------ connections */
 

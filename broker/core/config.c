@@ -15,7 +15,24 @@
 #include "log.h"
 #include "platform.h"
 
-enum opt_type { T_STR, T_U32, T_U64, T_BOOL, T_POLICY, T_EXHAUSTED, T_LEVEL, T_BACKEND, T_LIST };
+enum opt_type {
+	T_STR,
+	T_U32,
+	T_U64,
+	T_BOOL,
+	T_POLICY,
+	T_EXHAUSTED,
+	T_LEVEL,
+	T_BACKEND,
+	T_LIST,
+	T_EVLEVEL,
+};
+
+/* Flags of an option. */
+#define F_PROG 1u    /* in struct program_config, not the broker's */
+#define F_RESTART 2u /* a reload cannot change it */
+#define F_PATH 4u    /* a path: resolved against the config file's folder */
+#define F_SOCK 8u    /* a path when it contains a '/' (else a pipe name) */
 
 struct opt {
 	const char *name;
@@ -24,60 +41,75 @@ struct opt {
 	uint64_t min, max; /* numbers */
 	const char *arg;   /* placeholder in --help */
 	const char *help;
+	unsigned flags;
 };
 
 #define OFF(f) offsetof(struct broker_config, f)
+#define POFF(f) offsetof(struct program_config, f)
 #define U32MAX 0xffffffffull
 
 static const struct opt opts[] = {
 	{ "endpoint", T_STR, OFF(endpoint), 0, 0, "PATH",
-	  "socket path (POSIX) or pipe name (Windows) to listen on" },
-	{ "state-dir", T_STR, OFF(state_dir), 0, 0, "DIR", "directory of the journal" },
-	{ "backend", T_BACKEND, OFF(backend), 0, 0, "NAME", "job manager: sim, bits, do or auto" },
-	{ "scenario", T_STR, OFF(scenario), 0, 0, "FILE", "sim backend: scenario file to play" },
+	  "socket path (POSIX) or pipe name (Windows) to listen on", F_RESTART | F_SOCK },
+	{ "state-dir", T_STR, OFF(state_dir), 0, 0, "DIR", "directory of the journal",
+	  F_RESTART | F_PATH },
+	{ "backend", T_BACKEND, OFF(backend), 0, 0, "NAME", "job manager: sim, bits, do or auto",
+	  F_RESTART },
+	{ "scenario", T_STR, OFF(scenario), 0, 0, "FILE", "sim backend: scenario file to play",
+	  F_RESTART | F_PATH },
 	{ "policy", T_POLICY, OFF(default_policy.kind), 0, 0, "KIND",
-	  "default policy at an episode's deadline: none, resume, cancel or complete" },
+	  "default policy at an episode's deadline: none, resume, cancel or complete", 0 },
 	{ "deadline-ms", T_U32, OFF(default_deadline_ms), 0, U32MAX, "MS",
-	  "time a controller has before the policy applies (0 = never)" },
+	  "time a controller has before the policy applies (0 = never)", 0 },
 	{ "policy-max-resumes", T_U32, OFF(default_policy.max_resumes), 0, 1000, "N",
-	  "resume policy: resumes within one job's life" },
+	  "resume policy: resumes within one job's life", 0 },
 	{ "policy-backoff-ms", T_U32, OFF(default_policy.backoff_ms), 0, DOB_MAX_DELAY_MS, "MS",
-	  "resume policy: delay before the first resume, doubled each time" },
+	  "resume policy: delay before the first resume, doubled each time", 0 },
 	{ "policy-exhausted", T_EXHAUSTED, OFF(default_policy.exhausted), 0, 0, "KIND",
-	  "resume policy: what to do after the last resume: none, cancel or complete" },
+	  "resume policy: what to do after the last resume: none, cancel or complete", 0 },
 	{ "sweep-interval-ms", T_U32, OFF(sweep_interval_ms), 10, U32MAX, "MS",
-	  "interval of the reconcile sweep that reads every managed job" },
+	  "interval of the reconcile sweep that reads every managed job", 0 },
 	{ "action-timeout-ms", T_U32, OFF(action_timeout_ms), 1, U32MAX, "MS",
-	  "time the backend has to carry out a request" },
+	  "time the backend has to carry out a request", 0 },
 	{ "handshake-timeout-ms", T_U32, OFF(handshake_timeout_ms), 1, U32MAX, "MS",
-	  "time a client has to send Hello" },
+	  "time a client has to send Hello", 0 },
 	{ "max-frame", T_U32, OFF(max_frame), 1024, DOB_MAX_FRAME_CEILING, "BYTES",
-	  "largest frame either side may send" },
+	  "largest frame either side may send", F_RESTART },
 	{ "queue-soft-limit", T_U32, OFF(queue_soft_limit), 1, U32MAX, "N",
-	  "queued events past which non-error events are dropped (Gap)" },
+	  "queued events past which non-error events are dropped (Gap)", 0 },
 	{ "queue-hard-limit", T_U32, OFF(queue_hard_limit), 2, U32MAX, "N",
-	  "queued events past which a subscriber is disconnected" },
+	  "queued events past which a subscriber is disconnected", 0 },
 	{ "max-inflight", T_U32, OFF(max_inflight_requests), 1, U32MAX, "N",
-	  "requests without a reply per connection" },
+	  "requests without a reply per connection", 0 },
 	{ "max-jobs", T_U32, OFF(max_jobs_per_identity), 1, U32MAX, "N",
-	  "jobs one identity may submit or adopt" },
+	  "jobs one identity may submit or adopt", 0 },
 	{ "max-conns", T_U32, OFF(max_conns_per_identity), 1, U32MAX, "N",
-	  "connections per identity" },
+	  "connections per identity", 0 },
 	{ "rate-limit", T_U32, OFF(rate_limit), 0, U32MAX, "N",
-	  "frames per second per connection (0 = unlimited)" },
+	  "frames per second per connection (0 = unlimited)", 0 },
 	{ "rate-burst", T_U32, OFF(rate_burst), 1, U32MAX, "N",
-	  "frames a connection may send at once above the rate" },
+	  "frames a connection may send at once above the rate", 0 },
 	{ "journal-sync", T_BOOL, OFF(journal_sync), 0, 0, "BOOL",
 	  "fsync the journal once per loop turn before its frames are sent (power-loss "
-	  "safety; false: a killed broker still loses nothing, a power cut may)" },
+	  "safety; false: a killed broker still loses nothing, a power cut may)", F_RESTART },
 	{ "journal-compact-bytes", T_U64, OFF(journal_compact_bytes), 0, UINT64_MAX, "BYTES",
-	  "compact the journal past this size (0 = 4 MiB)" },
-	{ "log-level", T_LEVEL, OFF(log_level), 0, 0, "LEVEL", "error, warn, info or debug" },
+	  "compact the journal past this size (0 = 4 MiB)", F_RESTART },
+	{ "log-level", T_LEVEL, OFF(log_level), 0, 0, "LEVEL", "error, warn, info or debug", 0 },
+	{ "log-file", T_STR, POFF(log_file), 0, 0, "FILE",
+	  "write the log to FILE instead of stderr", F_PROG | F_PATH },
+	{ "log-max-size", T_U64, POFF(log_max_size), 0, UINT64_MAX, "BYTES",
+	  "rotate the log file before it grows past BYTES (0 = never)", F_PROG },
+	{ "log-max-files", T_U32, POFF(log_max_files), 0, 1000, "N",
+	  "rotated log files kept (FILE.1 newest .. FILE.N)", F_PROG },
+	{ "eventlog", T_EVLEVEL, POFF(eventlog), 0, 0, "LEVEL",
+	  "operator events (Windows Event Log, and log lines): off, service (start, stop, "
+	  "failures, reloads) or episodes (also every error episode and its resolution)",
+	  F_PROG },
 	{ "allow-sandboxed", T_BOOL, OFF(allow_sandboxed), 0, 0, "BOOL",
-	  "Windows: admit AppContainer and low-integrity clients" },
+	  "Windows: admit AppContainer and low-integrity clients", F_RESTART },
 	{ "test-listener", T_LIST, OFF(test_listeners), 0, 0, "SPEC",
 	  "POSIX tests: extra socket with a fixed identity, PATH=uid:N,sid:S,appcontainer:A,"
-	  "integrity:N,sandboxed:0|1,privileged:0|1 (repeatable)" },
+	  "integrity:N,sandboxed:0|1,privileged:0|1 (repeatable)", F_RESTART },
 };
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -136,6 +168,25 @@ void config_clear(struct broker_config *c)
 	dob_free(c->scenario);
 	free_list(c);
 	memset(c, 0, sizeof(*c));
+}
+
+void config_prog_defaults(struct program_config *p)
+{
+	memset(p, 0, sizeof(*p));
+	config_defaults(&p->broker);
+	p->log_max_size = 10u * 1024 * 1024;
+	p->log_max_files = 5;
+	p->eventlog = DOB_EVENTS_SERVICE;
+}
+
+void config_prog_clear(struct program_config *p)
+{
+	if (!p)
+		return;
+	config_clear(&p->broker);
+	dob_free(p->config_file);
+	dob_free(p->log_file);
+	memset(p, 0, sizeof(*p));
 }
 
 static int dup_opt(char **dst, const char *src)
@@ -213,8 +264,11 @@ static const struct opt *find(const char *key)
 	return NULL;
 }
 
-int config_set(struct broker_config *c, const char *key, const char *value, char *err,
-	       size_t errlen)
+/* Sets key in c (broker keys) or p (program keys; NULL: such keys are
+ * refused). file: the config file whose folder resolves relative paths,
+ * or NULL. */
+static int set_opt(struct broker_config *c, struct program_config *p, const char *key,
+		   const char *value, const char *file, char *err, size_t errlen)
 {
 	const struct opt *o = find(key);
 	char *base = (char *)c;
@@ -224,6 +278,13 @@ int config_set(struct broker_config *c, const char *key, const char *value, char
 	if (!o) {
 		say(err, errlen, "unknown option '%s' (see --help)", key);
 		return -DOB_EINVAL;
+	}
+	if (o->flags & F_PROG) {
+		if (!p) {
+			say(err, errlen, "'%s' is a dobrokerd option, not a broker setting", key);
+			return -DOB_EINVAL;
+		}
+		base = (char *)p;
 	}
 	if (!value) {
 		say(err, errlen, "option '%s' needs a value (%s)", key, o->arg);
@@ -239,17 +300,20 @@ int config_set(struct broker_config *c, const char *key, const char *value, char
 		}
 		/* fall through */
 	case T_STR: {
-		char **p = (char **)(base + o->off);
+		char **sp = (char **)(base + o->off);
 		char *s;
 		if (!*value) {
 			say(err, errlen, "%s: empty value", key);
 			return -DOB_EINVAL;
 		}
-		s = dob_strdup(value);
+		if (file && ((o->flags & F_PATH) || ((o->flags & F_SOCK) && strchr(value, '/'))))
+			s = config_resolve(file, value);
+		else
+			s = dob_strdup(value);
 		if (!s)
 			return -DOB_ENOMEM;
-		dob_free(*p);
-		*p = s;
+		dob_free(*sp);
+		*sp = s;
 		return 0;
 	}
 	case T_LIST: {
@@ -309,8 +373,58 @@ int config_set(struct broker_config *c, const char *key, const char *value, char
 		}
 		*(int *)(base + o->off) = k;
 		return 0;
+	case T_EVLEVEL:
+		k = dob_log_parse_event_level(value);
+		if (k < 0) {
+			say(err, errlen, "%s: '%s' is not one of off, service, episodes", key, value);
+			return -DOB_EINVAL;
+		}
+		*(int *)(base + o->off) = k;
+		return 0;
 	}
 	return -DOB_EINVAL;
+}
+
+int config_set(struct broker_config *c, const char *key, const char *value, char *err,
+	       size_t errlen)
+{
+	return set_opt(c, NULL, key, value, NULL, err, errlen);
+}
+
+int config_prog_set(struct program_config *p, const char *key, const char *value,
+		    const char *file, char *err, size_t errlen)
+{
+	return set_opt(&p->broker, p, key, value, file, err, errlen);
+}
+
+static bool is_absolute(const char *path)
+{
+	unsigned char c0 = (unsigned char)path[0];
+
+	return c0 == '/' || c0 == '\\' ||
+	       (((c0 | 0x20) >= 'a' && (c0 | 0x20) <= 'z') && path[1] == ':');
+}
+
+char *config_resolve(const char *file, const char *rel)
+{
+	const char *slash = NULL;
+	size_t n;
+	char *out;
+
+	for (const char *q = file; q && *q; q++)
+		if (*q == '/' || *q == '\\')
+			slash = q;
+	if (!slash || is_absolute(rel))
+		return dob_strdup(rel);
+	while ((rel[0] == '.' && (rel[1] == '/' || rel[1] == '\\')))
+		rel += 2; /* "./x" is "x" */
+	n = (size_t)(slash - file) + 1; /* the folder with its separator */
+	out = dob_malloc(n + strlen(rel) + 1);
+	if (!out)
+		return NULL;
+	memcpy(out, file, n);
+	memcpy(out + n, rel, strlen(rel) + 1);
+	return out;
 }
 
 static int is_space(char ch)
@@ -318,7 +432,7 @@ static int is_space(char ch)
 	return ch == ' ' || ch == '\t' || ch == '\r';
 }
 
-int config_parse_text(struct broker_config *c, const char *text, size_t len, const char *name,
+int config_parse_text(struct program_config *pc, const char *text, size_t len, const char *name,
 		      char *err, size_t errlen)
 {
 	size_t pos = 0;
@@ -376,7 +490,7 @@ int config_parse_text(struct broker_config *c, const char *text, size_t len, con
 			    line_no);
 			return -DOB_EINVAL;
 		}
-		rc = config_set(c, key, value, why, sizeof(why));
+		rc = config_prog_set(pc, key, value, name, why, sizeof(why));
 		if (rc) {
 			say(err, errlen, "%s:%u: %s", name, line_no, why);
 			return rc;
@@ -385,7 +499,7 @@ int config_parse_text(struct broker_config *c, const char *text, size_t len, con
 	return 0;
 }
 
-int config_load_file(struct broker_config *c, const char *path, char *err, size_t errlen)
+int config_load_file(struct program_config *p, const char *path, char *err, size_t errlen)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -395,7 +509,7 @@ int config_load_file(struct broker_config *c, const char *path, char *err, size_
 		say(err, errlen, "config file %s: %s", path, dob_strerror(rc));
 		return rc;
 	}
-	rc = config_parse_text(c, (const char *)buf, len, path, err, errlen);
+	rc = config_parse_text(p, (const char *)buf, len, path, err, errlen);
 	dob_free(buf);
 	return rc;
 }
@@ -441,16 +555,25 @@ static int split_flag(int argc, char **argv, int i, char *key, size_t keylen,
 	return 2;
 }
 
-int config_parse_args(struct broker_config *c, int argc, char **argv, enum config_action *action,
-		      char *err, size_t errlen)
+int config_parse_args(struct program_config *p, int argc, char **argv,
+		      enum config_action *action, char *err, size_t errlen)
 {
 	char key[64];
 	const char *value;
 	int i, used, rc;
 
 	*action = CONFIG_RUN;
-	/* Pass 1: --help, --version, --config. */
+	/* Pass 1: --help (-h), --version, --config. */
 	for (i = 1; i < argc; i += used) {
+		if (strcmp(argv[i], "-h") == 0) {
+			*action = CONFIG_HELP;
+			return 0;
+		}
+		if (strcmp(argv[i], "install") == 0 || strcmp(argv[i], "uninstall") == 0) {
+			say(err, errlen, "'%s' is a Windows command (dobrokerd.exe %s)", argv[i],
+			    argv[i]);
+			return -DOB_EINVAL;
+		}
 		if (strncmp(argv[i], "--", 2) != 0) {
 			say(err, errlen, "unexpected argument '%s' (options start with --)", argv[i]);
 			return -DOB_EINVAL;
@@ -467,7 +590,13 @@ int config_parse_args(struct broker_config *c, int argc, char **argv, enum confi
 			return 0;
 		}
 		if (strcmp(key, "config") == 0) {
-			rc = config_load_file(c, value, err, errlen);
+			char *f = dob_strdup(value);
+
+			if (!f)
+				return -DOB_ENOMEM;
+			dob_free(p->config_file);
+			p->config_file = f;
+			rc = config_load_file(p, value, err, errlen);
 			if (rc)
 				return rc;
 		}
@@ -477,11 +606,11 @@ int config_parse_args(struct broker_config *c, int argc, char **argv, enum confi
 		used = split_flag(argc, argv, i, key, sizeof(key), &value, err, errlen);
 		if (strcmp(key, "config") == 0)
 			continue;
-		rc = config_set(c, key, value, err, errlen);
+		rc = config_prog_set(p, key, value, NULL, err, errlen);
 		if (rc)
 			return rc;
 	}
-	return config_check(c, err, errlen);
+	return config_check(&p->broker, err, errlen);
 }
 
 int config_check(const struct broker_config *c, char *err, size_t errlen)
@@ -499,11 +628,10 @@ int config_check(const struct broker_config *c, char *err, size_t errlen)
 	return 0;
 }
 
-static void default_text(const struct opt *o, const struct broker_config *d, char *buf,
-			 size_t len)
+/* The value of option o in base (a broker_config or, for F_PROG options, a
+ * program_config) as text. */
+static void value_text(const struct opt *o, const char *base, char *buf, size_t len)
 {
-	const char *base = (const char *)d;
-
 	switch (o->type) {
 	case T_STR:
 	case T_BACKEND: {
@@ -511,6 +639,8 @@ static void default_text(const struct opt *o, const struct broker_config *d, cha
 		snprintf(buf, len, "%s", s ? s : "platform default");
 		if (!s && strcmp(o->name, "scenario") == 0)
 			snprintf(buf, len, "none");
+		if (!s && strcmp(o->name, "log-file") == 0)
+			snprintf(buf, len, "none: stderr");
 		break;
 	}
 	case T_LIST:
@@ -535,35 +665,178 @@ static void default_text(const struct opt *o, const struct broker_config *d, cha
 		snprintf(buf, len, "%s", lv[l >= 0 && l <= 3 ? l : 2]);
 		break;
 	}
+	case T_EVLEVEL:
+		snprintf(buf, len, "%s",
+			 dob_log_event_level_name((enum dob_event_level) * (const int *)(base + o->off)));
+		break;
 	}
 }
 
 void config_print_help(FILE *out, const char *prog)
 {
-	struct broker_config d;
+	struct program_config d;
 
-	config_defaults(&d);
-	d.backend = "sim";
+	config_prog_defaults(&d);
 	fprintf(out,
 		"Usage: %s [--config FILE] [--OPTION=VALUE ...]\n"
+		"       %s install [--config FILE] [--OPTION=VALUE ...]   (Windows)\n"
+		"       %s uninstall                                      (Windows)\n"
 		"\n"
 		"dobrokerd owns the Delivery Optimization / BITS job callbacks and streams\n"
 		"job errors to subscribers over %s, who answer with actions.\n"
 		"\n"
+		"Commands (Windows only; run elevated):\n"
+		"  install [OPTIONS]   register the service \"dobroker\" (started on demand,\n"
+		"                      LocalSystem) to run with OPTIONS, and the Event Log\n"
+		"                      source \"dobroker\"; use absolute paths in OPTIONS\n"
+		"  uninstall           stop and delete the service, remove the event source\n"
+		"\n"
 		"Options (each may also be set in the config file as `option = value`;\n"
-		"flags win over the file):\n"
+		"flags win over the file; relative paths in the file are relative to the\n"
+		"file's folder):\n"
 		"  --config FILE                      read settings from FILE first\n"
-		"  --help                             print this text and exit\n"
+		"  --help, -h                         print this text and exit\n"
 		"  --version                          print the version and exit\n",
-		prog, "a local socket or named pipe");
+		prog, prog, prog, "a local socket or named pipe");
 	for (size_t i = 0; i < N_OPTS; i++) {
 		char left[64], def[64];
+		const char *base = (opts[i].flags & F_PROG) ? (const char *)&d
+							    : (const char *)&d.broker;
 		snprintf(left, sizeof(left), "--%s %s", opts[i].name, opts[i].arg);
-		default_text(&opts[i], &d, def, sizeof(def));
+		value_text(&opts[i], base, def, sizeof(def));
 		if (strcmp(opts[i].name, "backend") == 0)
 			snprintf(def, sizeof(def), "sim (native), auto (Windows)");
-		fprintf(out, "  %-34s %s (default: %s)\n", left, opts[i].help, def);
+		fprintf(out, "  %-34s %s (default: %s)%s\n", left, opts[i].help, def,
+			(opts[i].flags & F_RESTART) ? " [restart]" : "");
 	}
-	fprintf(out, "\nExit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 on a start\n"
-		     "failure, 2 on a bad option.\n");
+	config_prog_clear(&d);
+	fprintf(out,
+		"\n"
+		"Reload: SIGHUP (Windows service: SERVICE_CONTROL_PARAMCHANGE, `sc control\n"
+		"dobroker paramchange`) reads the config file and the flags again and applies\n"
+		"every setting not marked [restart]; the log names what changed and what\n"
+		"waits for a restart.\n"
+		"\n"
+		"Exit status: 0 after a clean shutdown (SIGINT/SIGTERM), 1 on a start\n"
+		"failure, 2 on a bad option.\n");
+}
+
+bool config_needs_restart(const char *key)
+{
+	const struct opt *o = find(key);
+
+	return o && (o->flags & F_RESTART);
+}
+
+/* Appends "item" to a comma-separated list in buf. */
+static void list_add(char *buf, size_t len, const char *item)
+{
+	size_t n = strlen(buf);
+
+	if (n + 1 >= len)
+		return;
+	snprintf(buf + n, len - n, "%s%s", n ? ", " : "", item);
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same(const struct opt *o, const char *a, const char *b)
+{
+	switch (o->type) {
+	case T_STR:
+	case T_BACKEND:
+		return str_eq(*(char *const *)(a + o->off), *(char *const *)(b + o->off));
+	case T_LIST: {
+		const struct broker_config *x = (const void *)a, *y = (const void *)b;
+		if (x->n_test_listeners != y->n_test_listeners)
+			return false;
+		for (size_t i = 0; i < x->n_test_listeners; i++)
+			if (!str_eq(x->test_listeners[i], y->test_listeners[i]))
+				return false;
+		return true;
+	}
+	case T_U32:
+		return *(const uint32_t *)(a + o->off) == *(const uint32_t *)(b + o->off);
+	case T_U64:
+		return *(const uint64_t *)(a + o->off) == *(const uint64_t *)(b + o->off);
+	case T_BOOL:
+		return *(const bool *)(a + o->off) == *(const bool *)(b + o->off);
+	case T_POLICY:
+	case T_EXHAUSTED:
+		return *(const enum dob_policy_kind *)(a + o->off) ==
+		       *(const enum dob_policy_kind *)(b + o->off);
+	case T_LEVEL:
+	case T_EVLEVEL:
+		return *(const int *)(a + o->off) == *(const int *)(b + o->off);
+	}
+	return true;
+}
+
+int config_merge(struct broker_config *rb, struct program_config *rp,
+		 const struct program_config *next, char *changed, size_t clen, char *restart,
+		 size_t rlen)
+{
+	int rc = 0;
+
+	if (clen)
+		changed[0] = '\0';
+	if (rlen)
+		restart[0] = '\0';
+	for (size_t i = 0; i < N_OPTS; i++) {
+		const struct opt *o = &opts[i];
+		char *run = (o->flags & F_PROG) ? (char *)rp : (char *)rb;
+		const char *nx = (o->flags & F_PROG) ? (const char *)next
+						     : (const char *)&next->broker;
+		char item[600], val[512];
+
+		if (same(o, run, nx))
+			continue;
+		if (o->flags & F_RESTART) {
+			list_add(restart, rlen, o->name);
+			continue;
+		}
+		value_text(o, nx, val, sizeof(val));
+		snprintf(item, sizeof(item), "%s=%s", o->name, val);
+		list_add(changed, clen, item);
+		if (o->type == T_STR) {
+			/* Only program strings (log-file) can change while running. */
+			char **dst = (char **)(run + o->off);
+			const char *src = *(char *const *)(nx + o->off);
+			char *copy = NULL;
+
+			if (src && !(copy = dob_strdup(src))) {
+				rc = -DOB_ENOMEM;
+				continue;
+			}
+			dob_free(*dst);
+			*dst = copy;
+			continue;
+		}
+		switch (o->type) {
+		case T_U32:
+			*(uint32_t *)(run + o->off) = *(const uint32_t *)(nx + o->off);
+			break;
+		case T_U64:
+			*(uint64_t *)(run + o->off) = *(const uint64_t *)(nx + o->off);
+			break;
+		case T_BOOL:
+			*(bool *)(run + o->off) = *(const bool *)(nx + o->off);
+			break;
+		case T_POLICY:
+		case T_EXHAUSTED:
+			*(enum dob_policy_kind *)(run + o->off) =
+				*(const enum dob_policy_kind *)(nx + o->off);
+			break;
+		case T_LEVEL:
+		case T_EVLEVEL:
+			*(int *)(run + o->off) = *(const int *)(nx + o->off);
+			break;
+		default:
+			break; /* strings and lists above, or restart-only */
+		}
+	}
+	return rc;
 }

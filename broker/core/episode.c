@@ -337,6 +337,10 @@ void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj
 	log_info("job %s ('%s'): error episode %llu: %s 0x%08X%s%s", gs, j->display_name,
 		 (unsigned long long)ep->id, dob_context_name(ev->error.context), ev->error.hresult,
 		 rc ? "; NOT journaled: " : "", rc ? dob_strerror(rc) : "");
+	dob_log_event(DOB_EVENT_EPISODE_OPENED,
+		      &(struct dob_event_info){ .job = gs, .episode = ep->id,
+						.hr = ev->error.hresult,
+						.text = ev->error.description });
 	memset(&m, 0, sizeof(m));
 	m.type = DOB_MSG_JOB_ERROR;
 	m.u.job_error = *ev;
@@ -424,6 +428,17 @@ void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
 		dob_resolved_by_name(by), dob_action_name(action),
 		actor->client_name ? actor->client_name : "", message ? message : "",
 		rc ? "; decision NOT journaled: " : "", rc ? dob_strerror(rc) : "");
+	{
+		char gs[DOB_GUID_STR_LEN];
+		dob_guid_format(&j->id, gs);
+		dob_log_event(DOB_EVENT_EPISODE_RESOLVED,
+			      &(struct dob_event_info){
+				      .job = gs, .episode = ep->id, .hr = hr,
+				      .action = dob_action_name(action),
+				      .actor = by == DOB_RESOLVED_CONTROLLER ? actor->client_name
+									  : dob_resolved_by_name(by),
+				      .text = message });
+	}
 	router_publish(b, &m, DOB_EVENT_RESOLUTION, j);
 	history_add(b, ep->id, &j->id, action, by, new_state, actor, &j->owner);
 	if (now > ep->ev.first_seen_us)

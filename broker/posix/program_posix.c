@@ -1,6 +1,8 @@
 /*
  * broker/posix/program_posix.c - the program half of platform.h on POSIX:
- * the entry hook and the backends (only the portable sim exists here).
+ * the entry hook, the backends (only the portable sim exists here), and
+ * operator events (no platform sink: they are structured log lines, which
+ * syslog/journald collectors pick up from the log).
  */
 #include <stdio.h>
 
@@ -25,4 +27,15 @@ int plat_backend_new(struct backend **out, const char *name, char *errbuf, size_
 const char *plat_default_backend(void)
 {
 	return "sim";
+}
+
+int plat_events_open(char *errbuf, size_t errlen)
+{
+	if (errbuf && errlen)
+		errbuf[0] = '\0';
+	return 0;
+}
+
+void plat_events_close(void)
+{
 }

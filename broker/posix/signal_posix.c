@@ -1,11 +1,14 @@
 /*
- * broker/posix/signal_posix.c - SIGINT/SIGTERM stop the loop; SIGPIPE is
- * ignored (writes also pass MSG_NOSIGNAL; this covers any other write to a
- * pipe or socket in the process).
+ * broker/posix/signal_posix.c - SIGINT/SIGTERM stop the loop; SIGHUP asks for
+ * a reload (the loop returns, plat_take_reload() says why, and the program
+ * runs it again after reloading); SIGPIPE is ignored (writes also pass
+ * MSG_NOSIGNAL; this covers any other write to a pipe or socket in the
+ * process).
  *
- * The handler only loads one pointer and calls plat_loop_stop(), which is an
- * atomic store and a write(2): async-signal-safe. One loop per process gets
- * the signals (the last one that asked).
+ * The handler only stores a flag, loads one pointer and calls
+ * plat_loop_stop(), which is an atomic store and a write(2):
+ * async-signal-safe. One loop per process gets the signals (the last one
+ * that asked).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,20 +21,32 @@
 #include "posix.h"
 
 static _Atomic(struct plat_loop *) sig_loop;
+static atomic_int stop_asked;   /* SIGINT or SIGTERM came */
+static atomic_int reload_asked; /* SIGHUP came, not taken yet */
 
 static void on_signal(int sig)
 {
 	struct plat_loop *l = atomic_load(&sig_loop);
 
-	(void)sig;
+	if (sig == SIGHUP)
+		atomic_store(&reload_asked, 1);
+	else
+		atomic_store(&stop_asked, 1);
 	if (l)
 		plat_loop_stop(l);
+}
+
+bool plat_take_reload(void)
+{
+	if (atomic_load(&stop_asked))
+		return false;
+	return atomic_exchange(&reload_asked, 0) != 0;
 }
 
 int plat_handle_signals(struct plat_loop *l)
 {
 	struct sigaction sa;
-	static const int stops[] = { SIGINT, SIGTERM };
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
 
 	if (!l)
 		return -DOB_EINVAL;
@@ -41,6 +56,7 @@ int plat_handle_signals(struct plat_loop *l)
 	sigemptyset(&sa.sa_mask);
 	sigaddset(&sa.sa_mask, SIGINT);
 	sigaddset(&sa.sa_mask, SIGTERM);
+	sigaddset(&sa.sa_mask, SIGHUP);
 	sa.sa_flags = SA_RESTART;
 	for (size_t i = 0; i < sizeof stops / sizeof stops[0]; i++) {
 		if (sigaction(stops[i], &sa, NULL) < 0) {

@@ -8,6 +8,7 @@
 
 #include "win32/win.h"
 #include "win32/win_service.h"
+#include "win32/win_ops.h"
 
 #include <shellapi.h>
 
@@ -82,6 +83,8 @@ int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf,
 		.lpDescription = L"Streams Delivery Optimization / BITS job errors to subscribers "
 				 L"over \\\\.\\pipe\\dobroker and carries out their actions."};
 	ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &d); /* cosmetic */
+	if (win_eventlog_register(exe_path, errbuf, errlen) < 0) /* events stay log lines */
+		log_warn("service installed, but %s", errbuf);
 	CloseServiceHandle(svc);
 	CloseServiceHandle(scm);
 	return 0;
@@ -133,6 +136,8 @@ int win_service_uninstall(char *errbuf, size_t errlen)
 	}
 	CloseServiceHandle(svc);
 	CloseServiceHandle(scm);
+	if (r == 0 && win_eventlog_unregister(errbuf, errlen) < 0) /* the service is gone */
+		log_warn("service removed, but %s", errbuf);
 	return r;
 }
 
@@ -153,7 +158,9 @@ static void report(DWORD state, DWORD win32, DWORD specific)
 	svc_status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
 	svc_status.dwCurrentState = state;
 	svc_status.dwControlsAccepted =
-		state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN : 0;
+		state == SERVICE_RUNNING ? SERVICE_ACCEPT_STOP | SERVICE_ACCEPT_SHUTDOWN |
+						   SERVICE_ACCEPT_PARAMCHANGE
+					 : 0;
 	svc_status.dwWin32ExitCode = win32;
 	svc_status.dwServiceSpecificExitCode = specific;
 	svc_status.dwWaitHint = state == SERVICE_START_PENDING || state == SERVICE_STOP_PENDING
@@ -174,6 +181,9 @@ static DWORD WINAPI on_control(DWORD ctl, DWORD type, void *data, void *ctx)
 	case SERVICE_CONTROL_SHUTDOWN:
 		report(SERVICE_STOP_PENDING, NO_ERROR, 0);
 		win_request_stop();
+		return NO_ERROR;
+	case SERVICE_CONTROL_PARAMCHANGE: /* reload, as SIGHUP */
+		win_request_reload();
 		return NO_ERROR;
 	case SERVICE_CONTROL_INTERROGATE:
 		return NO_ERROR;

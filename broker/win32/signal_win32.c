@@ -1,6 +1,10 @@
 /*
  * broker/win32/signal_win32.c - console control events (and, through
- * win_request_stop, the service's SERVICE_CONTROL_STOP) stop the loop.
+ * win_request_stop, the service's SERVICE_CONTROL_STOP and SHUTDOWN) stop
+ * the loop; the service's SERVICE_CONTROL_PARAMCHANGE asks for a reload
+ * through win_request_reload (the loop returns, plat_take_reload says why,
+ * and dobrokerd runs it again after reloading). A console has no reload
+ * event: Windows has no SIGHUP.
  *
  * Ctrl+C, Ctrl+Break, closing the console window and system shutdown call
  * plat_loop_stop. CTRL_LOGOFF_EVENT is not one of them: a service receives
@@ -14,12 +18,30 @@
 #include "log.h"
 #include "dob/err.h"
 #include "platform.h"
+#include "win32/win_ops.h"
 
 #define CLOSE_WAIT_MS 4000
 
 static SRWLOCK stop_lock = SRWLOCK_INIT; /* protects stop_loop */
 static struct plat_loop *stop_loop;      /* the loop to stop */
-static volatile LONG stop_requested;     /* a stop came before the loop */
+static volatile LONG stop_requested;     /* a stop came (before the loop, or at all) */
+static volatile LONG reload_requested;   /* a reload came, not taken yet */
+
+void win_request_reload(void)
+{
+	InterlockedExchange(&reload_requested, 1);
+	AcquireSRWLockShared(&stop_lock);
+	if (stop_loop)
+		plat_loop_stop(stop_loop);
+	ReleaseSRWLockShared(&stop_lock);
+}
+
+bool plat_take_reload(void)
+{
+	if (InterlockedCompareExchange(&stop_requested, 0, 0))
+		return false;
+	return InterlockedExchange(&reload_requested, 0) != 0;
+}
 
 void win_request_stop(void)
 {
@@ -68,7 +90,7 @@ int plat_handle_signals(struct plat_loop *l)
 		log_error("SetConsoleCtrlHandler: %s", win_strerror(e, msg, sizeof(msg)));
 		return win_error_to_err(e) ? win_error_to_err(e) : -DOB_EIO;
 	}
-	if (stop_requested)
+	if (stop_requested || reload_requested)
 		plat_loop_stop(l);
 	return 0;
 }
