@@ -579,34 +579,28 @@ Test(load, memory_per_managed_job_and_per_pending_episode)
 	struct dobc *c = hc_connect(B.sock, "memory", DOB_ROLE_CONTROLLER, &only_resolutions);
 
 	snprintf(path, sizeof path, "%s/mem.bin", B.files);
-	usleep(200000);
 	long rss0 = hp_rss_kb(B.pid);
 	int64_t t0 = hp_now_ms();
+	/* Waits for conditions only; the deadline just catches a hang. */
+	int64_t deadline = t0 + 120000;
 
 	for (int i = 0; i < n; i++)
 		hc_submit(c, "mem-ok", "http://h/ok/m", path, NULL);
-	for (int i = 0; i < 200; i++) {
+	for (uint32_t jobs = 0; jobs < (uint32_t)n && hp_now_ms() < deadline;) {
 		st = hc_stats(c);
-		uint32_t jobs = st.managed_jobs;
-
+		jobs = st.managed_jobs;
 		dobc_stats_clear(&st);
-		if (jobs == (uint32_t)n)
-			break;
-		usleep(20000);
 	}
-	usleep(300000); /* every transfer done */
 	long rss1 = hp_rss_kb(B.pid);
 
 	for (int i = 0; i < n; i++)
 		hc_submit(c, "mem-fail", "http://h/missing/m", path, NULL);
 	uint32_t pending = 0;
 
-	for (int i = 0; i < 200 && pending < (uint32_t)n; i++) {
+	while (pending < (uint32_t)n && hp_now_ms() < deadline) {
 		st = hc_stats(c);
 		pending = st.pending_episodes;
 		dobc_stats_clear(&st);
-		if (pending < (uint32_t)n)
-			usleep(20000);
 	}
 	cr_assert_eq(pending, (uint32_t)n, "%u of %d episodes pending", pending, n);
 	long rss2 = hp_rss_kb(B.pid);
@@ -618,7 +612,15 @@ Test(load, memory_per_managed_job_and_per_pending_episode)
 		"included); %d submits in %lld ms\n",
 		rss0, rss1, n, (double)(rss1 - rss0) / n, rss2, n, (double)(rss2 - rss1) / n, 2 * n,
 		(long long)took);
-	/* A bound that says "no runaway": a pending episode is a few KiB. */
-	cr_assert((rss2 - rss1) / n < 32, "%ld KiB per pending episode", (rss2 - rss1) / n);
+	/* A bound that says "no runaway", against the cost of a managed job
+	 * measured in the same run (so a sanitizer's allocator, which inflates
+	 * both, cannot make it fail): a pending episode with its job costs a
+	 * few times a job, never tens of times (docs/performance.md has the
+	 * figures). */
+	{
+		double job = (double)(rss1 - rss0) / n, ep = (double)(rss2 - rss1) / n;
+		cr_assert(ep < 8 * (job > 1 ? job : 1) + 4, "%.2f KiB per pending episode, "
+			  "%.2f KiB per job", ep, job);
+	}
 	dobc_close(c);
 }
