@@ -371,6 +371,18 @@ void episode_send_replay(struct session *s, const struct episode *ep)
 	m.type = DOB_MSG_JOB_ERROR;
 	m.u.job_error = ep->ev;
 	m.u.job_error.replayed = true;
+	if (ep->phase != CLAIM_NONE) {
+		/* Decided, not yet carried out: not offered as pending. */
+		struct dob_resolution *d = &m.u.job_error.pending_decision;
+		m.u.job_error.has_pending_decision = true;
+		d->job_id = ep->ev.job.job_id;
+		d->episode_id = ep->id;
+		d->action = ep->claim_action;
+		d->resolved_by = ep->claim_by;
+		d->actor = ep->claimant;
+		d->new_state = ep->ev.job.state;
+		d->message = (char *)claim_phase_name(ep->phase);
+	}
 	f = frame_encode(s->b, &m);
 	if (!f) {
 		/* Never skipped in silence: the subscriber reconnects and is
