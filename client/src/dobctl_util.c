@@ -583,12 +583,12 @@ static void add_job(struct line *l, const struct dob_job_info *j)
 	char g[DOB_GUID_STR_LEN];
 
 	dob_guid_format(&j->job_id, g);
+	char done[24], total[24];
+
 	add(l, "%s \"%s\" %s", g, j->display_name ? j->display_name : "", dob_state_name(j->state));
-	if (j->progress.bytes_total == DOB_SIZE_UNKNOWN)
-		add(l, " %" PRIu64 "/? bytes", j->progress.bytes_transferred);
-	else
-		add(l, " %" PRIu64 "/%" PRIu64 " bytes", j->progress.bytes_transferred,
-		    j->progress.bytes_total);
+	dobctl_format_bytes(j->progress.bytes_transferred, done, sizeof done);
+	dobctl_format_bytes(j->progress.bytes_total, total, sizeof total);
+	add(l, " %s/%s", done, total);
 }
 
 static void add_error(struct line *l, const struct dob_error_info *e)
