@@ -626,3 +626,277 @@ Test(python, watch_and_resume_without_broker_exits_2, .timeout = 30)
 		  r->err);
 	free(r);
 }
+
+/* ---------------------------------------------------------------- global options */
+
+static void s_pong(struct fake *f)
+{
+	struct dob_msg req, rep = { .type = DOB_MSG_PONG };
+
+	if (fake_handshake(f) < 0 || fake_expect(f, DOB_MSG_PING, &req) < 0)
+		return;
+	fake_check(f, strcmp(f->hello.u.hello.client_name, "late-name") == 0, "name %s",
+		   f->hello.u.hello.client_name);
+	rep.correlation_id = req.correlation_id;
+	rep.u.ping.nonce = req.u.ping.nonce;
+	fake_send(f, &rep);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, global_options_after_the_command_are_accepted, .timeout = 30)
+{
+	const char *args[] = { "--json", NULL, "ping", "--endpoint", NULL, "--name=late-name",
+			       "--timeout", "4000", NULL };
+	struct run *r = malloc(sizeof *r);
+	char types[256];
+
+	cr_assert_eq(fake_start(&fk, s_pong, NULL), 0);
+	args[1] = "--json"; /* twice is fine */
+	args[4] = fk.path;
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "pong");
+	cr_expect(strstr(r->out, "\"backend\":\"sim\",\"session_id\":42") != NULL, "%s", r->out);
+	free(r);
+}
+
+Test(dobctl, endpoint_comes_from_dobroker_endpoint_unless_given, .timeout = 30)
+{
+	const char *args[] = { "ping", "--name", "late-name", NULL };
+	const char *missing[] = { "--endpoint", "/nonexistent/given.sock", "ping", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	cr_assert_eq(fake_start(&fk, s_pong, NULL), 0);
+	setenv("DOBROKER_ENDPOINT", fk.path, 1);
+	dobctl(r, args);
+	stop(r);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strncmp(r->out, "pong in ", 8) == 0, "%s", r->out);
+	/* --endpoint wins over the variable. */
+	dobctl(r, missing);
+	unsetenv("DOBROKER_ENDPOINT");
+	cr_expect_eq(r->code, 2, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "/nonexistent/given.sock") != NULL, "%s", r->err);
+	free(r);
+}
+
+Test(dobctl, version_and_help_anywhere, .timeout = 30)
+{
+	const char *v[] = { "ping", "--version", NULL };
+	const char *h[] = { "watch", "--help", NULL };
+	struct run *r = malloc(sizeof *r);
+
+	dobctl(r, v);
+	cr_expect_eq(r->code, 0);
+	cr_expect(strncmp(r->out, "dobctl 0.", 9) == 0 && strstr(r->out, "(protocol 1)"), "%s",
+		  r->out);
+	dobctl(r, h);
+	cr_expect_eq(r->code, 0);
+	cr_expect(strstr(r->out, "DOBROKER_ENDPOINT") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "--exec-concurrency") != NULL, "%s", r->out);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- exit codes */
+
+static void s_no_welcome(struct fake *f)
+{
+	struct dob_msg m;
+
+	if (fake_accept(f) < 0 || fake_expect(f, DOB_MSG_HELLO, &m) < 0)
+		return;
+	dob_msg_clear(&m);
+	fake_wait_eof(f, 10000);
+}
+
+Test(dobctl, handshake_timeout_exits_5, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "--timeout", "300", "jobs", NULL };
+	struct run *r = against(s_no_welcome, NULL, args);
+
+	cr_expect_eq(r->code, 5, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "no Welcome") != NULL, "%s", r->err);
+	free(r);
+}
+
+static void s_not_a_broker(struct fake *f)
+{
+	static const char http[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+
+	if (fake_accept(f) < 0)
+		return;
+	fake_send_raw(f, http, sizeof http - 1);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, peer_that_sends_no_frames_exits_3, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "stats", NULL };
+	struct run *r = against(s_not_a_broker, NULL, args);
+
+	cr_expect_eq(r->code, 3, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "does not speak the dobroker protocol") != NULL, "%s", r->err);
+	free(r);
+}
+
+/* ALREADY_RESOLVED with the broker's own wording of the winner. */
+static void s_already(struct fake *f)
+{
+	struct dob_msg m, req;
+
+	if (fake_handshake(f) < 0)
+		return;
+	if (f->arg) {
+		fake_job_error(&m, 0x11, 11);
+		send_and_free(f, &m);
+	}
+	if (fake_expect(f, DOB_MSG_ACT, &req) < 0)
+		return;
+	memset(&m, 0, sizeof m);
+	m.type = DOB_MSG_ACTION_RESULT;
+	m.correlation_id = req.correlation_id;
+	m.u.action_result.status = DOB_STATUS_ALREADY_RESOLVED;
+	m.u.action_result.new_state = DOB_STATE_CANCELLED;
+	m.u.action_result.message = dob_strdup("episode 11 was decided: cancel by other (session 7)");
+	m.u.action_result.winner.session_id = 7;
+	m.u.action_result.winner.client_name = dob_strdup("other");
+	m.u.action_result.winner_action = DOB_ACTION_CANCEL;
+	send_and_free(f, &m);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+static int occurrences(const char *hay, const char *needle)
+{
+	int n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+Test(dobctl, already_resolved_is_said_once, .timeout = 30)
+{
+	const char *act[] = { "--endpoint", NULL, "act", "{11111111-1111-1111-1111-111111111111}",
+			      "resume", NULL };
+	const char *watch[] = { "--endpoint", NULL, "watch", "--on-error=resume", "--count", "1",
+				NULL };
+	struct run *r;
+
+	r = against(s_already, NULL, act);
+	cr_expect_eq(r->code, 4, "exit %d: %s", r->code, r->err);
+	cr_expect_eq(occurrences(r->err, "ALREADY_RESOLVED"), 1, "%s", r->err);
+	cr_expect(strstr(r->err, "refused: ALREADY_RESOLVED: episode 11 was decided: cancel by other "
+				 "(session 7)\n") != NULL, "%s", r->err);
+	free(r);
+	r = against(s_already, "with an error first", watch);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect_eq(occurrences(r->out, "ALREADY_RESOLVED"), 1, "%s", r->out);
+	cr_expect(strstr(r->out, "  -> resume: ALREADY_RESOLVED: episode 11 was decided") != NULL,
+		  "%s", r->out);
+	free(r);
+}
+
+Test(dobctl, submit_refuses_what_the_broker_would_before_connecting, .timeout = 30)
+{
+	static const char *const cases[][4] = {
+		{ "ftp://h/f.bin", "/tmp/f.bin", "not http:// or https://" },
+		{ "http://", "/tmp/f.bin", "no host" },
+		{ "http://h/f.bin", "f.bin", "relative" },
+		{ "http://h/f.bin", "../f.bin", "relative" },
+	};
+	const char *args[] = { "--endpoint", "/nonexistent/x.sock", "submit", NULL, NULL, NULL };
+	struct run *r = malloc(sizeof *r);
+	char *url = malloc(DOB_MAX_URL + 2);
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		args[3] = cases[i][0];
+		args[4] = cases[i][1];
+		dobctl(r, args);
+		cr_expect_eq(r->code, 1, "case %zu: exit %d: %s", i, r->code, r->err);
+		cr_expect(strstr(r->err, cases[i][2]) != NULL, "case %zu: %s", i, r->err);
+		cr_expect(strstr(r->err, "cannot connect") == NULL, "case %zu connected: %s", i,
+			  r->err);
+	}
+	memset(url, 'a', DOB_MAX_URL + 1);
+	memcpy(url, "http://h/", 9);
+	url[DOB_MAX_URL + 1] = '\0';
+	args[3] = url;
+	args[4] = "/tmp/f.bin";
+	dobctl(r, args);
+	cr_expect_eq(r->code, 1, "long URL: exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "too long") != NULL, "%s", r->err);
+	free(url);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- --json everywhere, stats */
+
+static void s_stats(struct fake *f)
+{
+	struct dob_msg req, rep = { .type = DOB_MSG_STATS };
+
+	if (fake_handshake(f) < 0 || fake_expect(f, DOB_MSG_GET_STATS, &req) < 0)
+		return;
+	rep.correlation_id = req.correlation_id;
+	rep.u.stats.subscribers = 3;
+	rep.u.stats.events_in = 120;
+	rep.u.stats.uptime_ms = 3723000;
+	rep.u.stats.decision_latency_p50_us = 12345;
+	rep.u.stats.decision_latency_p99_us = 14677275;
+	send_and_free(f, &rep);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, stats_are_shown_with_units, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "stats", NULL };
+	const char *json[] = { "--endpoint", NULL, "stats", "--json", NULL };
+	struct run *r;
+	char types[64];
+
+	r = against(s_stats, NULL, args);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->out, "uptime                 1h 02m\n") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "decision latency p50   12.3 ms\n") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "decision latency p99   14.68 s\n") != NULL, "%s", r->out);
+	free(r);
+	r = against(s_stats, NULL, json);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "stats");
+	cr_expect(strstr(r->out, "\"decision_latency_p99_us\":14677275") != NULL, "%s", r->out);
+	free(r);
+}
+
+Test(dobctl, json_on_act_and_submit, .timeout = 30)
+{
+	static const struct expect_act want = { DOB_ACTION_RESUME, 0, DOB_STATUS_NO_EPISODE };
+	const char *act[] = { "--endpoint", NULL, "--json", "act",
+			      "{11111111-1111-1111-1111-111111111111}", "resume", "--episode", "11",
+			      NULL };
+	const char *submit[] = { "--endpoint", NULL, "submit", "http://h/f.bin", "/tmp/f.bin",
+				 "--name", "nightly", "--priority", "low", "--policy",
+				 "resume:2:1000:cancel", "--deadline", "30000", "--json", NULL };
+	struct run *r;
+	char types[64];
+
+	r = against(s_controller, &want, act);
+	cr_expect_eq(r->code, 4, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "action_result");
+	cr_expect(strstr(r->out, "\"status\":\"NO_EPISODE\"") != NULL, "%s", r->out);
+	free(r);
+	r = against(s_submit, NULL, submit);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "job_reply");
+	cr_expect(strstr(r->out, "\"job_id\":\"{42424242-4242-4242-4242-424242424242}\"") != NULL,
+		  "%s", r->out);
+	free(r);
+}
