@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -898,5 +899,312 @@ Test(dobctl, json_on_act_and_submit, .timeout = 30)
 	cr_expect_str_eq(types, "job_reply");
 	cr_expect(strstr(r->out, "\"job_id\":\"{42424242-4242-4242-4242-424242424242}\"") != NULL,
 		  "%s", r->out);
+	free(r);
+}
+
+/* ---------------------------------------------------------------- --exec: lifetime, concurrency, messages */
+
+static void temp_dir(char *buf, size_t len)
+{
+	snprintf(buf, len, "/tmp/dobctl-exec-XXXXXX");
+	cr_assert_not_null(mkdtemp(buf));
+}
+
+static void remove_dir(const char *dir)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_expect_eq(system(cmd), 0);
+}
+
+/* Waits (polling, bound 20 s that only catches a hang) until path exists. */
+static bool wait_file(const char *path)
+{
+	for (int i = 0; i < 2000; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (access(path, F_OK) == 0)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* Gone, or a zombie nobody reaped yet (its parent was killed). */
+static bool pid_dead(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static bool wait_dead(pid_t pid)
+{
+	for (int i = 0; i < 2000; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (pid_dead(pid))
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* Starts dobctl in the background, stdout and stderr to files in dir. */
+static pid_t dobctl_bg(const char *const *args, const char *dir)
+{
+	char prog[4200], out[256], err[256];
+	char *argv[32];
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	size_t i;
+
+	dobctl_path(prog, sizeof prog);
+	snprintf(out, sizeof out, "%s/stdout", dir);
+	snprintf(err, sizeof err, "%s/stderr", dir);
+	argv[0] = prog;
+	for (i = 0; args[i]; i++)
+		argv[i + 1] = (char *)args[i];
+	argv[i + 1] = NULL;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	posix_spawn_file_actions_addopen(&fa, 2, err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_eq(posix_spawn(&pid, prog, &fa, NULL, argv, environ), 0);
+	posix_spawn_file_actions_destroy(&fa);
+	return pid;
+}
+
+/* waitpid with a bound that only catches a hang (SIGKILL then). */
+static int wait_exit(pid_t pid)
+{
+	int st = 0;
+
+	for (int i = 0; i < 3000; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (waitpid(pid, &st, WNOHANG) == pid)
+			return st;
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	cr_assert_fail("dobctl did not end within 30 s");
+	return st;
+}
+
+/* Sends one JobError; with arg (a directory) hangs up once the command
+ * has written its pids there, else waits for dobctl to go. */
+static void s_exec_lifetime(struct fake *f)
+{
+	const char *dir = f->arg;
+	char path[256];
+	struct dob_msg m;
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_job_error(&m, 0x11, 11);
+	send_and_free(f, &m);
+	snprintf(path, sizeof path, "%s/pids", dir);
+	if (strstr(dir, "hangup")) {
+		fake_check(f, wait_file(path), "the command did not start");
+		fake_hangup(f);
+		return;
+	}
+	fake_wait_eof(f, 30000);
+}
+
+/* The command starts a grandchild and writes "shell grandchild" pids. */
+static void exec_lifetime(int sig, const char *tag)
+{
+	char dir[64], cmd[512], path[128];
+	const char *args[] = { "--endpoint", NULL, "watch", "--exec", cmd, NULL };
+	int shell = 0, grandchild = 0, st;
+	FILE *f;
+	pid_t pid;
+
+	temp_dir(dir, sizeof dir);
+	if (tag) {
+		/* The fake hangs up: dobctl ends by itself (exit 3). */
+		snprintf(dir + strlen(dir), sizeof dir - strlen(dir), "-%s", tag);
+		cr_assert_eq(mkdir(dir, 0700), 0);
+	}
+	snprintf(cmd, sizeof cmd,
+		 "sleep 300 & echo \"$$ $!\" > %s/pids.tmp && mv %s/pids.tmp %s/pids; wait", dir,
+		 dir, dir);
+	cr_assert_eq(fake_start(&fk, s_exec_lifetime, dir), 0);
+	args[1] = fk.path;
+	pid = dobctl_bg(args, dir);
+	snprintf(path, sizeof path, "%s/pids", dir);
+	cr_assert(wait_file(path), "the command did not start");
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fscanf(f, "%d %d", &shell, &grandchild), 2);
+	fclose(f);
+	if (sig) {
+		cr_assert(!pid_dead(shell) && !pid_dead(grandchild));
+		kill(pid, sig);
+	}
+	st = wait_exit(pid);
+	if (sig)
+		cr_expect(WIFSIGNALED(st) && WTERMSIG(st) == sig, "dobctl did not die of signal %d",
+			  sig);
+	else
+		cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 3, "dobctl status 0x%x", st);
+	cr_expect(wait_dead(shell), "the command's shell outlived dobctl");
+	cr_expect(wait_dead(grandchild), "what the command started outlived dobctl");
+	if (!pid_dead(grandchild))
+		kill(grandchild, SIGKILL);
+	if (!pid_dead(shell))
+		kill(shell, SIGKILL);
+	fake_stop(&fk);
+	remove_dir(dir);
+	if (tag) {
+		dir[strlen(dir) - strlen(tag) - 1] = '\0';
+		remove_dir(dir);
+	}
+}
+
+Test(dobctl, exec_command_dies_with_dobctl_on_sigterm, .timeout = 60)
+{
+	exec_lifetime(SIGTERM, NULL);
+}
+
+Test(dobctl, exec_command_dies_with_dobctl_on_sigint, .timeout = 60)
+{
+	exec_lifetime(SIGINT, NULL);
+}
+
+Test(dobctl, exec_command_dies_when_dobctl_exits, .timeout = 60)
+{
+	exec_lifetime(0, "hangup");
+}
+
+/* Two errors; both Acts must come (any order), action resume. */
+static void s_two_errors(struct fake *f)
+{
+	struct dob_msg m, req;
+	bool seen[2] = { false, false };
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_job_error(&m, 0x11, 11);
+	send_and_free(f, &m);
+	fake_job_error(&m, 0x12, 12);
+	send_and_free(f, &m);
+	for (int i = 0; i < 2; i++) {
+		if (fake_recv(f, &req, 30000) < 0 || req.type != DOB_MSG_ACT) {
+			fake_check(f, false, "Act %d did not come", i + 1);
+			dob_msg_clear(&req);
+			return;
+		}
+		fake_check(f, req.u.act.action == DOB_ACTION_RESUME, "action %d", req.u.act.action);
+		if (req.u.act.episode_id == 11 || req.u.act.episode_id == 12)
+			seen[req.u.act.episode_id - 11] = true;
+		memset(&m, 0, sizeof m);
+		m.type = DOB_MSG_ACTION_RESULT;
+		m.correlation_id = req.correlation_id;
+		m.u.action_result.new_state = DOB_STATE_QUEUED;
+		send_and_free(f, &m);
+		dob_msg_clear(&req);
+	}
+	fake_check(f, seen[0] && seen[1], "not both episodes were answered");
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, exec_concurrency_runs_commands_side_by_side, .timeout = 60)
+{
+	char dir[64], cmd[512];
+	const char *args[] = { "--endpoint", NULL, "watch", "--exec", cmd, "--exec-concurrency", "2",
+			       "--count", "2", NULL };
+	struct run *r;
+
+	/* Each command waits for the other to have started: only two at
+	 * once get past it (one at a time, the first gives up: none). */
+	temp_dir(dir, sizeof dir);
+	snprintf(cmd, sizeof cmd,
+		 "touch %s/in.$DOB_EPISODE_ID; i=0; "
+		 "while [ ! -e %s/in.11 ] || [ ! -e %s/in.12 ]; do "
+		 "i=$((i+1)); [ $i -gt 2000 ] && { echo none; exit 0; }; sleep 0.01; done; "
+		 "echo resume", dir, dir, dir);
+	r = against(s_two_errors, NULL, args);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect_eq(occurrences(r->out, "  -> resume: OK"), 2, "%s", r->out);
+	remove_dir(dir);
+	free(r);
+}
+
+Test(dobctl, exec_commands_run_one_at_a_time_by_default, .timeout = 60)
+{
+	char dir[64], cmd[512], log[128];
+	const char *args[] = { "--endpoint", NULL, "watch", "--exec", cmd, "--count", "2", NULL };
+	struct run *r;
+
+	temp_dir(dir, sizeof dir);
+	snprintf(cmd, sizeof cmd,
+		 "mkdir %s/lock 2>/dev/null || echo overlap >> %s/log; sleep 0.1; "
+		 "rmdir %s/lock; echo resume", dir, dir, dir);
+	r = against(s_two_errors, NULL, args);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	snprintf(log, sizeof log, "%s/log", dir);
+	cr_expect_neq(access(log, F_OK), 0, "two commands ran at once");
+	remove_dir(dir);
+	free(r);
+}
+
+/* One JobError; no Act is expected. */
+static void s_error_no_act(struct fake *f)
+{
+	struct dob_msg m;
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_job_error(&m, 0x11, 11);
+	send_and_free(f, &m);
+	if (fake_recv(f, &m, 30000) == 0) {
+		fake_check(f, false, "unexpected %s", dob_msg_type_name(m.type));
+		dob_msg_clear(&m);
+	}
+}
+
+Test(dobctl, exec_failure_and_its_reply_are_said_once_without_contradiction, .timeout = 60)
+{
+	static const struct expect_act want = { DOB_ACTION_RESUME, 0, DOB_STATUS_OK };
+	const char *bad[] = { "--endpoint", NULL, "watch", "--exec", "echo bogus; exit 3", "--count",
+			      "1", NULL };
+	const char *good[] = { "--endpoint", NULL, "watch", "--exec", "echo resume; exit 2",
+			       "--count", "1", NULL };
+	const char *none[] = { "--endpoint", NULL, "watch", "--exec", "exit 4", "--count", "1",
+			       NULL };
+	struct run *r;
+
+	r = against(s_error_no_act, NULL, bad);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "exited with status 3 and printed 'bogus', which is not a reply") !=
+			  NULL, "%s", r->err);
+	cr_expect(strstr(r->err, "all the same") == NULL, "contradiction: %s", r->err);
+	cr_expect_eq(occurrences(r->err, "--exec '"), 1, "%s", r->err);
+	free(r);
+	r = against(s_controller, &want, good);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "exited with status 2; its reply 'resume' is sent all the same") !=
+			  NULL, "%s", r->err);
+	cr_expect(strstr(r->out, "  -> resume: OK") != NULL, "%s", r->out);
+	free(r);
+	r = against(s_error_no_act, NULL, none);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "exited with status 4 without a reply; no reply sent") != NULL, "%s",
+		  r->err);
 	free(r);
 }
