@@ -1208,3 +1208,119 @@ Test(dobctl, exec_failure_and_its_reply_are_said_once_without_contradiction, .ti
 		  r->err);
 	free(r);
 }
+
+/* ---------------------------------------------------------------- watch --reconnect */
+
+/* Accepts a second connection after a first one ended. */
+static int fake_again(struct fake *f)
+{
+	fake_hangup(f);
+	dob_msg_clear(&f->hello);
+	f->pos = f->len = 0;
+	dob_decoder_free(&f->dec);
+	dob_decoder_init(&f->dec, DOB_MAX_FRAME_DEFAULT);
+	return fake_handshake(f);
+}
+
+static void reply_ok(struct fake *f, const struct dob_msg *req)
+{
+	struct dob_msg m = { .type = DOB_MSG_ACTION_RESULT };
+
+	m.correlation_id = req->correlation_id;
+	m.u.action_result.new_state = DOB_STATE_QUEUED;
+	fake_send(f, &m);
+}
+
+/* Life 1: episode 11; with arg, its Act is left unanswered. Life 2:
+ * episode 11 replayed, then 12. */
+static void s_two_lives(struct fake *f)
+{
+	bool controller = f->arg != NULL;
+	struct dob_msg m, req;
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_job_error(&m, 0x11, 11);
+	send_and_free(f, &m);
+	if (controller && fake_expect(f, DOB_MSG_ACT, &req) == 0)
+		dob_msg_clear(&req); /* the broker goes before it answers */
+	if (fake_again(f) < 0)
+		return;
+	fake_job_error(&m, 0x11, 11);
+	m.u.job_error.replayed = true;
+	send_and_free(f, &m);
+	if (controller) {
+		/* Not settled in life 1: answered again. */
+		if (fake_expect(f, DOB_MSG_ACT, &req) < 0)
+			return;
+		fake_check(f, req.u.act.episode_id == 11, "Act for episode %llu",
+			   (unsigned long long)req.u.act.episode_id);
+		reply_ok(f, &req);
+		dob_msg_clear(&req);
+	}
+	fake_job_error(&m, 0x12, 12);
+	send_and_free(f, &m);
+	if (controller) {
+		if (fake_expect(f, DOB_MSG_ACT, &req) < 0)
+			return;
+		fake_check(f, req.u.act.episode_id == 12, "Act for episode %llu",
+			   (unsigned long long)req.u.act.episode_id);
+		reply_ok(f, &req);
+		dob_msg_clear(&req);
+	}
+	fake_wait_eof(f, 10000);
+}
+
+Test(dobctl, watch_reconnect_goes_on_and_prints_a_replayed_episode_once, .timeout = 60)
+{
+	const char *args[] = { "--endpoint", NULL, "watch", "--reconnect", "--json", "--count", "2",
+			       NULL };
+	struct run *r;
+	char types[256];
+
+	r = against(s_two_lives, NULL, args);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "job_error,disconnected,reconnected,job_error");
+	cr_expect_eq(occurrences(r->out, "\"episode_id\":11"), 1, "%s", r->out);
+	cr_expect_eq(occurrences(r->out, "\"episode_id\":12"), 1, "%s", r->out);
+	free(r);
+}
+
+Test(dobctl, watch_reconnect_answers_again_an_episode_whose_answer_was_lost, .timeout = 60)
+{
+	const char *args[] = { "--endpoint", NULL, "watch", "--reconnect", "--on-error=resume",
+			       "--count", "2", NULL };
+	struct run *r;
+
+	r = against(s_two_lives, "controller", args);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect_eq(occurrences(r->out, "ERROR episode 11 "), 1, "%s", r->out);
+	cr_expect_eq(occurrences(r->out, "ERROR episode 12 "), 1, "%s", r->out);
+	cr_expect_eq(occurrences(r->out, "  -> resume: OK"), 2, "%s", r->out);
+	cr_expect(strstr(r->err, "reconnected: dobroker fake") != NULL, "%s", r->err);
+	free(r);
+}
+
+static void s_reason_hangup(struct fake *f)
+{
+	struct dob_msg m = { .type = DOB_MSG_PROTOCOL_ERROR };
+
+	if (fake_handshake(f) < 0)
+		return;
+	m.u.protocol_error.code = DOB_PERR_SHUTTING_DOWN;
+	m.u.protocol_error.message = dob_strdup("the broker is stopping");
+	send_and_free(f, &m);
+	fake_hangup(f);
+}
+
+Test(dobctl, watch_without_reconnect_exits_3_when_the_broker_goes, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "watch", NULL };
+	struct run *r;
+
+	r = against(s_reason_hangup, NULL, args);
+	cr_expect_eq(r->code, 3, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->err, "SHUTTING_DOWN: the broker is stopping") != NULL, "%s", r->err);
+	free(r);
+}
