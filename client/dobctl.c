@@ -1345,12 +1345,16 @@ static int cmd_ping(struct global *g, int argc, char **argv)
 /* ---------------------------------------------------------------- top */
 
 /* Takes the events that arrive within timeout_ms (0: those already here)
- * into the view. Returns 0 or the connection's error. */
-static int top_events(struct dobc *c, struct top_view *v, int timeout_ms, uint32_t *replayed)
+ * into the view; with replayed, stops early once *replayed (the replayed
+ * JobErrors counted) reaches want. Returns 0 or the connection's error. */
+static int top_events(struct dobc *c, struct top_view *v, int timeout_ms, uint32_t *replayed,
+		      uint32_t want)
 {
 	int64_t end = transport_now_us() + (int64_t)timeout_ms * 1000;
 
 	for (;;) {
+		if (replayed && *replayed >= want)
+			return 0;
 		int64_t left = end - transport_now_us();
 		struct dob_msg m;
 		int r = dobc_next_event(c, &m, left > 0 ? (int)((left + 999) / 1000) : 0);
@@ -1418,18 +1422,7 @@ static int cmd_top(struct global *g, int argc, char **argv)
 	v->backend = dobc_welcome(c)->backend;
 	/* The pending episodes come first, as replays: wait for those the
 	 * Welcome announced (ages and deadlines are in them). */
-	{
-		int64_t end = transport_now_us() + (int64_t)g->timeout_ms * 1000;
-		uint32_t want = dobc_welcome(c)->pending_episodes;
-
-		while (replayed < want && transport_now_us() < end) {
-			r = top_events(c, v, (int)((end - transport_now_us()) / 1000) + 1, &replayed);
-			if (r < 0)
-				break;
-			if (replayed < want && transport_now_us() >= end)
-				break;
-		}
-	}
+	top_events(c, v, g->timeout_ms, &replayed, dobc_welcome(c)->pending_episodes);
 	memset(&prev, 0, sizeof prev);
 	jsonw_init(&w);
 	for (;;) {
@@ -1446,7 +1439,7 @@ static int cmd_top(struct global *g, int argc, char **argv)
 			dobc_stats_clear(&st);
 			break;
 		}
-		r = top_events(c, v, 0, NULL);
+		r = top_events(c, v, 0, NULL, 0);
 		if (r < 0) {
 			code = request_failed(c, "top", r);
 			dobc_list_jobs_reply_clear(&jobs);
@@ -1490,7 +1483,7 @@ static int cmd_top(struct global *g, int argc, char **argv)
 		decisions0 = v->decisions;
 		if (once || (count && ++shown >= count))
 			break;
-		r = top_events(c, v, (int)interval, NULL);
+		r = top_events(c, v, (int)interval, NULL, 0);
 		if (r < 0) {
 			code = request_failed(c, "top", r);
 			break;

@@ -1324,3 +1324,78 @@ Test(dobctl, watch_without_reconnect_exits_3_when_the_broker_goes, .timeout = 30
 	cr_expect(strstr(r->err, "SHUTTING_DOWN: the broker is stopping") != NULL, "%s", r->err);
 	free(r);
 }
+
+/* ---------------------------------------------------------------- top */
+
+static void s_top(struct fake *f)
+{
+	struct dob_msg m, req, rep;
+	int64_t now = (int64_t)time(NULL) * 1000000;
+
+	if (fake_handshake(f) < 0) /* announces 2 pending episodes */
+		return;
+	fake_check(f, f->hello.u.hello.role == DOB_ROLE_OBSERVER, "role %d", f->hello.u.hello.role);
+	for (int i = 0; i < 2; i++) {
+		fake_job_error(&m, (uint8_t)(0x11 + i), (uint64_t)(11 + i));
+		m.u.job_error.replayed = true;
+		m.u.job_error.first_seen_us = now - 12000000;
+		m.u.job_error.deadline_us = i ? 0 : now + 48000000;
+		send_and_free(f, &m);
+	}
+	if (fake_expect(f, DOB_MSG_LIST_JOBS, &req) < 0)
+		return;
+	memset(&rep, 0, sizeof rep);
+	rep.type = DOB_MSG_LIST_JOBS_REPLY;
+	rep.correlation_id = req.correlation_id;
+	rep.u.list_jobs_reply.n_jobs = 1;
+	rep.u.list_jobs_reply.jobs = dob_calloc(1, sizeof *rep.u.list_jobs_reply.jobs);
+	memset(rep.u.list_jobs_reply.jobs[0].job.job_id.b, 0x30, DOB_GUID_LEN);
+	rep.u.list_jobs_reply.jobs[0].job.display_name = dob_strdup("nightly");
+	rep.u.list_jobs_reply.jobs[0].job.state = DOB_STATE_TRANSFERRING;
+	rep.u.list_jobs_reply.jobs[0].job.progress.bytes_total = 3u << 20;
+	rep.u.list_jobs_reply.jobs[0].job.progress.bytes_transferred = 3u << 19;
+	send_and_free(f, &rep);
+	dob_msg_clear(&req);
+	if (fake_expect(f, DOB_MSG_GET_STATS, &req) < 0)
+		return;
+	memset(&rep, 0, sizeof rep);
+	rep.type = DOB_MSG_STATS;
+	rep.correlation_id = req.correlation_id;
+	rep.u.stats.subscribers = 3;
+	rep.u.stats.managed_jobs = 1;
+	rep.u.stats.pending_episodes = 2;
+	rep.u.stats.uptime_ms = 125000;
+	rep.u.stats.events_in = 250;
+	send_and_free(f, &rep);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, top_prints_one_snapshot_when_stdout_is_not_a_terminal, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "top", NULL };
+	const char *json[] = { "--endpoint", NULL, "top", "--json", NULL };
+	struct run *r;
+	char types[64];
+
+	r = against(s_top, NULL, args);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->out, "\033[") == NULL, "a terminal control sequence in a snapshot");
+	cr_expect(strstr(r->out, "dobroker fake, backend sim, up 2m 05s; 3 subscribers, 1 managed "
+				 "job, 2 pending episodes\n") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "events in 250 (2.0/s since start)") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "{30303030-3030-3030-3030-303030303030}  TRANSFERRING     "
+				 "1.5 MiB/3.0 MiB (50%)") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "\n11       {11111111-1111-1111-1111-111111111111}  0x80190194 1") !=
+			  NULL, "%s", r->out);
+	cr_expect(strstr(r->out, " in 4") != NULL, "deadline of episode 11: %s", r->out);
+	cr_expect(strstr(r->out, "\n12       {12121212-") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "resume:2:1000:cancel") != NULL, "%s", r->out);
+	free(r);
+	r = against(s_top, NULL, json);
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	json_types(r->out, types, sizeof types);
+	cr_expect_str_eq(types, "top");
+	cr_expect_eq(occurrences(r->out, "\"episode_id\":"), 2, "%s", r->out);
+	free(r);
+}
