@@ -155,7 +155,8 @@ void top_print(FILE *out, const struct top_view *v)
 	if (v->n_episodes == 0)
 		fprintf(out, "(no pending episode)\n");
 	if (v->episodes_dropped)
-		fprintf(out, "(%zu more episodes not shown)\n", v->episodes_dropped);
+		fprintf(out, "(%llu more episodes not shown)\n",
+			(unsigned long long)v->episodes_dropped);
 
 	if (s && s->n_sessions) {
 		fprintf(out, "\n%-8s %-11s %6s %10s %8s  %s\n", "SESSION", "ROLE", "QUEUE", "OUT",

@@ -805,7 +805,8 @@ int dobctl_check_url(const char *url, char *why, size_t whylen)
 	size_t n = strlen(url), i, skip;
 
 	if (n > DOB_MAX_URL)
-		return bad(why, whylen, "URL too long: %zu characters, at most %u", n, DOB_MAX_URL);
+		return bad(why, whylen, "URL too long: %llu characters, at most %u", (unsigned long long)n,
+			   DOB_MAX_URL);
 	if (iprefix(url, "http://"))
 		skip = 7;
 	else if (iprefix(url, "https://"))
@@ -815,8 +816,8 @@ int dobctl_check_url(const char *url, char *why, size_t whylen)
 			   "broker accepts)", url);
 	for (i = 0; i < n; i++)
 		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
-			return bad(why, whylen, "URL '%.80s' has a blank or control character at %zu "
-				   "(escape it as %%XX)", url, i);
+			return bad(why, whylen, "URL '%.80s' has a blank or control character at %llu "
+				   "(escape it as %%XX)", url, (unsigned long long)i);
 	if (url[skip] == '\0' || url[skip] == '/' || url[skip] == '?' || url[skip] == '#')
 		return bad(why, whylen, "URL '%.80s' has no host", url);
 	return 0;
@@ -857,7 +858,8 @@ int dobctl_check_local_path(const char *path, bool windows, char *why, size_t wh
 	if (n == 0)
 		return bad(why, whylen, "empty local path");
 	if (n > DOB_MAX_PATH)
-		return bad(why, whylen, "local path too long: %zu bytes, at most %u", n, DOB_MAX_PATH);
+		return bad(why, whylen, "local path too long: %llu bytes, at most %u",
+			   (unsigned long long)n, DOB_MAX_PATH);
 	if (!windows) {
 		if (path[0] != '/')
 			return bad(why, whylen, "local path '%.80s' is relative: give an absolute path "
@@ -880,7 +882,7 @@ int dobctl_check_local_path(const char *path, bool windows, char *why, size_t wh
 				   "(':' after the drive)", path);
 		if ((unsigned char)path[i] < 0x20 || strchr("<>\"|?*", path[i]))
 			return bad(why, whylen, "local path '%.80s' has a character Windows does not "
-				   "allow in names at %zu", path, i);
+				   "allow in names at %llu", path, (unsigned long long)i);
 	}
 	for (i = 3; i < n;) {
 		size_t k = i;

@@ -212,12 +212,33 @@ static void s_watch(struct fake *f)
 			      f->hello.u.hello.filter.job_ids[0].b[0] == 0x67,
 		   "job filter");
 	fake_check(f, strcmp(f->hello.u.hello.client_name, "watcher-1") == 0, "name");
-	fake_job_error(&m, 0x11, 11);
-	send_and_free(f, &m);
-	fake_resolution(&m, 0x11, 11);
-	send_and_free(f, &m);
-	fake_job_modified(&m, 0x12); /* beyond --count: never printed */
-	send_and_free(f, &m);
+	/* In one write: dobctl may stop reading once it has printed two. */
+	{
+		uint8_t buf[8192];
+		size_t len = 0;
+
+		for (int i = 0; i < 3; i++) {
+			struct dob_codec_error ce;
+			uint8_t *fr = NULL;
+			size_t n = 0;
+
+			if (i == 0)
+				fake_job_error(&m, 0x11, 11);
+			else if (i == 1)
+				fake_resolution(&m, 0x11, 11);
+			else
+				fake_job_modified(&m, 0x12); /* beyond --count: never printed */
+			fake_check(f, dob_encode(&m, DOB_MAX_FRAME_DEFAULT, &fr, &n, &ce) == 0 &&
+					      len + n <= sizeof buf, "encode");
+			if (fr && len + n <= sizeof buf) {
+				memcpy(buf + len, fr, n);
+				len += n;
+			}
+			dob_free(fr);
+			dob_msg_clear(&m);
+		}
+		fake_send_raw(f, buf, len);
+	}
 	fake_wait_eof(f, 5000);
 }
 
