@@ -1377,7 +1377,7 @@ static int cmd_top(struct global *g, int argc, char **argv)
 	struct dob_filter f = { .kind_mask = (1u << DOB_EVENT_JOB_ERROR) |
 					     (1u << DOB_EVENT_RESOLUTION) };
 	struct dob_list_jobs_reply jobs;
-	struct dob_stats st, prev;
+	struct dob_stats st;
 	struct top_view *v = NULL;
 	struct dobc *c = NULL;
 	struct jsonw w;
@@ -1385,6 +1385,7 @@ static int cmd_top(struct global *g, int argc, char **argv)
 	uint32_t interval = 1000, replayed = 0;
 	uint64_t count = 0, shown = 0, decisions0 = 0;
 	int64_t t_prev = 0;
+	uint64_t in_prev = 0, out_prev = 0;
 	bool once = false, have_prev = false;
 	int i = 0, r, code;
 
@@ -1407,6 +1408,8 @@ static int cmd_top(struct global *g, int argc, char **argv)
 	}
 	if (!spawn_stdout_is_terminal())
 		once = true;
+	else if (!once && !g->json)
+		spawn_stdout_ansi();
 	v = dob_calloc(1, sizeof *v);
 	if (!v) {
 		say("out of memory");
@@ -1423,7 +1426,6 @@ static int cmd_top(struct global *g, int argc, char **argv)
 	/* The pending episodes come first, as replays: wait for those the
 	 * Welcome announced (ages and deadlines are in them). */
 	top_events(c, v, g->timeout_ms, &replayed, dobc_welcome(c)->pending_episodes);
-	memset(&prev, 0, sizeof prev);
 	jsonw_init(&w);
 	for (;;) {
 		r = dobc_list_jobs(c, &jobs, g->timeout_ms);
@@ -1456,8 +1458,8 @@ static int cmd_top(struct global *g, int argc, char **argv)
 
 			if (secs > 0) {
 				v->interval_ms = (now - t_prev) / 1000;
-				v->events_in_per_s = (double)(st.events_in - prev.events_in) / secs;
-				v->events_out_per_s = (double)(st.events_out - prev.events_out) / secs;
+				v->events_in_per_s = (double)(st.events_in - in_prev) / secs;
+				v->events_out_per_s = (double)(st.events_out - out_prev) / secs;
 				v->decisions_per_s = (double)(v->decisions - decisions0) / secs;
 			}
 		}
@@ -1473,10 +1475,8 @@ static int cmd_top(struct global *g, int argc, char **argv)
 		v->stats = NULL;
 		v->jobs = NULL;
 		dobc_list_jobs_reply_clear(&jobs);
-		dobc_stats_clear(&prev);
-		prev = st; /* only the counters are read from prev */
-		prev.n_sessions = 0;
-		prev.sessions = NULL;
+		in_prev = st.events_in;
+		out_prev = st.events_out;
 		dobc_stats_clear(&st);
 		have_prev = true;
 		t_prev = transport_now_us();

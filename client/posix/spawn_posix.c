@@ -54,6 +54,10 @@ bool spawn_stdout_is_terminal(void)
 	return isatty(STDOUT_FILENO) == 1;
 }
 
+void spawn_stdout_ansi(void)
+{
+}
+
 bool spawn_windows_paths(void)
 {
 	return false;

@@ -74,6 +74,11 @@ void spawn_line_feed(struct spawn_line *l, const char *p, size_t n);
 bool spawn_stdin_is_terminal(void);
 bool spawn_stdout_is_terminal(void);
 
+/* Prepares the terminal on stdout for ANSI escapes (`top` clears the
+ * screen with them): nothing to do on POSIX; on Windows the console needs
+ * ENABLE_VIRTUAL_TERMINAL_PROCESSING (Windows 10 and later). */
+void spawn_stdout_ansi(void);
+
 /* True when local paths follow Windows rules (drive letters, UNC, ...). */
 bool spawn_windows_paths(void);
 

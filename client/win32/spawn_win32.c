@@ -155,6 +155,15 @@ bool spawn_stdout_is_terminal(void)
 	return h && h != INVALID_HANDLE_VALUE && GetConsoleMode(h, &mode);
 }
 
+void spawn_stdout_ansi(void)
+{
+	HANDLE h = GetStdHandle(STD_OUTPUT_HANDLE);
+	DWORD mode;
+
+	if (h && h != INVALID_HANDLE_VALUE && GetConsoleMode(h, &mode))
+		SetConsoleMode(h, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING);
+}
+
 bool spawn_windows_paths(void)
 {
 	return true;
