@@ -357,20 +357,17 @@ static void print_json(struct jsonw *w)
 	jsonw_reset(w);
 }
 
-/* A refusal as one phrase: the status named once, then the broker's
- * message (which for ALREADY_RESOLVED names the winner, its session and
- * action; only a reply without a message gets them from its fields). */
+/* A refusal as one phrase: the status named once, the broker's message,
+ * and for ALREADY_RESOLVED the winner from the reply's fields, in the form
+ * scripts match: (won by "NAME", session N: ACTION). */
 static void refusal_text(const struct dob_action_result *res, char *buf, size_t len)
 {
-	bool msg = res->message && *res->message;
 	int n = snprintf(buf, len, "%s", dob_status_name(res->status));
 
-	if (n < 0 || (size_t)n >= len)
-		return;
-	if (msg)
-		snprintf(buf + n, len - (size_t)n, ": %s", res->message);
-	else if (res->status == DOB_STATUS_ALREADY_RESOLVED)
-		snprintf(buf + n, len - (size_t)n, " (winner: \"%s\", session %" PRIu64 ", %s)",
+	if (n >= 0 && (size_t)n < len && res->message && *res->message)
+		n += snprintf(buf + n, len - (size_t)n, ": %s", res->message);
+	if (n >= 0 && (size_t)n < len && res->status == DOB_STATUS_ALREADY_RESOLVED)
+		snprintf(buf + n, len - (size_t)n, " (won by \"%s\", session %" PRIu64 ": %s)",
 			 res->winner.client_name ? res->winner.client_name : "",
 			 res->winner.session_id, dobctl_action_name(res->winner_action));
 }

@@ -812,7 +812,8 @@ Test(dobctl, already_resolved_is_said_once, .timeout = 30)
 	cr_expect_eq(r->code, 4, "exit %d: %s", r->code, r->err);
 	cr_expect_eq(occurrences(r->err, "ALREADY_RESOLVED"), 1, "%s", r->err);
 	cr_expect(strstr(r->err, "refused: ALREADY_RESOLVED: episode 11 was decided: cancel by other "
-				 "(session 7)\n") != NULL, "%s", r->err);
+				 "(session 7) (won by \"other\", session 7: cancel)\n") != NULL,
+		  "%s", r->err);
 	free(r);
 	r = against(s_already, "with an error first", watch);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
