@@ -282,10 +282,12 @@ Test(router, frames_are_batched_into_few_writes)
 
 Test(router, stats_count_subscribers_events_and_drops)
 {
-	struct client ctl;
+	struct client ctl, w;
 	struct dob_msg m, r;
 	struct fb_job *j;
 
+	cl_connect(&w, &h, &alice);
+	cl_hello(&w, "watcher", DOB_ROLE_OBSERVER, NULL);
 	cl_connect(&ctl, &h, &alice);
 	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
 	j = submitted(&ctl, "s");
@@ -295,7 +297,7 @@ Test(router, stats_count_subscribers_events_and_drops)
 	m.type = DOB_MSG_GET_STATS;
 	cl_request(&ctl, &m, DOB_MSG_STATS, &r);
 	cr_assert_eq(r.u.stats.status, DOB_STATUS_OK);
-	cr_assert_eq(r.u.stats.subscribers, 1);
+	cr_assert_eq(r.u.stats.subscribers, 1, "the watcher, not the asking client");
 	cr_assert_eq(r.u.stats.events_in, 1);
 	cr_assert_geq(r.u.stats.events_out, 1);
 	cr_assert_eq(r.u.stats.pending_episodes, 1);
@@ -303,4 +305,24 @@ Test(router, stats_count_subscribers_events_and_drops)
 	cr_assert_eq(r.u.stats.n_sessions, 0, "per-session stats are for privileged callers");
 	dob_msg_clear(&r);
 	cl_free(&ctl);
+	cl_free(&w);
+}
+
+/* Regression (issue 12): `dobctl stats` alone counted itself as a
+ * subscriber, and listed itself among the sessions. */
+Test(router, stats_do_not_count_the_asking_client)
+{
+	struct dob_identity root = h_admin();
+	struct client adm;
+	struct dob_msg m, r;
+
+	cl_connect(&adm, &h, &root);
+	cl_hello(&adm, "dobctl", DOB_ROLE_OBSERVER, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_GET_STATS;
+	cl_request(&adm, &m, DOB_MSG_STATS, &r);
+	cr_assert_eq(r.u.stats.subscribers, 0);
+	cr_assert_eq(r.u.stats.n_sessions, 0);
+	dob_msg_clear(&r);
+	cl_free(&adm);
 }
