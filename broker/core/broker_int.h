@@ -45,8 +45,8 @@ enum session_state {
 			   * close are under way; freed at the close callback */
 };
 
-/* A principal's rate-limit bucket (session.c): shared by its sessions and
- * kept while it is not full, so reconnecting does not refill it. */
+/* What a principal's closed connections left of their rate budget
+ * (session.c), so that reconnecting does not refill it. */
 struct rate_bucket;
 
 struct session {
@@ -64,6 +64,9 @@ struct session {
 	struct timer *hs_timer;      /* handshake timeout (HELLO) */
 	struct timer *close_timer;   /* CLOSING: give up on the write in flight */
 	struct rate_bucket *bucket;  /* a reference (session.c) */
+	int64_t tokens;              /* this connection's bucket, in thousandths of a frame */
+	int64_t tokens_ms;           /* when it was last filled */
+	bool hello_charged;          /* its first frame took a token (refunded at close) */
 	uint32_t inflight;           /* requests without a reply */
 	/* output */
 	struct outq *q;              /* owned */

@@ -16,9 +16,14 @@
  * inside a call the core made, so a handler may fail a session while its
  * caller still holds the pointer.
  *
- * Rate limit: one token bucket per principal (authz_same_principal), shared
- * by its connections and kept after they close while it is not full, so a
- * client that reconnects finds the bucket as it left it.
+ * Rate limit: a token bucket per connection (one flooding connection does
+ * not take the service of its user's other connections), whose level is
+ * handed on within the principal (authz_same_principal): a closing
+ * connection leaves what it had (its Hello refunded) to the principal's
+ * record, and a new connection starts from the lowest level left, refilled
+ * since. So a client cut for RATE_LIMITED that reconnects is still limited,
+ * while connect/Hello/close cycles cost nothing. The records are freed once
+ * refilled.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -72,8 +77,8 @@ static void close_timeout(void *arg)
 struct rate_bucket {
 	struct rate_bucket *next;    /* in b->buckets */
 	struct dob_identity who;     /* owned: the principal */
-	unsigned refs;               /* sessions using it */
-	int64_t tokens;              /* thousandths of a frame */
+	unsigned refs;               /* sessions of it alive */
+	int64_t tokens;              /* lowest level left, thousandths of a frame */
 	int64_t tokens_ms;           /* when it was last filled */
 };
 
@@ -82,16 +87,40 @@ static bool same_principal(const struct dob_identity *a, const struct dob_identi
 	return authz_same_principal(a, b) || (!a->user_sid && !b->user_sid && a->uid == b->uid);
 }
 
-static void refill(const struct broker_config *c, struct rate_bucket *k, int64_t now)
+static void refill_level(const struct broker_config *c, int64_t *tokens, int64_t *tokens_ms,
+			 int64_t now)
 {
 	int64_t cap = (int64_t)c->rate_burst * 1000;
 
-	if (now > k->tokens_ms) {
-		k->tokens += (now - k->tokens_ms) * (int64_t)c->rate_limit;
-		if (k->tokens > cap)
-			k->tokens = cap;
-		k->tokens_ms = now;
+	if (now > *tokens_ms) {
+		*tokens += (now - *tokens_ms) * (int64_t)c->rate_limit;
+		if (*tokens > cap)
+			*tokens = cap;
+		*tokens_ms = now;
 	}
+}
+
+static void refill(const struct broker_config *c, struct rate_bucket *k, int64_t now)
+{
+	refill_level(c, &k->tokens, &k->tokens_ms, now);
+}
+
+/* s closes: its level (Hello refunded) goes back to its principal's record. */
+static void bucket_put(struct session *s)
+{
+	const struct broker_config *c = &s->b->cfg;
+	struct rate_bucket *k = s->bucket;
+	int64_t now = plat_now_ms(), cap = (int64_t)c->rate_burst * 1000;
+
+	refill(c, k, now);
+	refill_level(c, &s->tokens, &s->tokens_ms, now);
+	if (s->hello_charged)
+		s->tokens += 1000;
+	if (s->tokens > cap)
+		s->tokens = cap;
+	if (s->tokens < k->tokens)
+		k->tokens = s->tokens;
+	k->refs--;
 }
 
 /* Buckets nobody uses that have refilled are the same as new ones: freed,
@@ -185,6 +214,9 @@ void session_accepted(struct broker *b, struct plat_conn *c, const struct dob_id
 	s->conn = c;
 	s->id = ++b->next_session_id;
 	s->state = SESS_HELLO;
+	refill(&b->cfg, s->bucket, plat_now_ms());
+	s->tokens = s->bucket->tokens; /* what the principal's last connections left */
+	s->tokens_ms = s->bucket->tokens_ms;
 	dob_decoder_init(&s->dec, b->cfg.max_frame);
 	same = session_count_principal(b, peer);
 	s->next = b->sessions;
@@ -231,7 +263,7 @@ void session_free(struct session *s)
 	if (s->close_timer)
 		timer_cancel(b->timers, s->close_timer);
 	if (s->bucket)
-		s->bucket->refs--;
+		bucket_put(s);
 	outq_free(s->q);
 	frame_unref(s->final);
 	/* The platform is done with it: its sent() came, or the loop is gone. */
@@ -317,6 +349,7 @@ void session_closed(struct session *s, int err)
 {
 	log_debug("session %llu: peer gone (%s)", (unsigned long long)s->id,
 		  err ? dob_strerror(err) : "hung up");
+	plat_conn_set_data(s->conn, NULL);
 	s->conn = NULL; /* the platform frees it when we return */
 	session_free(s);
 }
@@ -558,19 +591,19 @@ static void dispatch(struct session *s, struct dob_msg *m)
 	}
 }
 
-/* Token bucket of s's principal: rate_limit frames per second, rate_burst
- * at once. */
+/* Token bucket: rate_limit frames per second, rate_burst at once. */
 static bool rate_ok(struct session *s)
 {
 	const struct broker_config *c = &s->b->cfg;
-	struct rate_bucket *k = s->bucket;
 
 	if (c->rate_limit == 0)
 		return true;
-	refill(c, k, plat_now_ms());
-	if (k->tokens < 1000)
+	refill_level(c, &s->tokens, &s->tokens_ms, plat_now_ms());
+	if (s->tokens < 1000)
 		return false;
-	k->tokens -= 1000;
+	s->tokens -= 1000;
+	if (s->state == SESS_HELLO)
+		s->hello_charged = true;
 	return true;
 }
 

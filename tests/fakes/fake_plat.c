@@ -349,6 +349,8 @@ void fake_conn_hangup(struct plat_conn *c)
 		c->wbuf = NULL;
 		l->h.sent(l->h.ctx, c, -DOB_ECLOSED);
 	}
+	if (c->closed)
+		return; /* the core closed it meanwhile: its close callback follows */
 	c->released = true;
 	l->h.closed(l->h.ctx, c, 0);
 }

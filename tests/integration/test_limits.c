@@ -56,6 +56,7 @@ struct flood {
 	uint64_t frames_sent;   /* whole frames written */
 	uint64_t pongs;
 	bool failed;            /* ended otherwise (reason says how) */
+	bool send_broken;       /* this connection's send failed: read why */
 	enum dob_perr last;     /* the last ProtocolError's code */
 	char reason[256];       /* ... and its message */
 	/* prepared by the test's thread: */
@@ -135,6 +136,7 @@ static void flood_once(struct flood *fl, struct hr_conn *r)
 	fl->conns++;
 	frame = fl->frame;
 	flen = fl->flen;
+	fl->send_broken = false;
 	if (send(r->fd, fl->hello, fl->hello_len, MSG_NOSIGNAL) != (ssize_t)fl->hello_len) {
 		fl->failed = true;
 		snprintf(fl->reason, sizeof fl->reason, "send Hello: %s", strerror(errno));
@@ -192,11 +194,18 @@ static void flood_once(struct flood *fl, struct hr_conn *r)
 			}
 			continue;
 		}
-		if (p.revents & POLLOUT) {
+		if ((p.revents & POLLOUT) && !fl->send_broken) {
 			ssize_t n = send(r->fd, frame + sent, flen - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 			if (n < 0 && (errno == EAGAIN || errno == EINTR))
 				continue;
+			if (n < 0 && (errno == EPIPE || errno == ECONNRESET) && !fl->send_broken) {
+				/* Cut while sending: the ProtocolError that says why
+				 * is still to be read (a reconnect is cut at once now
+				 * that it gets no new burst). */
+				fl->send_broken = true;
+				continue;
+			}
 			if (n < 0) {
 				snprintf(fl->reason, sizeof fl->reason, "send: %s", strerror(errno));
 				fl->failed = true;
@@ -328,9 +337,13 @@ Test(limits, max_size_frame_flood_is_rate_limited_while_others_keep_their_servic
 	}
 	free(frame);
 	dob_free(hbuf);
-	/* Each connection spent the burst (4000 frames) before its cut. */
-	cr_assert(frames >= 4000ull * cut, "%llu frames over %u cuts", (unsigned long long)frames,
-		  cut);
+	/* A flooder's first connection spent the burst (4000 frames) before its
+	 * cut; its reconnects got no new burst (issue 9 item 8: the bucket is
+	 * handed on within the identity), only what the rate refilled. */
+	cr_assert(frames >= 4000ull, "%llu frames over %u cuts", (unsigned long long)frames, cut);
+	cr_assert(cut <= 2 * FLOODERS || frames < 4000ull * cut / 2,
+		  "%llu frames over %u cuts: reconnects were given a new burst",
+		  (unsigned long long)frames, cut);
 
 	/* One more job after the flood; the good subscriber saw every error. */
 	hc_submit(pinger, "after-flood", "http://h/missing/f", path, NULL);
@@ -346,7 +359,8 @@ Test(limits, max_size_frame_flood_is_rate_limited_while_others_keep_their_servic
 
 	struct dob_stats st = hc_stats(pinger);
 
-	cr_assert_eq(st.subscribers, 2, "a flooder is still connected (%u)", st.subscribers);
+	/* "good" (the asking client is not counted: issue 12). */
+	cr_assert_eq(st.subscribers, 1, "a flooder is still connected (%u)", st.subscribers);
 	dobc_stats_clear(&st);
 	fprintf(stderr,
 		"flood: %d flooders for %d ms: %u connections cut RATE_LIMITED after %llu frames "
@@ -421,7 +435,7 @@ Test(limits, ten_thousand_connect_disconnect_cycles_leak_no_fd_or_memory)
 
 	for (int i = 0; i < WARMUP; i++)
 		cycle(i % 4);
-	wait_subscribers(mon, 1);
+	wait_subscribers(mon, 0); /* the monitor asks: not counted */
 	int fds0 = hp_fd_count(B.pid);
 	long rss0 = hp_rss_kb(B.pid);
 	int64_t t0 = hp_now_ms();
@@ -431,7 +445,7 @@ Test(limits, ten_thousand_connect_disconnect_cycles_leak_no_fd_or_memory)
 		cycle(i % 4);
 	int64_t took = hp_now_ms() - t0;
 
-	wait_subscribers(mon, 1);
+	wait_subscribers(mon, 0); /* the monitor asks: not counted */
 	int fds1 = hp_fd_count(B.pid);
 	long rss1 = hp_rss_kb(B.pid);
 
