@@ -256,8 +256,8 @@ void session_free(struct session *s)
 		b->sessions = s->next;
 	if (s->next)
 		s->next->prev = s->prev;
-	if (s->conn) /* only at broker_free, after plat_loop_free */
-		plat_conn_set_data(s->conn, NULL);
+	/* s->conn is not touched: here it is being freed (close callback,
+	 * closed()) or already gone (broker_free after plat_loop_free). */
 	if (s->hs_timer)
 		timer_cancel(b->timers, s->hs_timer);
 	if (s->close_timer)

@@ -34,7 +34,7 @@
  *
  * close_after_write: we flush the buffer in flight, discard what the peer
  * sent meanwhile (so that it reads our last bytes and a clean EOF rather
- * than ECONNRESET) and close. A peer that never reads is given LINGER_MS,
+ * than ECONNRESET) and close. A peer that never reads is given GRACE_MS,
  * then cut off (the write reports -DOB_ECLOSED).
  *
  * End of stream: the peer may only have shut down its sending side, so a
@@ -62,7 +62,7 @@
 #define READ_BUDGET 4      /* reads of rbuf_len per conn per wake-up */
 #define ACCEPT_BUDGET 128  /* accepts per listener per wake-up */
 #define DRAIN_BUDGET 16    /* reads discarded before a graceful close */
-#define LINGER_MS 5000     /* close_after_write: time given to a slow reader */
+#define GRACE_MS 5000     /* close_after_write: time given to a slow reader */
 
 struct listener {
 	struct pollable p;
@@ -271,7 +271,7 @@ void plat_conn_close_after_write(struct plat_conn *c, plat_close_cb cb)
 	c->state = CONN_LINGER;
 	dl_remove(&c->link);
 	dl_push_back(&l->lingering, &c->link);
-	c->linger_deadline_ms = plat_now_ms() + LINGER_MS;
+	c->linger_deadline_ms = plat_now_ms() + GRACE_MS;
 	set_events(c, EPOLLOUT);
 }
 
@@ -408,7 +408,7 @@ void sock_reap(struct plat_loop *l, int64_t now_ms)
 		n = n->next;
 		if (c->linger_deadline_ms <= now_ms) {
 			log_debug("conn fd %d: peer did not read our last %zu bytes in %d ms; closing",
-				  c->p.fd, c->wlen - c->woff, LINGER_MS);
+				  c->p.fd, c->wlen - c->woff, GRACE_MS);
 			conn_kill(c, false);
 		}
 	}

@@ -9,6 +9,8 @@
 #include "dob/alloc.h"
 #include "dob/codec.h"
 #include "dob/err.h"
+#include "broker.h"
+#include "config.h"
 #include "outq.h"
 
 static int64_t live0;
@@ -238,4 +240,26 @@ Test(outq, out_of_memory_at_every_allocation_loses_nothing_silently)
 			frame_unref(f[i]);
 		outq_free(q);
 	}
+}
+
+/* The byte limits are settings with their own checks (bad input gets a
+ * specific error). */
+Test(outq, byte_limit_settings_are_checked)
+{
+	struct broker_config c;
+	char err[256];
+
+	config_defaults(&c);
+	cr_assert_eq(c.queue_soft_bytes, 4u << 20);
+	cr_assert_eq(c.queue_hard_bytes, 16u << 20);
+	cr_assert_eq(config_check(&c, err, sizeof err), 0, "%s", err);
+	c.queue_soft_bytes = c.queue_hard_bytes;
+	cr_assert_eq(config_check(&c, err, sizeof err), -DOB_EINVAL);
+	cr_assert(strstr(err, "queue-soft-bytes"), "%s", err);
+	config_defaults(&c);
+	c.queue_soft_bytes = 1000;
+	c.queue_hard_bytes = 2000; /* below one 64 KiB frame */
+	cr_assert_eq(config_check(&c, err, sizeof err), -DOB_EINVAL);
+	cr_assert(strstr(err, "max-frame"), "%s", err);
+	config_clear(&c);
 }
