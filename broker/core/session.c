@@ -343,6 +343,12 @@ void session_eof(struct session *s)
 	}
 	outq_clear(s->q);
 	s->state = SESS_CLOSING; /* no last frame: router_flush_all closes it */
+	/* A batch in flight to a peer that does not read is given up, as in
+	 * session_fail. */
+	if (s->writing &&
+	    timer_add(s->b->timers, plat_now_ms() + s->b->cfg.handshake_timeout_ms, close_timeout,
+		      s, &s->close_timer))
+		close_timeout(s);
 }
 
 void session_closed(struct session *s, int err)

@@ -518,3 +518,24 @@ Test(session, hangup_with_a_write_in_flight_frees_everything)
 	cr_expect_lt(dob_alloc_live(), live0, "the session and its buffer are freed");
 	cl_free(&cl);
 }
+
+/* A peer that half-closes and never reads the batch in flight does not pin
+ * its session: the write is given up after the handshake timeout. */
+Test(session, half_close_with_a_stuck_write_is_given_up)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	fake_conn_stall(cl.c, true);
+	send_ping(&cl, 1, 1);
+	cr_assert(fake_conn_write_pending(cl.c));
+	fake_conn_shutdown(cl.c);
+	fake_pump(h.loop);
+	cr_assert(!fake_conn_released(cl.c), "closed before the write had its chance");
+	fake_clock_advance(h.loop, 5000);
+	cr_assert(fake_conn_released(cl.c), "the stuck write pins the session");
+	cr_assert_eq(broker_session_count(h.b), 0);
+	cl_free(&cl);
+}
