@@ -34,7 +34,7 @@ struct plat_listen_opts {
 	bool allow_sandboxed;   /* Windows: admit AppContainer / low integrity callers */
 	const char *const *package_sids; /* Windows: extra AppContainer package SIDs (NULL-terminated), optional */
 	bool service_mode;      /* Windows: the machine service's pipe DACL (docs/security.md) */
-	uint32_t pipe_instances; /* Windows: fixed pool size, all created at listen; 0 = 32 */
+	uint32_t pipe_instances; /* Windows: fixed pool size (1..254), all created at listen; 0 = 128 */
 	/* POSIX test/dev facility ("identity override"): extra listening sockets
 	 * whose connections are given a fixed identity instead of SO_PEERCRED's
 	 * (pid still comes from the OS). Format of each entry:

@@ -122,7 +122,7 @@ void config_defaults(struct broker_config *c)
 	c->rate_limit = 2000;
 	c->rate_burst = 4000;
 	c->log_level = DOB_LOG_INFO;
-	c->pipe_instances = 32;
+	c->pipe_instances = 128;
 }
 
 static void free_list(struct broker_config *c)
