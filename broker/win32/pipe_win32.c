@@ -283,11 +283,13 @@ static int create_instance(struct win_pipe_server *s, bool first, char *errbuf, 
 	c->cop.fn = on_connect;
 	if (!ConnectNamedPipe(c->h, &c->cop.ov)) {
 		DWORD e = GetLastError();
-		if (e == ERROR_PIPE_CONNECTED) {
-			/* A client came between create and connect: no packet is
-			 * queued for this case, so queue one ourselves (handlers
-			 * run only from the loop). */
-			if (win_loop_complete(s->loop, &c->cop, 0, 0) < 0) {
+		if (e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA) {
+			/* A client came between create and connect (and, for
+			 * ERROR_NO_DATA, already left): no packet is queued for
+			 * this case, so queue one ourselves (handlers run only
+			 * from the loop; on_connect replaces an instance whose
+			 * client is gone). */
+			if (win_loop_complete(s->loop, &c->cop, e == ERROR_NO_DATA ? e : 0, 0) < 0) {
 				conn_close(c);
 				snprintf(errbuf, errlen, "%s: cannot queue a completion",
 					 s->name_utf8);
