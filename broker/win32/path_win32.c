@@ -36,6 +36,7 @@
 #include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
+#include "dob/trust.h"
 #include "platform.h"
 
 struct tok_entry {
@@ -141,8 +142,9 @@ static int access_check(HANDLE token, const wchar_t *path, DWORD want, const cha
 	return r;
 }
 
-/* Absolute drive path "X:\..." or UNC "\\server\share\...", with '/' turned
- * into '\', no "." or ".." component (GetFullPathName would give the same). */
+/* Absolute drive path "X:\..." of a form dob_win_path_check accepts (no
+ * UNC, device, \\?\, stream, DOS device name, dot components), with '/'
+ * turned into '\', that GetFullPathName gives back unchanged. */
 static int absolute_path(const char *path, wchar_t **out)
 {
 	*out = NULL;
@@ -155,8 +157,7 @@ static int absolute_path(const char *path, wchar_t **out)
 			*p = L'\\';
 	bool drive = ((w[0] >= L'A' && w[0] <= L'Z') || (w[0] >= L'a' && w[0] <= L'z')) &&
 		     w[1] == L':' && w[2] == L'\\';
-	bool unc = w[0] == L'\\' && w[1] == L'\\' && w[2] && w[2] != L'\\';
-	DWORD need = (drive || unc) ? GetFullPathNameW(w, 0, NULL, NULL) : 0;
+	DWORD need = drive ? GetFullPathNameW(w, 0, NULL, NULL) : 0;
 	wchar_t *full = need ? dob_malloc((size_t)need * sizeof(wchar_t)) : NULL;
 	DWORD n = full ? GetFullPathNameW(w, need, full, NULL) : 0;
 	if (n == 0 || n >= need || _wcsicmp(full, w) != 0) {
@@ -173,11 +174,18 @@ int plat_check_path_writable(const struct dob_identity *who, const char *path)
 {
 	if (!who || !path)
 		return -DOB_EACCES;
+	/* Forms refused whoever asks, before any file system call: no SMB
+	 * traffic with the broker's credentials, no device opened. */
+	enum dob_wpath k = dob_win_path_check(path);
+	if (k != DOB_WPATH_OK) {
+		log_info("path check: \"%s\": %s", path, dob_win_path_reason(k));
+		return -DOB_EINVAL;
+	}
 	wchar_t *w = NULL;
 	if (absolute_path(path, &w) < 0) {
 		log_info("path check: \"%s\" is not an absolute, normalized local path; refused",
 			 path);
-		return -DOB_EACCES;
+		return -DOB_EINVAL;
 	}
 	HANDLE tok = find_token(who);
 	if (!tok) {

@@ -167,10 +167,23 @@ static void test_path_checks(const struct dob_identity *who)
 	snprintf(missing, sizeof(missing), "%s\\nope\\out.bin", dir);
 	CHECK_EQ(plat_check_path_writable(who, missing), -DOB_ENOTFOUND);
 	CHECK_EQ(plat_check_path_writable(who, dir), -DOB_EACCES);
-	CHECK_EQ(plat_check_path_writable(who, "out.bin"), -DOB_EACCES);
-	char dotdot[700];
+	/* Forms refused whoever asks (-DOB_EINVAL: the core answers
+	 * INVALID_ARGUMENT), before any file system call: relative, "..",
+	 * UNC (no SMB with the broker's credentials), device, \\?\, an
+	 * alternate stream, a DOS device name. */
+	CHECK_EQ(plat_check_path_writable(who, "out.bin"), -DOB_EINVAL);
+	char dotdot[700], stream[700], dev[700];
 	snprintf(dotdot, sizeof(dotdot), "%s\\..\\out.bin", dir);
-	CHECK_EQ(plat_check_path_writable(who, dotdot), -DOB_EACCES);
+	CHECK_EQ(plat_check_path_writable(who, dotdot), -DOB_EINVAL);
+	CHECK_EQ(plat_check_path_writable(who, "\\\\server\\share\\out.bin"), -DOB_EINVAL);
+	CHECK_EQ(plat_check_path_writable(who, "\\\\.\\pipe\\dobroker"), -DOB_EINVAL);
+	snprintf(stream, sizeof(stream), "\\\\?\\%s", file);
+	CHECK_EQ(plat_check_path_writable(who, stream), -DOB_EINVAL);
+	snprintf(stream, sizeof(stream), "%s:evil", file);
+	CHECK_EQ(plat_check_path_writable(who, stream), -DOB_EINVAL);
+	snprintf(dev, sizeof(dev), "%s\\nul.txt", dir);
+	CHECK_EQ(plat_check_path_writable(who, dev), -DOB_EINVAL);
+	CHECK_EQ(plat_check_path_writable(who, "C:out.bin"), -DOB_EINVAL);
 	/* Another pid, or the right pid with another user: no token, refused. */
 	struct dob_identity other = *who;
 	other.pid = who->pid + 4;
