@@ -315,7 +315,18 @@ int win_pipe_client_identity(HANDLE pipe, const FILETIME *connected, struct dob_
 			return -DOB_EACCES;
 		}
 	}
-	if (!DuplicateTokenEx(src, TOKEN_QUERY | TOKEN_DUPLICATE, NULL, SecurityIdentification,
+	/* Kept at the level the client allowed (the pipe's token): a client
+	 * that connected with SECURITY_IMPERSONATION lets the service create its
+	 * jobs as it (win_impersonate_client). The fallback's process token is
+	 * never more than identification: the client allowed nothing. */
+	SECURITY_IMPERSONATION_LEVEL lvl = SecurityIdentification;
+	DWORD ln = 0;
+	if (!fallback && GetTokenInformation(src, TokenImpersonationLevel, &lvl, sizeof(lvl), &ln) &&
+	    lvl >= SecurityImpersonation)
+		lvl = SecurityImpersonation;
+	else
+		lvl = SecurityIdentification;
+	if (!DuplicateTokenEx(src, TOKEN_QUERY | TOKEN_DUPLICATE | TOKEN_IMPERSONATE, NULL, lvl,
 			      TokenImpersonation, &imp)) {
 		say(why, whylen, "DuplicateTokenEx", GetLastError());
 		CloseHandle(src);

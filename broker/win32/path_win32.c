@@ -107,6 +107,12 @@ static HANDLE find_token(const struct dob_identity *who)
 	return dup;
 }
 
+int win_client_token(const struct dob_identity *who, HANDLE *out)
+{
+	*out = who ? find_token(who) : NULL;
+	return *out ? 0 : -DOB_ENOTFOUND;
+}
+
 /* May the token have `want` on the object at path? 0, -DOB_EACCES. */
 static int access_check(HANDLE token, const wchar_t *path, DWORD want, const char *what)
 {

@@ -38,6 +38,19 @@ int win_error_to_err(DWORD err);
  * -DOB_EBACKEND; success -> 0). */
 int win_hresult_to_err(HRESULT hr);
 
+/* Service mode: run the next COM calls of this thread as the pipe client
+ * `who` (its token kept by the pipe server, win_client_token). Needs the
+ * client to have connected with SECURITY_IMPERSONATION (libdobclient asks
+ * for identification unless told otherwise): -DOB_EACCES, logged, when it
+ * did not; -DOB_ENOTFOUND when its connection is gone. Pair with
+ * win_revert_client() on the same thread, always. With the job manager's
+ * proxy blanket set to EOAC_DYNAMIC_CLOAKING, BITS/DO see the client as
+ * the caller, so the job is the client's and its files are written with
+ * the client's rights. */
+int win_impersonate_client(const struct dob_identity *who);
+/* RevertToSelf, or abort: never go on as the client. */
+void win_revert_client(void);
+
 /* ------------------------------------------------------------ sd_win32.c */
 
 /* Client rights on the pipe (users' apps, ALL APPLICATION PACKAGES and each
@@ -114,6 +127,10 @@ int win_token_identity(HANDLE token, struct dob_identity *out, char *why, size_t
  * On success the registry owns token (closed by unregister). */
 int win_token_register(uint32_t pid, const char *user_sid, HANDLE token, void **cookie);
 void win_token_unregister(void *cookie); /* NULL-safe */
+/* A duplicate of the token kept for who's live connection (CloseHandle it):
+ * impersonation level when the client allowed it, else identification.
+ * -DOB_ENOTFOUND when who has no live connection. */
+int win_client_token(const struct dob_identity *who, HANDLE *out);
 
 /* ------------------------------------------------------------ loop_win32.c */
 

@@ -5,7 +5,10 @@
  * Opening: CreateFileW with SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
  * so the broker can learn who we are (ImpersonateNamedPipeClient gives it an
  * identification token, enough to read our SIDs and integrity level) but can
- * never act as us. ERROR_PIPE_BUSY (every instance taken) is retried with
+ * never act as us. With DOBC_IMPERSONATION=1 in the environment the level is
+ * SECURITY_IMPERSONATION instead: the machine service may then create our
+ * jobs as us (so BITS/DO write our files with our rights); the server is
+ * still authenticated before a byte is written. ERROR_PIPE_BUSY (every instance taken) is retried with
  * WaitNamedPipeW until the connect deadline.
  *
  * Reading (the choice made here, over a blocking read with PeekNamedPipe):
@@ -407,9 +410,11 @@ int transport_connect(struct transport **out, const char *endpoint, int timeout_
 	}
 
 	for (;;) {
+		const char *imp = getenv("DOBC_IMPERSONATION");
+		DWORD level = imp && strcmp(imp, "1") == 0 ? SECURITY_IMPERSONATION
+							    : SECURITY_IDENTIFICATION;
 		h = CreateFileW(wname, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-				FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-				NULL);
+				FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | level, NULL);
 		if (h != INVALID_HANDLE_VALUE)
 			break;
 		e = GetLastError();

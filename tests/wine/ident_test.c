@@ -195,6 +195,19 @@ static void test_path_checks(const struct dob_identity *who)
 	if (CHECK(make_locked_dir(lockw)))
 		CHECK_EQ(plat_check_path_writable(who, lockfile), -DOB_EACCES);
 
+	/* Acting as the client (service mode's job creation) fails closed: no
+	 * live connection; a token that is not impersonation level (the child
+	 * connects with SECURITY_IDENTIFICATION, and under Wine the identity
+	 * comes from the process-token fallback, never more than that). */
+	other = *who;
+	other.pid = who->pid + 4;
+	CHECK_EQ(win_impersonate_client(&other), -DOB_ENOTFOUND);
+	CHECK_EQ(win_impersonate_client(who), -DOB_EACCES);
+	HANDLE still = NULL;
+	CHECK(!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &still));
+	if (still)
+		CloseHandle(still);
+
 	DeleteFileA(file);
 	RemoveDirectoryW(lockw);
 	RemoveDirectoryW(dirw);
