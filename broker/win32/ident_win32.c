@@ -17,8 +17,10 @@
  *              INFORMATION) + OpenProcessToken). "The server's own token" is
  *              detected by comparing with this process's token: same user,
  *              same logon session (AuthenticationId), same integrity, same
- *              AppContainer. A real client with exactly our token gets its
- *              process token, which says the same of it.
+ *              AppContainer. A real client with a token like ours gets its
+ *              process token, which must then name the same user and no
+ *              more privilege than ours (a service impersonating our user
+ *              is refused, never taken for the service).
  *   user_sid   TokenUser, as a string
  *   appcontainer_sid  TokenAppContainerSid (NULL outside an AppContainer;
  *              always NULL under Wine)
@@ -298,13 +300,14 @@ int win_pipe_client_identity(HANDLE pipe, const FILETIME *connected, struct dob_
 		return -DOB_EACCES;
 	}
 	HANDLE src = NULL, imp = NULL;
-	bool fallback = false;
+	bool fallback = false, looked_like_self = false;
 	char why1[256] = "", why2[256] = "";
 	src = impersonation_token(pipe, why1, sizeof(why1));
 	if (src && same_as_self(src)) {
 		/* Wine: impersonation gave our own token back. */
 		CloseHandle(src);
 		src = NULL;
+		looked_like_self = true;
 		snprintf(why1, sizeof(why1), "impersonation yields the server's own token");
 	}
 	if (!src) {
@@ -341,6 +344,35 @@ int win_pipe_client_identity(HANDLE pipe, const FILETIME *connected, struct dob_
 			 fallback ? why1 : "", "", why3);
 		CloseHandle(imp);
 		return r;
+	}
+	if (looked_like_self) {
+		/* On Windows a real client may connect with a token just like
+		 * ours (same user, session and integrity) while its process is
+		 * someone else -- a service impersonating our user. The process
+		 * token must then not lend it another user or more privilege
+		 * than the token it connected with: refused, never elevated. */
+		struct dob_identity self;
+		HANDLE st = NULL;
+		bool same = false;
+		if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &st)) {
+			if (win_token_identity(st, &self, why3, sizeof(why3)) == 0) {
+				same = strcmp(self.user_sid, out->user_sid) == 0 &&
+				       (!out->privileged || self.privileged);
+				dob_identity_clear(&self);
+			}
+			CloseHandle(st);
+		}
+		if (!same) {
+			snprintf(why, whylen,
+				 "pid %lu: connected with a token like the broker's own, but its "
+				 "process runs as %s%s: ambiguous identity, refused",
+				 (unsigned long)pid, out->user_sid,
+				 out->privileged ? " (privileged)" : "");
+			dob_identity_clear(out);
+			memset(out, 0, sizeof(*out));
+			CloseHandle(imp);
+			return -DOB_EACCES;
+		}
 	}
 	out->pid = pid;
 	*token = imp;
