@@ -193,6 +193,17 @@ int plat_check_path_writable(const struct dob_identity *who, const char *path)
 			 path);
 		return -DOB_EINVAL;
 	}
+	/* A drive letter mapped to a network share is UNC in disguise: the
+	 * checks below would talk SMB with the broker's credentials, on the
+	 * loop thread. GetDriveType asks the mount manager, not the network. */
+	wchar_t root[4] = {w[0], L':', L'\\', 0};
+	UINT dt = GetDriveTypeW(root);
+	if (dt == DRIVE_REMOTE || dt == DRIVE_UNKNOWN || dt == DRIVE_NO_ROOT_DIR) {
+		log_info("path check: \"%s\": drive %lc: is %s; refused", path, w[0],
+			 dt == DRIVE_REMOTE ? "a network drive" : "not a local drive");
+		dob_free(w);
+		return dt == DRIVE_REMOTE ? -DOB_EINVAL : -DOB_ENOTFOUND;
+	}
 	HANDLE tok = find_token(who);
 	if (!tok) {
 		log_warn("path check: no live connection of pid %lu (%s) to check \"%s\" with; "
@@ -209,8 +220,7 @@ int plat_check_path_writable(const struct dob_identity *who, const char *path)
 	}
 	DWORD fa = GetFileAttributesW(w);
 	*slash = 0;
-	/* "X:" -> "X:\" for a file at the root of a drive. */
-	wchar_t root[4] = {w[0], L':', L'\\', 0};
+	/* "X:" -> "X:\" for a file at the root of a drive: root. */
 	const wchar_t *dir = (slash == w + 2 && w[1] == L':') ? root : w;
 	DWORD da = GetFileAttributesW(dir);
 	if (da == INVALID_FILE_ATTRIBUTES || !(da & FILE_ATTRIBUTE_DIRECTORY)) {

@@ -184,6 +184,17 @@ static void test_path_checks(const struct dob_identity *who)
 	snprintf(dev, sizeof(dev), "%s\\nul.txt", dir);
 	CHECK_EQ(plat_check_path_writable(who, dev), -DOB_EINVAL);
 	CHECK_EQ(plat_check_path_writable(who, "C:out.bin"), -DOB_EINVAL);
+	/* A drive letter with no drive behind it: not found, before any other
+	 * call (a network drive is refused the same way, as UNC: Windows). */
+	for (wchar_t d = L'Q'; d <= L'Y'; d++) {
+		wchar_t r[4] = {d, L':', L'\\', 0};
+		if (GetDriveTypeW(r) != DRIVE_NO_ROOT_DIR)
+			continue;
+		char nod[16];
+		snprintf(nod, sizeof(nod), "%lc:\\x\\f.bin", d);
+		CHECK_EQ(plat_check_path_writable(who, nod), -DOB_ENOTFOUND);
+		break;
+	}
 	/* Another pid, or the right pid with another user: no token, refused. */
 	struct dob_identity other = *who;
 	other.pid = who->pid + 4;
