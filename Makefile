@@ -140,6 +140,10 @@ TOOLS := $(patsubst tests/tools/%.c,$(BIN)/%$(EXE),$(TOOL_SRCS))
 ifeq ($(TARGET),mingw)
 WINTEST_SRCS := $(wildcard tests/wine/*.c)
 TOOLS += $(patsubst tests/wine/%.c,$(BIN)/%$(EXE),$(WINTEST_SRCS))
+# tests/windows/: the real-Windows acceptance program (docs/security.md),
+# also run under Wine, where it reports what it cannot check as SKIPPED.
+WINACC_SRCS := $(wildcard tests/windows/*.c)
+TOOLS += $(patsubst tests/windows/%.c,$(BIN)/%$(EXE),$(WINACC_SRCS))
 endif
 
 all: $(LIBPROTO) $(LIBCLIENT) $(PROGRAMS) $(TOOLS)
@@ -222,6 +226,10 @@ $(BIN)/%$(EXE): $(OBJ)/tests/wine/%.o $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 # subscribers: both libraries.
 $(BIN)/callback_bench$(EXE): $(OBJ)/tests/wine/callback_bench.o $(LIBCLIENT) $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
+# The acceptance program is a client of the installed broker.
+$(BIN)/%$(EXE): $(OBJ)/tests/windows/%.o $(LIBCLIENT) $(LIBPROTO)
+	$(Q)$(LINK)
+.PRECIOUS: $(OBJ)/tests/windows/%.o
 # client_test.exe tests libdobclient and dobctl.exe: it links the client's
 # library, not the broker's.
 $(BIN)/client_test$(EXE): $(OBJ)/tests/wine/client_test.o $(LIBCLIENT) $(LIBPROTO)

@@ -776,6 +776,17 @@ static void run_restart(int n, int reps)
 	restart.n = n;
 	if (bk_start(&b, scen, sizeof scen - 1, NULL) < 0)
 		return;
+	{
+		/* The simulated service keeps its jobs across the restarts
+		 * (as DO does): without it every restart after the first finds
+		 * no job and forgets them all. */
+		char full[sizeof scen + 400];
+		int len = snprintf(full, sizeof full, "%spersist %s/sim-state\n", scen, b.dir);
+		if (bench_write_file(b.scen, full, (size_t)len) != 0) {
+			bad("restart: cannot write %s", b.scen);
+			goto out;
+		}
+	}
 	for (int i = 0; i < reps; i++) {
 		int64_t t = restart_once(&b);
 		if (t < 0)

@@ -41,11 +41,13 @@ struct plat_listen_opts {
 	const char *endpoint;   /* socket path (POSIX) or pipe name (Windows) */
 	bool allow_sandboxed;   /* Windows: admit AppContainer / low integrity callers */
 	const char *const *package_sids; /* Windows: extra AppContainer package SIDs (NULL-terminated), optional */
+	bool service_mode;      /* Windows: the machine service's pipe DACL (docs/security.md) */
+	uint32_t pipe_instances; /* Windows: fixed pool size (1..254), all created at listen; 0 = 128 */
 	/* POSIX test/dev facility ("identity override"): extra listening sockets
 	 * whose connections are given a fixed identity instead of SO_PEERCRED's
 	 * (pid still comes from the OS). Format of each entry:
 	 *   PATH=key:value,key:value   keys: uid sid appcontainer integrity
-	 *                              sandboxed(0|1) privileged(0|1)
+	 *                              sandboxed(0|1) privileged(0|1) internet(0|1)
 	 * Used by tests to play other users and sandboxed callers. NULL-terminated. */
 	const char *const *test_listeners;
 };
@@ -201,8 +203,11 @@ void plat_dir_unlock(struct plat_lock *lk);
 
 /* Confused-deputy check: could `who` itself create/write the file at path?
  * POSIX: probe-create in the target directory with the caller's fsuid/fsgid.
- * Windows: impersonate the client, create/open, revert. Returns 0,
- * -DOB_EACCES (who may not), or -DOB_ENOTFOUND (directory missing). */
+ * Windows: AccessCheck with the client's pipe token. Returns 0,
+ * -DOB_EACCES (who may not), -DOB_ENOTFOUND (directory missing), or
+ * -DOB_EINVAL for a path form that is refused whoever asks (relative; on
+ * Windows also UNC, device, \\?\, alternate streams, DOS device names:
+ * dob/trust.h), before any file system call. */
 int plat_check_path_writable(const struct dob_identity *who, const char *path);
 
 /* ------------------------------------------------------------ program */

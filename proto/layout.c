@@ -48,7 +48,7 @@
 static const struct layout_field identity_f[] = {
 	U32(pid, 1), U32(uid, 2), STR(user_sid, 3, 0, TEXT),
 	STR(appcontainer_sid, 4, 0, TEXT), U32(integrity_rid, 5),
-	BOOL(sandboxed, 6), BOOL(privileged, 7),
+	BOOL(sandboxed, 6), BOOL(privileged, 7), BOOL(internet_client, 8),
 };
 const struct layout_type layout_identity = TYPE(T, identity_f, NULL);
 #undef T

@@ -24,6 +24,7 @@
 
 #include "dob/codec.h"
 #include "dob/err.h"
+#include "dob/trust.h"
 #include "internal.h"
 
 /* ------------------------------------------------------------ UTF-8 */
@@ -395,4 +396,142 @@ int dob_jrec_validate(const struct dob_jrec *r, struct dob_codec_error *err)
 		return -DOB_EFIELD;
 	validate_root(&p, b->name);
 	return validate_struct(b->type, &r->u, &p, err);
+}
+
+/* ------------------------------------------------------------ trust rules */
+
+static char lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static bool prefix_nocase(const char *s, const char *p)
+{
+	for (; *p; s++, p++)
+		if (lower(*s) != *p)
+			return false;
+	return true;
+}
+
+bool dob_url_http(const char *url)
+{
+	const char *host;
+
+	if (!url)
+		return false;
+	if (prefix_nocase(url, "http://"))
+		host = url + 7;
+	else if (prefix_nocase(url, "https://"))
+		host = url + 8;
+	else
+		return false;
+	return *host && *host != '/' && *host != '\\';
+}
+
+static bool sep(char c)
+{
+	return c == '\\' || c == '/';
+}
+
+/* CON, PRN, AUX, NUL, COM1-9, LPT1-9 (and the superscript-digit forms are
+ * not plain ASCII, so they fall to the caller's UTF-8 as ordinary names;
+ * Windows 11 no longer treats them as devices). An extension does not help:
+ * "nul.txt" is the NUL device on every Windows before 11. */
+static bool dos_device(const char *c, size_t n)
+{
+	static const char *const names[] = { "con", "prn", "aux", "nul" };
+	size_t base = 0;
+
+	while (base < n && c[base] != '.')
+		base++;
+	while (base > 0 && c[base - 1] == ' ')
+		base--;
+	if (base == 3) {
+		for (size_t i = 0; i < 4; i++)
+			if (lower(c[0]) == names[i][0] && lower(c[1]) == names[i][1] &&
+			    lower(c[2]) == names[i][2])
+				return true;
+	}
+	if (base == 4 && c[3] >= '1' && c[3] <= '9') {
+		char a = lower(c[0]), b = lower(c[1]), d = lower(c[2]);
+		if ((a == 'c' && b == 'o' && d == 'm') || (a == 'l' && b == 'p' && d == 't'))
+			return true;
+	}
+	return false;
+}
+
+enum dob_wpath dob_win_path_check(const char *path)
+{
+	const char *p;
+
+	if (!path || !*path)
+		return DOB_WPATH_EMPTY;
+	if (sep(path[0]) && sep(path[1])) {
+		if ((path[2] == '?' || path[2] == '.') && (sep(path[3]) || !path[3]))
+			return path[2] == '?' ? DOB_WPATH_VERBATIM : DOB_WPATH_DEVICE;
+		return DOB_WPATH_UNC;
+	}
+	if (path[0] == '\\' && path[1] == '?' && path[2] == '?' && path[3] == '\\')
+		return DOB_WPATH_VERBATIM;
+	if (!(((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
+	      path[1] == ':' && sep(path[2])))
+		return DOB_WPATH_RELATIVE;
+	for (p = path + 2; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		if (c < 0x20 || strchr("<>\"|*?", c))
+			return DOB_WPATH_BAD_CHARACTER;
+		if (c == ':')
+			return DOB_WPATH_STREAM;
+	}
+	/* Components after "X:\". */
+	p = path + 3;
+	while (*p) {
+		const char *e = p;
+		size_t n;
+		while (*e && !sep(*e))
+			e++;
+		n = (size_t)(e - p);
+		if (n == 0) {
+			/* "X:\a\\b": an empty component; a trailing separator
+			 * names a directory, which the writable check refuses. */
+			if (*e) {
+				p = e + 1;
+				continue;
+			}
+			break;
+		}
+		if (p[n - 1] == '.' || p[n - 1] == ' ')
+			return DOB_WPATH_DOTS;
+		if (dos_device(p, n))
+			return DOB_WPATH_RESERVED;
+		p = *e ? e + 1 : e;
+	}
+	return DOB_WPATH_OK;
+}
+
+const char *dob_win_path_reason(enum dob_wpath k)
+{
+	switch (k) {
+	case DOB_WPATH_OK:
+		return "an absolute local path";
+	case DOB_WPATH_EMPTY:
+		return "the path is empty";
+	case DOB_WPATH_VERBATIM:
+		return "\\\\?\\ (verbatim) paths are refused";
+	case DOB_WPATH_DEVICE:
+		return "device paths (\\\\.\\...) are refused";
+	case DOB_WPATH_UNC:
+		return "UNC (network) paths are refused";
+	case DOB_WPATH_RELATIVE:
+		return "relative paths are refused (want X:\\...)";
+	case DOB_WPATH_DOTS:
+		return "'.' and '..' components and names ending in a dot or space are refused";
+	case DOB_WPATH_STREAM:
+		return "alternate data streams (':' after the drive) are refused";
+	case DOB_WPATH_RESERVED:
+		return "DOS device names (CON, NUL, COM1, ...) are refused";
+	case DOB_WPATH_BAD_CHARACTER:
+		return "control characters and < > \" | * ? are refused";
+	}
+	return "refused";
 }

@@ -230,7 +230,11 @@ void bk_stop(struct bk *b)
 			b->pid = 0;
 		}
 	}
-	if (b->dir[0])
+	/* Experiments: DOB_BENCH_KEEP=1 keeps the broker's directory (log,
+	 * journal) for a look. */
+	if (b->dir[0] && getenv("DOB_BENCH_KEEP"))
+		fprintf(stderr, "native_bench: kept %s\n", b->dir);
+	else if (b->dir[0])
 		nftw(b->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	b->dir[0] = '\0';
 }

@@ -734,6 +734,8 @@ int broker_start(struct broker *b, struct plat_loop *loop, char *errbuf, size_t 
 	memset(&lo, 0, sizeof(lo));
 	lo.endpoint = b->cfg.endpoint ? b->cfg.endpoint : plat_default_endpoint();
 	lo.allow_sandboxed = b->cfg.allow_sandboxed;
+	lo.service_mode = b->cfg.service_mode;
+	lo.pipe_instances = b->cfg.pipe_instances;
 	lo.test_listeners = (const char *const *)b->cfg.test_listeners;
 	{
 		/* test_listeners must be NULL-terminated for the platform. */

@@ -57,6 +57,11 @@ struct broker_config {
 	bool allow_sandboxed;
 	size_t n_test_listeners;
 	char **test_listeners;           /* owned array of owned strings */
+	/* Trust model (docs/security.md). */
+	bool service_mode;               /* --mode service: machine service DACL; else per-user */
+	uint32_t pipe_instances;         /* fixed pool of pipe instances (Windows) */
+	size_t n_submit_allow;
+	char **submit_allow;             /* owned: SIDs of sandboxed callers that may submit */
 };
 
 /* Creates a broker. cfg is copied; be is owned by the broker from this call

@@ -27,6 +27,8 @@ enum opt_type {
 	T_BACKEND,
 	T_LIST,
 	T_EVLEVEL,
+	T_MODE,
+	T_SIDS,
 };
 
 /* Flags of an option. */
@@ -113,6 +115,16 @@ static const struct opt opts[] = {
 	  F_PROG },
 	{ "allow-sandboxed", T_BOOL, OFF(allow_sandboxed), 0, 0, "BOOL",
 	  "Windows: admit AppContainer and low-integrity clients", F_RESTART },
+	{ "mode", T_MODE, OFF(service_mode), 0, 0, "MODE",
+	  "deployment: user (per-user broker, the default) or service (machine service; "
+	  "'install' sets it); chooses the pipe's DACL (docs/security.md)", F_RESTART },
+	{ "pipe-instances", T_U32, OFF(pipe_instances), 1, 254, "N",
+	  "Windows: fixed pool of pipe instances, all created at start (concurrent clients)",
+	  F_RESTART },
+	{ "sandboxed-submit-allow", T_SIDS, OFF(submit_allow), 0, 0, "SID",
+	  "AppContainer SID (or, for low integrity outside one, user SID) whose sandboxed "
+	  "callers may submit downloads without the internetClient capability (repeatable)",
+	  F_RESTART },
 	{ "test-listener", T_LIST, OFF(test_listeners), 0, 0, "SPEC",
 	  "POSIX tests: extra socket with a fixed identity, PATH=uid:N,sid:S,appcontainer:A,"
 	  "integrity:N,sandboxed:0|1,privileged:0|1 (repeatable)", F_RESTART },
@@ -152,9 +164,10 @@ void config_defaults(struct broker_config *c)
 	c->rate_limit = 2000;
 	c->rate_burst = 4000;
 	c->log_level = DOB_LOG_INFO;
-	/* Durable by default: one fsync per loop turn (group commit) covers
-	 * every record of the turn before its frames are sent. */
+	/* Durable by default: one fsync per batch of work (group commit)
+	 * covers every record of it before its frames are sent. */
 	c->journal_sync = true;
+	c->pipe_instances = 128;
 }
 
 static void free_list(struct broker_config *c)
@@ -164,6 +177,11 @@ static void free_list(struct broker_config *c)
 	dob_free(c->test_listeners);
 	c->test_listeners = NULL;
 	c->n_test_listeners = 0;
+	for (size_t i = 0; i < c->n_submit_allow; i++)
+		dob_free(c->submit_allow[i]);
+	dob_free(c->submit_allow);
+	c->submit_allow = NULL;
+	c->n_submit_allow = 0;
 }
 
 void config_clear(struct broker_config *c)
@@ -212,6 +230,8 @@ int config_copy(struct broker_config *dst, const struct broker_config *src)
 	dst->endpoint = dst->state_dir = dst->backend = dst->scenario = NULL;
 	dst->test_listeners = NULL;
 	dst->n_test_listeners = 0;
+	dst->submit_allow = NULL;
+	dst->n_submit_allow = 0;
 	if (dup_opt(&dst->endpoint, src->endpoint) || dup_opt(&dst->state_dir, src->state_dir) ||
 	    dup_opt(&dst->backend, src->backend) || dup_opt(&dst->scenario, src->scenario))
 		goto fail;
@@ -223,6 +243,16 @@ int config_copy(struct broker_config *dst, const struct broker_config *src)
 			if (dup_opt(&dst->test_listeners[i], src->test_listeners[i]))
 				goto fail;
 			dst->n_test_listeners++;
+		}
+	}
+	if (src->n_submit_allow) {
+		dst->submit_allow = dob_calloc(src->n_submit_allow, sizeof(char *));
+		if (!dst->submit_allow)
+			goto fail;
+		for (size_t i = 0; i < src->n_submit_allow; i++) {
+			if (dup_opt(&dst->submit_allow[i], src->submit_allow[i]))
+				goto fail;
+			dst->n_submit_allow++;
 		}
 	}
 	return 0;
@@ -262,6 +292,20 @@ static int parse_u64(const char *v, uint64_t *out)
 		return -1;
 	*out = x;
 	return 0;
+}
+
+/* "S-1-" followed by digits and dashes, no empty part (the platform
+ * compares it as text with the SIDs of tokens). */
+static bool sid_text_ok(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n < 5 || n > 184 || strncmp(v, "S-1-", 4) != 0 || v[n - 1] == '-')
+		return false;
+	for (const char *p = v + 4; *p; p++)
+		if (!((*p >= '0' && *p <= '9') || (*p == '-' && p[1] != '-')))
+			return false;
+	return true;
 }
 
 static const struct opt *find(const char *key)
@@ -340,6 +384,31 @@ static int set_opt(struct broker_config *c, struct program_config *p, const char
 		}
 		c->test_listeners = l;
 		l[c->n_test_listeners++] = s;
+		return 0;
+	}
+	case T_MODE:
+		if (strcmp(value, "user") && strcmp(value, "service")) {
+			say(err, errlen, "%s: '%s' is not a mode (user or service)", key, value);
+			return -DOB_EINVAL;
+		}
+		*(bool *)(base + o->off) = strcmp(value, "service") == 0;
+		return 0;
+	case T_SIDS: {
+		char **l, *s;
+		if (!sid_text_ok(value)) {
+			say(err, errlen, "%s: '%s' is not a SID (S-1-...)", key, value);
+			return -DOB_EINVAL;
+		}
+		s = dob_strdup(value);
+		if (!s)
+			return -DOB_ENOMEM;
+		l = dob_realloc(c->submit_allow, (c->n_submit_allow + 1) * sizeof(*l));
+		if (!l) {
+			dob_free(s);
+			return -DOB_ENOMEM;
+		}
+		c->submit_allow = l;
+		l[c->n_submit_allow++] = s;
 		return 0;
 	}
 	case T_U32:
@@ -663,7 +732,11 @@ static void value_text(const struct opt *o, const char *base, char *buf, size_t 
 		break;
 	}
 	case T_LIST:
+	case T_SIDS:
 		snprintf(buf, len, "none");
+		break;
+	case T_MODE:
+		snprintf(buf, len, "%s", *(const bool *)(base + o->off) ? "service" : "user");
 		break;
 	case T_U32:
 		snprintf(buf, len, "%u", *(const uint32_t *)(base + o->off));
@@ -777,6 +850,17 @@ static bool same(const struct opt *o, const char *a, const char *b)
 				return false;
 		return true;
 	}
+	case T_SIDS: {
+		const struct broker_config *x = (const void *)a, *y = (const void *)b;
+		if (x->n_submit_allow != y->n_submit_allow)
+			return false;
+		for (size_t i = 0; i < x->n_submit_allow; i++)
+			if (!str_eq(x->submit_allow[i], y->submit_allow[i]))
+				return false;
+		return true;
+	}
+	case T_MODE:
+		return *(const bool *)(a + o->off) == *(const bool *)(b + o->off);
 	case T_U32:
 		return *(const uint32_t *)(a + o->off) == *(const uint32_t *)(b + o->off);
 	case T_U64:

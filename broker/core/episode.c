@@ -996,7 +996,7 @@ void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a)
 	else if (h)
 		f.access = h->has_owner ? authz_can_act(&s->ident, s->role, &h->owner)
 			 : s->role != DOB_ROLE_CONTROLLER ? DOB_STATUS_NOT_CONTROLLER
-			 : s->ident.privileged ? DOB_STATUS_OK : DOB_STATUS_UNKNOWN_JOB;
+			 : authz_can_see_sessions(&s->ident) ? DOB_STATUS_OK : DOB_STATUS_UNKNOWN_JOB;
 	else
 		f.access = authz_can_act(&s->ident, s->role, &s->ident);
 	f.has_episode = ep != NULL;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "authz.h"
+#include "dob/trust.h"
 #include "broker_int.h"
 #include "decide.h"
 #include "dob/alloc.h"
@@ -591,10 +592,38 @@ void jobs_on_submit(struct session *s, uint64_t corr, const struct dob_submit_jo
 				  "submit_job needs a display name and at least one file");
 		return;
 	}
+	/* Trust rules (docs/security.md, "Confused deputy"): http(s) only; a
+	 * sandboxed caller needs the internet capability or the allow-list. */
+	for (size_t i = 0; i < req->n_files; i++) {
+		if (!dob_url_http(req->files[i].remote_url)) {
+			session_reply_job(b, s->id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, NULL,
+					  "files[%llu].remote_url: only http:// and https:// URLs "
+					  "are accepted",
+					  (unsigned long long)i);
+			return;
+		}
+	}
+	{
+		char why[256];
+		if (!authz_can_submit(&s->ident, b->cfg.submit_allow, b->cfg.n_submit_allow, why,
+				      sizeof(why))) {
+			session_reply_job(b, s->id, corr, DOB_STATUS_ACCESS_DENIED, 0, NULL, "%s",
+					  why);
+			return;
+		}
+	}
 	/* Confused deputy: the client must be able to write each path itself. */
 	for (size_t i = 0; i < req->n_files; i++) {
 		const char *path = req->files[i].local_path ? req->files[i].local_path : "";
 		rc = plat_check_path_writable(&s->ident, path);
+		if (rc == -DOB_EINVAL) {
+			session_reply_job(b, s->id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, NULL,
+					  "files[%llu].local_path %s: not an absolute local path "
+					  "(relative, UNC, device, \\\\?\\, alternate-stream and "
+					  "reserved-name paths are refused)",
+					  (unsigned long long)i, path);
+			return;
+		}
 		if (rc == -DOB_EACCES) {
 			session_reply_job(b, s->id, corr, DOB_STATUS_PATH_DENIED, 0, NULL,
 					  "files[%llu].local_path %s: the caller may not write there",
@@ -790,6 +819,13 @@ void jobs_adopt_query_done(struct broker *b, struct breq *q, struct backend_resu
 	/* The broker may be more privileged than the caller: adopting a job
 	 * the service says belongs to another user is refused. */
 	owner = r->job.info.owner;
+	if (!q->requester.privileged && (!owner || !*owner)) {
+		/* Fails closed: an owner that cannot be read is nobody's. */
+		session_request_done(b, q->session_id);
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_ACCESS_DENIED, 0, NULL,
+				  "the owner of job %s cannot be read; adopting it is refused", gs);
+		return;
+	}
 	if (!q->requester.privileged && owner && *owner && q->requester.user_sid &&
 	    strcmp(owner, q->requester.user_sid) != 0) {
 		session_request_done(b, q->session_id);

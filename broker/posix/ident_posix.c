@@ -14,8 +14,10 @@
  *   sid:S            user SID (default "uid:<uid>")
  *   appcontainer:S   AppContainer SID (default none)
  *   integrity:N      integrity RID, decimal or 0x hex (default 0)
- *   sandboxed:0|1    (default 1 if an appcontainer is given, else 0)
+ *   sandboxed:0|1    (default 1 if an appcontainer is given or the integrity
+ *                    is given and below medium, 0x2000, as on Windows; else 0)
  *   privileged:0|1   (default: uid 0 and not sandboxed)
+ *   internet:0|1     the internetClient capability (default 0)
  * PATH is everything before the last '='; SIDs are printable ASCII without
  * ','. Each key at most once.
  */
@@ -39,6 +41,7 @@ struct ident_override {
 	uint32_t integrity;
 	int sandboxed;      /* 0, 1, or -1: derived */
 	int privileged;     /* 0, 1, or -1: derived */
+	int internet;       /* 0, 1, or -1: not given (0) */
 };
 
 void ident_override_free(struct ident_override *ov)
@@ -117,8 +120,9 @@ static int parse_pair(struct ident_override *ov, const char *s, size_t n, char *
 		*dst = dob_strndup(v, vlen);
 		if (!*dst)
 			return -DOB_ENOMEM;
-	} else if (KEY("sandboxed") || KEY("privileged")) {
-		int *dst = KEY("sandboxed") ? &ov->sandboxed : &ov->privileged;
+	} else if (KEY("sandboxed") || KEY("privileged") || KEY("internet")) {
+		int *dst = KEY("sandboxed") ? &ov->sandboxed
+			   : KEY("privileged") ? &ov->privileged : &ov->internet;
 
 		if (*dst >= 0)
 			goto dup;
@@ -127,7 +131,7 @@ static int parse_pair(struct ident_override *ov, const char *s, size_t n, char *
 		*dst = v[0] - '0';
 	} else {
 		snprintf(why, whylen,
-			 "unknown key '%.*s' (keys: uid sid appcontainer integrity sandboxed privileged)",
+			 "unknown key '%.*s' (keys: uid sid appcontainer integrity sandboxed privileged internet)",
 			 (int)(klen > 64 ? 64 : klen), s);
 		return -DOB_EINVAL;
 	}
@@ -167,7 +171,7 @@ int ident_parse_spec(const char *spec, char **path, struct ident_override **out,
 		err = -DOB_ENOMEM;
 		goto fail;
 	}
-	ov->sandboxed = ov->privileged = -1;
+	ov->sandboxed = ov->privileged = ov->internet = -1;
 	for (p = eq + 1; *p;) {
 		const char *comma = strchr(p, ',');
 		size_t n = comma ? (size_t)(comma - p) : strlen(p);
@@ -223,7 +227,9 @@ int ident_of_peer(int fd, const struct ident_override *ov, struct dob_identity *
 	if (ov && ov->sandboxed >= 0)
 		id->sandboxed = ov->sandboxed == 1;
 	else
-		id->sandboxed = id->appcontainer_sid[0] != '\0';
+		id->sandboxed = id->appcontainer_sid[0] != '\0' ||
+				(ov && ov->has_integrity && ov->integrity < 0x2000);
+	id->internet_client = ov && ov->internet == 1;
 	if (ov && ov->privileged >= 0)
 		id->privileged = ov->privileged == 1;
 	else

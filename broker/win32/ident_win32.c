@@ -1,32 +1,48 @@
 /*
  * broker/win32/ident_win32.c - who is on the other end of a pipe, from the
- * OS only (DESIGN.md, "Security model"). Nothing the client says is used.
+ * OS only (DESIGN.md and docs/security.md, "Identity"). Nothing the client
+ * says is used.
  *
  *   pid        GetNamedPipeClientProcessId
- *   token      the client process's token: OpenProcess(PROCESS_QUERY_LIMITED_
- *              INFORMATION) + OpenProcessToken(TOKEN_QUERY | TOKEN_DUPLICATE);
- *              when the process cannot be opened (another user's elevated
- *              process, a protected process), the pipe's impersonation token:
- *              ImpersonateNamedPipeClient + OpenThreadToken + RevertToSelf
- *              (identification level: the client library connects with
- *              SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION). Under Wine
- *              8 that fallback yields the server's own token, which is why it
- *              is only the fallback.
+ *   token      the pipe client's token: ImpersonateNamedPipeClient +
+ *              OpenThreadToken + RevertToSelf. This is the token of the
+ *              client *thread* that opened the pipe (a client impersonating
+ *              someone is taken for whom it impersonates, at the level it
+ *              allowed: the client library connects with SECURITY_SQOS_PRESENT
+ *              | SECURITY_IDENTIFICATION).
+ *              Fallback, documented: where impersonation yields the server's
+ *              own token -- Wine 8, whose FSCTL_PIPE_IMPERSONATE duplicates
+ *              the server process's token -- the token of the client's
+ *              process is used instead (OpenProcess(PROCESS_QUERY_LIMITED_
+ *              INFORMATION) + OpenProcessToken). "The server's own token" is
+ *              detected by comparing with this process's token: same user,
+ *              same logon session (AuthenticationId), same integrity, same
+ *              AppContainer. A real client with a token like ours gets its
+ *              process token, which must then name the same user and no
+ *              more privilege than ours (a service impersonating our user
+ *              is refused, never taken for the service).
  *   user_sid   TokenUser, as a string
  *   appcontainer_sid  TokenAppContainerSid (NULL outside an AppContainer;
  *              always NULL under Wine)
+ *   internet_client  TokenCapabilities holds internetClient (S-1-15-3-1) or
+ *              internetClientServer (S-1-15-3-2); false when the token has
+ *              no capabilities or they cannot be read
  *   integrity_rid     the last sub-authority of TokenIntegrityLevel
- *   sandboxed  in an AppContainer, or integrity below medium (0x2000)
- *   privileged the user is SYSTEM, or the token is a member of BUILTIN\
- *              Administrators (CheckTokenMembership on an identification-
- *              level duplicate: a UAC-filtered token has the group deny-only
- *              and is therefore not privileged)
+ *   sandboxed  in an AppContainer, or integrity below medium (0x2000):
+ *              untrusted and low
+ *   privileged not sandboxed, and the user is SYSTEM or the token is a member
+ *              of BUILTIN\Administrators (CheckTokenMembership on an
+ *              identification-level duplicate: a UAC-filtered token has the
+ *              group deny-only and is therefore not privileged)
  *   uid        not meaningful on Windows: 0; the core goes by user_sid
  *
- * pid reuse: the process opened must not have started after the connection
- * completed (its creation time is compared with the time identification
- * began), so a client that exited and whose pid went to a new process is not
- * mistaken for it.
+ * pid reuse (the fallback reads the process by pid): the process opened must
+ * have existed at the moment of connection -- its creation time is not after
+ * `connected`, the time the connect completion was taken off the port --
+ * and the pipe must still be connected once the process handle is open
+ * (from then on its pid cannot go to another process). A process that was
+ * alive at the connection and still is, holding the client's pid, is the
+ * client.
  *
  * Any failure refuses the connection (the caller logs why): no identity is
  * ever guessed or defaulted.
@@ -49,6 +65,29 @@ static void say(char *why, size_t len, const char *what, DWORD e)
 {
 	char msg[256];
 	snprintf(why, len, "%s: %s", what, win_strerror(e, msg, sizeof(msg)));
+}
+
+/* internetClient (S-1-15-3-1) or internetClientServer (S-1-15-3-2) among
+ * the token's capabilities. */
+static bool has_internet_capability(HANDLE token)
+{
+	DWORD n = 0;
+	GetTokenInformation(token, TokenCapabilities, NULL, 0, &n);
+	if (n == 0)
+		return false;
+	TOKEN_GROUPS *g = dob_malloc(n);
+	bool yes = false;
+	if (g && GetTokenInformation(token, TokenCapabilities, g, n, &n)) {
+		for (DWORD i = 0; !yes && i < g->GroupCount; i++) {
+			char *s = NULL;
+			if (!ConvertSidToStringSidA(g->Groups[i].Sid, &s))
+				continue;
+			yes = strcmp(s, "S-1-15-3-1") == 0 || strcmp(s, "S-1-15-3-2") == 0;
+			LocalFree(s);
+		}
+	}
+	dob_free(g);
+	return yes;
 }
 
 int win_token_identity(HANDLE token, struct dob_identity *out, char *why, size_t whylen)
@@ -138,6 +177,9 @@ int win_token_identity(HANDLE token, struct dob_identity *out, char *why, size_t
 	}
 	out->sandboxed = out->appcontainer_sid != NULL ||
 			 out->integrity_rid < SECURITY_MANDATORY_MEDIUM_RID;
+	if (out->sandboxed)
+		out->privileged = false;
+	out->internet_client = has_internet_capability(token);
 	if (dup)
 		CloseHandle(dup);
 	return 0;
@@ -176,71 +218,171 @@ static HANDLE impersonation_token(HANDLE pipe, char *why, size_t whylen)
 	return tok;
 }
 
-int win_pipe_client_identity(HANDLE pipe, struct dob_identity *out, HANDLE *token, char *why,
-			     size_t whylen)
+/* Is tok indistinguishable from this process's own token? */
+static bool same_as_self(HANDLE tok)
+{
+	HANDLE self = NULL;
+	TOKEN_STATISTICS a, b;
+	DWORD n = 0;
+	bool same = false;
+	struct dob_identity x, y;
+	char why[128];
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &self))
+		return false;
+	if (GetTokenInformation(tok, TokenStatistics, &a, sizeof(a), &n) &&
+	    GetTokenInformation(self, TokenStatistics, &b, sizeof(b), &n) &&
+	    a.AuthenticationId.LowPart == b.AuthenticationId.LowPart &&
+	    a.AuthenticationId.HighPart == b.AuthenticationId.HighPart &&
+	    win_token_identity(tok, &x, why, sizeof(why)) == 0) {
+		if (win_token_identity(self, &y, why, sizeof(why)) == 0) {
+			same = strcmp(x.user_sid, y.user_sid) == 0 &&
+			       x.integrity_rid == y.integrity_rid &&
+			       !x.appcontainer_sid == !y.appcontainer_sid &&
+			       (!x.appcontainer_sid || strcmp(x.appcontainer_sid, y.appcontainer_sid) == 0);
+			dob_identity_clear(&y);
+		}
+		dob_identity_clear(&x);
+	}
+	CloseHandle(self);
+	return same;
+}
+
+/* The client process's token, pid reuse excluded (see the top). */
+static HANDLE process_token(HANDLE pipe, ULONG pid, const FILETIME *connected, char *why,
+			    size_t whylen)
+{
+	HANDLE proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid), tok = NULL;
+	if (!proc) {
+		say(why, whylen, "OpenProcess", GetLastError());
+		return NULL;
+	}
+	FILETIME created, x1, x2, x3;
+	if (!GetProcessTimes(proc, &created, &x1, &x2, &x3)) {
+		say(why, whylen, "GetProcessTimes", GetLastError());
+		CloseHandle(proc);
+		return NULL;
+	}
+	if (ft64(created) > ft64(*connected)) {
+		snprintf(why, whylen,
+			 "pid %lu belongs to a process started after the connection (the client is "
+			 "gone and its pid was reused)",
+			 (unsigned long)pid);
+		CloseHandle(proc);
+		return NULL;
+	}
+	DWORD avail = 0;
+	if (!PeekNamedPipe(pipe, NULL, 0, NULL, &avail, NULL)) {
+		DWORD e = GetLastError();
+		if (e == ERROR_BROKEN_PIPE || e == ERROR_PIPE_NOT_CONNECTED || e == ERROR_NO_DATA) {
+			snprintf(why, whylen,
+				 "the client (pid %lu) hung up before it could be identified",
+				 (unsigned long)pid);
+			CloseHandle(proc);
+			return NULL;
+		}
+	}
+	if (!OpenProcessToken(proc, TOKEN_QUERY | TOKEN_DUPLICATE, &tok)) {
+		say(why, whylen, "OpenProcessToken", GetLastError());
+		tok = NULL;
+	}
+	CloseHandle(proc);
+	return tok;
+}
+
+int win_pipe_client_identity(HANDLE pipe, const FILETIME *connected, struct dob_identity *out,
+			     HANDLE *token, char *why, size_t whylen)
 {
 	memset(out, 0, sizeof(*out));
 	*token = NULL;
-	FILETIME began;
-	GetSystemTimeAsFileTime(&began);
 	ULONG pid = 0;
 	if (!GetNamedPipeClientProcessId(pipe, &pid)) {
 		say(why, whylen, "GetNamedPipeClientProcessId", GetLastError());
 		return -DOB_EACCES;
 	}
 	HANDLE src = NULL, imp = NULL;
-	const char *from = "process token";
-	HANDLE proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
-	if (proc) {
-		FILETIME created, x1, x2, x3;
-		if (!GetProcessTimes(proc, &created, &x1, &x2, &x3)) {
-			say(why, whylen, "GetProcessTimes", GetLastError());
-			CloseHandle(proc);
-			return -DOB_EACCES;
-		}
-		if (ft64(created) > ft64(began)) {
-			snprintf(why, whylen,
-				 "pid %lu belongs to a process started after the connection (the "
-				 "client is gone and its pid was reused)",
-				 (unsigned long)pid);
-			CloseHandle(proc);
-			return -DOB_EACCES;
-		}
-		if (!OpenProcessToken(proc, TOKEN_QUERY | TOKEN_DUPLICATE, &src))
-			src = NULL;
-		CloseHandle(proc);
+	bool fallback = false, looked_like_self = false;
+	char why1[256] = "", why2[256] = "";
+	src = impersonation_token(pipe, why1, sizeof(why1));
+	if (src && same_as_self(src)) {
+		/* Wine: impersonation gave our own token back. */
+		CloseHandle(src);
+		src = NULL;
+		looked_like_self = true;
+		snprintf(why1, sizeof(why1), "impersonation yields the server's own token");
 	}
 	if (!src) {
-		char why2[256];
-		from = "pipe impersonation token";
-		src = impersonation_token(pipe, why2, sizeof(why2));
+		fallback = true;
+		src = process_token(pipe, pid, connected, why2, sizeof(why2));
 		if (!src) {
-			snprintf(why, whylen, "pid %lu: cannot open its process token nor %s",
-				 (unsigned long)pid, why2);
+			snprintf(why, whylen, "pid %lu: %s; %s", (unsigned long)pid, why1, why2);
 			return -DOB_EACCES;
 		}
 	}
-	if (!DuplicateTokenEx(src, TOKEN_QUERY | TOKEN_DUPLICATE, NULL, SecurityIdentification,
+	/* Kept at the level the client allowed (the pipe's token): a client
+	 * that connected with SECURITY_IMPERSONATION lets the service create its
+	 * jobs as it (win_impersonate_client). The fallback's process token is
+	 * never more than identification: the client allowed nothing. */
+	SECURITY_IMPERSONATION_LEVEL lvl = SecurityIdentification;
+	DWORD ln = 0;
+	if (!fallback && GetTokenInformation(src, TokenImpersonationLevel, &lvl, sizeof(lvl), &ln) &&
+	    lvl >= SecurityImpersonation)
+		lvl = SecurityImpersonation;
+	else
+		lvl = SecurityIdentification;
+	if (!DuplicateTokenEx(src, TOKEN_QUERY | TOKEN_DUPLICATE | TOKEN_IMPERSONATE, NULL, lvl,
 			      TokenImpersonation, &imp)) {
 		say(why, whylen, "DuplicateTokenEx", GetLastError());
 		CloseHandle(src);
 		return -DOB_EACCES;
 	}
 	CloseHandle(src);
-	char why2[384];
-	int r = win_token_identity(imp, out, why2, sizeof(why2));
+	char why3[384];
+	int r = win_token_identity(imp, out, why3, sizeof(why3));
 	if (r < 0) {
-		snprintf(why, whylen, "pid %lu (%s): %s", (unsigned long)pid, from, why2);
+		snprintf(why, whylen, "pid %lu (%s%s%s): %s", (unsigned long)pid,
+			 fallback ? "process token, fallback: " : "pipe impersonation token",
+			 fallback ? why1 : "", "", why3);
 		CloseHandle(imp);
 		return r;
 	}
+	if (looked_like_self) {
+		/* On Windows a real client may connect with a token just like
+		 * ours (same user, session and integrity) while its process is
+		 * someone else -- a service impersonating our user. The process
+		 * token must then not lend it another user or more privilege
+		 * than the token it connected with: refused, never elevated. */
+		struct dob_identity self;
+		HANDLE st = NULL;
+		bool same = false;
+		if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &st)) {
+			if (win_token_identity(st, &self, why3, sizeof(why3)) == 0) {
+				same = strcmp(self.user_sid, out->user_sid) == 0 &&
+				       (!out->privileged || self.privileged);
+				dob_identity_clear(&self);
+			}
+			CloseHandle(st);
+		}
+		if (!same) {
+			snprintf(why, whylen,
+				 "pid %lu: connected with a token like the broker's own, but its "
+				 "process runs as %s%s: ambiguous identity, refused",
+				 (unsigned long)pid, out->user_sid,
+				 out->privileged ? " (privileged)" : "");
+			dob_identity_clear(out);
+			memset(out, 0, sizeof(*out));
+			CloseHandle(imp);
+			return -DOB_EACCES;
+		}
+	}
 	out->pid = pid;
 	*token = imp;
-	log_debug("pipe: client pid %lu user %s%s%s integrity 0x%lx%s%s (from its %s)",
+	log_debug("pipe: client pid %lu user %s%s%s integrity 0x%lx%s%s%s (from its %s%s)",
 		  (unsigned long)pid, out->user_sid,
 		  out->appcontainer_sid ? " appcontainer " : "",
 		  out->appcontainer_sid ? out->appcontainer_sid : "",
 		  (unsigned long)out->integrity_rid, out->sandboxed ? " sandboxed" : "",
-		  out->privileged ? " privileged" : "", from);
+		  out->privileged ? " privileged" : "", out->internet_client ? " internet" : "",
+		  fallback ? "process token, fallback: " : "pipe impersonation token",
+		  fallback ? why1 : "");
 	return 0;
 }

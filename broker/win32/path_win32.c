@@ -36,6 +36,7 @@
 #include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
+#include "dob/trust.h"
 #include "platform.h"
 
 struct tok_entry {
@@ -106,6 +107,12 @@ static HANDLE find_token(const struct dob_identity *who)
 	return dup;
 }
 
+int win_client_token(const struct dob_identity *who, HANDLE *out)
+{
+	*out = who ? find_token(who) : NULL;
+	return *out ? 0 : -DOB_ENOTFOUND;
+}
+
 /* May the token have `want` on the object at path? 0, -DOB_EACCES. */
 static int access_check(HANDLE token, const wchar_t *path, DWORD want, const char *what)
 {
@@ -141,8 +148,9 @@ static int access_check(HANDLE token, const wchar_t *path, DWORD want, const cha
 	return r;
 }
 
-/* Absolute drive path "X:\..." or UNC "\\server\share\...", with '/' turned
- * into '\', no "." or ".." component (GetFullPathName would give the same). */
+/* Absolute drive path "X:\..." of a form dob_win_path_check accepts (no
+ * UNC, device, \\?\, stream, DOS device name, dot components), with '/'
+ * turned into '\', that GetFullPathName gives back unchanged. */
 static int absolute_path(const char *path, wchar_t **out)
 {
 	*out = NULL;
@@ -155,8 +163,7 @@ static int absolute_path(const char *path, wchar_t **out)
 			*p = L'\\';
 	bool drive = ((w[0] >= L'A' && w[0] <= L'Z') || (w[0] >= L'a' && w[0] <= L'z')) &&
 		     w[1] == L':' && w[2] == L'\\';
-	bool unc = w[0] == L'\\' && w[1] == L'\\' && w[2] && w[2] != L'\\';
-	DWORD need = (drive || unc) ? GetFullPathNameW(w, 0, NULL, NULL) : 0;
+	DWORD need = drive ? GetFullPathNameW(w, 0, NULL, NULL) : 0;
 	wchar_t *full = need ? dob_malloc((size_t)need * sizeof(wchar_t)) : NULL;
 	DWORD n = full ? GetFullPathNameW(w, need, full, NULL) : 0;
 	if (n == 0 || n >= need || _wcsicmp(full, w) != 0) {
@@ -173,11 +180,29 @@ int plat_check_path_writable(const struct dob_identity *who, const char *path)
 {
 	if (!who || !path)
 		return -DOB_EACCES;
+	/* Forms refused whoever asks, before any file system call: no SMB
+	 * traffic with the broker's credentials, no device opened. */
+	enum dob_wpath k = dob_win_path_check(path);
+	if (k != DOB_WPATH_OK) {
+		log_info("path check: \"%s\": %s", path, dob_win_path_reason(k));
+		return -DOB_EINVAL;
+	}
 	wchar_t *w = NULL;
 	if (absolute_path(path, &w) < 0) {
 		log_info("path check: \"%s\" is not an absolute, normalized local path; refused",
 			 path);
-		return -DOB_EACCES;
+		return -DOB_EINVAL;
+	}
+	/* A drive letter mapped to a network share is UNC in disguise: the
+	 * checks below would talk SMB with the broker's credentials, on the
+	 * loop thread. GetDriveType asks the mount manager, not the network. */
+	wchar_t root[4] = {w[0], L':', L'\\', 0};
+	UINT dt = GetDriveTypeW(root);
+	if (dt == DRIVE_REMOTE || dt == DRIVE_UNKNOWN || dt == DRIVE_NO_ROOT_DIR) {
+		log_info("path check: \"%s\": drive %lc: is %s; refused", path, w[0],
+			 dt == DRIVE_REMOTE ? "a network drive" : "not a local drive");
+		dob_free(w);
+		return dt == DRIVE_REMOTE ? -DOB_EINVAL : -DOB_ENOTFOUND;
 	}
 	HANDLE tok = find_token(who);
 	if (!tok) {
@@ -195,8 +220,7 @@ int plat_check_path_writable(const struct dob_identity *who, const char *path)
 	}
 	DWORD fa = GetFileAttributesW(w);
 	*slash = 0;
-	/* "X:" -> "X:\" for a file at the root of a drive. */
-	wchar_t root[4] = {w[0], L':', L'\\', 0};
+	/* "X:" -> "X:\" for a file at the root of a drive: root. */
 	const wchar_t *dir = (slash == w + 2 && w[1] == L':') ? root : w;
 	DWORD da = GetFileAttributesW(dir);
 	if (da == INVALID_FILE_ATTRIBUTES || !(da & FILE_ATTRIBUTE_DIRECTORY)) {

@@ -2,10 +2,15 @@
  * broker/win32/pipe_win32.c - the named-pipe server.
  *
  * Byte-mode, overlapped instances of one pipe name, all on the loop's
- * completion port. BACKLOG instances always wait in ConnectNamedPipe; when
- * one connects it becomes a connection (identity read from the OS, then
- * handlers.accepted) and a new instance takes its place, so the name is never
- * without an instance of ours (a squatter could otherwise take it).
+ * completion port, in a fixed pool (plat_listen_opts.pipe_instances, default
+ * POOL_DEFAULT): every instance is created in plat_listen, with nMaxInstances
+ * equal to the pool, and each waits in ConnectNamedPipe. When one connects it
+ * becomes a connection (identity read from the OS, then handlers.accepted);
+ * when a connection's instance is freed, a new instance takes its place at
+ * once (same loop turn). So the broker always holds every instance the name
+ * allows: nobody else can create one (ERROR_PIPE_BUSY whatever its rights),
+ * and at most `pool` clients are connected at a time (the next one waits in
+ * WaitNamedPipe).
  *
  * Squatting: the first instance is created with FILE_FLAG_FIRST_PIPE_INSTANCE
  * (Windows then fails with ERROR_ACCESS_DENIED when the name exists). Wine
@@ -49,7 +54,8 @@
 #include "dob/err.h"
 #include "platform.h"
 
-#define BACKLOG 4              /* instances waiting in ConnectNamedPipe */
+#define POOL_DEFAULT 128       /* pipe instances when the option is 0 */
+#define POOL_MAX 254           /* nMaxInstances' largest value below "unlimited" */
 #define RBUF (16 * 1024)       /* read buffer per connection */
 #define PIPE_BUF_SIZE (64 * 1024) /* the pipe's in and out quotas (advisory) */
 #define MAX_WRITE_CHUNK (1u << 30)
@@ -89,10 +95,14 @@ struct win_pipe_server {
 	PSECURITY_DESCRIPTOR sd;       /* owned (LocalFree) */
 	SECURITY_ATTRIBUTES sa;
 	struct plat_conn *conns;       /* every instance (listening, open, closing) */
+	size_t n_instances;            /* instances whose handle is open (== conns listed) */
+	size_t pool;                   /* fixed number of instances (nMaxInstances) */
+	bool refilling;                /* refill() is on the stack */
 	size_t n_listening;
 	size_t in_flight;              /* sum of pending over conns */
 	size_t n_draining;
 	ULONGLONG retry_at;            /* 0: no retry scheduled */
+	bool listening;                /* the pool is complete: refill from now on */
 	bool shutdown;
 };
 
@@ -114,6 +124,8 @@ static void op_begin(struct plat_conn *c)
 	c->srv->in_flight++;
 }
 
+static void refill(struct win_pipe_server *s);
+
 static void conn_free(struct plat_conn *c)
 {
 	struct win_pipe_server *s = c->srv;
@@ -127,6 +139,9 @@ static void conn_free(struct plat_conn *c)
 		CloseHandle(c->h);
 	win_token_unregister(c->token_cookie);
 	dob_free(c);
+	s->n_instances--;
+	/* The pool is fixed: the instance just closed is replaced now. */
+	refill(s);
 }
 
 /* An operation of c has completed (its handler has run). The last one of a
@@ -273,7 +288,7 @@ static int create_instance(struct win_pipe_server *s, bool first, char *errbuf, 
 					(first ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0),
 				PIPE_TYPE_BYTE | PIPE_READMODE_BYTE | PIPE_WAIT |
 					PIPE_REJECT_REMOTE_CLIENTS,
-				PIPE_UNLIMITED_INSTANCES, PIPE_BUF_SIZE, PIPE_BUF_SIZE, 0, &s->sa);
+				(DWORD)s->pool, PIPE_BUF_SIZE, PIPE_BUF_SIZE, 0, &s->sa);
 	if (c->h == INVALID_HANDLE_VALUE) {
 		DWORD e = GetLastError();
 		dob_free(c);
@@ -305,16 +320,19 @@ static int create_instance(struct win_pipe_server *s, bool first, char *errbuf, 
 		s->conns->prev = c;
 	s->conns = c;
 	s->n_listening++;
+	s->n_instances++;
 
 	c->cop.h = c->h;
 	c->cop.fn = on_connect;
 	if (!ConnectNamedPipe(c->h, &c->cop.ov)) {
 		DWORD e = GetLastError();
-		if (e == ERROR_PIPE_CONNECTED) {
-			/* A client came between create and connect: no packet is
-			 * queued for this case, so queue one ourselves (handlers
-			 * run only from the loop). */
-			if (win_loop_complete(s->loop, &c->cop, 0, 0) < 0) {
+		if (e == ERROR_PIPE_CONNECTED || e == ERROR_NO_DATA) {
+			/* A client came between create and connect (and, for
+			 * ERROR_NO_DATA, already left): no packet is queued for
+			 * this case, so queue one ourselves (handlers run only
+			 * from the loop; on_connect replaces an instance whose
+			 * client is gone). */
+			if (win_loop_complete(s->loop, &c->cop, e == ERROR_NO_DATA ? e : 0, 0) < 0) {
 				conn_close(c);
 				snprintf(errbuf, errlen, "%s: cannot queue a completion",
 					 s->name_utf8);
@@ -332,25 +350,33 @@ static int create_instance(struct win_pipe_server *s, bool first, char *errbuf, 
 	return 0;
 }
 
-/* Brings the waiting instances back to BACKLOG; on failure, retries later. */
+/* Brings the instances back to the pool's size; on failure, retries later.
+ * Not during listen (the pool is being made) or shutdown. */
 static void refill(struct win_pipe_server *s)
 {
-	while (!s->shutdown && s->n_listening < BACKLOG) {
+	if (s->refilling || s->shutdown || s->pool == 0 || !s->listening)
+		return;
+	s->refilling = true;
+	while (s->n_instances < s->pool) {
 		char err[512];
 		if (create_instance(s, false, err, sizeof(err)) < 0) {
-			log_error("pipe: %s (%lu instances waiting; retrying in %d ms)", err,
-				  (unsigned long)s->n_listening, RETRY_MS);
+			log_error("pipe: %s (%lu of %lu instances; retrying in %d ms)", err,
+				  (unsigned long)s->n_instances, (unsigned long)s->pool, RETRY_MS);
 			s->retry_at = GetTickCount64() + RETRY_MS;
+			s->refilling = false;
 			return;
 		}
 	}
 	s->retry_at = 0;
+	s->refilling = false;
 }
 
 static void on_connect(struct win_op *op, DWORD err, DWORD bytes)
 {
 	struct plat_conn *c = CONN_OF(op, cop);
 	struct win_pipe_server *s = c->srv;
+	FILETIME connected; /* the moment of connection, as far as we can know it */
+	GetSystemTimeAsFileTime(&connected);
 	if (c->st != C_LISTENING) {
 		op_end(c);
 		return;
@@ -365,15 +391,14 @@ static void on_connect(struct win_op *op, DWORD err, DWORD bytes)
 				 win_strerror(err, msg, sizeof(msg)));
 		}
 		c->st = C_CLOSED;
-		op_end(c);
-		refill(s);
+		op_end(c); /* frees c; conn_free replaces the instance */
 		return;
 	}
 
 	struct dob_identity id;
 	HANDLE tok = NULL;
 	char why[512];
-	int r = win_pipe_client_identity(c->h, &id, &tok, why, sizeof(why));
+	int r = win_pipe_client_identity(c->h, &connected, &id, &tok, why, sizeof(why));
 	if (r == 0) {
 		c->pid = id.pid;
 		r = win_token_register(id.pid, id.user_sid, tok, &c->token_cookie);
@@ -388,12 +413,9 @@ static void on_connect(struct win_op *op, DWORD err, DWORD bytes)
 		/* Never guess who a client is: no identity, no connection. */
 		log_warn("pipe: refused a connection on %s: %s", s->name_utf8, why);
 		c->st = C_CLOSED;
-		op_end(c);
-		refill(s);
+		op_end(c); /* frees c; conn_free replaces the instance */
 		return;
 	}
-	/* The replacement first, so the next client finds an instance. */
-	refill(s);
 	const struct plat_handlers *h = hs(c);
 	if (h->accepted)
 		h->accepted(h->ctx, c, &id);
@@ -555,8 +577,15 @@ int win_pipe_listen(struct plat_loop *l, const struct plat_listen_opts *o,
 		snprintf(errbuf, errlen, "out of memory");
 		goto fail;
 	}
-	r = win_pipe_security(o && o->allow_sandboxed, o ? o->package_sids : NULL, &s->sd,
-			      errbuf, errlen);
+	s->pool = o && o->pipe_instances ? o->pipe_instances : POOL_DEFAULT;
+	if (s->pool > POOL_MAX) {
+		snprintf(errbuf, errlen, "pipe instances: %lu is above %d",
+			 (unsigned long)s->pool, POOL_MAX);
+		r = -DOB_EINVAL;
+		goto fail;
+	}
+	r = win_pipe_security(o && o->service_mode, o && o->allow_sandboxed,
+			      o ? o->package_sids : NULL, &s->sd, errbuf, errlen);
 	if (r < 0)
 		goto fail;
 	s->sa.nLength = sizeof(s->sa);
@@ -569,12 +598,14 @@ int win_pipe_listen(struct plat_loop *l, const struct plat_listen_opts *o,
 	r = create_instance(s, true, errbuf, errlen);
 	if (r < 0)
 		goto fail;
-	while (s->n_listening < BACKLOG) {
+	while (s->n_instances < s->pool) {
 		r = create_instance(s, false, errbuf, errlen);
 		if (r < 0)
 			goto fail;
 	}
-	log_info("pipe: listening on %s%s", s->name_utf8,
+	s->listening = true;
+	log_info("pipe: listening on %s, %s mode, a pool of %lu instances%s", s->name_utf8,
+		 o && o->service_mode ? "service" : "per-user", (unsigned long)s->pool,
 		 o && o->allow_sandboxed ? " (sandboxed callers admitted)" : "");
 	*out = s;
 	return 0;
@@ -662,6 +693,7 @@ void win_pipe_free(struct win_pipe_server *s)
 	if (!s)
 		return;
 	/* Only instances with nothing in flight can remain here. */
+	s->shutdown = true; /* no replacement for what is freed now */
 	while (s->conns)
 		conn_free(s->conns);
 	if (s->sd)

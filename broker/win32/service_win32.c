@@ -1,6 +1,31 @@
 /*
  * broker/win32/service_win32.c - install, uninstall and run as a Windows
  * service (see win_service.h).
+ *
+ * Least privilege (docs/security.md, "The service"): the service runs as
+ * LocalSystem -- BITS and DO keep jobs per user, and only a LocalSystem
+ * client can impersonate every interactive user to create their jobs as
+ * them -- but with only the privileges it needs
+ * (SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO; the SCM removes every other one
+ * from its token at start):
+ *   SeChangeNotifyPrivilege  traverse checking (every process has it)
+ *   SeImpersonatePrivilege   impersonate its pipe clients (identification of
+ *                            their tokens; creating their jobs as them)
+ *   SeCreateGlobalPrivilege  create the pipe and objects in the global
+ *                            namespace from session 0
+ * It has an unrestricted service SID (NT SERVICE\dobroker,
+ * SERVICE_CONFIG_SERVICE_SID_INFO), which alone, with SYSTEM, may create
+ * instances of its pipe (sd_win32.c). It starts automatically, delayed
+ * (SERVICE_AUTO_START + SERVICE_CONFIG_DELAYED_AUTO_START_INFO): the name is
+ * taken at boot before ordinary users' programs run, and clients
+ * authenticate the server in any case (transport_win32.c). Recovery: the SCM
+ * restarts it 5 s after a first and a second failure and 60 s after later
+ * ones, counting afresh after a day without failure
+ * (SERVICE_CONFIG_FAILURE_ACTIONS, with FAILURE_ACTIONS_FLAG so a non-zero
+ * exit counts as a failure too).
+ *
+ * A setting the SCM does not take (Wine's SCM knows some of these levels
+ * only) is reported by install as not applied, by name, never silently.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +50,62 @@ static int fail_with(char *errbuf, size_t errlen, const char *what, DWORD e)
 	snprintf(errbuf, errlen, "%s: %s", what, win_strerror(e, msg, sizeof(msg)));
 	int r = win_error_to_err(e);
 	return r ? r : -DOB_EIO;
+}
+
+/* The least-privilege settings of the top of this file. A level the SCM
+ * answers ERROR_INVALID_LEVEL or ERROR_CALL_NOT_IMPLEMENTED for is named in
+ * win_service_not_applied; any other failure fails the install. */
+char win_service_not_applied[256];
+
+static int setting(SC_HANDLE svc, DWORD level, void *info, const char *name, char *errbuf,
+		   size_t errlen)
+{
+	if (ChangeServiceConfig2W(svc, level, info))
+		return 0;
+	DWORD e = GetLastError();
+	if (e == ERROR_INVALID_LEVEL || e == ERROR_CALL_NOT_IMPLEMENTED ||
+	    e == ERROR_INVALID_PARAMETER) {
+		size_t n = strlen(win_service_not_applied);
+		snprintf(win_service_not_applied + n, sizeof(win_service_not_applied) - n, "%s%s",
+			 n ? ", " : "", name);
+		log_warn("service: the service manager did not take %s (error %lu); not applied",
+			 name, (unsigned long)e);
+		return 0;
+	}
+	char what[96];
+	snprintf(what, sizeof(what), "cannot set %s", name);
+	return fail_with(errbuf, errlen, what, e);
+}
+
+int win_service_harden(SC_HANDLE svc, char *errbuf, size_t errlen)
+{
+	win_service_not_applied[0] = 0;
+	/* MULTI_SZ: each name NUL-terminated, an empty string at the end. */
+	static wchar_t privs[] = L"SeChangeNotifyPrivilege\0SeImpersonatePrivilege\0"
+				 L"SeCreateGlobalPrivilege\0";
+	SERVICE_REQUIRED_PRIVILEGES_INFOW rp = {.pmszRequiredPrivileges = privs};
+	SERVICE_SID_INFO sid = {.dwServiceSidType = SERVICE_SID_TYPE_UNRESTRICTED};
+	SERVICE_DELAYED_AUTO_START_INFO delayed = {.fDelayedAutostart = TRUE};
+	SC_ACTION acts[3] = {{SC_ACTION_RESTART, 5000},
+			     {SC_ACTION_RESTART, 5000},
+			     {SC_ACTION_RESTART, 60000}};
+	SERVICE_FAILURE_ACTIONSW fa = {.dwResetPeriod = 86400, .cActions = 3, .lpsaActions = acts};
+	SERVICE_FAILURE_ACTIONS_FLAG faf = {.fFailureActionsOnNonCrashFailures = TRUE};
+	int r = setting(svc, SERVICE_CONFIG_REQUIRED_PRIVILEGES_INFO, &rp, "required privileges",
+			errbuf, errlen);
+	if (r == 0)
+		r = setting(svc, SERVICE_CONFIG_SERVICE_SID_INFO, &sid, "service SID type", errbuf,
+			    errlen);
+	if (r == 0)
+		r = setting(svc, SERVICE_CONFIG_DELAYED_AUTO_START_INFO, &delayed,
+			    "delayed auto-start", errbuf, errlen);
+	if (r == 0)
+		r = setting(svc, SERVICE_CONFIG_FAILURE_ACTIONS, &fa, "recovery actions", errbuf,
+			    errlen);
+	if (r == 0)
+		r = setting(svc, SERVICE_CONFIG_FAILURE_ACTIONS_FLAG, &faf,
+			    "recovery on non-crash failures", errbuf, errlen);
+	return r;
 }
 
 int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf, size_t errlen)
@@ -63,8 +144,8 @@ int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf,
 		return r;
 	}
 	SC_HANDLE svc = CreateServiceW(scm, WIN_SERVICE_NAME, WIN_SERVICE_DISPLAY,
-				       SERVICE_CHANGE_CONFIG | SERVICE_QUERY_STATUS,
-				       SERVICE_WIN32_OWN_PROCESS, SERVICE_DEMAND_START,
+				       SERVICE_CHANGE_CONFIG | SERVICE_QUERY_STATUS | SERVICE_START,
+				       SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START,
 				       SERVICE_ERROR_NORMAL, cmd, NULL, NULL, NULL, NULL, NULL);
 	dob_free(cmd);
 	if (!svc) {
@@ -85,9 +166,10 @@ int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf,
 	ChangeServiceConfig2W(svc, SERVICE_CONFIG_DESCRIPTION, &d); /* cosmetic */
 	if (win_eventlog_register(exe_path, errbuf, errlen) < 0) /* events stay log lines */
 		log_warn("service installed, but %s", errbuf);
+	r = win_service_harden(svc, errbuf, errlen);
 	CloseServiceHandle(svc);
 	CloseServiceHandle(scm);
-	return 0;
+	return r;
 }
 
 int win_service_uninstall(char *errbuf, size_t errlen)
@@ -355,13 +437,25 @@ int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
 		wchar_t exe[MAX_PATH + 1];
 		DWORD m = GetModuleFileNameW(NULL, exe, MAX_PATH + 1);
 		rc = (m == 0 || m > MAX_PATH) ? -DOB_EINVAL : 0;
+		/* The machine service's DACL (docs/security.md) unless the
+		 * options name a mode themselves. */
+		bool has_mode = false;
+		for (int i = 2; i < n; i++)
+			has_mode = has_mode || strcmp(a[i], "--mode") == 0 ||
+				   strncmp(a[i], "--mode=", 7) == 0;
+		if (rc == 0 && !has_mode)
+			rc = append_quoted(&args, &len, "--mode=service");
 		for (int i = 2; rc == 0 && i < n; i++)
 			rc = append_quoted(&args, &len, a[i]);
 		if (rc == 0)
 			rc = win_service_install(exe, args ? args : "", err, sizeof(err));
 		if (rc == 0)
-			printf("installed the service %ls (start it with: sc start %ls)\n",
+			printf("installed the service %ls (automatic, delayed start; start it now "
+			       "with: sc start %ls)\n",
 			       WIN_SERVICE_NAME, WIN_SERVICE_NAME);
+		if (rc == 0 && win_service_not_applied[0])
+			printf("not applied by this service manager: %s\n",
+			       win_service_not_applied);
 		else
 			fprintf(stderr, "dobrokerd install: %s\n",
 				err[0] ? err : dob_strerror(rc));

@@ -38,9 +38,22 @@ int win_error_to_err(DWORD err);
  * -DOB_EBACKEND; success -> 0). */
 int win_hresult_to_err(HRESULT hr);
 
+/* Service mode: run the next COM calls of this thread as the pipe client
+ * `who` (its token kept by the pipe server, win_client_token). Needs the
+ * client to have connected with SECURITY_IMPERSONATION (libdobclient asks
+ * for identification unless told otherwise): -DOB_EACCES, logged, when it
+ * did not; -DOB_ENOTFOUND when its connection is gone. Pair with
+ * win_revert_client() on the same thread, always. With the job manager's
+ * proxy blanket set to EOAC_DYNAMIC_CLOAKING, BITS/DO see the client as
+ * the caller, so the job is the client's and its files are written with
+ * the client's rights. */
+int win_impersonate_client(const struct dob_identity *who);
+/* RevertToSelf, or abort: never go on as the client. */
+void win_revert_client(void);
+
 /* ------------------------------------------------------------ sd_win32.c */
 
-/* Access mask given to sandboxed callers (ALL APPLICATION PACKAGES and each
+/* Client rights on the pipe (users' apps, ALL APPLICATION PACKAGES and each
  * listed package SID) on the pipe: FILE_GENERIC_READ | FILE_GENERIC_WRITE
  * without FILE_CREATE_PIPE_INSTANCE (== FILE_APPEND_DATA, 0x4):
  *   READ_CONTROL 0x20000 | SYNCHRONIZE 0x100000 | FILE_READ_DATA 0x1 |
@@ -48,25 +61,39 @@ int win_hresult_to_err(HRESULT hr);
  *   FILE_READ_ATTRIBUTES 0x80 | FILE_WRITE_ATTRIBUTES 0x100  = 0x0012019B
  * (0x0012019F would be the two generic masks; bit 0x4 removed.) */
 #define WIN_PIPE_CLIENT_ACCESS 0x0012019Bu
-/* Full access (SYSTEM, Administrators, the broker's own user): FILE_ALL_ACCESS
- * spelled as specific rights so that what is read back equals what was set. */
+/* Full access (SYSTEM): FILE_ALL_ACCESS spelled as specific rights so that
+ * what is read back equals what was set. */
 #define WIN_PIPE_FULL_ACCESS 0x001F01FFu
 
-/* The SDDL of the pipe's security descriptor:
- *   D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FA;;;<broker user SID>)
- * and, only when allow_sandboxed:
+/* The SIDs a pipe DACL is made of (each dob_malloc'd; logon and service may
+ * be NULL). */
+struct win_pipe_sids {
+	char *user;    /* the process's user */
+	char *logon;   /* its logon session, S-1-5-5-X-Y (NULL: none in the token) */
+	char *service; /* its service SID, S-1-5-80-... (NULL: not a service, or
+			* no SID type set) */
+};
+/* This process's SIDs (from its token). */
+int win_self_pipe_sids(struct win_pipe_sids *out);
+void win_pipe_sids_clear(struct win_pipe_sids *s);
+/* The SDDL of the pipe's security descriptor for a mode (sd_win32.c says
+ * every ACE and why):
+ *   per-user: O:U D:P(A;;FA;;;SY)(A;;RC;;;S-1-3-4)(A;;0x12019b;;;U)(A;;0x4;;;L)
+ *   service:  O:U D:P(A;;FA;;;SY)(A;;RC;;;S-1-3-4)(A;;0x12019f;;;S)(A;;0x12019b;;;IU)
+ * (U user, L logon SID or U, S service SID or U; an ACE naming SYSTEM is
+ * left out, SY has one) and, only when allow_sandboxed:
  *   (A;;0x12019b;;;AC)(A;;0x12019b;;;<package SID>)...S:(ML;;NW;;;LW)
- * Without allow_sandboxed there is no label: an object without one counts
- * as medium integrity, so low-integrity callers cannot open it for writing.
  * package_sids (NULL-terminated, may be NULL) must each be an AppContainer
  * package SID (S-1-15-2-...); anything else is refused with -DOB_EINVAL
  * (nothing from a caller is pasted into SDDL unchecked), and so are package
- * SIDs given without allow_sandboxed. The ACE of the
- * broker's user is left out when it is SYSTEM (already there).
- * *out is allocated with dob_malloc. */
-int win_pipe_sddl(bool allow_sandboxed, const char *const *package_sids, wchar_t **out);
+ * SIDs given without allow_sandboxed. *out is allocated with dob_malloc. */
+int win_pipe_sddl_for(const struct win_pipe_sids *ids, bool service_mode, bool allow_sandboxed,
+		      const char *const *package_sids, wchar_t **out);
+/* The same for this process's own SIDs. */
+int win_pipe_sddl(bool service_mode, bool allow_sandboxed, const char *const *package_sids,
+		  wchar_t **out);
 /* The same as a self-relative security descriptor (LocalFree it). */
-int win_pipe_security(bool allow_sandboxed, const char *const *package_sids,
+int win_pipe_security(bool service_mode, bool allow_sandboxed, const char *const *package_sids,
 		      PSECURITY_DESCRIPTOR *out, char *errbuf, size_t errlen);
 /* The SID string of this process's user / of a token's user (dob_free it). */
 int win_self_user_sid(char **out);
@@ -77,15 +104,17 @@ int win_private_dir_security(PSECURITY_DESCRIPTOR *out);
 
 /* ------------------------------------------------------------ ident_win32.c */
 
-/* Who is on the other end of a connected pipe instance, from the OS only:
- * GetNamedPipeClientProcessId, then the client's token (its process token,
- * or the pipe's impersonation token when the process cannot be opened).
- * Fills *out (strings owned, dob_malloc'd: dob_identity_clear it) and
- * *token (an identification-level impersonation token of the client, kept
- * for path checks; CloseHandle it). On any failure returns an error, writes
- * why into why[] and leaves *out zeroed: the connection is then refused. */
-int win_pipe_client_identity(HANDLE pipe, struct dob_identity *out, HANDLE *token, char *why,
-			     size_t whylen);
+/* Who is on the other end of a connected pipe instance, from the OS only
+ * (ident_win32.c says how): the pipe client's token through impersonation,
+ * or the client process's token where impersonation yields our own token
+ * (Wine). connected: when the connection was taken (pid reuse check of the
+ * fallback). Fills *out (strings owned, dob_malloc'd: dob_identity_clear it)
+ * and *token (an identification-level impersonation token of the client,
+ * kept for path checks; CloseHandle it). On any failure returns an error,
+ * writes why into why[] and leaves *out zeroed: the connection is then
+ * refused. */
+int win_pipe_client_identity(HANDLE pipe, const FILETIME *connected, struct dob_identity *out,
+			     HANDLE *token, char *why, size_t whylen);
 /* Identity fields from a token opened with TOKEN_QUERY (and TOKEN_DUPLICATE
  * when it is a primary token); pid is left 0. Used by the above; exposed for
  * tests. */
@@ -98,6 +127,10 @@ int win_token_identity(HANDLE token, struct dob_identity *out, char *why, size_t
  * On success the registry owns token (closed by unregister). */
 int win_token_register(uint32_t pid, const char *user_sid, HANDLE token, void **cookie);
 void win_token_unregister(void *cookie); /* NULL-safe */
+/* A duplicate of the token kept for who's live connection (CloseHandle it):
+ * impersonation level when the client allowed it, else identification.
+ * -DOB_ENOTFOUND when who has no live connection. */
+int win_client_token(const struct dob_identity *who, HANDLE *out);
 
 /* ------------------------------------------------------------ loop_win32.c */
 

@@ -5,9 +5,13 @@
  * (broker/win32/main_win32.c, once the portable main exposes one) its
  * `install`, `uninstall` and `--service` commands.
  *
- * The service is WIN_SERVICE_NAME, SERVICE_WIN32_OWN_PROCESS, started on
- * demand, running as LocalSystem, with the command line
+ * The service is WIN_SERVICE_NAME, SERVICE_WIN32_OWN_PROCESS, started
+ * automatically (delayed), running as LocalSystem with the privileges
+ * service_win32.c lists and an unrestricted service SID, restarted on
+ * failure, with the command line
  *   "<exe_path>" --service <args>
+ * (`dobrokerd install` puts --mode=service first in args unless they name a
+ * mode).
  * SERVICE_CONTROL_STOP and SERVICE_CONTROL_SHUTDOWN reach the loop through
  * win_request_stop() (signal_win32.c), i.e. plat_loop_stop on the loop that
  * main_fn registered with plat_handle_signals (a stop that comes before is
@@ -19,6 +23,8 @@
 #include <stddef.h>
 #include <wchar.h>
 
+#include <windows.h>
+
 #define WIN_SERVICE_NAME L"dobroker"
 #define WIN_SERVICE_DISPLAY L"dobroker (Delivery Optimization / BITS error broker)"
 
@@ -27,6 +33,12 @@
  * are not valid UTF-8; another code otherwise. errbuf gets the reason. */
 int win_service_install(const wchar_t *exe_path, const char *args, char *errbuf,
 			size_t errlen);
+/* Applies the least-privilege settings (required privileges, service SID
+ * type, delayed auto-start, recovery actions) to an open service handle
+ * (SERVICE_CHANGE_CONFIG). Levels the SCM does not know are listed in
+ * win_service_not_applied (and logged) instead of failing. */
+int win_service_harden(SC_HANDLE svc, char *errbuf, size_t errlen);
+extern char win_service_not_applied[256];
 /* Stops the service if it runs (waits up to 10 s) and deletes it.
  * -DOB_ENOTFOUND when it is not installed. */
 int win_service_uninstall(char *errbuf, size_t errlen);

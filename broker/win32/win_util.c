@@ -1,12 +1,16 @@
 /*
- * broker/win32/win_util.c - UTF-8 <-> UTF-16 and the one place where Win32
- * error codes and HRESULTs become dob/err.h codes.
+ * broker/win32/win_util.c - UTF-8 <-> UTF-16, the one place where Win32
+ * error codes and HRESULTs become dob/err.h codes, and impersonation of a
+ * pipe client for the COM workers (service mode: jobs created as the
+ * client).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "win32/win.h"
 
+#include "log.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
 
@@ -156,5 +160,42 @@ int win_hresult_to_err(HRESULT hr)
 		return -DOB_EACCES;
 	default:
 		return -DOB_EBACKEND;
+	}
+}
+
+int win_impersonate_client(const struct dob_identity *who)
+{
+	HANDLE tok = NULL;
+	SECURITY_IMPERSONATION_LEVEL lvl = SecurityAnonymous;
+	DWORD n = 0;
+	if (win_client_token(who, &tok) < 0) {
+		log_warn("impersonation: no live connection of pid %lu to act as",
+			 (unsigned long)(who ? who->pid : 0));
+		return -DOB_ENOTFOUND;
+	}
+	int r = 0;
+	if (!GetTokenInformation(tok, TokenImpersonationLevel, &lvl, sizeof(lvl), &n) ||
+	    lvl < SecurityImpersonation) {
+		log_warn("impersonation: pid %lu connected with identification only (the client "
+			 "must open the pipe with SECURITY_IMPERSONATION for its jobs to be created "
+			 "as it)",
+			 (unsigned long)who->pid);
+		r = -DOB_EACCES;
+	} else if (!SetThreadToken(NULL, tok)) {
+		r = win_error_to_err(GetLastError());
+		if (r == 0)
+			r = -DOB_EACCES;
+	}
+	CloseHandle(tok);
+	return r;
+}
+
+void win_revert_client(void)
+{
+	if (!RevertToSelf()) {
+		/* Going on as the client would be the worst outcome. */
+		log_error("RevertToSelf failed (error %lu); stopping",
+			  (unsigned long)GetLastError());
+		abort();
 	}
 }

@@ -134,12 +134,26 @@ int dobc_default_endpoint(char *buf, size_t len);
 /* Connects, sends Hello and waits for Welcome. On success *out is the
  * connection (dobc_close it). On failure *out is NULL and the code is:
  * -DOB_ENOTFOUND (nothing listens on the endpoint), -DOB_EACCES (not allowed
- * to open it), -DOB_ETIMEDOUT, -DOB_EIO (other connect/I/O failure),
+ * to open it), -DOBC_ESERVER_AUTH (Windows: the server is not the broker),
+ * -DOB_ETIMEDOUT, -DOB_EIO (other connect/I/O failure),
  * -DOB_EPROTO (the broker answered with ProtocolError, details in
  * o->error), -DOB_ECLOSED / -DOB_ETRUNCATED (it hung up), -DOB_EVERSION (it
  * chose a version the client does not speak), -DOB_EINVAL (bad options),
  * -DOB_ENOMEM. o may be NULL (every default). */
 int dobc_connect(struct dobc **out, const struct dobc_options *o);
+/* Windows: dobc_connect's code (negated: -DOBC_ESERVER_AUTH) when the
+ * process serving the pipe is not the broker it should be -- another user,
+ * below medium integrity, in an AppContainer, or a pipe whose owner is
+ * neither a service account nor DOBC_SERVER_SID -- checked before a byte is
+ * sent (a squatter never sees the Hello). The environment variable
+ * DOBC_SERVER_SID names the broker's account when it is not SYSTEM, LOCAL
+ * SERVICE, NETWORK SERVICE or the client's own user. docs/security.md. */
+#define DOBC_ESERVER_AUTH 100
+/* Windows: the check dobc_connect makes on a connected pipe handle (a
+ * HANDLE), for programs that open the pipe themselves. 0, or
+ * -DOBC_ESERVER_AUTH with why (whylen bytes) naming the server and the
+ * reason. */
+int dobc_authenticate_server(void *pipe_handle, char *why, size_t whylen);
 
 /* Closes the connection and frees everything, queued events included.
  * NULL-safe. */

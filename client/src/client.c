@@ -97,6 +97,8 @@ static int begin(struct dobc *c)
 
 const char *dobc_strerror(int err)
 {
+	if (err == -DOBC_ESERVER_AUTH)
+		return "the server failed authentication (not the expected broker)";
 	return dob_strerror(err);
 }
 

@@ -5,7 +5,10 @@
  * Opening: CreateFileW with SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
  * so the broker can learn who we are (ImpersonateNamedPipeClient gives it an
  * identification token, enough to read our SIDs and integrity level) but can
- * never act as us. ERROR_PIPE_BUSY (every instance taken) is retried with
+ * never act as us. With DOBC_IMPERSONATION=1 in the environment the level is
+ * SECURITY_IMPERSONATION instead: the machine service may then create our
+ * jobs as us (so BITS/DO write our files with our rights); the server is
+ * still authenticated before a byte is written. ERROR_PIPE_BUSY (every instance taken) is retried with
  * WaitNamedPipeW until the connect deadline.
  *
  * Reading (the choice made here, over a blocking read with PeekNamedPipe):
@@ -20,8 +23,33 @@
  * Writing: overlapped WriteFile waited on with the timeout; on timeout the
  * write is cancelled (CancelIoEx) and waited for, since the buffer must live
  * until the I/O completes.
+ *
+ * Server authentication (docs/security.md, "Clients authenticate the
+ * server"): between CreateFileW and the first byte written, the process that
+ * serves the pipe is checked, so a squatter that took the name (a
+ * low-integrity process of the user, another user, anything that is not the
+ * broker) never receives the Hello:
+ *   1. GetNamedPipeServerProcessId, then that process's token
+ *      (OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION) + OpenProcessToken):
+ *      its user must be the expected one and its integrity medium or higher,
+ *      outside any AppContainer. Expected: the SID in the environment
+ *      variable DOBC_SERVER_SID when set; else SYSTEM, LOCAL SERVICE,
+ *      NETWORK SERVICE (a machine service) or this process's own user (a
+ *      per-user broker).
+ *   2. When that token cannot be read (a service's token is closed to
+ *      standard users), the pipe object's owner, read through our handle
+ *      (READ_CONTROL is a client right): it must be SYSTEM, LOCAL SERVICE,
+ *      NETWORK SERVICE or DOBC_SERVER_SID. Only a process holding
+ *      SeRestorePrivilege can name another owner than itself, and the broker
+ *      names its owner explicitly (sd_win32.c).
+ * Anything else closes the handle and fails with -DOBC_ESERVER_AUTH and a
+ * sentence naming the server process and what was wrong.
  */
 #include <windows.h>
+
+#include <aclapi.h>
+#include <sddl.h>
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -29,6 +57,7 @@
 #include "deadline.h"
 #include "dob/alloc.h"
 #include "dob/err.h"
+#include "dobclient.h"
 #include "transport.h"
 
 #define DEFAULT_PIPE "\\\\.\\pipe\\dobroker"
@@ -177,6 +206,187 @@ static void check_read(struct transport *t)
 	SetEvent(t->read_ev);
 }
 
+/* ------------------------------------------------------------ server authentication */
+
+static const char *const service_accounts[] = { "S-1-5-18", "S-1-5-19", "S-1-5-20" };
+
+/* The SID the user named, or NULL. */
+static const char *expected_sid(void)
+{
+	const char *e = getenv("DOBC_SERVER_SID");
+
+	return e && *e ? e : NULL;
+}
+
+static bool sid_is(PSID sid, const char *want)
+{
+	char *s = NULL;
+	bool yes;
+
+	if (!sid || !ConvertSidToStringSidA(sid, &s))
+		return false;
+	yes = strcmp(s, want) == 0;
+	LocalFree(s);
+	return yes;
+}
+
+static bool service_account(PSID sid)
+{
+	for (size_t i = 0; i < sizeof service_accounts / sizeof service_accounts[0]; i++)
+		if (sid_is(sid, service_accounts[i]))
+			return true;
+	return false;
+}
+
+/* This process's user SID as text (LocalFree it), or NULL. */
+static char *own_user(void)
+{
+	union {
+		TOKEN_USER tu;
+		uint8_t b[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+	} u;
+	HANDLE tok;
+	DWORD n;
+	char *s = NULL;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok))
+		return NULL;
+	if (!GetTokenInformation(tok, TokenUser, &u, sizeof u, &n) ||
+	    !ConvertSidToStringSidA(u.tu.User.Sid, &s))
+		s = NULL;
+	CloseHandle(tok);
+	return s;
+}
+
+/* Step 1: the server process's token. 1 accepted, 0 refused (why says
+ * why), -1 unreadable (go to step 2). */
+static int check_server_token(ULONG pid, char *why, size_t whylen)
+{
+	union {
+		TOKEN_USER tu;
+		TOKEN_MANDATORY_LABEL ml;
+		TOKEN_APPCONTAINER_INFORMATION ac;
+		uint8_t b[sizeof(TOKEN_MANDATORY_LABEL) + SECURITY_MAX_SID_SIZE];
+	} u;
+	HANDLE proc, tok = NULL;
+	DWORD n, rid = 0;
+	char *user = NULL, *me = NULL;
+	const char *want = expected_sid();
+	int r = -1;
+
+	proc = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid);
+	if (!proc)
+		return -1;
+	if (!OpenProcessToken(proc, TOKEN_QUERY, &tok)) {
+		CloseHandle(proc);
+		return -1;
+	}
+	CloseHandle(proc);
+	if (!GetTokenInformation(tok, TokenUser, &u, sizeof u, &n) ||
+	    !ConvertSidToStringSidA(u.tu.User.Sid, &user))
+		goto out;
+	if (!GetTokenInformation(tok, TokenIntegrityLevel, &u, sizeof u, &n) || !u.ml.Label.Sid ||
+	    *GetSidSubAuthorityCount(u.ml.Label.Sid) == 0)
+		goto out;
+	rid = *GetSidSubAuthority(u.ml.Label.Sid, *GetSidSubAuthorityCount(u.ml.Label.Sid) - 1u);
+	if (rid < SECURITY_MANDATORY_MEDIUM_RID) {
+		snprintf(why, whylen,
+			 "the server (pid %lu, user %s) runs at integrity 0x%lx, below medium: not "
+			 "the broker",
+			 (unsigned long)pid, user, (unsigned long)rid);
+		r = 0;
+		goto out;
+	}
+	if (GetTokenInformation(tok, TokenAppContainerSid, &u, sizeof u, &n) &&
+	    u.ac.TokenAppContainer) {
+		snprintf(why, whylen, "the server (pid %lu, user %s) runs in an AppContainer: not "
+				      "the broker",
+			 (unsigned long)pid, user);
+		r = 0;
+		goto out;
+	}
+	if (want) {
+		r = strcmp(user, want) == 0;
+	} else {
+		bool svc = false;
+		for (size_t i = 0; i < sizeof service_accounts / sizeof service_accounts[0]; i++)
+			svc = svc || strcmp(user, service_accounts[i]) == 0;
+		me = own_user();
+		r = svc || (me && strcmp(user, me) == 0);
+	}
+	if (!r)
+		snprintf(why, whylen,
+			 "the server (pid %lu) runs as %s, not as %s: not the broker (set "
+			 "DOBC_SERVER_SID to the broker's account if it runs as another one)",
+			 (unsigned long)pid, user,
+			 want ? want : "a service account (SYSTEM, LOCAL SERVICE, NETWORK SERVICE) "
+				       "or this user");
+out:
+	if (user)
+		LocalFree(user);
+	if (me)
+		LocalFree(me);
+	CloseHandle(tok);
+	return r;
+}
+
+/* Step 2: the pipe object's owner. 1 accepted, 0 refused. */
+static int check_pipe_owner(HANDLE h, ULONG pid, char *why, size_t whylen)
+{
+	PSID owner = NULL;
+	PSECURITY_DESCRIPTOR sd = NULL;
+	const char *want = expected_sid();
+	char *s = NULL;
+	int r;
+	DWORD e = GetSecurityInfo(h, SE_KERNEL_OBJECT, OWNER_SECURITY_INFORMATION, &owner, NULL,
+				  NULL, NULL, &sd);
+
+	if (e != ERROR_SUCCESS || !owner) {
+		snprintf(why, whylen,
+			 "neither the server process's token (pid %lu) nor the pipe's owner can be "
+			 "read (error %lu): the server cannot be authenticated",
+			 (unsigned long)pid, (unsigned long)e);
+		if (sd)
+			LocalFree(sd);
+		return 0;
+	}
+	r = want ? sid_is(owner, want) : service_account(owner);
+	if (!r) {
+		if (!ConvertSidToStringSidA(owner, &s))
+			s = NULL;
+		snprintf(why, whylen,
+			 "the pipe is owned by %s, not by %s, and the server process (pid %lu) "
+			 "cannot be read: not the broker",
+			 s ? s : "?", want ? want : "a service account", (unsigned long)pid);
+		if (s)
+			LocalFree(s);
+	}
+	LocalFree(sd);
+	return r;
+}
+
+static int authenticate(HANDLE h, char *why, size_t whylen)
+{
+	ULONG pid = 0;
+	int r;
+
+	if (!GetNamedPipeServerProcessId(h, &pid)) {
+		snprintf(why, whylen, "GetNamedPipeServerProcessId failed (error %lu): the server "
+				      "cannot be authenticated",
+			 (unsigned long)GetLastError());
+		return -DOBC_ESERVER_AUTH;
+	}
+	r = check_server_token(pid, why, whylen);
+	if (r < 0)
+		r = check_pipe_owner(h, pid, why, whylen);
+	return r == 1 ? 0 : -DOBC_ESERVER_AUTH;
+}
+
+int dobc_authenticate_server(void *pipe_handle, char *why, size_t whylen)
+{
+	return authenticate((HANDLE)pipe_handle, why, whylen);
+}
+
 int transport_connect(struct transport **out, const char *endpoint, int timeout_ms,
 		      char *why, size_t whylen)
 {
@@ -200,9 +410,11 @@ int transport_connect(struct transport **out, const char *endpoint, int timeout_
 	}
 
 	for (;;) {
+		const char *imp = getenv("DOBC_IMPERSONATION");
+		DWORD level = imp && strcmp(imp, "1") == 0 ? SECURITY_IMPERSONATION
+							    : SECURITY_IDENTIFICATION;
 		h = CreateFileW(wname, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING,
-				FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
-				NULL);
+				FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | level, NULL);
 		if (h != INVALID_HANDLE_VALUE)
 			break;
 		e = GetLastError();
@@ -223,6 +435,18 @@ int transport_connect(struct transport **out, const char *endpoint, int timeout_
 			continue;
 		}
 		goto fail;
+	}
+
+	/* Who answers, before a byte is sent. */
+	{
+		char who[400];
+		int r = authenticate(h, who, sizeof who);
+		if (r < 0) {
+			CloseHandle(h);
+			snprintf(why, whylen, "connect %s: server authentication failed: %s", name,
+				 who);
+			return r;
+		}
 	}
 
 	t = dob_calloc(1, sizeof *t);

@@ -1,7 +1,9 @@
 /*
- * Authorization end to end. The broker's test listeners give each socket a
- * fixed identity (another user, a sandboxed process of the same user, ...),
- * the way Windows tokens would; the main socket is root (privileged).
+ * Authorization end to end (docs/security.md). The broker's test listeners
+ * give each socket a fixed identity (another user, an AppContainer with or
+ * without the internetClient capability, a low-integrity process of the
+ * same user outside any AppContainer, ...), the way Windows tokens would;
+ * the main socket is root (privileged).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -11,17 +13,25 @@
 #include "harness.h"
 
 static struct hb_broker B;
-static int ID_A, ID_B, ID_SA, ID_SA2;
+static int ID_A, ID_B, ID_SA, ID_SA2, ID_LOW, ID_LOW2, ID_NOINET;
 
 static void init(void)
 {
-	hb_init(&B, "rule \"*/missing/*\" error http=404 after=30ms\nrepeat off\n", NULL);
-	ID_A = hb_add_identity(&B, "uid:1000,sid:S-1-5-21-7-1000");
+	/* Low integrity of user 1000 may submit through the allow-list (its
+	 * user SID); S-1-15-2-1-9 has no capability and is not listed. */
+	hb_init(&B, "rule \"*/missing/*\" error http=404 after=30ms\nrepeat off\n",
+		"--sandboxed-submit-allow=S-1-5-21-7-1000", "--max-conns=2", NULL);
+	ID_A = hb_add_identity(&B, "uid:1000,sid:S-1-5-21-7-1000,integrity:8192");
 	ID_B = hb_add_identity(&B, "uid:1001,sid:S-1-5-21-7-1001");
 	ID_SA = hb_add_identity(&B, "uid:1000,sid:S-1-5-21-7-1000,appcontainer:S-1-15-2-1-7,"
-				    "integrity:4096,sandboxed:1");
+				    "integrity:4096,sandboxed:1,internet:1");
 	ID_SA2 = hb_add_identity(&B, "uid:1000,sid:S-1-5-21-7-1000,appcontainer:S-1-15-2-1-8,"
-				     "integrity:4096,sandboxed:1");
+				     "integrity:4096,sandboxed:1,internet:1");
+	/* No sandboxed key: the integrity below medium makes it sandboxed. */
+	ID_LOW = hb_add_identity(&B, "uid:1000,sid:S-1-5-21-7-1000,integrity:4096");
+	ID_LOW2 = hb_add_identity(&B, "uid:1000,sid:S-1-5-21-7-1000,integrity:0x1000");
+	ID_NOINET = hb_add_identity(&B, "uid:1000,sid:S-1-5-21-7-1000,appcontainer:S-1-15-2-1-9,"
+					"integrity:4096");
 	hb_start(&B);
 }
 
@@ -164,4 +174,83 @@ Test(authz, confused_deputy_local_path_checked_with_the_callers_rights)
 	submit_in_files(sa, "allowed");
 	cr_assert_eq(visible_jobs(sa), 1);
 	dobc_close(sa);
+}
+
+Test(authz, low_integrity_outside_a_container_is_its_own_principal)
+{
+	struct dobc *a = as(ID_A, "alice");
+	struct dobc *low = as(ID_LOW, "low");
+	struct dob_guid ja = submit_in_files(a, "alice-medium");
+
+	cr_assert(dobc_welcome(low)->identity.sandboxed, "integrity 0x1000 is sandboxed");
+	cr_assert_eq(dobc_welcome(low)->identity.integrity_rid, 0x1000);
+	cr_assert_eq(hc_wait(a, DOB_MSG_JOB_ERROR, NULL, 5000), 0);
+	cr_assert_eq(hc_count(low, DOB_MSG_JOB_ERROR, 300, NULL), 0,
+		     "a low-integrity process saw its user's medium job");
+	cr_assert_eq(visible_jobs(low), 0);
+	cr_assert_eq(act_status(low, &ja), DOB_STATUS_UNKNOWN_JOB);
+
+	/* Its own job (admitted by the allow-list): it and its user see it; a
+	 * second low-integrity process of the user is the same principal. */
+	struct dob_guid jl = submit_in_files(low, "low-job");
+	struct dobc *low2 = as(ID_LOW2, "low2");
+
+	cr_assert_eq(hc_wait(low, DOB_MSG_JOB_ERROR, NULL, 5000), 0);
+	cr_assert_eq(hc_wait(a, DOB_MSG_JOB_ERROR, NULL, 5000), 0);
+	cr_assert_eq(visible_jobs(low2), 1);
+	cr_assert_eq(act_status(low2, &jl), DOB_STATUS_OK);
+	cr_assert_eq(visible_jobs(a), 2);
+	dobc_close(low2);
+	dobc_close(low);
+	dobc_close(a);
+}
+
+Test(authz, a_container_without_internet_client_may_not_make_the_broker_download)
+{
+	struct dobc *c = as(ID_NOINET, "no-internet");
+	char path[HB_PATH + 32], msg[512];
+
+	cr_assert(!dobc_welcome(c)->identity.internet_client);
+	cr_assert(dobc_welcome(c)->identity.sandboxed);
+	snprintf(path, sizeof path, "%s/noinet.bin", B.files);
+	cr_assert_eq(hc_submit_status(c, "noinet", "http://h/x", path, msg, sizeof msg),
+		     DOB_STATUS_ACCESS_DENIED, "%s", msg);
+	cr_assert(strstr(msg, "internetClient"), "%s", msg);
+	cr_assert_eq(visible_jobs(c), 0);
+	dobc_close(c);
+}
+
+Test(authz, non_http_urls_and_relative_paths_are_refused)
+{
+	struct dobc *a = as(ID_A, "alice");
+	char path[HB_PATH + 32], msg[512];
+
+	snprintf(path, sizeof path, "%s/f.bin", B.files);
+	cr_assert_eq(hc_submit_status(a, "ftp", "ftp://h/x", path, msg, sizeof msg),
+		     DOB_STATUS_INVALID_ARGUMENT, "%s", msg);
+	cr_assert(strstr(msg, "http"), "%s", msg);
+	cr_assert_eq(hc_submit_status(a, "rel", "http://h/x", "relative/f.bin", msg, sizeof msg),
+		     DOB_STATUS_INVALID_ARGUMENT, "%s", msg);
+	cr_assert(strstr(msg, "relative/f.bin") && strstr(msg, "absolute"), "%s", msg);
+	cr_assert_eq(visible_jobs(a), 0);
+	dobc_close(a);
+}
+
+Test(authz, connection_limits_are_per_principal)
+{
+	/* --max-conns=2: two medium connections of user 1000 fill its quota;
+	 * its low-integrity principal still gets in. */
+	struct dobc *a1 = as(ID_A, "a1"), *a2 = as(ID_A, "a2");
+	struct dobc *low = as(ID_LOW, "low");
+	struct dobc *a3 = NULL;
+	struct dobc_error e = {0};
+	int err = hc_try_connect(B.listener_sock[ID_A], "a3", DOB_ROLE_OBSERVER, NULL, &a3, &e);
+
+	cr_assert_neq(err, 0, "a third medium connection was admitted");
+	cr_assert(strstr(e.message, "limit 2"), "%s", e.message);
+	cr_assert_not_null(dobc_welcome(low));
+	dobc_close(a3);
+	dobc_close(low);
+	dobc_close(a2);
+	dobc_close(a1);
 }

@@ -11,13 +11,23 @@
  * a command through cmd.exe with the event in its environment and sending
  * its first line as the reply.
  *
+ * Server authentication: with DOBC_SERVER_SID naming another account
+ * (SYSTEM) the library refuses the fake broker (a server of the wrong
+ * identity, as a squatter is) with -DOBC_ESERVER_AUTH and a message naming
+ * it, and the server receives not one byte; naming the test's own user
+ * admits it again; dobctl.exe exits 2 saying why.
+ *
  * Not checkable under Wine (it does not enforce them): that
- * SECURITY_IDENTIFICATION keeps the broker from impersonating the client.
+ * SECURITY_IDENTIFICATION keeps the broker from impersonating the client; a
+ * server below medium integrity or in an AppContainer (Wine runs every
+ * process at one level, with no AppContainers): tests/windows/.
  */
 #include <process.h>
 #include <stdlib.h>
 
 #include "wtest.h"
+
+#include <sddl.h>
 
 #include "dob/alloc.h"
 #include "dob/codec.h"
@@ -287,6 +297,97 @@ static void test_session(void)
 	fake_stop(&f);
 }
 
+static void s_occupied(struct fake *f);
+static DWORD run_dobctl(const char *args);
+
+/* A server that says nothing and counts what it receives until the client
+ * hangs up. */
+static volatile LONG silent_got = -1;
+static void s_silent(struct fake *f)
+{
+	DWORD n = 0;
+	LONG got = 0;
+	char b[64];
+
+	if (!ConnectNamedPipe(f->pipe, NULL) && GetLastError() != ERROR_PIPE_CONNECTED) {
+		fail(f, "ConnectNamedPipe");
+		return;
+	}
+	while (ReadFile(f->pipe, b, sizeof b, &n, NULL) && n > 0)
+		got += (LONG)n;
+	InterlockedExchange(&silent_got, got);
+}
+
+static void own_sid(char *buf, size_t len)
+{
+	HANDLE tok;
+	uint8_t b[512];
+	DWORD n;
+	char *s = NULL;
+
+	buf[0] = 0;
+	if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &tok)) {
+		if (GetTokenInformation(tok, TokenUser, b, sizeof b, &n) &&
+		    ConvertSidToStringSidA(((TOKEN_USER *)b)->User.Sid, &s)) {
+			snprintf(buf, len, "%s", s);
+			LocalFree(s);
+		}
+		CloseHandle(tok);
+	}
+}
+
+static void test_server_authentication(void)
+{
+	struct dobc_error e;
+	struct dobc_options o = { .connect_timeout_ms = 5000, .error = &e };
+	struct fake f;
+	struct dobc *c = NULL;
+	char env[300], me[200];
+	int r;
+
+	/* The fake broker runs as this user; the library is told to expect
+	 * SYSTEM: it must refuse before sending anything. */
+	memset(&f, 0, sizeof f);
+	memset(&e, 0, sizeof e);
+	fake_start(&f, "impostor", s_silent);
+	o.endpoint = f.name;
+	_putenv("DOBC_SERVER_SID=S-1-5-18");
+	r = dobc_connect(&c, &o);
+	CHECK_EQ(r, -DOBC_ESERVER_AUTH);
+	CHECK(c == NULL);
+	if (!CHECK(strstr(e.message, "server authentication failed") &&
+		   strstr(e.message, "not the broker") && strstr(e.message, "S-1-5-18")))
+		printf("  message: %s\n", e.message);
+	CHECK_STR(dobc_strerror(-DOBC_ESERVER_AUTH),
+		  "the server failed authentication (not the expected broker)");
+	fake_stop(&f);
+	CHECK_EQ(silent_got, 0); /* not one byte reached the impostor */
+
+	/* Naming the account it does run as admits it. */
+	own_sid(me, sizeof me);
+	CHECK(me[0] != 0);
+	snprintf(env, sizeof env, "DOBC_SERVER_SID=%s", me);
+	_putenv(env);
+	memset(&f, 0, sizeof f);
+	fake_start(&f, "named", s_occupied);
+	c = connect_to(&f, 5000);
+	CHECK(c != NULL);
+	dobc_close(c);
+	fake_stop(&f);
+
+	/* dobctl.exe refuses the same way (exit 2, connect failure). */
+	_putenv("DOBC_SERVER_SID=S-1-5-18");
+	memset(&f, 0, sizeof f);
+	silent_got = -1;
+	fake_start(&f, "impostor2", s_silent);
+	char args[400];
+	snprintf(args, sizeof args, "--endpoint %s ping", f.name);
+	CHECK_EQ(run_dobctl(args), 2);
+	fake_stop(&f);
+	CHECK_EQ(silent_got, 0);
+	_putenv("DOBC_SERVER_SID=");
+}
+
 static void test_missing_pipe(void)
 {
 	struct dobc_error e;
@@ -398,6 +499,7 @@ int main(void)
 	test_session();
 	test_missing_pipe();
 	test_busy_pipe();
+	test_server_authentication();
 	test_dobctl_exec("exec-echo", "echo resume", DOB_ACTION_RESUME, 0);
 	/* The event reaches the command's environment. */
 	test_dobctl_exec("exec-env",

@@ -167,10 +167,34 @@ static void test_path_checks(const struct dob_identity *who)
 	snprintf(missing, sizeof(missing), "%s\\nope\\out.bin", dir);
 	CHECK_EQ(plat_check_path_writable(who, missing), -DOB_ENOTFOUND);
 	CHECK_EQ(plat_check_path_writable(who, dir), -DOB_EACCES);
-	CHECK_EQ(plat_check_path_writable(who, "out.bin"), -DOB_EACCES);
-	char dotdot[700];
+	/* Forms refused whoever asks (-DOB_EINVAL: the core answers
+	 * INVALID_ARGUMENT), before any file system call: relative, "..",
+	 * UNC (no SMB with the broker's credentials), device, \\?\, an
+	 * alternate stream, a DOS device name. */
+	CHECK_EQ(plat_check_path_writable(who, "out.bin"), -DOB_EINVAL);
+	char dotdot[700], stream[700], dev[700];
 	snprintf(dotdot, sizeof(dotdot), "%s\\..\\out.bin", dir);
-	CHECK_EQ(plat_check_path_writable(who, dotdot), -DOB_EACCES);
+	CHECK_EQ(plat_check_path_writable(who, dotdot), -DOB_EINVAL);
+	CHECK_EQ(plat_check_path_writable(who, "\\\\server\\share\\out.bin"), -DOB_EINVAL);
+	CHECK_EQ(plat_check_path_writable(who, "\\\\.\\pipe\\dobroker"), -DOB_EINVAL);
+	snprintf(stream, sizeof(stream), "\\\\?\\%s", file);
+	CHECK_EQ(plat_check_path_writable(who, stream), -DOB_EINVAL);
+	snprintf(stream, sizeof(stream), "%s:evil", file);
+	CHECK_EQ(plat_check_path_writable(who, stream), -DOB_EINVAL);
+	snprintf(dev, sizeof(dev), "%s\\nul.txt", dir);
+	CHECK_EQ(plat_check_path_writable(who, dev), -DOB_EINVAL);
+	CHECK_EQ(plat_check_path_writable(who, "C:out.bin"), -DOB_EINVAL);
+	/* A drive letter with no drive behind it: not found, before any other
+	 * call (a network drive is refused the same way, as UNC: Windows). */
+	for (wchar_t d = L'Q'; d <= L'Y'; d++) {
+		wchar_t r[4] = {d, L':', L'\\', 0};
+		if (GetDriveTypeW(r) != DRIVE_NO_ROOT_DIR)
+			continue;
+		char nod[16];
+		snprintf(nod, sizeof(nod), "%lc:\\x\\f.bin", d);
+		CHECK_EQ(plat_check_path_writable(who, nod), -DOB_ENOTFOUND);
+		break;
+	}
 	/* Another pid, or the right pid with another user: no token, refused. */
 	struct dob_identity other = *who;
 	other.pid = who->pid + 4;
@@ -181,6 +205,19 @@ static void test_path_checks(const struct dob_identity *who)
 	/* A directory whose DACL does not let the client add a file. */
 	if (CHECK(make_locked_dir(lockw)))
 		CHECK_EQ(plat_check_path_writable(who, lockfile), -DOB_EACCES);
+
+	/* Acting as the client (service mode's job creation) fails closed: no
+	 * live connection; a token that is not impersonation level (the child
+	 * connects with SECURITY_IDENTIFICATION, and under Wine the identity
+	 * comes from the process-token fallback, never more than that). */
+	other = *who;
+	other.pid = who->pid + 4;
+	CHECK_EQ(win_impersonate_client(&other), -DOB_ENOTFOUND);
+	CHECK_EQ(win_impersonate_client(who), -DOB_EACCES);
+	HANDLE still = NULL;
+	CHECK(!OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &still));
+	if (still)
+		CloseHandle(still);
 
 	DeleteFileA(file);
 	RemoveDirectoryW(lockw);

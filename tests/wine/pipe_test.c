@@ -3,6 +3,8 @@
  * through broker/platform.h by a small echo "core" (run under Wine by
  * scripts/check.sh).
  *
+ * The pool: another process cannot add an instance to the broker's pipe,
+ * a client past the pool finds it busy, freed instances are replaced.
  * The loop runs on its own thread; the test's clients are plain blocking
  * pipe handles opened as the client library opens them (SECURITY_SQOS_PRESENT
  * | SECURITY_IDENTIFICATION). Commands, one per client write (each client
@@ -402,22 +404,24 @@ static void test_drain_deadline(void)
 	CHECK_EQ(n_closed, closed_before);
 }
 
-/* The value of a new handle: handle slots are reused lowest first, so a
- * leak of N handles shows as a value about 4N higher (GetProcessHandleCount
- * is a stub returning 0 under Wine). */
-static uintptr_t next_handle_value(void)
+/* The number of open handles of this process, counted by probing every
+ * handle value (GetProcessHandleCount is a stub returning 0 under Wine, and
+ * the "next handle value" shifts with the pipe pool's churn: each closed
+ * instance is replaced at once, taking the lowest free slot). */
+static unsigned count_handles(void)
 {
-	HANDLE e = CreateEventW(NULL, FALSE, FALSE, NULL);
-	CloseHandle(e);
-	return (uintptr_t)e;
+	unsigned n = 0;
+	DWORD flags;
+	for (uintptr_t v = 4; v < 0x10000; v += 4)
+		if (GetHandleInformation((HANDLE)v, &flags))
+			n++;
+	return n;
 }
 
 /* Connect and hang up many times: no handle is left behind. */
 static void test_no_handle_leak(void)
 {
-	DWORD before = 0, after = 0;
-	uintptr_t hv_before = next_handle_value();
-	CHECK(GetProcessHandleCount(GetCurrentProcess(), &before));
+	unsigned before = count_handles();
 	LONG closed_before = n_closed;
 	int ok = 0;
 	for (int i = 0; i < 1000; i++) {
@@ -430,14 +434,15 @@ static void test_no_handle_leak(void)
 	CHECK_EQ(ok, 1000);
 	WAIT_FOR(n_closed >= closed_before + 1000, 10000);
 	CHECK_EQ(n_closed - closed_before, 1000);
-	Sleep(100);
-	CHECK(GetProcessHandleCount(GetCurrentProcess(), &after));
-	uintptr_t hv_after = next_handle_value();
-	printf("handles: %lu before, %lu after 1000 connections (next value %#lx, %#lx)\n",
-	       (unsigned long)before, (unsigned long)after, (unsigned long)hv_before,
-	       (unsigned long)hv_after);
-	CHECK(after <= before + 2);
-	CHECK(hv_after <= hv_before + 4 * 8);
+	/* Every closed instance has been replaced (same loop turn as its
+	 * close): the count settles at once; wait for it, bounded. */
+	unsigned after = count_handles();
+	for (int i = 0; i < 100 && after > before + 8; i++) {
+		Sleep(20);
+		after = count_handles();
+	}
+	printf("handles: %u before, %u after 1000 connections\n", before, after);
+	CHECK(after <= before + 8);
 }
 
 static void test_posts_in_order(void)
@@ -545,6 +550,99 @@ static void test_bare_name(void)
 	plat_loop_free(l2); /* with a connection not yet accepted: no handler runs */
 }
 
+/* ------------------------------------------------------------ the pool */
+
+/* Child: try to create an instance of the broker's pipe, as a squatter
+ * would (another process of the same user, so on Wine with every right).
+ * Exit code: 0 when it got one, else the Win32 error. */
+static int squat_child(const char *name, DWORD max)
+{
+	wchar_t w[300];
+	MultiByteToWideChar(CP_UTF8, 0, name, -1, w, 300);
+	HANDLE h = CreateNamedPipeW(w, PIPE_ACCESS_DUPLEX, PIPE_TYPE_BYTE | PIPE_WAIT, max, 4096,
+				    4096, 0, NULL);
+	if (h == INVALID_HANDLE_VALUE)
+		return (int)GetLastError();
+	CloseHandle(h);
+	return 0;
+}
+
+/* Runs "pipe_test.exe squat NAME MAX" and returns its exit code. */
+static DWORD squat(const char *name, DWORD max)
+{
+	wchar_t exe[MAX_PATH], cmd[MAX_PATH + 400];
+	GetModuleFileNameW(NULL, exe, MAX_PATH);
+	swprintf(cmd, MAX_PATH + 400, L"\"%ls\" squat %hs %lu", exe, name, (unsigned long)max);
+	STARTUPINFOW si = {.cb = sizeof(si)};
+	PROCESS_INFORMATION pi;
+	if (!CreateProcessW(NULL, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi))
+		return 0xFFFFFFFF;
+	DWORD code = 0xFFFFFFFE;
+	if (WaitForSingleObject(pi.hProcess, 30000) == WAIT_OBJECT_0)
+		GetExitCodeProcess(pi.hProcess, &code);
+	else
+		TerminateProcess(pi.hProcess, 1);
+	CloseHandle(pi.hProcess);
+	CloseHandle(pi.hThread);
+	return code;
+}
+
+static struct plat_loop *pool_loop;
+static unsigned __stdcall pool_thread(void *arg)
+{
+	plat_loop_run(pool_loop);
+	return 0;
+}
+
+/* A fixed pool of 3: another process cannot add an instance (whatever
+ * nMaxInstances it asks for), a 4th client finds every instance busy, and
+ * an instance freed by a client is replaced at once, so the name is still
+ * full afterwards. */
+static void test_pool_refuses_extra_instances(void)
+{
+	char name[200], err[512] = "";
+	wt_unique_pipe(name, sizeof(name), "pool");
+	CHECK_EQ(plat_loop_new(&pool_loop, &handlers), 0);
+	struct plat_listen_opts o = {.endpoint = name, .pipe_instances = 3};
+	if (!CHECK_EQ(plat_listen(pool_loop, &o, err, sizeof(err)), 0)) {
+		printf("plat_listen: %s\n", err);
+		plat_loop_free(pool_loop);
+		return;
+	}
+	HANDLE lt = (HANDLE)_beginthreadex(NULL, 0, pool_thread, NULL, 0, NULL);
+	DWORD code = squat(name, PIPE_UNLIMITED_INSTANCES);
+	printf("squatter with unlimited instances: error %lu\n", (unsigned long)code);
+	CHECK(code == ERROR_PIPE_BUSY || code == ERROR_ACCESS_DENIED);
+	code = squat(name, 3);
+	CHECK(code == ERROR_PIPE_BUSY || code == ERROR_ACCESS_DENIED);
+
+	HANDLE c[3];
+	for (int i = 0; i < 3; i++) {
+		c[i] = wt_connect(name, 5000);
+		CHECK(c[i] != INVALID_HANDLE_VALUE && echo(c[i], "E pool"));
+	}
+	wchar_t w[300];
+	MultiByteToWideChar(CP_UTF8, 0, name, -1, w, 300);
+	HANDLE x = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, 0, NULL, OPEN_EXISTING, 0, NULL);
+	CHECK(x == INVALID_HANDLE_VALUE);
+	CHECK_EQ(x == INVALID_HANDLE_VALUE ? GetLastError() : 0, ERROR_PIPE_BUSY);
+	if (x != INVALID_HANDLE_VALUE)
+		CloseHandle(x);
+	/* One leaves: its instance is replaced, the next client gets in. */
+	CloseHandle(c[0]);
+	c[0] = wt_connect(name, 10000);
+	CHECK(c[0] != INVALID_HANDLE_VALUE && echo(c[0], "E replaced"));
+	code = squat(name, PIPE_UNLIMITED_INSTANCES);
+	CHECK(code == ERROR_PIPE_BUSY || code == ERROR_ACCESS_DENIED);
+	for (int i = 0; i < 3; i++)
+		if (c[i] != INVALID_HANDLE_VALUE)
+			CloseHandle(c[i]);
+	plat_loop_stop(pool_loop);
+	CHECK_EQ(WaitForSingleObject(lt, 10000), WAIT_OBJECT_0);
+	CloseHandle(lt);
+	plat_loop_free(pool_loop);
+}
+
 /* What the console control handler and SERVICE_CONTROL_STOP call. */
 static unsigned __stdcall stopper(void *arg)
 {
@@ -553,8 +651,10 @@ static unsigned __stdcall stopper(void *arg)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "squat") == 0)
+		return squat_child(argv[2], (DWORD)strtoul(argv[3], NULL, 10));
 	setvbuf(stdout, NULL, _IONBF, 0);
 	wt_unique_pipe(pipe_name, sizeof(pipe_name), "pipe");
 	CHECK_EQ(plat_loop_new(&loop, &handlers), 0);
@@ -582,6 +682,7 @@ int main(void)
 	test_second_listener_refused();
 	test_bad_names();
 	test_bare_name();
+	test_pool_refuses_extra_instances();
 
 	/* Stop from another thread (the path of Ctrl+C and of the service's
 	 * stop); the loop returns 0. */

@@ -178,6 +178,7 @@ struct dob_identity {
 	uint32_t integrity_rid;
 	bool sandboxed;
 	bool privileged;
+	bool internet_client;   /* AppContainer capability internetClient(Server) */
 };
 
 struct dob_filter {
