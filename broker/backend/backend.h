@@ -58,6 +58,11 @@ enum backend_req_kind {
 	BACKEND_REQ_QUERY = 3,   /* read the job (state, progress, error when in error) */
 	BACKEND_REQ_ACT = 4,     /* Cancel / Complete / Resume / Suspend */
 	BACKEND_REQ_DETACH = 5,  /* clear our callback (SetNotifyInterface(NULL)) */
+	/* The sim model's finer steps, for the DO service emulator (doemu/),
+	 * which serves CreateJob and AddFileWithRanges one call at a time
+	 * (sim_create / sim_add_file in scenario.h). The core never sends them. */
+	BACKEND_REQ_CREATE = 6,  /* CreateJob: a SUSPENDED job without files, no callback */
+	BACKEND_REQ_ADD_FILE = 7, /* add one file to a job that is not final */
 };
 
 /* Result of a request. hresult is the COM call's (or the simulator's)

@@ -404,6 +404,9 @@ static void req_run(struct com_req *base)
 	case BACKEND_REQ_QUERY: run_query(q, r); break;
 	case BACKEND_REQ_ACT: run_act(q, r); break;
 	case BACKEND_REQ_DETACH: run_detach(q, r); break;
+	default: /* the sim model's own steps: never queued here */
+		step_failed(r, -DOB_EINVAL, E_INVALIDARG, "request");
+		break;
 	}
 	com_pool_post(q->im->pool, q->post);
 	q->post = NULL;
