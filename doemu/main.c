@@ -253,20 +253,29 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 
 /* ------------------------------------------------------------ main */
 
-/* The log goes to stderr (log.h); COM starts a local server without one,
- * so stderr becomes the file. */
+/* The log goes to stderr (log.h). COM starts a local server without
+ * standard handles, and the C runtime then leaves its stderr stream closed
+ * for good (freopen refuses a stream that is not open): so the log file is
+ * made fd 2 and the stream is pointed at it. */
 static int open_log(const WCHAR *path)
 {
 	int fd = _wopen(path, _O_WRONLY | _O_CREAT | _O_APPEND | _O_BINARY, _S_IREAD | _S_IWRITE);
 
 	if (fd < 0)
 		return -1;
-	if (_dup2(fd, 2) < 0) {
+	if (fd != 2) {
+		if (_dup2(fd, 2) < 0) {
+			_close(fd);
+			return -1;
+		}
 		_close(fd);
-		return -1;
 	}
-	_close(fd);
 	SetStdHandle(STD_ERROR_HANDLE, (HANDLE)_get_osfhandle(2));
+	stderr->_file = 2; /* may be -2, "no handle", from start-up */
+	if (!(stderr->_flag & (_IOREAD | _IOWRT | _IORW)))
+		stderr->_flag = _IOWRT;
+	clearerr(stderr);
+	setvbuf(stderr, NULL, _IONBF, 0); /* each line reaches the file when written */
 	return 0;
 }
 

@@ -172,10 +172,38 @@ static bool setup(void)
 	return CHECK_EQ(run(args), 0);
 }
 
+/* Stops and unregisters the emulator; shows its log when a check failed;
+ * removes the test's directory. */
 static void teardown(void)
 {
+	WCHAR pat[MAX_PATH], path[MAX_PATH];
+	WIN32_FIND_DATAW fd;
+	HANDLE h;
+
 	run(L"--stop --as-do");
 	run(L"--unregister --as-do --machine");
+	swprintf(pat, MAX_PATH, L"%ls\\*", dir);
+	h = FindFirstFileW(pat, &fd);
+	while (h != INVALID_HANDLE_VALUE) {
+		swprintf(path, MAX_PATH, L"%ls\\%ls", dir, fd.cFileName);
+		if (wt_failed && !wcscmp(fd.cFileName, L"doemu.log")) {
+			FILE *f = _wfopen(path, L"r");
+			char line[512];
+
+			printf("--- the emulator's log:\n");
+			while (f && fgets(line, sizeof(line), f))
+				fputs(line, stdout);
+			if (f)
+				fclose(f);
+		}
+		if (!(fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY))
+			DeleteFileW(path);
+		if (!FindNextFileW(h, &fd)) {
+			FindClose(h);
+			break;
+		}
+	}
+	RemoveDirectoryW(dir);
 }
 
 /* ------------------------------------------------------------ helpers */
