@@ -530,10 +530,14 @@ static HRESULT read_job(struct job *j, struct model_answer *a)
 static HRESULT act(struct job *j, enum dob_action action)
 {
 	struct model_answer a;
+	char gs[DOB_GUID_STR_LEN];
 	HRESULT hr;
 
 	model_act(&j->did, action, &a);
 	hr = model_hr(&a);
+	dob_guid_format(&j->did, gs);
+	log_info("job %s: %s: 0x%08lX%s%s", gs, dob_action_name(action), (unsigned long)hr,
+		 a.has_job ? ", now " : "", a.has_job ? dob_state_name(a.job.info.state) : "");
 	model_answer_clear(&a);
 	return hr;
 }
@@ -829,6 +833,13 @@ static HRESULT STDMETHODCALLTYPE job_set_notify_interface(IBackgroundCopyJob5 *i
 	model_attach(&j->did, cb != NULL, &a);
 	hr = model_hr(&a);
 	model_answer_clear(&a);
+	{
+		char gs[DOB_GUID_STR_LEN];
+
+		dob_guid_format(&j->did, gs);
+		log_info("job %s: SetNotifyInterface(%s): 0x%08lX", gs, cb ? "a callback" : "NULL",
+			 (unsigned long)hr);
+	}
 	return hr;
 }
 
