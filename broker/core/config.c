@@ -34,6 +34,9 @@ static const struct opt opts[] = {
 	  "socket path (POSIX) or pipe name (Windows) to listen on" },
 	{ "state-dir", T_STR, OFF(state_dir), 0, 0, "DIR", "directory of the journal" },
 	{ "backend", T_BACKEND, OFF(backend), 0, 0, "NAME", "job manager: sim, bits, do or auto" },
+	{ "do-clsid", T_BACKEND, OFF(backend), 0, 0, "GUID",
+	  "the do backend on this COM class instead of DO's own (the DO emulator, docs/do-emulator.md); "
+	  "implies --backend do" },
 	{ "scenario", T_STR, OFF(scenario), 0, 0, "FILE", "sim backend: scenario file to play" },
 	{ "policy", T_POLICY, OFF(default_policy.kind), 0, 0, "KIND",
 	  "default policy at an episode's deadline: none, resume, cancel or complete" },
@@ -227,6 +230,24 @@ int config_set(struct broker_config *c, const char *key, const char *value, char
 	}
 	switch (o->type) {
 	case T_BACKEND:
+		if (!strcmp(o->name, "do-clsid")) { /* stored as backend "do:{GUID}" */
+			struct dob_guid g;
+			char gs[DOB_GUID_STR_LEN], *s;
+
+			if (dob_guid_parse(value, &g) < 0) {
+				say(err, errlen, "%s: '%s' is not a GUID", key, value);
+				return -DOB_EINVAL;
+			}
+			dob_guid_format(&g, gs);
+			s = dob_malloc(sizeof("do:") + strlen(gs));
+			if (!s)
+				return -DOB_ENOMEM;
+			strcpy(s, "do:");
+			strcat(s, gs);
+			dob_free(c->backend);
+			c->backend = s;
+			return 0;
+		}
 		if (strcmp(value, "sim") && strcmp(value, "bits") && strcmp(value, "do") &&
 		    strcmp(value, "auto")) {
 			say(err, errlen, "%s: '%s' is not a backend (sim, bits, do or auto)", key,
@@ -505,7 +526,7 @@ static void default_text(const struct opt *o, const struct broker_config *d, cha
 	case T_BACKEND: {
 		const char *s = *(char *const *)(base + o->off);
 		snprintf(buf, len, "%s", s ? s : "platform default");
-		if (!s && strcmp(o->name, "scenario") == 0)
+		if ((!s && strcmp(o->name, "scenario") == 0) || strcmp(o->name, "do-clsid") == 0)
 			snprintf(buf, len, "none");
 		break;
 	}

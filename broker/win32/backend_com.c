@@ -43,6 +43,7 @@ struct impl {
 	struct win_backend_info info;
 	volatile LONG add_path_logged;
 	bool try_do, try_bits;        /* what the constructor was asked for */
+	CLSID do_clsid;               /* DO's class, or the one "do:{GUID}" named */
 	bool stopped;
 };
 
@@ -587,12 +588,12 @@ static void probe_run(void *ctx)
 	HRESULT hr;
 
 	if (im->try_do) {
-		hr = CoCreateInstance(&CLSID_DeliveryOptimization, NULL, CLSCTX_LOCAL_SERVER,
+		hr = CoCreateInstance(&im->do_clsid, NULL, CLSCTX_LOCAL_SERVER,
 				      &IID_IBackgroundCopyManager, (void **)&m);
 		im->info.do_hresult = (uint32_t)hr;
 		if (SUCCEEDED(hr)) {
 			im->kind = DOB_BACKEND_DO;
-			im->clsid = &CLSID_DeliveryOptimization;
+			im->clsid = &im->do_clsid;
 			im->service = "DO";
 		} else {
 			m = NULL;
@@ -626,9 +627,24 @@ int win_backend_new(struct backend **out, const char *which, char *err, size_t l
 	char a[96], c[96];
 	int rc;
 
+	CLSID do_clsid = CLSID_DeliveryOptimization;
+	struct dob_guid named;
+
 	*out = NULL;
 	if (err && len)
 		err[0] = '\0';
+	/* "do:{GUID}" (dobrokerd --do-clsid): the do backend on another class,
+	 * e.g. the DO service emulator registered under its own CLSID. */
+	if (which && !strncmp(which, "do:", 3)) {
+		if (dob_guid_parse(which + 3, &named) < 0) {
+			if (err)
+				snprintf(err, len, "bad class in backend \"%s\" (do:{GUID})", which);
+			return -DOB_EINVAL;
+		}
+		com_dob_to_guid(&named, &do_clsid);
+		log_info("backend do: on the class %s instead of CLSID_DeliveryOptimization", which + 3);
+		which = "do";
+	}
 	if (!which || (strcmp(which, "do") && strcmp(which, "bits") && strcmp(which, "auto"))) {
 		if (err)
 			snprintf(err, len, "unknown backend \"%s\" (do, bits or auto)", which ? which : "");
@@ -643,6 +659,7 @@ int win_backend_new(struct backend **out, const char *which, char *err, size_t l
 	}
 	im->refs = 1;
 	im->service = "?";
+	im->do_clsid = do_clsid;
 	InitializeSRWLock(&im->mgr_lock);
 	rc = com_pool_new(&im->pool, NULL);
 	if (rc < 0) {

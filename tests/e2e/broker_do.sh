@@ -20,7 +20,10 @@
 #      a final job is refused by the emulator with DO_E_INVALID_STATE;
 #   4. adopt of a job the emulator had before the broker started (a scenario
 #      `job` line in ERROR): the episode arrives through JobError at once;
-#   5. --backend auto picks DO (the emulator) over Wine's BITS.
+#   5. --backend auto picks DO (the emulator) over Wine's BITS;
+#   6. --do-clsid: the emulator registered under its own class (as on a
+#      real Windows machine, beside the real DO), and the broker told to use
+#      it: a JobError arrives through it.
 # Ends with "N passed, N failed"; exits 1 when anything failed. The emulator
 # is unregistered when the script exits, whatever happens.
 set -u
@@ -49,7 +52,9 @@ emu() { # doemu.exe ARGS: registration, stop
 do_exit() {
 	do_rc=$?
 	emu --stop --as-do
+	emu --stop
 	emu --unregister --as-do --machine
+	emu --unregister --machine
 	(exit $do_rc)
 	e2e_cleanup
 }
@@ -216,4 +221,31 @@ else
 	e2e_fail "5. dobrokerd.exe --backend auto starts" "$(cat "$T/broker2.err")"
 fi
 
-e2e_finish "$T/broker1.err" "$T/broker2.err" "$T/doemu.log"
+# ---------------------------------------------------------------- 6
+echo "-- 6. --do-clsid: the emulator under its own class"
+kill "$E2E_BROKER_PID" 2>/dev/null
+e2e_wait 15 eval '! e2e_alive "$E2E_BROKER_PID"'
+EMU_CLSID={C95E7682-6FE9-4E6A-AEC0-7A04AA315973}
+e2e_check "6. doemu.exe registers under its own class" \
+	emu --register --machine --scenario "$(e2e_winpath "$T/scenario.txt")" \
+	--log "$(e2e_winpath "$T/doemu-own.log")"
+broker_log=broker3.err
+rm -rf "$T/state" && mkdir "$T/state"
+if e2e_broker_start broker3 --do-clsid "$EMU_CLSID" --endpoint "\\\\.\\pipe\\$PIPE" \
+	--state-dir "$(e2e_winpath "$T/state")" --sweep-interval-ms "$SWEEP_MS"; then
+	e2e_check "6. the broker names the class it uses" \
+		e2e_has "$T/broker3.err" "backend do: on the class $EMU_CLSID"
+	watcher w3
+	job6=$(submit e2e-own missing/e.bin)
+	if wait_err w3 "$job6"; then
+		e2e_pass "6. a JobError arrives from the emulator's own class"
+	else
+		e2e_fail "6. a JobError arrives from the emulator's own class"
+	fi
+	e2e_check "6. it was the second emulator (its log names the job)" \
+		e2e_has "$T/doemu-own.log" "$job6"
+else
+	e2e_fail "6. dobrokerd.exe --do-clsid starts" "$(cat "$T/broker3.err")"
+fi
+
+e2e_finish "$T/broker1.err" "$T/broker2.err" "$T/broker3.err" "$T/doemu.log" "$T/doemu-own.log"
