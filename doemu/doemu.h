@@ -110,6 +110,8 @@ HRESULT manager_create(REFIID riid, void **out);
 /* Server lifetime: live objects (LockServer counts too). */
 void server_lock(void);
 void server_unlock(void);
+/* Withdraws the class object (main.c), so COM starts a new process. */
+void server_revoke(void);
 
 /* ------------------------------------------------------------ notifications (notify.c) */
 

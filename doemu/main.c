@@ -196,6 +196,15 @@ static HRESULT STDMETHODCALLTYPE cf_lock(IClassFactory *iface, BOOL lock)
 static const IClassFactoryVtbl cf_vtbl = { cf_qi, cf_addref, cf_release, cf_create, cf_lock };
 static IClassFactory factory = { &cf_vtbl };
 
+static DWORD class_cookie;
+
+void server_revoke(void)
+{
+	if (class_cookie)
+		CoRevokeClassObject(class_cookie);
+	class_cookie = 0;
+}
+
 static int serve(const CLSID *clsid, const WCHAR *scenario)
 {
 	struct scenario *scn = NULL;
@@ -239,10 +248,11 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 		log_error("CoRegisterClassObject: 0x%08lX", (unsigned long)hr);
 		return 2;
 	}
+	class_cookie = cookie;
 	log_info("serving (pid %lu)", (unsigned long)GetCurrentProcessId());
 	WaitForSingleObject(stop, INFINITE);
 	log_info("stopping");
-	CoRevokeClassObject(cookie);
+	server_revoke();
 	notify_stop();
 	ejob_forget_callbacks();
 	model_stop();

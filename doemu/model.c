@@ -63,6 +63,20 @@ static int64_t clock_wall(void *ctx)
 	return plat_wall_us();
 }
 
+/* `fault ... exit`: the service dies in the middle of a call, as a crash
+ * would (no other clean-up: the clients' calls fail with RPC_S_CALL_FAILED,
+ * RPC_E_DISCONNECTED or RPC_S_SERVER_UNAVAILABLE, and COM starts a fresh
+ * emulator on the next activation, which knows no callback). */
+static void on_exit_fault(void *ctx, unsigned line)
+{
+	log_warn("scenario line %u: the service exits during a call (injected)", line);
+	/* The class object is withdrawn first: Wine's COM would otherwise keep
+	 * handing out the dead process's endpoint (RPC_S_SERVER_UNAVAILABLE)
+	 * instead of starting the service again, as Windows does. */
+	server_revoke();
+	TerminateProcess(GetCurrentProcess(), 3);
+}
+
 static void on_event(void *ctx, struct backend_event *ev)
 {
 	notify_push(ev);
@@ -306,6 +320,7 @@ int model_start(struct scenario *scn)
 	rc = sim_backend_from_scenario(&M.sim, scn);
 	if (rc < 0)
 		return rc;
+	sim_set_exit_hook(M.sim, on_exit_fault, NULL);
 	sink.event = on_event;
 	sink.done = on_done;
 	sink.clock.timers = M.timers;

@@ -155,6 +155,8 @@ void backend_result_free(struct backend_result *r);  /* NULL-safe */
 #define DOB_DO_E_ERROR_INFORMATION_UNAVAILABLE 0x80D02014u
 #define DOB_DO_E_DOWNLOAD_NO_PROGRESS 0x80D02002u
 #define DOB_HTTP_E(status) (0x80190000u | (uint32_t)(status))
+#define DOB_RPC_E_DISCONNECTED 0x80010108u        /* the service's process went away */
+#define DOB_RPC_S_SERVER_UNAVAILABLE 0x800706BAu  /* HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) */
 
 /* The canonical meaning of an HRESULT: DO codes are folded onto their BITS
  * twins (DO_E_INVALID_STATE -> BG_E_INVALID_STATE, ...); others unchanged. */

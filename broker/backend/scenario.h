@@ -124,6 +124,12 @@ enum scn_effect {
 	SCN_FAULT_HRESULT = 1, /* answer this HRESULT and do nothing */
 	SCN_FAULT_HANG = 2,    /* never answer (a COM call that blocks forever) */
 	SCN_FAULT_DELAY = 3,   /* carry it out and answer after delay_ms */
+	/* The service goes away during the call and comes back without the
+	 * callbacks it had (they are not persisted). The DO emulator's process
+	 * exits (its clients see RPC_E_DISCONNECTED or RPC_S_SERVER_UNAVAILABLE,
+	 * and COM starts it again on the next call); the sim answers
+	 * RPC_E_DISCONNECTED (err -DOB_EBACKEND) and forgets every callback. */
+	SCN_FAULT_EXIT = 4,
 };
 
 struct scn_fault {
@@ -211,5 +217,9 @@ int sim_add_file(struct backend *b, uint64_t req, const struct dob_guid *job, co
 int sim_read_files(struct backend *b, const struct dob_guid *job, struct sim_file_info **out,
 		   size_t *n);
 void sim_file_info_free(struct sim_file_info *f, size_t n); /* NULL-safe */
+/* What `fault ... exit` does instead of answering: fn(ctx, line) ends the
+ * process (the emulator); without a hook the sim answers
+ * RPC_E_DISCONNECTED and forgets every callback. */
+void sim_set_exit_hook(struct backend *b, void (*fn)(void *ctx, unsigned line), void *ctx);
 
 #endif

@@ -127,6 +127,8 @@ struct sim {
 	struct sim_op *ops;         /* owned list of armed ops */
 	uint32_t *fault_left;       /* owned; per scenario fault, calls it still hits */
 	struct backend_event **pend; /* owned; events of the running step, delivered after it */
+	void (*exit_hook)(void *ctx, unsigned line); /* `fault ... exit` (sim_set_exit_hook) */
+	void *exit_ctx;
 	size_t n_pend, cap_pend;
 };
 
@@ -913,6 +915,33 @@ static uint32_t add_file(struct sim *s, struct sim_job *j, struct sim_op *op, ch
 
 /* ------------------------------------------------------------ requests */
 
+/* An injected fault answers the request. `exit`: the service goes away
+ * during the call (the hook, e.g. the DO emulator ending its process), or,
+ * in-process, answers RPC_E_DISCONNECTED and forgets every callback, as a
+ * restarted service does. */
+static void fault_answer(struct sim *s, const struct sim_op *op, struct backend_result *r,
+			 char *msg, size_t len)
+{
+	const struct scn_fault *f = op->fault;
+
+	r->hresult = f->hresult;
+	if (f->effect != SCN_FAULT_EXIT) {
+		snprintf(msg, len, "injected fault (%s:%u)%s", s->scn->name, f->line,
+			 op->rkind == BACKEND_REQ_SUBMIT || op->rkind == BACKEND_REQ_CREATE
+				 ? ": nothing created" : "");
+		return;
+	}
+	log_info("sim: %s:%u: the service goes away during request %" PRIu64 " (injected)",
+		 s->scn->name, f->line, op->req);
+	if (s->exit_hook)
+		s->exit_hook(s->exit_ctx, f->line); /* does not return */
+	r->err = -DOB_EBACKEND;
+	for (struct sim_job *j = s->jobs; j; j = j->next)
+		j->attached = false;
+	snprintf(msg, len, "injected fault (%s:%u): the service went away and forgot every callback",
+		 s->scn->name, f->line);
+}
+
 static void answer(struct sim *s, struct sim_op *op)
 {
 	struct backend_result *r = dob_calloc(1, sizeof(*r));
@@ -928,9 +957,7 @@ static void answer(struct sim *s, struct sim_op *op)
 	r->kind = op->rkind;
 	if (op->rkind == BACKEND_REQ_SUBMIT) {
 		if (op->fault) {
-			r->hresult = op->fault->hresult;
-			snprintf(msg, sizeof(msg), "injected fault (%s:%u): nothing created",
-				 s->scn->name, op->fault->line);
+			fault_answer(s, op, r, msg, sizeof(msg));
 		} else {
 			j = op->fresh;
 			op->fresh = NULL;
@@ -948,9 +975,7 @@ static void answer(struct sim *s, struct sim_op *op)
 		}
 	} else if (op->rkind == BACKEND_REQ_CREATE) {
 		if (op->fault) {
-			r->hresult = op->fault->hresult;
-			snprintf(msg, sizeof(msg), "injected fault (%s:%u): nothing created",
-				 s->scn->name, op->fault->line);
+			fault_answer(s, op, r, msg, sizeof(msg));
 		} else {
 			j = op->fresh;
 			op->fresh = NULL;
@@ -965,8 +990,7 @@ static void answer(struct sim *s, struct sim_op *op)
 		r->hresult = DOB_DO_E_JOB_NOT_FOUND;
 		snprintf(msg, sizeof(msg), "no job %s in the simulator", gb);
 	} else if (op->fault) {
-		r->hresult = op->fault->hresult;
-		snprintf(msg, sizeof(msg), "injected fault (%s:%u)", s->scn->name, op->fault->line);
+		fault_answer(s, op, r, msg, sizeof(msg));
 	} else {
 		switch (op->rkind) {
 		case BACKEND_REQ_ATTACH:
@@ -1369,6 +1393,14 @@ int sim_add_file(struct backend *b, uint64_t req, const struct dob_guid *job, co
 		return -DOB_ENOMEM;
 	}
 	return request_op(b->impl, op);
+}
+
+void sim_set_exit_hook(struct backend *b, void (*fn)(void *ctx, unsigned line), void *ctx)
+{
+	struct sim *s = b->impl;
+
+	s->exit_hook = fn;
+	s->exit_ctx = ctx;
 }
 
 int sim_read_files(struct backend *b, const struct dob_guid *job, struct sim_file_info **out,

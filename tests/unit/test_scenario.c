@@ -503,16 +503,21 @@ Test(scenario, every_syntax_error_has_its_message)
 		{ "rule * ok\nat 1s " G1 " error http=500",
 		  "s.txt:2: 'at' names job " G1 ", which no 'job' line defines (use #N for the N-th "
 		  "submitted job)" },
-		{ "fault", "s.txt:1: too few words: fault REQUEST JOB hang|hresult=H|http=N|delay=D "
-			   "[count=N]" },
+		{ "fault", "s.txt:1: too few words: fault REQUEST JOB hang|exit|hresult=H|http=N|"
+			   "delay=D [count=N]" },
 		{ "fault explode * hang", "s.txt:1: unknown request 'explode' (expected cancel, "
 					  "complete, resume, suspend, act, submit, attach, query, "
 					  "detach, any)" },
-		{ "fault cancel * count=2", "s.txt:1: a fault needs exactly one of hang, hresult=, "
-					    "http=, delay=" },
+		{ "fault cancel * count=2", "s.txt:1: a fault needs exactly one of hang, exit, "
+					    "hresult=, http=, delay=" },
 		{ "fault cancel * hang delay=1s", "s.txt:1: a fault needs exactly one of hang, "
-						  "hresult=, http=, delay=" },
+						  "exit, hresult=, http=, delay=" },
+		{ "fault cancel * hang exit", "s.txt:1: a fault needs exactly one of hang, exit, "
+					      "hresult=, http=, delay=" },
 		{ "fault cancel * hang hang", "s.txt:1: 'hang' given twice" },
+		{ "fault cancel * exit exit", "s.txt:1: 'exit' given twice" },
+		{ "fault cancel * exit=1", "s.txt:1: unknown attribute 'exit' for fault (expected "
+					   "hresult, http, delay, count)" },
 		{ "fault cancel * pause", "s.txt:1: unexpected 'pause' (attributes are key=value)" },
 		{ "fault cancel * hang count=0", "s.txt:1: bad count '0' for count (expected a number "
 						 "from 1)" },
