@@ -159,7 +159,7 @@ Test(scenario, docs_examples_mean_what_they_say)
 	cr_expect_eq(s->events[0].err.hresult, 0x801901F7u);
 	cr_expect_eq(s->events[1].state, DOB_STATE_QUEUED);
 	cr_expect_eq(s->events[2].for_ms, 3000);
-	cr_assert_eq(s->n_faults, 3);
+	cr_assert_eq(s->n_faults, 4);
 	cr_expect_eq(s->faults[0].req, SCN_REQ_CANCEL);
 	cr_expect_eq(s->faults[0].job.who, SCN_WHO_ANY);
 	cr_expect_eq(s->faults[0].effect, SCN_FAULT_HANG);
@@ -168,6 +168,10 @@ Test(scenario, docs_examples_mean_what_they_say)
 	cr_expect_eq(s->faults[1].count, 1);
 	cr_expect_eq(s->faults[2].effect, SCN_FAULT_DELAY);
 	cr_expect_eq(s->faults[2].delay_ms, 1500);
+	cr_expect_eq(s->faults[3].req, SCN_REQ_SUSPEND);
+	cr_expect_eq(s->faults[3].effect, SCN_FAULT_EXIT);
+	cr_expect_eq(s->faults[3].hresult, 0x80010108u);
+	cr_expect_eq(s->faults[3].count, 1);
 	scenario_free(s);
 	/* 5: persist */
 	s = parse_ok(blocks[4]);
