@@ -335,6 +335,22 @@ static HRESULT add_file(struct impl *im, IBackgroundCopyJob *job, const WCHAR *r
 	return IBackgroundCopyJob_AddFile(job, remote, local);
 }
 
+/* Is p our own callback object (a job we attached to before)? */
+static bool is_ours(struct impl *im, IUnknown *p)
+{
+	IUnknown *a = NULL, *b = NULL;
+	bool same;
+
+	IUnknown_QueryInterface(p, &IID_IUnknown, (void **)&a);
+	IBackgroundCopyCallback2_QueryInterface(im->cb, &IID_IUnknown, (void **)&b);
+	same = a && a == b;
+	if (a)
+		IUnknown_Release(a);
+	if (b)
+		IUnknown_Release(b);
+	return same;
+}
+
 /* Our callback on the job, and the flags. step names what failed. */
 static HRESULT register_callback(struct impl *im, IBackgroundCopyJob *job, const char **step)
 {
@@ -434,6 +450,17 @@ static void run_attach(struct req *q, struct backend_result *r)
 
 	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
 		return;
+	/* Adopting without stealing: the callback the job has (the app that
+	 * made it) keeps hearing of it; ours forwards to it (com_worker.c). */
+	IUnknown *prev = NULL;
+	if (SUCCEEDED(IBackgroundCopyJob_GetNotifyInterface(job, &prev)) && prev &&
+	    !is_ours(q->im, prev)) {
+		com_pool_set_previous(q->im->pool, &q->job, prev);
+		log_info("%s: the job had a callback of its own; notifications are forwarded to it",
+			 q->im->service);
+	}
+	if (prev)
+		IUnknown_Release(prev);
 	HRESULT hr = register_callback(q->im, job, &step);
 	if (FAILED(hr)) {
 		check_gone(q->im, hr);
@@ -497,7 +524,16 @@ static void run_detach(struct req *q, struct backend_result *r)
 
 	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
 		return;
-	HRESULT hr = IBackgroundCopyJob_SetNotifyInterface(job, NULL);
+	/* The callback the job had before we adopted it gets its place back. */
+	IUnknown *prev = com_pool_take_previous(q->im->pool, &q->job);
+	HRESULT hr = IBackgroundCopyJob_SetNotifyInterface(job, prev);
+	if (prev && FAILED(hr) && !service_gone(hr)) {
+		log_info("%s: the job's own callback could not be put back (0x%08lX); cleared",
+			 q->im->service, (unsigned long)hr);
+		hr = IBackgroundCopyJob_SetNotifyInterface(job, NULL);
+	}
+	if (prev)
+		IUnknown_Release(prev);
 	r->hresult = (uint32_t)hr;
 	known_set(q->im, &q->job, false);
 	check_gone(q->im, hr);
