@@ -33,6 +33,7 @@ static struct {
 	bool stopping;
 	HANDLE threads[NOTIFIERS];
 	struct notify_stats stats;
+	uint64_t in_flight;       /* callbacks being made now */
 } N;
 
 static bool disconnected(HRESULT hr)
@@ -95,6 +96,10 @@ static void deliver(struct backend_event *ev)
 		hr = error_create(&ev->job, &err);
 	if (FAILED(hr))
 		goto done;
+	AcquireSRWLockExclusive(&N.lock);
+	if (++N.in_flight > N.stats.max_in_flight)
+		N.stats.max_in_flight = N.in_flight;
+	ReleaseSRWLockExclusive(&N.lock);
 	switch (ev->kind) {
 	case BACKEND_EV_ERROR:
 		hr = IBackgroundCopyCallback_JobError(cb, job, err);
@@ -107,7 +112,10 @@ static void deliver(struct backend_event *ev)
 		break;
 	}
 	AcquireSRWLockExclusive(&N.lock);
+	N.in_flight--;
 	N.stats.calls++;
+	if (ev->kind == BACKEND_EV_ERROR)
+		N.stats.job_errors++;
 	if (hr != S_OK)
 		N.stats.failed++;
 	if (activated)
@@ -188,6 +196,14 @@ int notify_start(void)
 
 void notify_stop(void)
 {
+	struct notify_stats st;
+
+	notify_get_stats(&st);
+	log_info("callbacks: %llu made (%llu JobError), %llu not S_OK, %llu clients gone, "
+		 "%llu classes activated, at most %llu in flight",
+		 (unsigned long long)st.calls, (unsigned long long)st.job_errors,
+		 (unsigned long long)st.failed, (unsigned long long)st.dropped,
+		 (unsigned long long)st.activated, (unsigned long long)st.max_in_flight);
 	AcquireSRWLockExclusive(&N.lock);
 	N.stopping = true;
 	ReleaseSRWLockExclusive(&N.lock);

@@ -147,6 +147,7 @@ static const char scenario[] =
 	"complete writes=url\n"
 	"rule \"*/missing/*\" error http=404 after=50ms\n"
 	"rule \"*/forbidden/*\" error http=403 after=50ms\n"
+	"rule \"*/storm/*\" error http=500 after=200ms\n"
 	"default ok after=50ms size=4K\n";
 
 static bool setup(void)
@@ -413,6 +414,122 @@ static void test_transferred(IBackgroundCopyManager *m)
 	IBackgroundCopyJob_Release(j);
 }
 
+/* ------------------------------------------------------------ a storm */
+
+#define STORM 300
+
+/* A slow callback (20 ms in JobError) that records which jobs it heard of
+ * and how many calls were inside it at once. */
+static SRWLOCK storm_lock = SRWLOCK_INIT;
+static GUID storm_seen[STORM];
+static int storm_distinct;
+static volatile LONG storm_inside, storm_max, storm_calls;
+
+static HRESULT STDMETHODCALLTYPE storm_error(IBackgroundCopyCallback *i, IBackgroundCopyJob *j,
+					     IBackgroundCopyError *e)
+{
+	LONG now = InterlockedIncrement(&storm_inside), max;
+	GUID id;
+
+	while ((max = storm_max) < now && InterlockedCompareExchange(&storm_max, now, max) != max)
+		;
+	InterlockedIncrement(&storm_calls);
+	if (SUCCEEDED(IBackgroundCopyJob_GetId(j, &id))) {
+		AcquireSRWLockExclusive(&storm_lock);
+		int k = 0;
+		while (k < storm_distinct && !IsEqualGUID(&storm_seen[k], &id))
+			k++;
+		if (k == storm_distinct && storm_distinct < STORM)
+			storm_seen[storm_distinct++] = id;
+		ReleaseSRWLockExclusive(&storm_lock);
+	}
+	Sleep(20); /* holds the service's thread: the others must wait */
+	InterlockedDecrement(&storm_inside);
+	return S_OK;
+}
+
+static int storm_count(void)
+{
+	int n;
+
+	AcquireSRWLockShared(&storm_lock);
+	n = storm_distinct;
+	ReleaseSRWLockShared(&storm_lock);
+	return n;
+}
+
+/* Hundreds of jobs fail together: every one gets its JobError, and never
+ * more than four callbacks are in flight (BITS's and DO's limit). */
+static void test_storm(IBackgroundCopyManager *m)
+{
+	static IBackgroundCopyCallbackVtbl vt;
+	static struct cb storm;
+	IBackgroundCopyJob *jobs[STORM] = { 0 };
+	int made = 0;
+
+	vt = cb_vtbl;
+	vt.JobError = storm_error;
+	memset(&storm, 0, sizeof(storm));
+	storm.IBackgroundCopyCallback_iface.lpVtbl = &vt;
+	storm.refs = 1;
+	for (int i = 0; i < STORM; i++) {
+		WCHAR url[64];
+		GUID id;
+
+		if (FAILED(IBackgroundCopyManager_CreateJob(m, L"storm", BG_JOB_TYPE_DOWNLOAD, &id,
+							    &jobs[i])))
+			break;
+		swprintf(url, 64, L"http://127.0.0.1:1/storm/%d", i);
+		if (FAILED(add(jobs[i], url, 0, NULL)) ||
+		    FAILED(IBackgroundCopyJob_SetNotifyInterface(
+			    jobs[i], (IUnknown *)&storm.IBackgroundCopyCallback_iface)))
+			break;
+		made++;
+	}
+	CHECK_EQ(made, STORM);
+	for (int i = 0; i < made; i++)
+		IBackgroundCopyJob_Resume(jobs[i]);
+	WAIT_FOR(storm_count() >= made, 60000);
+	CHECK_EQ(storm_count(), made);
+	printf("storm: %d jobs, %ld JobError calls, at most %ld in flight\n", made,
+	       (long)storm_calls, (long)storm_max);
+	CHECK(storm_max <= 4);
+	CHECK(storm_max >= 2); /* they do overlap */
+	for (int i = 0; i < STORM; i++)
+		if (jobs[i]) {
+			IBackgroundCopyJob_Cancel(jobs[i]);
+			IBackgroundCopyJob_Release(jobs[i]);
+		}
+}
+
+/* SetNotifyInterface(NULL) removes the callback. */
+static void test_no_callback(IBackgroundCopyManager *m)
+{
+	IBackgroundCopyJob *j = new_job(m, L"quiet");
+	IUnknown *got = (IUnknown *)1;
+
+	if (!j)
+		return;
+	cb_reset(&cb1);
+	CHECK_HR(add(j, L"http://127.0.0.1:1/missing/q.bin", 0, NULL), S_OK);
+	CHECK_HR(IBackgroundCopyJob_SetNotifyInterface(j, (IUnknown *)&cb1.IBackgroundCopyCallback_iface),
+		 S_OK);
+	CHECK_HR(IBackgroundCopyJob_SetNotifyInterface(j, NULL), S_OK);
+	CHECK_HR(IBackgroundCopyJob_GetNotifyInterface(j, &got), S_OK);
+	CHECK(got == NULL);
+	CHECK_HR(IBackgroundCopyJob_Resume(j), S_OK);
+	WAIT_FOR(state_of(j) == BG_JOB_STATE_ERROR, WAIT_MS);
+	CHECK_EQ(state_of(j), BG_JOB_STATE_ERROR);
+	CHECK_EQ(cb1.errors, 0);
+	/* then registering calls it at once (at least once) */
+	CHECK_HR(IBackgroundCopyJob_SetNotifyInterface(j, (IUnknown *)&cb1.IBackgroundCopyCallback_iface),
+		 S_OK);
+	WAIT_FOR(cb1.errors >= 1, WAIT_MS);
+	CHECK(cb1.errors >= 1);
+	IBackgroundCopyJob_Cancel(j);
+	IBackgroundCopyJob_Release(j);
+}
+
 int main(void)
 {
 	IBackgroundCopyManager *m = NULL;
@@ -433,6 +550,8 @@ int main(void)
 			test_job_error(m, L"http://127.0.0.1:1/forbidden/b.bin",
 				       (HRESULT)0x80190193L, BG_ERROR_CONTEXT_REMOTE_FILE);
 			test_transferred(m);
+			test_no_callback(m);
+			test_storm(m);
 			IBackgroundCopyManager_Release(m);
 		}
 	}
