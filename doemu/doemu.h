@@ -123,6 +123,7 @@ void notify_push(struct backend_event *ev);
 
 struct notify_stats {
 	uint64_t calls, job_errors, failed, dropped, activated;
+	uint64_t coalesced;       /* JobErrors not queued: one for the job was waiting */
 	uint64_t max_in_flight;   /* most callbacks in flight at once (at most 4) */
 };
 void notify_get_stats(struct notify_stats *out);

@@ -4,6 +4,7 @@
  *   doemu.exe --register [--as-do] [--machine] [--scenario FILE] [--log FILE]
  *   doemu.exe --unregister [--as-do] [--machine]
  *   doemu.exe --stop [--as-do]           ends a running emulator
+ *   doemu.exe --stats [--as-do]          makes it log its callback figures
  *   doemu.exe [--clsid GUID] [--scenario FILE] [--log FILE] [-Embedding]
  *
  * --register writes the class (LocalServer32: this program with the
@@ -34,13 +35,14 @@
 
 #define PS_NUM_METHODS L"4"
 
-static const WCHAR *stop_event_name(const CLSID *clsid)
+/* The named events --stop and --stats signal (per class). */
+static const WCHAR *event_name(const CLSID *clsid, const WCHAR *what)
 {
-	static WCHAR name[96];
+	static WCHAR name[112];
 	WCHAR g[40];
 
 	StringFromGUID2(clsid, g, 40);
-	swprintf(name, 96, L"Local\\dobroker-doemu-%ls", g);
+	swprintf(name, 112, L"Local\\dobroker-doemu-%ls%ls", what, g);
 	return name;
 }
 
@@ -210,7 +212,7 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 	struct scenario *scn = NULL;
 	char err[512], *path = NULL;
 	DWORD cookie = 0;
-	HANDLE stop;
+	HANDLE stop, stats;
 	HRESULT hr;
 	int rc;
 
@@ -225,8 +227,9 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 		log_error("%s", err);
 		return 2;
 	}
-	stop = CreateEventW(NULL, TRUE, FALSE, stop_event_name(clsid));
-	if (!stop)
+	stop = CreateEventW(NULL, TRUE, FALSE, event_name(clsid, L""));
+	stats = CreateEventW(NULL, FALSE, FALSE, event_name(clsid, L"stats-"));
+	if (!stop || !stats)
 		return 2;
 	hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
 	if (SUCCEEDED(hr))
@@ -250,13 +253,24 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 	}
 	class_cookie = cookie;
 	log_info("serving (pid %lu)", (unsigned long)GetCurrentProcessId());
-	WaitForSingleObject(stop, INFINITE);
+	for (;;) {
+		HANDLE ev[2] = { stop, stats };
+		struct notify_stats st;
+
+		if (WaitForMultipleObjects(2, ev, FALSE, INFINITE) != WAIT_OBJECT_0 + 1)
+			break;
+		notify_get_stats(&st);
+		log_info("callbacks so far: %llu made (%llu JobError), %llu not S_OK, at most %llu "
+			 "in flight", (unsigned long long)st.calls, (unsigned long long)st.job_errors,
+			 (unsigned long long)st.failed, (unsigned long long)st.max_in_flight);
+	}
 	log_info("stopping");
 	server_revoke();
 	notify_stop();
 	ejob_forget_callbacks();
 	model_stop();
 	CloseHandle(stop);
+	CloseHandle(stats);
 	CoUninitialize();
 	return 0;
 }
@@ -294,6 +308,7 @@ static int usage(void)
 	fputs("usage: doemu.exe --register [--as-do] [--machine] [--scenario FILE] [--log FILE]\n"
 	      "       doemu.exe --unregister [--as-do] [--machine]\n"
 	      "       doemu.exe --stop [--as-do]\n"
+	      "       doemu.exe --stats [--as-do]\n"
 	      "       doemu.exe [--clsid GUID] [--scenario FILE] [--log FILE]\n",
 	      stderr);
 	return 2;
@@ -301,7 +316,7 @@ static int usage(void)
 
 int wmain(int argc, WCHAR **argv)
 {
-	enum { SERVE, REGISTER, UNREGISTER, STOP } mode = SERVE;
+	enum { SERVE, REGISTER, UNREGISTER, STOP, STATS } mode = SERVE;
 	const WCHAR *scenario = NULL, *logf = NULL;
 	WCHAR full_scn[MAX_PATH], full_log[MAX_PATH];
 	CLSID clsid = CLSID_DoEmulator;
@@ -316,6 +331,8 @@ int wmain(int argc, WCHAR **argv)
 			mode = UNREGISTER;
 		else if (!wcscmp(a, L"--stop"))
 			mode = STOP;
+		else if (!wcscmp(a, L"--stats"))
+			mode = STATS;
 		else if (!wcscmp(a, L"--as-do"))
 			clsid = CLSID_DeliveryOptimization;
 		else if (!wcscmp(a, L"--machine"))
@@ -348,8 +365,10 @@ int wmain(int argc, WCHAR **argv)
 		return do_register(&clsid, root, scenario, logf);
 	case UNREGISTER:
 		return do_unregister(&clsid, root);
-	case STOP: {
-		HANDLE h = OpenEventW(EVENT_MODIFY_STATE, FALSE, stop_event_name(&clsid));
+	case STOP:
+	case STATS: {
+		HANDLE h = OpenEventW(EVENT_MODIFY_STATE, FALSE,
+				      event_name(&clsid, mode == STOP ? L"" : L"stats-"));
 
 		if (!h) {
 			fputs("doemu: no emulator is running\n", stderr);

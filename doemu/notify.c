@@ -175,6 +175,20 @@ void notify_push(struct backend_event *ev)
 	}
 	it->ev = ev;
 	AcquireSRWLockExclusive(&N.lock);
+	/* A JobError for a job that still has one waiting is not queued twice:
+	 * the service calls again after the last call, not in a pile (and the
+	 * queue stays bounded however slow the clients are). */
+	if (ev->kind == BACKEND_EV_ERROR)
+		for (struct item *q = N.first; q; q = q->next)
+			if (q->ev->kind == BACKEND_EV_ERROR &&
+			    !memcmp(&q->ev->job.info.job_id, &ev->job.info.job_id,
+				    sizeof(ev->job.info.job_id))) {
+				N.stats.coalesced++;
+				ReleaseSRWLockExclusive(&N.lock);
+				backend_event_free(ev);
+				dob_free(it);
+				return;
+			}
 	if (N.last)
 		N.last->next = it;
 	else
@@ -200,10 +214,12 @@ void notify_stop(void)
 
 	notify_get_stats(&st);
 	log_info("callbacks: %llu made (%llu JobError), %llu not S_OK, %llu clients gone, "
-		 "%llu classes activated, at most %llu in flight",
+		 "%llu classes activated, %llu repeats folded into one waiting, at most %llu in "
+		 "flight",
 		 (unsigned long long)st.calls, (unsigned long long)st.job_errors,
 		 (unsigned long long)st.failed, (unsigned long long)st.dropped,
-		 (unsigned long long)st.activated, (unsigned long long)st.max_in_flight);
+		 (unsigned long long)st.activated, (unsigned long long)st.coalesced,
+		 (unsigned long long)st.max_in_flight);
 	AcquireSRWLockExclusive(&N.lock);
 	N.stopping = true;
 	ReleaseSRWLockExclusive(&N.lock);
