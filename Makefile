@@ -389,6 +389,9 @@ else
 BENCH_BINS := $(patsubst bench/win/%.c,$(BENCH_DIR)/%.exe,$(wildcard bench/win/*.c))
 $(BENCH_DIR)/%.exe: $(OBJ)/bench/win/%.o $(BENCH_UTIL_OBJ) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
+# The DO callback baseline: a COM client of the emulator (DO's GUIDs).
+$(BENCH_DIR)/do_noop_client.exe: $(OBJ)/bench/win/do_noop_client.o $(LIBBPLAT) $(LIBCORE) $(LIBPROTO)
+	$(Q)$(LINK)
 endif
 # Keep the objects (make would delete them as intermediates and relink).
 .SECONDARY: $(BENCH_UTIL_OBJ) $(patsubst bench/%.c,$(OBJ)/bench/%.o,$(wildcard bench/*.c bench/win/*.c))

@@ -127,6 +127,10 @@ struct notify_stats {
 	uint64_t max_in_flight;   /* most callbacks in flight at once (at most 4) */
 };
 void notify_get_stats(struct notify_stats *out);
+/* JobError hold times (the caller's view: from the call to its return,
+ * marshalling included) since the last reset: how many, p50, p99, max in
+ * microseconds. */
+void notify_hold_figures(uint64_t *n, uint32_t *p50, uint32_t *p99, uint32_t *max, bool reset);
 
 /* ------------------------------------------------------------ helpers (util in objects.c) */
 

@@ -12,6 +12,7 @@
  * callback and its BITS_JOB_PROPERTY_NOTIFICATION_CLSID is set, that class
  * is activated (CoCreateInstance, CLSCTX_LOCAL_SERVER) and called instead.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "doemu.h"
@@ -20,6 +21,7 @@
 #include "log.h"
 
 #define NOTIFIERS 4
+#define SAMPLES 65536 /* JobError hold times kept (the last ones) */
 
 struct item {
 	struct item *next;
@@ -34,7 +36,37 @@ static struct {
 	HANDLE threads[NOTIFIERS];
 	struct notify_stats stats;
 	uint64_t in_flight;       /* callbacks being made now */
+	uint32_t hold_us[SAMPLES]; /* how long each JobError held the calling thread */
+	uint64_t n_hold;
 } N;
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+void notify_hold_figures(uint64_t *n, uint32_t *p50, uint32_t *p99, uint32_t *max, bool reset)
+{
+	static uint32_t copy[SAMPLES];
+	size_t k;
+
+	AcquireSRWLockExclusive(&N.lock);
+	*n = N.n_hold;
+	k = N.n_hold < SAMPLES ? (size_t)N.n_hold : SAMPLES;
+	memcpy(copy, N.hold_us, k * sizeof(*copy));
+	if (reset)
+		N.n_hold = 0;
+	ReleaseSRWLockExclusive(&N.lock);
+	*p50 = *p99 = *max = 0;
+	if (!k)
+		return;
+	qsort(copy, k, sizeof(*copy), cmp_u32);
+	*p50 = copy[(k - 1) / 2];
+	*p99 = copy[(k * 99 - 1) / 100];
+	*max = copy[k - 1];
+}
 
 static bool disconnected(HRESULT hr)
 {
@@ -100,9 +132,17 @@ static void deliver(struct backend_event *ev)
 	if (++N.in_flight > N.stats.max_in_flight)
 		N.stats.max_in_flight = N.in_flight;
 	ReleaseSRWLockExclusive(&N.lock);
+	LARGE_INTEGER t0, t1, f;
+	QueryPerformanceCounter(&t0);
 	switch (ev->kind) {
 	case BACKEND_EV_ERROR:
 		hr = IBackgroundCopyCallback_JobError(cb, job, err);
+		QueryPerformanceCounter(&t1);
+		QueryPerformanceFrequency(&f);
+		AcquireSRWLockExclusive(&N.lock);
+		N.hold_us[N.n_hold++ % SAMPLES] =
+			(uint32_t)((t1.QuadPart - t0.QuadPart) * 1000000 / f.QuadPart);
+		ReleaseSRWLockExclusive(&N.lock);
 		break;
 	case BACKEND_EV_TRANSFERRED:
 		hr = IBackgroundCopyCallback_JobTransferred(cb, job);
