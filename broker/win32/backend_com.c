@@ -396,6 +396,13 @@ static void req_free(struct req *q)
 	dob_free(q);
 }
 
+/*
+ * Every COM call that makes the job (CreateJob through Resume) happens here,
+ * on one request worker, and nowhere else: the one place to wrap when jobs
+ * must be created as the requesting client (service mode: impersonation
+ * with cloaking, the client's token carried in struct req, so the service
+ * owns the job and writes its files with the client's rights).
+ */
 static void run_submit(struct req *q, struct backend_result *r)
 {
 	struct impl *im = q->im;
