@@ -20,6 +20,10 @@
 #      a final job is refused by the emulator with DO_E_INVALID_STATE;
 #   4. adopt of a job the emulator had before the broker started (a scenario
 #      `job` line in ERROR): the episode arrives through JobError at once;
+#   4b. JobError while the broker is inside Cancel on the same job: the
+#      emulator holds the Cancel 8 s and the job fails 3 s after its start;
+#      the episode arrives during the call, every callback is answered S_OK,
+#      and the cancel's result (OK, CANCELLED) comes after;
 #   5. --backend auto picks DO (the emulator) over Wine's BITS;
 #   6. --do-clsid: the emulator registered under its own class (as on a
 #      real Windows machine, beside the real DO), and the broker told to use
@@ -66,6 +70,8 @@ complete writes=url
 rule "*/missing/*" error http=404 after=100ms
 rule "*/forbidden/*" error http=403 after=100ms
 rule "*/once/*" error http=503 after=100ms times=1
+rule "*/race/*" error http=404 after=3s
+fault cancel #5 delay=8s
 job $PRE name="made before the broker" state=error http=404 description="Not Found (pre-existing)"
 file $PRE http://127.0.0.1:1/missing/pre.bin $(e2e_winpath "$T/dl/pre.bin") size=64K done=1K
 default ok after=200ms size=8K
@@ -209,6 +215,26 @@ e2e_eq "4. its error and progress, as the service had them" \
 	"$(err_field w1 "$PRE" '"%s %d/%d" % (e["error"]["hresult"],
 		e["job"]["progress"]["bytes_transferred"], e["job"]["progress"]["bytes_total"])')" \
 	"0x80190194 1024/65536"
+
+# ---------------------------------------------------------------- 4b
+echo "-- 4b. JobError while the broker is inside Cancel on the same job"
+jobrace=$(submit e2e-race race/f.bin) # the fifth job: fault cancel #5 delay=8s
+ctl --name racer act "$jobrace" cancel >"$T/race.out" 2>&1 &
+race_pid=$!
+if wait_err w1 "$jobrace" 20; then
+	e2e_pass "4b. the JobError arrives"
+else
+	e2e_fail "4b. the JobError arrives"
+fi
+e2e_check "4b. ... while the Cancel is still inside the service" e2e_alive "$race_pid"
+wait "$race_pid"
+e2e_check "4b. then the cancel answers OK, CANCELLED ($(tr -d '\r' <"$T/race.out"))" \
+	e2e_has "$T/race.out" "^cancel $jobrace: OK, now CANCELLED"
+e2e_eq "4b. one episode for it" "$(e2e_jcount "$T/w1.out" "$IS_ERR" "$jobrace")" 1
+emu --stats --as-do
+e2e_wait 10 e2e_has "$T/doemu.log" "callbacks so far"
+e2e_check "4b. the emulator was answered S_OK by every callback so far" \
+	e2e_has "$T/doemu.log" "callbacks so far: [0-9]+ made \\([0-9]+ JobError\\), 0 not S_OK"
 
 # ---------------------------------------------------------------- 5
 echo "-- 5. --backend auto finds DO (the emulator)"
