@@ -252,6 +252,10 @@ echo "-- 6. --do-clsid: the emulator under its own class"
 kill "$E2E_BROKER_PID" 2>/dev/null
 e2e_wait 15 eval '! e2e_alive "$E2E_BROKER_PID"'
 EMU_CLSID={C95E7682-6FE9-4E6A-AEC0-7A04AA315973}
+"$WINE" "$E2E_BIN/dobrokerd.exe" --do-clsid not-a-guid </dev/null >"$T/badclsid.out" 2>&1
+e2e_eq "6. --do-clsid with a bad GUID is refused (exit code)" $? 2
+e2e_check "6. ... saying why ($(tr -d '\r' <"$T/badclsid.out" | head -n 1))" \
+	e2e_has "$T/badclsid.out" "do-clsid: 'not-a-guid' is not a GUID"
 e2e_check "6. doemu.exe registers under its own class" \
 	emu --register --machine --scenario "$(e2e_winpath "$T/scenario.txt")" \
 	--log "$(e2e_winpath "$T/doemu-own.log")"
