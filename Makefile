@@ -235,6 +235,42 @@ $(BIN)/%$(EXE): $(OBJ)/tests/windows/%.o $(LIBCLIENT) $(LIBPROTO)
 $(BIN)/client_test$(EXE): $(OBJ)/tests/wine/client_test.o $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
 
+# ---------------------------------------------------------------- DO emulator
+# doemu/ (Windows only): doemu.exe, a COM local server serving DO's API on
+# the sim model, and doemuprx.dll, the proxy/stub of the DO-specific
+# interface, generated from doemu/doemu.idl by widl (mingw-w64-tools).
+ifeq ($(TARGET),mingw)
+WIDL ?= $(CROSS)widl
+DOEMU_SRCS := $(wildcard doemu/*.c)
+DOEMU_OBJS := $(call objs,$(DOEMU_SRCS))
+DOEMU_IDL_GEN := $(GEN)/doemu_idl.h $(GEN)/doemu_p.c $(GEN)/doemu_i.c $(GEN)/doemu_dlldata.c
+$(DOEMU_IDL_GEN) &: doemu/doemu.idl $(wildcard doemu/idl/*.idl)
+	@mkdir -p $(GEN)
+	@echo "  WIDL $<"
+	$(Q)cd $(GEN) && $(WIDL) -I$(CURDIR)/doemu/idl --win64 -Oicf -h -H doemu_idl.h \
+		-p -P doemu_p.c -u -U doemu_i.c $(CURDIR)/$< && \
+		$(WIDL) --dlldata-only -o doemu_dlldata.c $(CURDIR)/$<
+$(DOEMU_OBJS): DOB_CFLAGS += -Idoemu -DCONST_VTABLE
+$(DOEMU_OBJS): | $(GEN)/doemu_idl.h
+$(BIN)/doemu.exe: DOB_LDFLAGS += -municode
+$(BIN)/doemu.exe: $(DOEMU_OBJS) $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
+	$(Q)$(LINK)
+# The generated proxy code is widl's: its own flags, no -Werror.
+DOEMU_PRX_OBJS := $(OBJ)/gen/doemu_p.o $(OBJ)/gen/doemu_i.o $(OBJ)/gen/doemu_dlldata.o
+$(DOEMU_PRX_OBJS): $(OBJ)/gen/%.o: $(GEN)/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"
+	$(Q)$(CC) -O2 -DWIN32_LEAN_AND_MEAN -DCOBJMACROS -D_WIN32_WINNT=0x0A00 \
+		-DPROXY_CLSID_IS='{0x60c0e9bd,0x0b31,0x4f32,{0x94,0x29,0x92,0xd6,0x5d,0xc1,0xb0,0x2b}}' \
+		-include doemu/prx_prelude.h -I$(GEN) -c -o $@ $<
+$(BIN)/doemuprx.dll: $(DOEMU_PRX_OBJS) doemu/doemuprx.def
+	@mkdir -p $(dir $@)
+	@echo "  LD  $@"
+	$(Q)$(CC) -shared -static -o $@ $(DOEMU_PRX_OBJS) doemu/doemuprx.def -lrpcrt4 -lole32 -luuid
+DOEMU := $(BIN)/doemu.exe $(BIN)/doemuprx.dll
+all: $(DOEMU)
+endif
+
 # ---------------------------------------------------------------- tests
 # Unit tests: one Criterion binary from tests/unit/*.c plus the link-time
 # fakes in tests/fakes/ (fake clock/platform, fake backend), against the
@@ -383,6 +419,9 @@ $(OBJ)/bench/%.o: DOB_CFLAGS += -Ibench
 else
 BENCH_BINS := $(patsubst bench/win/%.c,$(BENCH_DIR)/%.exe,$(wildcard bench/win/*.c))
 $(BENCH_DIR)/%.exe: $(OBJ)/bench/win/%.o $(BENCH_UTIL_OBJ) $(LIBCLIENT) $(LIBPROTO)
+	$(Q)$(LINK)
+# The DO callback baseline: a COM client of the emulator (DO's GUIDs).
+$(BENCH_DIR)/do_noop_client.exe: $(OBJ)/bench/win/do_noop_client.o $(LIBBPLAT) $(LIBCORE) $(LIBPROTO)
 	$(Q)$(LINK)
 endif
 # Keep the objects (make would delete them as intermediates and relink).

@@ -11,6 +11,10 @@
 #      (event latency, action and ping round trips with the sim backend and
 #      with Wine's BITS, process spawn per event) against raw named-pipe
 #      baselines measured in the same run; callback_bench's JSON is embedded.
+#   3. scripts/bench-do.sh: JobError from the DO service emulator across
+#      processes, its hold time measured inside the emulator, for a no-op
+#      callback in another process and for dobrokerd.exe --backend do with
+#      subscribers (one never reading); build/bench/do.txt.
 # Prints the tables and writes build/bench/wine.json (the tables also go to
 # build/bench/wine.txt). A local HTTP server (tests/e2e/httpd.py, serving an
 # empty directory: 404 for every GET) gives BITS its errors. Every Wine
@@ -81,4 +85,15 @@ tr -d '\r' <"$tmp/wine.txt"
 [ -f "$tmp/wine.json" ] && tr -d '\r' <"$tmp/wine.json" >build/bench/wine.json &&
 	echo "copied to build/bench/wine.json"
 [ $wrc = 0 ] || rc=$wrc
+
+# The DO path: JobError across processes from the DO service emulator,
+# the broker against a no-op callback (scripts/bench-do.sh).
+"$here/wine-stop.sh"
+drc=0
+if [ -n "$quick" ]; then
+	sh "$here/bench-do.sh" 30 4 || drc=$?
+else
+	sh "$here/bench-do.sh" 60 8 || drc=$?
+fi
+[ $drc = 0 ] || { echo "bench-wine: bench-do.sh exited $drc" >&2; rc=$drc; }
 exit $rc

@@ -5,7 +5,7 @@
 set -eu
 
 PKGS="make gcc libc6-dev pkg-config dpkg-dev
-gcc-mingw-w64-x86-64 wine64
+gcc-mingw-w64-x86-64 mingw-w64-tools wine64
 libprotobuf-c-dev protobuf-c-compiler protobuf-compiler python3-protobuf python3
 python3-pip python3-setuptools python3-wheel python3-mypy
 libcriterion-dev clang libclang-rt-14-dev valgrind procps"

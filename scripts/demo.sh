@@ -7,7 +7,11 @@
 #   a watcher (dobctl.exe watch) whose lines are shown as they come;
 #   a download of a file the server does not have (HTTP 404) -> JobError;
 #   a controller that puts the file in place, answers resume, waits for
-#   JobTransferred and completes the job -> the file and its content.
+#   JobTransferred and completes the job -> the file and its content;
+#   then the DO path: the DO service emulator (doemu.exe) registered as DO in
+#   the Wine prefix, dobrokerd.exe --backend do, a download that fails with
+#   HTTP 503 -> JobError through the cross-process callback (no sweep),
+#   answered with resume -> Resolution, JobTransferred, complete.
 #
 # Needs no terminal (CI=true is fine). Everything it starts (the server,
 # Wine and the programs in it) is stopped on any exit. Exit status 0 when
@@ -125,5 +129,67 @@ note "(the same bytes the web server served)"
 say "The broker's log:"
 tr -d '\r' <"$T/broker.err" | sed 's/^[^ ]* dobrokerd\[[0-9]*\] /   /'
 
-say "Done: stopping the watcher, the broker, Wine and the web server."
+# ---------------------------------------------------------------- the DO path
+emu() {
+	"$WINE" "$E2E_BIN/doemu.exe" "$@" </dev/null >>"$T/doemu-ctl.log" 2>&1
+}
+demo_exit() {
+	demo_rc=$?
+	emu --stop --as-do
+	emu --unregister --as-do --machine
+	(exit $demo_rc)
+	e2e_cleanup
+}
+trap demo_exit EXIT
+
+say "Now the DO path. Wine has no Delivery Optimization: the DO service emulator" \
+	"(doemu.exe, a COM local server) registers as DO in this Wine prefix, with a scenario."
+kill "$E2E_BROKER_PID" 2>/dev/null
+e2e_wait 15 eval '! e2e_alive "$E2E_BROKER_PID"'
+printf 'rule "*/report.pdf" error http=503 after=300ms times=1\nrepeat off\ndefault ok after=300ms\n' \
+	>"$T/scenario.txt"
+note "scenario: $(tr '\n' ';' <"$T/scenario.txt")"
+emu --register --as-do --machine --scenario "$(e2e_winpath "$T/scenario.txt")" \
+	--log "$(e2e_winpath "$T/doemu.log")" || fail "doemu.exe --register failed"
+mkdir "$T/state-do" || exit 2
+e2e_broker_start broker-do --backend do --endpoint "\\\\.\\pipe\\$PIPE-do" \
+	--state-dir "$(e2e_winpath "$T/state-do")" --sweep-interval-ms 600000 ||
+	fail "dobrokerd.exe --backend do did not start"
+tr -d '\r' <"$T/broker-do.err" | sed -n 's/.* info \(backend do: .*\)/   \1/p'
+note "(its sweep runs every 10 minutes: what follows comes through DO's callbacks)"
+shown=0
+e2e_bg watcher-do "$WINE" "$E2E_BIN/dobctl.exe" --endpoint "$PIPE-do" --name watcher watch
+e2e_wait 15 e2e_has "$T/broker-do.err" "hello from 'watcher'" || fail "the watcher did not connect"
+show_do() {
+	n=$(e2e_lines "$T/watcher-do.out")
+	if [ "$n" -gt "$shown" ]; then
+		sed -n "$((shown + 1)),${n}p" "$T/watcher-do.out" | tr -d '\r' | sed 's/^/   watcher | /'
+		shown=$n
+	fi
+}
+do_has() { e2e_has "$T/watcher-do.out" "$1"; }
+
+say "Submitting a download the scenario fails once with HTTP 503"
+dest=$(e2e_winpath "$T/downloads/report.pdf")
+job=$(e2e_dobctl --endpoint "$PIPE-do" --name app submit "https://example.com/report.pdf" "$dest" \
+	--name demo-do | tr -d '\r')
+[ -n "$job" ] || fail "submit failed"
+note "job $job"
+say "The emulator calls the broker's IBackgroundCopyCallback::JobError across processes;" \
+	"the broker returns S_OK at once and streams the episode to the watcher."
+e2e_wait 20 do_has "^ERROR episode [0-9]+ \\$job" || fail "no JobError arrived"
+show_do
+episode=$(tr -d '\r' <"$T/watcher-do.out" | sed -n "s/^ERROR episode \([0-9]*\) .*/\1/p" | head -n 1)
+say "Answering resume: dobctl.exe act $job resume --episode $episode"
+out=$(e2e_dobctl --endpoint "$PIPE-do" --name controller act "$job" resume --episode "$episode" |
+	tr -d '\r')
+note "-> $out"
+e2e_wait 20 do_has "^TRANSFERRED \\$job" || fail "the DO job did not transfer"
+show_do
+out=$(e2e_dobctl --endpoint "$PIPE-do" --name controller act "$job" complete | tr -d '\r')
+note "complete -> $out"
+say "What the emulator saw (its log):"
+tr -d '\r' <"$T/doemu.log" | sed 's/^[^ ]* doemu\[[0-9]*\] /   /'
+
+say "Done: stopping the watchers, the brokers, the emulator, Wine and the web server."
 exit 0

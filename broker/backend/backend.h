@@ -60,6 +60,11 @@ enum backend_req_kind {
 	BACKEND_REQ_QUERY = 3,   /* read the job (state, progress, error when in error) */
 	BACKEND_REQ_ACT = 4,     /* Cancel / Complete / Resume / Suspend */
 	BACKEND_REQ_DETACH = 5,  /* clear our callback (SetNotifyInterface(NULL)) */
+	/* The sim model's finer steps, for the DO service emulator (doemu/),
+	 * which serves CreateJob and AddFileWithRanges one call at a time
+	 * (sim_create / sim_add_file in scenario.h). The core never sends them. */
+	BACKEND_REQ_CREATE = 6,  /* CreateJob: a SUSPENDED job without files, no callback */
+	BACKEND_REQ_ADD_FILE = 7, /* add one file to a job that is not final */
 };
 
 /* Result of a request. hresult is the COM call's (or the simulator's)
@@ -156,6 +161,8 @@ void backend_result_free(struct backend_result *r);  /* NULL-safe */
 #define DOB_DO_E_ERROR_INFORMATION_UNAVAILABLE 0x80D02014u
 #define DOB_DO_E_DOWNLOAD_NO_PROGRESS 0x80D02002u
 #define DOB_HTTP_E(status) (0x80190000u | (uint32_t)(status))
+#define DOB_RPC_E_DISCONNECTED 0x80010108u        /* the service's process went away */
+#define DOB_RPC_S_SERVER_UNAVAILABLE 0x800706BAu  /* HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) */
 
 /* The canonical meaning of an HRESULT: DO codes are folded onto their BITS
  * twins (DO_E_INVALID_STATE -> BG_E_INVALID_STATE, ...); others unchanged. */

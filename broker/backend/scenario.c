@@ -37,14 +37,17 @@
 enum attr {
 	A_AFTER, A_SIZE, A_BYTES, A_TIMES, A_FOR, A_THEN, A_HRESULT, A_HTTP, A_CONTEXT,
 	A_DESC, A_CTXDESC, A_PROTOCOL, A_NAME, A_OWNER, A_TYPE, A_STATE, A_DONE, A_DELAY,
-	A_COUNT, A_HANG, A_WRITES, A_ATTEMPTS, A_N
+	A_COUNT, A_HANG, A_WRITES, A_ATTEMPTS, A_EXIT, A_N
 };
 
 static const char *const attr_names[A_N] = {
 	"after", "size", "bytes", "times", "for", "then", "hresult", "http", "context",
 	"description", "context-description", "protocol", "name", "owner", "type", "state",
-	"done", "delay", "count", "hang", "writes", "attempts",
+	"done", "delay", "count", "hang", "writes", "attempts", "exit",
 };
+
+/* Attributes written as a bare word (fault effects), not key=value. */
+#define BARE_ATTRS (BIT(A_HANG) | BIT(A_EXIT))
 
 #define BIT(a) (1u << (a))
 #define ERROR_ATTRS (BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_CONTEXT) | BIT(A_DESC) | \
@@ -492,10 +495,12 @@ static int parse_attrs(struct parser *p, int first, unsigned allowed, const char
 		if (allowed == 0)
 			return fail(p, "%s takes no attributes (got '%s')", what, shown(w->s, b));
 		if (w->eq < 0) {
-			if (!strcmp(w->s, "hang") && (allowed & BIT(A_HANG))) {
-				if (a->seen & BIT(A_HANG))
-					return fail(p, "'hang' given twice");
-				a->seen |= BIT(A_HANG);
+			int bare = !strcmp(w->s, "hang") ? A_HANG : !strcmp(w->s, "exit") ? A_EXIT : -1;
+
+			if (bare >= 0 && (allowed & BIT(bare))) {
+				if (a->seen & BIT(bare))
+					return fail(p, "'%s' given twice", w->s);
+				a->seen |= BIT(bare);
 				continue;
 			}
 			return fail(p, "unexpected '%s' (attributes are key=value%s)", shown(w->s, b),
@@ -503,12 +508,12 @@ static int parse_attrs(struct parser *p, int first, unsigned allowed, const char
 		}
 		w->s[w->eq] = '\0';
 		for (int k = 0; k < A_N; k++)
-			if (k != A_HANG && !strcmp(w->s, attr_names[k]))
+			if (!(BARE_ATTRS & BIT(k)) && !strcmp(w->s, attr_names[k]))
 				id = k;
 		if (id < 0 || !(allowed & BIT(id))) {
 			char list[256];
 
-			list_attrs(allowed & ~BIT(A_HANG), list, sizeof(list));
+			list_attrs(allowed & ~BARE_ATTRS, list, sizeof(list));
 			return fail(p, "unknown attribute '%s' for %s (expected %s)", shown(w->s, b),
 				    what, list);
 		}
@@ -965,7 +970,7 @@ static int d_fault(struct parser *p)
 	int req = 0, rc;
 	unsigned effects;
 
-	if ((rc = need_words(p, 4, "fault REQUEST JOB hang|hresult=H|http=N|delay=D [count=N]")) < 0)
+	if ((rc = need_words(p, 4, "fault REQUEST JOB hang|exit|hresult=H|http=N|delay=D [count=N]")) < 0)
 		return rc;
 	for (int i = SCN_REQ_CANCEL; i <= SCN_REQ_ANY; i++)
 		if (!strcmp(p->w[1].s, req_words[i]))
@@ -977,13 +982,13 @@ static int d_fault(struct parser *p)
 	if ((rc = parse_target(p, p->w[2].s, true, &t)) < 0)
 		return rc;
 	attrs_init(&a);
-	rc = parse_attrs(p, 3, BIT(A_HANG) | BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_DELAY) |
-				       BIT(A_COUNT), "fault", &a);
+	rc = parse_attrs(p, 3, BIT(A_HANG) | BIT(A_EXIT) | BIT(A_HRESULT) | BIT(A_HTTP) |
+				       BIT(A_DELAY) | BIT(A_COUNT), "fault", &a);
 	if (rc < 0)
 		return rc;
-	effects = a.seen & (BIT(A_HANG) | BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_DELAY));
+	effects = a.seen & (BIT(A_HANG) | BIT(A_EXIT) | BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_DELAY));
 	if (effects == 0 || (effects & (effects - 1)) != 0)
-		return fail(p, "a fault needs exactly one of hang, hresult=, http=, delay=");
+		return fail(p, "a fault needs exactly one of hang, exit, hresult=, http=, delay=");
 	PUSH(p->s->faults, p->s->n_faults, f);
 	if (!f)
 		return -DOB_ENOMEM;
@@ -993,6 +998,9 @@ static int d_fault(struct parser *p)
 	f->line = p->line;
 	if (a.seen & BIT(A_HANG)) {
 		f->effect = SCN_FAULT_HANG;
+	} else if (a.seen & BIT(A_EXIT)) {
+		f->effect = SCN_FAULT_EXIT;
+		f->hresult = DOB_RPC_E_DISCONNECTED;
 	} else if (a.seen & BIT(A_DELAY)) {
 		f->effect = SCN_FAULT_DELAY;
 		f->delay_ms = a.delay;

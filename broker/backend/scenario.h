@@ -124,6 +124,12 @@ enum scn_effect {
 	SCN_FAULT_HRESULT = 1, /* answer this HRESULT and do nothing */
 	SCN_FAULT_HANG = 2,    /* never answer (a COM call that blocks forever) */
 	SCN_FAULT_DELAY = 3,   /* carry it out and answer after delay_ms */
+	/* The service goes away during the call and comes back without the
+	 * callbacks it had (they are not persisted). The DO emulator's process
+	 * exits (its clients see RPC_E_DISCONNECTED or RPC_S_SERVER_UNAVAILABLE,
+	 * and COM starts it again on the next call); the sim answers
+	 * RPC_E_DISCONNECTED (err -DOB_EBACKEND) and forgets every callback. */
+	SCN_FAULT_EXIT = 4,
 };
 
 struct scn_fault {
@@ -179,5 +185,41 @@ const struct scn_outcome *scenario_outcome_for(const struct scenario *s,
 
 /* The sim backend on a parsed scenario (sim.c); takes scn, also on failure. */
 int sim_backend_from_scenario(struct backend **out, struct scenario *scn);
+
+/*
+ * The sim model one call at a time, for the DO service emulator (doemu/),
+ * which serves the BITS-compatible COM API on the same model: one scenario
+ * means the same thing in-process (the sim backend) and over COM. Called on
+ * the thread that runs the backend's timers, like every backend op.
+ *
+ * sim_create: CreateJob. Answered through sink.done (kind BACKEND_REQ_CREATE)
+ *   with the new SUSPENDED job, no file, no callback registered; the job is
+ *   "#N" of the scenario's events and faults (faults on `submit` hit it).
+ * sim_add_file: one file (size 0: the size of the outcome the job's URLs
+ *   choose). Answered with kind BACKEND_REQ_ADD_FILE: DO_E_INVALID_STATE on
+ *   a final job, DO_E_JOB_NOT_FOUND (err -DOB_ENOTFOUND) for an unknown id.
+ * Callbacks are registered with the backend's attach and removed with
+ * detach, as the sim backend does for the broker.
+ * sim_read_files: the job's files as they are now, synchronously (no fault
+ *   applies); free with sim_file_info_free. -DOB_ENOTFOUND for an unknown id.
+ */
+struct sim_file_info {
+	char *url;         /* owned */
+	char *local;       /* owned */
+	uint64_t size;
+	uint64_t done;     /* bytes transferred by now */
+	bool completed;    /* visible at its local path (after Complete) */
+};
+int sim_create(struct backend *b, uint64_t req, const char *name, enum dob_job_type type,
+	       const char *owner);
+int sim_add_file(struct backend *b, uint64_t req, const struct dob_guid *job, const char *url,
+		 const char *local, uint64_t size);
+int sim_read_files(struct backend *b, const struct dob_guid *job, struct sim_file_info **out,
+		   size_t *n);
+void sim_file_info_free(struct sim_file_info *f, size_t n); /* NULL-safe */
+/* What `fault ... exit` does instead of answering: fn(ctx, line) ends the
+ * process (the emulator); without a hook the sim answers
+ * RPC_E_DISCONNECTED and forgets every callback. */
+void sim_set_exit_hook(struct backend *b, void (*fn)(void *ctx, unsigned line), void *ctx);
 
 #endif

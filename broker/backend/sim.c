@@ -108,7 +108,9 @@ struct sim_op {
 	enum backend_req_kind rkind;
 	enum dob_action action;
 	struct dob_guid id;
-	struct sim_job *fresh;      /* submit: the job to create; owned until it runs */
+	struct sim_job *fresh;      /* submit/create: the job to create; owned until it runs */
+	char *url, *local;          /* add file: owned */
+	uint64_t size;              /* add file: bytes, 0: the outcome's size */
 	const struct scn_fault *fault; /* borrowed; answer its HRESULT instead */
 	const struct scn_event *ev; /* OP_SCRIPT; borrowed */
 };
@@ -125,6 +127,8 @@ struct sim {
 	struct sim_op *ops;         /* owned list of armed ops */
 	uint32_t *fault_left;       /* owned; per scenario fault, calls it still hits */
 	struct backend_event **pend; /* owned; events of the running step, delivered after it */
+	void (*exit_hook)(void *ctx, unsigned line); /* `fault ... exit` (sim_set_exit_hook) */
+	void *exit_ctx;
 	size_t n_pend, cap_pend;
 };
 
@@ -389,6 +393,8 @@ static void op_free(struct sim_op *op)
 	if (!op)
 		return;
 	job_free(op->fresh);
+	dob_free(op->url);
+	dob_free(op->local);
 	dob_free(op);
 }
 
@@ -867,7 +873,76 @@ static uint32_t do_action(struct sim *s, struct sim_job *j, enum dob_action a, c
 	}
 }
 
+/* A file added to a job that exists (the emulator's AddFileWithRanges).
+ * The job's outcome is chosen again from all its URLs. */
+static uint32_t add_file(struct sim *s, struct sim_job *j, struct sim_op *op, char *msg,
+			 size_t len)
+{
+	struct sim_file *files;
+	const char **urls;
+
+	if (is_final(j->state)) {
+		snprintf(msg, len, "add file refused: the job is %s (final)", dob_state_name(j->state));
+		return DOB_DO_E_INVALID_STATE;
+	}
+	if (j->n_files >= DOB_MAX_FILES) {
+		snprintf(msg, len, "add file refused: the job has %u files already",
+			 (unsigned)j->n_files);
+		return DOB_E_INVALIDARG;
+	}
+	files = dob_realloc(j->files, (j->n_files + 1) * sizeof(*files));
+	if (!files)
+		return hr_of(-DOB_ENOMEM);
+	j->files = files;
+	urls = dob_calloc(j->n_files + 1, sizeof(*urls));
+	if (!urls)
+		return hr_of(-DOB_ENOMEM);
+	settle(s, j);
+	memset(&files[j->n_files], 0, sizeof(*files));
+	files[j->n_files].url = op->url;
+	files[j->n_files].local = op->local;
+	op->url = op->local = NULL;
+	j->n_files++;
+	for (size_t i = 0; i < j->n_files; i++)
+		urls[i] = j->files[i].url;
+	j->outcome = scenario_outcome_for(s->scn, urls, j->n_files);
+	dob_free(urls);
+	j->files[j->n_files - 1].size = op->size ? op->size : j->outcome->size;
+	j->modified_us = wall_us(s);
+	if (s->scn->modifications)
+		note(s, j, BACKEND_EV_MODIFIED);
+	persist(s);
+	return DOB_S_OK;
+}
+
 /* ------------------------------------------------------------ requests */
+
+/* An injected fault answers the request. `exit`: the service goes away
+ * during the call (the hook, e.g. the DO emulator ending its process), or,
+ * in-process, answers RPC_E_DISCONNECTED and forgets every callback, as a
+ * restarted service does. */
+static void fault_answer(struct sim *s, const struct sim_op *op, struct backend_result *r,
+			 char *msg, size_t len)
+{
+	const struct scn_fault *f = op->fault;
+
+	r->hresult = f->hresult;
+	if (f->effect != SCN_FAULT_EXIT) {
+		snprintf(msg, len, "injected fault (%s:%u)%s", s->scn->name, f->line,
+			 op->rkind == BACKEND_REQ_SUBMIT || op->rkind == BACKEND_REQ_CREATE
+				 ? ": nothing created" : "");
+		return;
+	}
+	log_info("sim: %s:%u: the service goes away during request %" PRIu64 " (injected)",
+		 s->scn->name, f->line, op->req);
+	if (s->exit_hook)
+		s->exit_hook(s->exit_ctx, f->line); /* does not return */
+	r->err = -DOB_EBACKEND;
+	for (struct sim_job *j = s->jobs; j; j = j->next)
+		j->attached = false;
+	snprintf(msg, len, "injected fault (%s:%u): the service went away and forgot every callback",
+		 s->scn->name, f->line);
+}
 
 static void answer(struct sim *s, struct sim_op *op)
 {
@@ -884,9 +959,7 @@ static void answer(struct sim *s, struct sim_op *op)
 	r->kind = op->rkind;
 	if (op->rkind == BACKEND_REQ_SUBMIT) {
 		if (op->fault) {
-			r->hresult = op->fault->hresult;
-			snprintf(msg, sizeof(msg), "injected fault (%s:%u): nothing created",
-				 s->scn->name, op->fault->line);
+			fault_answer(s, op, r, msg, sizeof(msg));
 		} else {
 			j = op->fresh;
 			op->fresh = NULL;
@@ -902,14 +975,24 @@ static void answer(struct sim *s, struct sim_op *op)
 				begin_attempt(s, j);
 			}
 		}
+	} else if (op->rkind == BACKEND_REQ_CREATE) {
+		if (op->fault) {
+			fault_answer(s, op, r, msg, sizeof(msg));
+		} else {
+			j = op->fresh;
+			op->fresh = NULL;
+			j->next = s->jobs;
+			s->jobs = j;
+			j->created_us = j->modified_us = wall_us(s);
+			persist(s);
+		}
 	} else if (!(j = find_job(s, &op->id))) {
 		dob_guid_format(&op->id, gb);
 		r->err = -DOB_ENOTFOUND;
 		r->hresult = DOB_DO_E_JOB_NOT_FOUND;
 		snprintf(msg, sizeof(msg), "no job %s in the simulator", gb);
 	} else if (op->fault) {
-		r->hresult = op->fault->hresult;
-		snprintf(msg, sizeof(msg), "injected fault (%s:%u)", s->scn->name, op->fault->line);
+		fault_answer(s, op, r, msg, sizeof(msg));
 	} else {
 		switch (op->rkind) {
 		case BACKEND_REQ_ATTACH:
@@ -937,6 +1020,9 @@ static void answer(struct sim *s, struct sim_op *op)
 			break;
 		case BACKEND_REQ_ACT:
 			r->hresult = do_action(s, j, op->action, msg, sizeof(msg));
+			break;
+		case BACKEND_REQ_ADD_FILE:
+			r->hresult = add_file(s, j, op, msg, sizeof(msg));
 			break;
 		default: /* QUERY */
 			break;
@@ -989,7 +1075,9 @@ static void op_fire(void *arg)
 static enum scn_req req_of(enum backend_req_kind k, enum dob_action a)
 {
 	switch (k) {
-	case BACKEND_REQ_SUBMIT: return SCN_REQ_SUBMIT;
+	case BACKEND_REQ_SUBMIT:
+	case BACKEND_REQ_CREATE:
+	case BACKEND_REQ_ADD_FILE: return SCN_REQ_SUBMIT;
 	case BACKEND_REQ_ATTACH: return SCN_REQ_ATTACH;
 	case BACKEND_REQ_QUERY: return SCN_REQ_QUERY;
 	case BACKEND_REQ_DETACH: return SCN_REQ_DETACH;
@@ -1004,6 +1092,8 @@ static enum scn_req req_of(enum backend_req_kind k, enum dob_action a)
 	default: return SCN_REQ_ACT;
 	}
 }
+
+static int request_op(struct sim *s, struct sim_op *op);
 
 /* The first fault (with calls left) for this request on this job. */
 static const struct scn_fault *match_fault(struct sim *s, enum scn_req r,
@@ -1030,21 +1120,12 @@ static const struct scn_fault *match_fault(struct sim *s, enum scn_req r,
 static int request(struct backend *b, uint64_t req, enum backend_req_kind kind,
 		   const struct dob_guid *id, enum dob_action action, struct sim_job *fresh)
 {
-	struct sim *s = b->impl;
-	const struct sim_job *known;
-	struct sim_op *op;
-	int64_t due;
+	struct sim_op *op = dob_calloc(1, sizeof(*op));
 
-	if (!s->started || s->stopped) {
-		job_free(fresh);
-		return -DOB_ESTATE;
-	}
-	op = dob_calloc(1, sizeof(*op));
 	if (!op) {
 		job_free(fresh);
 		return -DOB_ENOMEM;
 	}
-	op->kind = OP_REQUEST;
 	op->req = req;
 	op->rkind = kind;
 	op->action = action;
@@ -1053,6 +1134,24 @@ static int request(struct backend *b, uint64_t req, enum backend_req_kind kind,
 		op->id = fresh->id;
 	else
 		op->id = *id;
+	return request_op(b->impl, op);
+}
+
+/* Queues a request op (filled in by the caller), which it takes. */
+static int request_op(struct sim *s, struct sim_op *op)
+{
+	const struct sim_job *known;
+	enum backend_req_kind kind = op->rkind;
+	enum dob_action action = op->action;
+	uint64_t req = op->req;
+	const struct sim_job *fresh = op->fresh;
+	int64_t due;
+
+	if (!s->started || s->stopped) {
+		op_free(op);
+		return -DOB_ESTATE;
+	}
+	op->kind = OP_REQUEST;
 	known = fresh ? fresh : find_job(s, &op->id);
 	op->fault = match_fault(s, req_of(kind, action), &op->id, known ? known->index : 0);
 	due = now_ms(s);
@@ -1244,6 +1343,111 @@ static int sim_detach(struct backend *b, uint64_t req, const struct dob_guid *jo
 {
 	return job ? request(b, req, BACKEND_REQ_DETACH, job, DOB_ACTION_UNSPECIFIED, NULL)
 		   : -DOB_EINVAL;
+}
+
+/* ------------------------------------------------------------ the model's finer steps */
+
+int sim_create(struct backend *b, uint64_t req, const char *name, enum dob_job_type type,
+	       const char *owner)
+{
+	struct sim *s = b->impl;
+	struct sim_job *j;
+
+	if (!name || (unsigned)type > DOB_JOB_TYPE_MAX)
+		return -DOB_EINVAL;
+	if (!s->started || s->stopped)
+		return -DOB_ESTATE;
+	j = job_new(0);
+	if (!j)
+		return -DOB_ENOMEM;
+	j->name = dob_strdup(name);
+	j->owner = dob_strdup(owner ? owner : "");
+	if (!j->name || !j->owner) {
+		job_free(j);
+		return -DOB_ENOMEM;
+	}
+	j->type = type;
+	j->state = DOB_STATE_SUSPENDED; /* CreateJob: jobs start suspended */
+	j->outcome = scenario_outcome_for(s->scn, NULL, 0);
+	new_guid(s, &j->id);
+	j->index = ++s->submitted;
+	return request(b, req, BACKEND_REQ_CREATE, NULL, DOB_ACTION_UNSPECIFIED, j);
+}
+
+int sim_add_file(struct backend *b, uint64_t req, const struct dob_guid *job, const char *url,
+		 const char *local, uint64_t size)
+{
+	struct sim_op *op;
+
+	if (!job || !url || !local)
+		return -DOB_EINVAL;
+	op = dob_calloc(1, sizeof(*op));
+	if (!op)
+		return -DOB_ENOMEM;
+	op->req = req;
+	op->rkind = BACKEND_REQ_ADD_FILE;
+	op->id = *job;
+	op->size = size;
+	op->url = dob_strdup(url);
+	op->local = dob_strdup(local);
+	if (!op->url || !op->local) {
+		op_free(op);
+		return -DOB_ENOMEM;
+	}
+	return request_op(b->impl, op);
+}
+
+void sim_set_exit_hook(struct backend *b, void (*fn)(void *ctx, unsigned line), void *ctx)
+{
+	struct sim *s = b->impl;
+
+	s->exit_hook = fn;
+	s->exit_ctx = ctx;
+}
+
+int sim_read_files(struct backend *b, const struct dob_guid *job, struct sim_file_info **out,
+		   size_t *n)
+{
+	struct sim *s = b->impl;
+	const struct sim_job *j = find_job(s, job);
+	struct sim_file_info *f;
+	uint64_t bytes;
+
+	*out = NULL;
+	*n = 0;
+	if (!j)
+		return -DOB_ENOTFOUND;
+	if (!j->n_files)
+		return 0;
+	f = dob_calloc(j->n_files, sizeof(*f));
+	if (!f)
+		return -DOB_ENOMEM;
+	bytes = bytes_at(j, now_ms(s));
+	for (size_t i = 0; i < j->n_files; i++) {
+		f[i].url = dob_strdup(j->files[i].url);
+		f[i].local = dob_strdup(j->files[i].local);
+		f[i].size = j->files[i].size;
+		f[i].done = file_done(j, i, bytes);
+		f[i].completed = j->files[i].completed;
+		if (!f[i].url || !f[i].local) {
+			sim_file_info_free(f, j->n_files);
+			return -DOB_ENOMEM;
+		}
+	}
+	*out = f;
+	*n = j->n_files;
+	return 0;
+}
+
+void sim_file_info_free(struct sim_file_info *f, size_t n)
+{
+	if (!f)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		dob_free(f[i].url);
+		dob_free(f[i].local);
+	}
+	dob_free(f);
 }
 
 /* Adds a job the service has at start (a scenario `job`, or one kept in

@@ -58,6 +58,9 @@ static const struct opt opts[] = {
 	  F_RESTART | F_PATH },
 	{ "backend", T_BACKEND, OFF(backend), 0, 0, "NAME", "job manager: sim, bits, do or auto",
 	  F_RESTART },
+	{ "do-clsid", T_BACKEND, OFF(backend), 0, 0, "GUID",
+	  "the do backend on this COM class instead of DO's own (the DO emulator, "
+	  "docs/do-emulator.md); implies --backend do", F_RESTART },
 	{ "scenario", T_STR, OFF(scenario), 0, 0, "FILE", "sim backend: scenario file to play",
 	  F_RESTART | F_PATH },
 	{ "policy", T_POLICY, OFF(default_policy.kind), 0, 0, "KIND",
@@ -344,6 +347,24 @@ static int set_opt(struct broker_config *c, struct program_config *p, const char
 	}
 	switch (o->type) {
 	case T_BACKEND:
+		if (!strcmp(o->name, "do-clsid")) { /* stored as backend "do:{GUID}" */
+			struct dob_guid g;
+			char gs[DOB_GUID_STR_LEN], *s;
+
+			if (dob_guid_parse(value, &g) < 0) {
+				say(err, errlen, "%s: '%s' is not a GUID", key, value);
+				return -DOB_EINVAL;
+			}
+			dob_guid_format(&g, gs);
+			s = dob_malloc(sizeof("do:") + strlen(gs));
+			if (!s)
+				return -DOB_ENOMEM;
+			strcpy(s, "do:");
+			strcat(s, gs);
+			dob_free(c->backend);
+			c->backend = s;
+			return 0;
+		}
 		if (strcmp(value, "sim") && strcmp(value, "bits") && strcmp(value, "do") &&
 		    strcmp(value, "auto")) {
 			say(err, errlen, "%s: '%s' is not a backend (sim, bits, do or auto)", key,
@@ -725,7 +746,7 @@ static void value_text(const struct opt *o, const char *base, char *buf, size_t 
 	case T_BACKEND: {
 		const char *s = *(char *const *)(base + o->off);
 		snprintf(buf, len, "%s", s ? s : "platform default");
-		if (!s && strcmp(o->name, "scenario") == 0)
+		if ((!s && strcmp(o->name, "scenario") == 0) || strcmp(o->name, "do-clsid") == 0)
 			snprintf(buf, len, "none");
 		if (!s && strcmp(o->name, "log-file") == 0)
 			snprintf(buf, len, "none: stderr");

@@ -42,7 +42,14 @@ struct impl {
 	IBackgroundCopyManager *mgr;  /* owned MTA proxy; NULL until (re)connected */
 	struct win_backend_info info;
 	volatile LONG add_path_logged;
+	/* The jobs our callback is registered on, to register it again when
+	 * the service comes back (a restarted service forgot every callback). */
+	SRWLOCK known_lock;           /* protects known, n_known, cap_known, service_lost */
+	GUID *known;                  /* owned array */
+	size_t n_known, cap_known;
+	bool service_lost;            /* the manager was dropped: reattach on reconnect */
 	bool try_do, try_bits;        /* what the constructor was asked for */
+	CLSID do_clsid;               /* DO's class, or the one "do:{GUID}" named */
 	bool stopped;
 };
 
@@ -58,6 +65,7 @@ static void impl_unref(struct impl *im)
 	if (im->cb)
 		IBackgroundCopyCallback2_Release(im->cb);
 	com_pool_unref(im->pool);
+	dob_free(im->known);
 	dob_free(im);
 }
 
@@ -102,6 +110,8 @@ static bool service_gone(HRESULT hr)
 	       hr == HRESULT_FROM_WIN32(RPC_S_CALL_FAILED);
 }
 
+static void reattach_all(struct impl *im, IBackgroundCopyManager *m);
+
 /* An AddRef'd manager (connecting when there is none). */
 static HRESULT get_manager(struct impl *im, IBackgroundCopyManager **out)
 {
@@ -124,6 +134,7 @@ static HRESULT get_manager(struct impl *im, IBackgroundCopyManager **out)
 			IBackgroundCopyManager_AddRef(m);
 		}
 		ReleaseSRWLockExclusive(&im->mgr_lock);
+		reattach_all(im, m);
 	}
 	*out = m;
 	return S_OK;
@@ -143,7 +154,97 @@ static void drop_manager(struct impl *im, IBackgroundCopyManager *m, HRESULT why
 	if (mine) {
 		log_warn("%s: the service went away (0x%08lX); reconnecting", im->service,
 			 (unsigned long)why);
+		AcquireSRWLockExclusive(&im->known_lock);
+		im->service_lost = true;
+		ReleaseSRWLockExclusive(&im->known_lock);
 		IBackgroundCopyManager_Release(m);
+	}
+}
+
+/* A call on a job failed: when the service went away, forget the manager
+ * so the next request reconnects (and registers our callback again). */
+static void check_gone(struct impl *im, HRESULT hr)
+{
+	IBackgroundCopyManager *m;
+
+	if (!service_gone(hr))
+		return;
+	AcquireSRWLockShared(&im->mgr_lock);
+	m = im->mgr;
+	if (m)
+		IBackgroundCopyManager_AddRef(m);
+	ReleaseSRWLockShared(&im->mgr_lock);
+	if (m) {
+		drop_manager(im, m, hr);
+		IBackgroundCopyManager_Release(m);
+	}
+}
+
+static void known_set(struct impl *im, const GUID *id, bool on)
+{
+	AcquireSRWLockExclusive(&im->known_lock);
+	size_t i = 0;
+	while (i < im->n_known && !IsEqualGUID(&im->known[i], id))
+		i++;
+	if (on && i == im->n_known) {
+		if (im->n_known == im->cap_known) {
+			size_t cap = im->cap_known ? 2 * im->cap_known : 16;
+			GUID *k = dob_realloc(im->known, cap * sizeof(*k));
+			if (k) {
+				im->known = k;
+				im->cap_known = cap;
+			}
+		}
+		if (im->n_known < im->cap_known)
+			im->known[im->n_known++] = *id;
+		else
+			log_warn("%s: out of memory: a job will not get its callback back after a "
+				 "service restart (the sweep still reads it)", im->service);
+	} else if (!on && i < im->n_known) {
+		im->known[i] = im->known[--im->n_known];
+	}
+	ReleaseSRWLockExclusive(&im->known_lock);
+}
+
+static HRESULT register_callback(struct impl *im, IBackgroundCopyJob *job, const char **step);
+
+/* The service is back after it went away: it forgot our callbacks (they are
+ * not persisted), so register ours on every job again, then ask the core to
+ * reconcile every job (BACKEND_EV_MISSED): a JobError the dead service
+ * could not deliver is found by reading the state. On a request worker. */
+static void reattach_all(struct impl *im, IBackgroundCopyManager *m)
+{
+	GUID *ids = NULL;
+	size_t n = 0, ok = 0;
+
+	AcquireSRWLockExclusive(&im->known_lock);
+	if (im->service_lost && im->n_known &&
+	    (ids = dob_malloc(im->n_known * sizeof(*ids)))) {
+		n = im->n_known;
+		memcpy(ids, im->known, n * sizeof(*ids));
+	}
+	bool lost = im->service_lost;
+	im->service_lost = false;
+	ReleaseSRWLockExclusive(&im->known_lock);
+	if (!lost)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		IBackgroundCopyJob *job = NULL;
+		const char *step;
+
+		if (SUCCEEDED(IBackgroundCopyManager_GetJob(m, &ids[i], &job)) && job) {
+			if (SUCCEEDED(register_callback(im, job, &step)))
+				ok++;
+			IBackgroundCopyJob_Release(job);
+		}
+	}
+	dob_free(ids);
+	log_warn("%s: the service is back; our callback registered again on %lu of %lu jobs; "
+		 "reconciling every job", im->service, (unsigned long)ok, (unsigned long)n);
+	struct com_post *p = com_post_new_event(BACKEND_EV_MISSED);
+	if (p) {
+		p->ev->job.callback_us = com_wall_us();
+		com_pool_post(im->pool, p);
 	}
 }
 
@@ -234,6 +335,22 @@ static HRESULT add_file(struct impl *im, IBackgroundCopyJob *job, const WCHAR *r
 	return IBackgroundCopyJob_AddFile(job, remote, local);
 }
 
+/* Is p our own callback object (a job we attached to before)? */
+static bool is_ours(struct impl *im, IUnknown *p)
+{
+	IUnknown *a = NULL, *b = NULL;
+	bool same;
+
+	IUnknown_QueryInterface(p, &IID_IUnknown, (void **)&a);
+	IBackgroundCopyCallback2_QueryInterface(im->cb, &IID_IUnknown, (void **)&b);
+	same = a && a == b;
+	if (a)
+		IUnknown_Release(a);
+	if (b)
+		IUnknown_Release(b);
+	return same;
+}
+
 /* Our callback on the job, and the flags. step names what failed. */
 static HRESULT register_callback(struct impl *im, IBackgroundCopyJob *job, const char **step)
 {
@@ -279,6 +396,13 @@ static void req_free(struct req *q)
 	dob_free(q);
 }
 
+/*
+ * Every COM call that makes the job (CreateJob through Resume) happens here,
+ * on one request worker, and nowhere else: the one place to wrap when jobs
+ * must be created as the requesting client (service mode: impersonation
+ * with cloaking, the client's token carried in struct req, so the service
+ * owns the job and writes its files with the client's rights).
+ */
 static void run_submit(struct req *q, struct backend_result *r)
 {
 	struct impl *im = q->im;
@@ -309,9 +433,14 @@ static void run_submit(struct req *q, struct backend_result *r)
 		hr = IBackgroundCopyJob_Resume(job);
 	}
 	if (SUCCEEDED(hr)) {
+		GUID id;
+
 		r->hresult = (uint32_t)hr;
 		read_into(r, job);
+		if (SUCCEEDED(IBackgroundCopyJob_GetId(job, &id)))
+			known_set(im, &id, true);
 	} else {
+		check_gone(im, hr);
 		step_failed(r, 0, hr, step);
 		HRESULT c = IBackgroundCopyJob_Cancel(job);
 		if (FAILED(c))
@@ -328,9 +457,24 @@ static void run_attach(struct req *q, struct backend_result *r)
 
 	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
 		return;
+	/* Adopting without stealing: the callback the job has (the app that
+	 * made it) keeps hearing of it; ours forwards to it (com_worker.c). */
+	IUnknown *prev = NULL;
+	if (SUCCEEDED(IBackgroundCopyJob_GetNotifyInterface(job, &prev)) && prev &&
+	    !is_ours(q->im, prev)) {
+		com_pool_set_previous(q->im->pool, &q->job, prev);
+		log_info("%s: the job had a callback of its own; notifications are forwarded to it",
+			 q->im->service);
+	}
+	if (prev)
+		IUnknown_Release(prev);
 	HRESULT hr = register_callback(q->im, job, &step);
-	if (FAILED(hr))
+	if (FAILED(hr)) {
+		check_gone(q->im, hr);
 		step_failed(r, 0, hr, step);
+	} else {
+		known_set(q->im, &q->job, true);
+	}
 	read_into(r, job);
 	IBackgroundCopyJob_Release(job);
 }
@@ -376,6 +520,7 @@ static void run_act(struct req *q, struct backend_result *r)
 	r->hresult = (uint32_t)hr;
 	if (hr != S_OK)
 		step_failed(r, 0, hr, step); /* also names BG_S_PARTIAL_COMPLETE & co. */
+	check_gone(q->im, hr);
 	read_into(r, job);
 	IBackgroundCopyJob_Release(job);
 }
@@ -386,8 +531,19 @@ static void run_detach(struct req *q, struct backend_result *r)
 
 	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
 		return;
-	HRESULT hr = IBackgroundCopyJob_SetNotifyInterface(job, NULL);
+	/* The callback the job had before we adopted it gets its place back. */
+	IUnknown *prev = com_pool_take_previous(q->im->pool, &q->job);
+	HRESULT hr = IBackgroundCopyJob_SetNotifyInterface(job, prev);
+	if (prev && FAILED(hr) && !service_gone(hr)) {
+		log_info("%s: the job's own callback could not be put back (0x%08lX); cleared",
+			 q->im->service, (unsigned long)hr);
+		hr = IBackgroundCopyJob_SetNotifyInterface(job, NULL);
+	}
+	if (prev)
+		IUnknown_Release(prev);
 	r->hresult = (uint32_t)hr;
+	known_set(q->im, &q->job, false);
+	check_gone(q->im, hr);
 	if (FAILED(hr))
 		step_failed(r, 0, hr, "SetNotifyInterface(NULL)");
 	IBackgroundCopyJob_Release(job);
@@ -404,6 +560,9 @@ static void req_run(struct com_req *base)
 	case BACKEND_REQ_QUERY: run_query(q, r); break;
 	case BACKEND_REQ_ACT: run_act(q, r); break;
 	case BACKEND_REQ_DETACH: run_detach(q, r); break;
+	default: /* the sim model's own steps: never queued here */
+		step_failed(r, -DOB_EINVAL, E_INVALIDARG, "request");
+		break;
 	}
 	com_pool_post(q->im->pool, q->post);
 	q->post = NULL;
@@ -584,12 +743,12 @@ static void probe_run(void *ctx)
 	HRESULT hr;
 
 	if (im->try_do) {
-		hr = CoCreateInstance(&CLSID_DeliveryOptimization, NULL, CLSCTX_LOCAL_SERVER,
+		hr = CoCreateInstance(&im->do_clsid, NULL, CLSCTX_LOCAL_SERVER,
 				      &IID_IBackgroundCopyManager, (void **)&m);
 		im->info.do_hresult = (uint32_t)hr;
 		if (SUCCEEDED(hr)) {
 			im->kind = DOB_BACKEND_DO;
-			im->clsid = &CLSID_DeliveryOptimization;
+			im->clsid = &im->do_clsid;
 			im->service = "DO";
 		} else {
 			m = NULL;
@@ -623,9 +782,24 @@ int win_backend_new(struct backend **out, const char *which, char *err, size_t l
 	char a[96], c[96];
 	int rc;
 
+	CLSID do_clsid = CLSID_DeliveryOptimization;
+	struct dob_guid named;
+
 	*out = NULL;
 	if (err && len)
 		err[0] = '\0';
+	/* "do:{GUID}" (dobrokerd --do-clsid): the do backend on another class,
+	 * e.g. the DO service emulator registered under its own CLSID. */
+	if (which && !strncmp(which, "do:", 3)) {
+		if (dob_guid_parse(which + 3, &named) < 0) {
+			if (err)
+				snprintf(err, len, "bad class in backend \"%s\" (do:{GUID})", which);
+			return -DOB_EINVAL;
+		}
+		com_dob_to_guid(&named, &do_clsid);
+		log_info("backend do: on the class %s instead of CLSID_DeliveryOptimization", which + 3);
+		which = "do";
+	}
 	if (!which || (strcmp(which, "do") && strcmp(which, "bits") && strcmp(which, "auto"))) {
 		if (err)
 			snprintf(err, len, "unknown backend \"%s\" (do, bits or auto)", which ? which : "");
@@ -640,7 +814,9 @@ int win_backend_new(struct backend **out, const char *which, char *err, size_t l
 	}
 	im->refs = 1;
 	im->service = "?";
+	im->do_clsid = do_clsid;
 	InitializeSRWLock(&im->mgr_lock);
+	InitializeSRWLock(&im->known_lock);
 	rc = com_pool_new(&im->pool, NULL);
 	if (rc < 0) {
 		if (err)

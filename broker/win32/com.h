@@ -115,12 +115,24 @@ int com_pool_run_sync(struct com_pool *p, void (*fn)(void *ctx), void *ctx, DWOR
  * target yet or was stopped. Takes ownership of m. */
 void com_pool_post(struct com_pool *p, struct com_post *m);
 
+/* Adopting without stealing: the callback a job had before ours (its
+ * GetNotifyInterface when we registered). Each notification about the job
+ * is forwarded to it by the event worker after the job has been read; it
+ * is dropped when it answers with a disconnected client, and handed back
+ * (take) when we stop managing the job, to be registered again.
+ * set: takes its own reference (prev NULL removes). take: the caller owns
+ * the reference returned (NULL: none). Any thread. */
+void com_pool_set_previous(struct com_pool *p, const GUID *job, IUnknown *prev);
+IUnknown *com_pool_take_previous(struct com_pool *p, const GUID *job);
+
 /* Counters for tests and stats. */
 struct com_pool_stats {
 	uint64_t callbacks;     /* pushes accepted */
 	uint64_t missed;        /* pushes refused (ring full / stopped / no memory) */
 	uint64_t events_posted;
 	uint64_t results_posted;
+	uint64_t forwarded;     /* notifications forwarded to a previous callback */
+	uint64_t forward_dropped; /* previous callbacks dropped (disconnected) */
 };
 void com_pool_stats(struct com_pool *p, struct com_pool_stats *out);
 

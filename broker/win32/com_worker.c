@@ -56,8 +56,16 @@ struct ev_slot {
 	struct com_post *ready; /* owned until posted; NULL: nothing to post */
 };
 
+struct prev_cb {
+	struct prev_cb *next;
+	GUID job;
+	IUnknown *cb; /* owned reference */
+};
+
 struct com_pool {
 	volatile LONG refs;
+	SRWLOCK prev_lock;         /* protects prev */
+	struct prev_cb *prev;      /* owned list: callbacks we adopted jobs from */
 	SRWLOCK lock;              /* protects every field below except threads */
 	CONDITION_VARIABLE ev_cv;  /* slots queued, misses to report, or stopping */
 	CONDITION_VARIABLE req_cv; /* requests queued, or stopping */
@@ -256,6 +264,135 @@ static enum backend_event_kind event_kind(enum com_ev k)
 	return BACKEND_EV_MODIFIED;
 }
 
+/* ------------------------------------------------------------ previous callbacks */
+
+static bool disconnected(HRESULT hr)
+{
+	return hr == RPC_E_DISCONNECTED || hr == RPC_E_SERVER_DIED || hr == RPC_E_SERVER_DIED_DNE ||
+	       hr == CO_E_OBJNOTCONNECTED || hr == HRESULT_FROM_WIN32(RPC_S_SERVER_UNAVAILABLE) ||
+	       hr == HRESULT_FROM_WIN32(RPC_S_CALL_FAILED);
+}
+
+void com_pool_set_previous(struct com_pool *p, const GUID *job, IUnknown *prev)
+{
+	struct prev_cb **pp, *e, *gone = NULL;
+
+	if (prev)
+		IUnknown_AddRef(prev);
+	AcquireSRWLockExclusive(&p->prev_lock);
+	for (pp = &p->prev; *pp && !IsEqualGUID(&(*pp)->job, job); pp = &(*pp)->next)
+		;
+	e = *pp;
+	if (e && prev) {
+		IUnknown *old = e->cb;
+		e->cb = prev;
+		prev = old; /* released below */
+	} else if (e) {
+		*pp = e->next;
+		gone = e;
+	} else if (prev && (e = dob_calloc(1, sizeof(*e)))) {
+		e->job = *job;
+		e->cb = prev;
+		e->next = p->prev;
+		p->prev = e;
+		prev = NULL;
+	}
+	ReleaseSRWLockExclusive(&p->prev_lock);
+	if (prev) /* replaced, or not kept (out of memory) */
+		IUnknown_Release(prev);
+	if (gone) {
+		IUnknown_Release(gone->cb);
+		dob_free(gone);
+	}
+}
+
+IUnknown *com_pool_take_previous(struct com_pool *p, const GUID *job)
+{
+	struct prev_cb **pp, *e;
+	IUnknown *cb = NULL;
+
+	AcquireSRWLockExclusive(&p->prev_lock);
+	for (pp = &p->prev; *pp && !IsEqualGUID(&(*pp)->job, job); pp = &(*pp)->next)
+		;
+	e = *pp;
+	if (e) {
+		*pp = e->next;
+		cb = e->cb;
+	}
+	ReleaseSRWLockExclusive(&p->prev_lock);
+	dob_free(e);
+	return cb;
+}
+
+/* Calls the job's previous callback, if it has one, as the service called
+ * ours. A callback that is gone is dropped; any other failure is only
+ * logged (the service's retry is for the service's own callback). */
+static void forward(struct com_pool *p, const GUID *id, enum com_ev kind, IBackgroundCopyJob *job,
+		    IUnknown *extra)
+{
+	IUnknown *prev = NULL;
+	IBackgroundCopyCallback *cb = NULL;
+	IBackgroundCopyCallback2 *cb2 = NULL;
+	HRESULT hr;
+
+	AcquireSRWLockShared(&p->prev_lock);
+	for (struct prev_cb *e = p->prev; e; e = e->next)
+		if (IsEqualGUID(&e->job, id)) {
+			prev = e->cb;
+			IUnknown_AddRef(prev);
+			break;
+		}
+	ReleaseSRWLockShared(&p->prev_lock);
+	if (!prev)
+		return;
+	if (kind == COM_EV_FILE_TRANSFERRED)
+		hr = IUnknown_QueryInterface(prev, &IID_IBackgroundCopyCallback2, (void **)&cb2);
+	else
+		hr = IUnknown_QueryInterface(prev, &IID_IBackgroundCopyCallback, (void **)&cb);
+	if (SUCCEEDED(hr)) {
+		switch (kind) {
+		case COM_EV_ERROR:
+			hr = IBackgroundCopyCallback_JobError(cb, job, (IBackgroundCopyError *)extra);
+			break;
+		case COM_EV_TRANSFERRED:
+			hr = IBackgroundCopyCallback_JobTransferred(cb, job);
+			break;
+		case COM_EV_MODIFIED:
+			hr = IBackgroundCopyCallback_JobModification(cb, job, 0);
+			break;
+		case COM_EV_FILE_TRANSFERRED:
+			hr = IBackgroundCopyCallback2_FileTransferred(cb2, job, (IBackgroundCopyFile *)extra);
+			break;
+		}
+	}
+	if (cb)
+		IBackgroundCopyCallback_Release(cb);
+	if (cb2)
+		IBackgroundCopyCallback2_Release(cb2);
+	AcquireSRWLockExclusive(&p->lock);
+	p->stats.forwarded++;
+	if (disconnected(hr))
+		p->stats.forward_dropped++;
+	ReleaseSRWLockExclusive(&p->lock);
+	if (disconnected(hr)) {
+		log_info("com: the job's previous callback is gone (0x%08lX); no longer forwarding",
+			 (unsigned long)hr);
+		AcquireSRWLockExclusive(&p->prev_lock);
+		for (struct prev_cb **pp = &p->prev; *pp; pp = &(*pp)->next)
+			if ((*pp)->cb == prev) {
+				struct prev_cb *e = *pp;
+				*pp = e->next;
+				IUnknown_Release(e->cb); /* the list's reference */
+				dob_free(e);
+				break;
+			}
+		ReleaseSRWLockExclusive(&p->prev_lock);
+	} else if (FAILED(hr)) {
+		log_debug("com: forwarding to the job's previous callback: 0x%08lX", (unsigned long)hr);
+	}
+	IUnknown_Release(prev);
+}
+
 /* Reads slot i outside the lock (only this worker touches it until DONE). */
 static void read_slot(struct com_pool *p, uint64_t i)
 {
@@ -274,12 +411,14 @@ static void read_slot(struct com_pool *p, uint64_t i)
 	} else {
 		on_id(&ctx, NULL);
 	}
-	IBackgroundCopyJob_Release(s->job);
-	if (s->extra)
-		IUnknown_Release(s->extra);
+	IBackgroundCopyJob *job = s->job;
+	IUnknown *extra = s->extra;
+	enum com_ev kind = s->kind;
+	bool id_valid = s->id_valid;
+	GUID id = s->id;
+
 	s->job = NULL;
 	s->extra = NULL;
-
 	AcquireSRWLockExclusive(&p->lock);
 	if (!m)
 		count_missed_locked(p);
@@ -287,6 +426,13 @@ static void read_slot(struct com_pool *p, uint64_t i)
 	s->phase = SLOT_DONE;
 	flush_locked(p);
 	ReleaseSRWLockExclusive(&p->lock);
+	/* Handled (and posted when the order allows): now the job's previous
+	 * callback hears of it too, with the service's own arguments. */
+	if (id_valid)
+		forward(p, &id, kind, job, extra);
+	IBackgroundCopyJob_Release(job);
+	if (extra)
+		IUnknown_Release(extra);
 }
 
 /* Under the lock: tell the core about lost callbacks (it reconciles every
@@ -542,6 +688,13 @@ void com_pool_unref(struct com_pool *p)
 	 * references were released by the event workers on their way out. */
 	for (uint64_t i = p->head; i < p->tail; i++)
 		com_post_discard(slot_at(p, i)->ready);
+	/* Previous callbacks still held (the process is on its way out): not
+	 * released here, where there may be no apartment; see keep_mta. */
+	while (p->prev) {
+		struct prev_cb *e = p->prev;
+		p->prev = e->next;
+		dob_free(e);
+	}
 	dob_free(p->ring);
 	dob_free(p);
 }
@@ -600,6 +753,7 @@ int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 	p->cap = cap;
 	p->refs = 1;
 	InitializeSRWLock(&p->lock);
+	InitializeSRWLock(&p->prev_lock);
 	InitializeConditionVariable(&p->ev_cv);
 	InitializeConditionVariable(&p->req_cv);
 	for (unsigned i = 0; i < ne && rc == 0; i++)

@@ -159,7 +159,7 @@ Test(scenario, docs_examples_mean_what_they_say)
 	cr_expect_eq(s->events[0].err.hresult, 0x801901F7u);
 	cr_expect_eq(s->events[1].state, DOB_STATE_QUEUED);
 	cr_expect_eq(s->events[2].for_ms, 3000);
-	cr_assert_eq(s->n_faults, 3);
+	cr_assert_eq(s->n_faults, 4);
 	cr_expect_eq(s->faults[0].req, SCN_REQ_CANCEL);
 	cr_expect_eq(s->faults[0].job.who, SCN_WHO_ANY);
 	cr_expect_eq(s->faults[0].effect, SCN_FAULT_HANG);
@@ -168,6 +168,10 @@ Test(scenario, docs_examples_mean_what_they_say)
 	cr_expect_eq(s->faults[1].count, 1);
 	cr_expect_eq(s->faults[2].effect, SCN_FAULT_DELAY);
 	cr_expect_eq(s->faults[2].delay_ms, 1500);
+	cr_expect_eq(s->faults[3].req, SCN_REQ_SUSPEND);
+	cr_expect_eq(s->faults[3].effect, SCN_FAULT_EXIT);
+	cr_expect_eq(s->faults[3].hresult, 0x80010108u);
+	cr_expect_eq(s->faults[3].count, 1);
 	scenario_free(s);
 	/* 5: persist */
 	s = parse_ok(blocks[4]);
@@ -503,16 +507,21 @@ Test(scenario, every_syntax_error_has_its_message)
 		{ "rule * ok\nat 1s " G1 " error http=500",
 		  "s.txt:2: 'at' names job " G1 ", which no 'job' line defines (use #N for the N-th "
 		  "submitted job)" },
-		{ "fault", "s.txt:1: too few words: fault REQUEST JOB hang|hresult=H|http=N|delay=D "
-			   "[count=N]" },
+		{ "fault", "s.txt:1: too few words: fault REQUEST JOB hang|exit|hresult=H|http=N|"
+			   "delay=D [count=N]" },
 		{ "fault explode * hang", "s.txt:1: unknown request 'explode' (expected cancel, "
 					  "complete, resume, suspend, act, submit, attach, query, "
 					  "detach, any)" },
-		{ "fault cancel * count=2", "s.txt:1: a fault needs exactly one of hang, hresult=, "
-					    "http=, delay=" },
+		{ "fault cancel * count=2", "s.txt:1: a fault needs exactly one of hang, exit, "
+					    "hresult=, http=, delay=" },
 		{ "fault cancel * hang delay=1s", "s.txt:1: a fault needs exactly one of hang, "
-						  "hresult=, http=, delay=" },
+						  "exit, hresult=, http=, delay=" },
+		{ "fault cancel * hang exit", "s.txt:1: a fault needs exactly one of hang, exit, "
+					      "hresult=, http=, delay=" },
 		{ "fault cancel * hang hang", "s.txt:1: 'hang' given twice" },
+		{ "fault cancel * exit exit", "s.txt:1: 'exit' given twice" },
+		{ "fault cancel * exit=1", "s.txt:1: unknown attribute 'exit' for fault (expected "
+					   "hresult, http, delay, count)" },
 		{ "fault cancel * pause", "s.txt:1: unexpected 'pause' (attributes are key=value)" },
 		{ "fault cancel * hang count=0", "s.txt:1: bad count '0' for count (expected a number "
 						 "from 1)" },

@@ -1152,3 +1152,95 @@ Test(sim, many_jobs_and_a_callback_that_acts_back)
 	cr_expect_eq(nres, 200 + 200 + 200);
 	finish();
 }
+
+/* ------------------------------------------------------------ the model's finer steps (doemu) */
+
+Test(sim, create_makes_a_suspended_empty_job_without_callback)
+{
+	struct backend_result *r;
+	struct dob_guid g;
+	struct sim_file_info *f = NULL;
+	size_t n = 9;
+	uint64_t id;
+
+	start_with("rule \"*/bad/*\" error http=404 after=100ms\ndefault ok after=100ms size=2K\n");
+	id = next_req++;
+	cr_assert_eq(sim_create(B, id, "made", DOB_JOB_DOWNLOAD, ""), 0);
+	r = answer(id);
+	cr_assert_eq(r->kind, BACKEND_REQ_CREATE);
+	cr_assert_eq(r->hresult, DOB_S_OK);
+	g = submitted_id(r);
+	cr_assert_eq(r->job.info.state, DOB_STATE_SUSPENDED);
+	cr_assert_eq(r->job.info.progress.files_total, 0);
+	cr_assert_eq(sim_read_files(B, &g, &f, &n), 0);
+	cr_assert_eq(n, 0);
+	/* Resume of the empty job: DO_E_JOB_EMPTY, still suspended. */
+	r = answer(act(&g, DOB_ACTION_RESUME));
+	cr_assert_eq(r->hresult, DOB_DO_E_JOB_EMPTY);
+	cr_assert_eq(state_of(&g), DOB_STATE_SUSPENDED);
+	/* A file whose URL matches a rule: the rule's outcome, given size kept. */
+	id = next_req++;
+	cr_assert_eq(sim_add_file(B, id, &g, "https://x/bad/a", "/tmp/a", 5000), 0);
+	r = answer(id);
+	cr_assert_eq(r->kind, BACKEND_REQ_ADD_FILE);
+	cr_assert_eq(r->hresult, DOB_S_OK);
+	cr_assert_eq(r->job.info.progress.files_total, 1);
+	cr_assert_eq(r->job.info.progress.bytes_total, 5000);
+	cr_assert_eq(sim_read_files(B, &g, &f, &n), 0);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(f[0].url, "https://x/bad/a");
+	cr_assert_str_eq(f[0].local, "/tmp/a");
+	cr_assert_eq(f[0].size, 5000);
+	sim_file_info_free(f, n);
+	r = answer(act(&g, DOB_ACTION_RESUME));
+	cr_assert_eq(r->hresult, DOB_S_OK);
+	advance(200);
+	cr_assert_eq(state_of(&g), DOB_STATE_ERROR);
+	/* No callback was registered: no event. */
+	cr_assert_eq(count_events(&g, BACKEND_EV_ERROR), 0);
+}
+
+Test(sim, add_file_is_refused_on_final_and_unknown_jobs)
+{
+	struct backend_result *r;
+	struct dob_guid g, nobody = guid(G2);
+	uint64_t id;
+
+	start_with("");
+	id = next_req++;
+	cr_assert_eq(sim_create(B, id, "made", DOB_JOB_DOWNLOAD, ""), 0);
+	g = submitted_id(answer(id));
+	answer(act(&g, DOB_ACTION_CANCEL));
+	id = next_req++;
+	cr_assert_eq(sim_add_file(B, id, &g, "https://x/a", "/tmp/a", 0), 0);
+	cr_assert_eq(answer(id)->hresult, DOB_DO_E_INVALID_STATE);
+	id = next_req++;
+	cr_assert_eq(sim_add_file(B, id, &nobody, "https://x/a", "/tmp/a", 0), 0);
+	r = answer(id);
+	cr_assert_eq(r->err, -DOB_ENOTFOUND);
+	cr_assert_eq(r->hresult, DOB_DO_E_JOB_NOT_FOUND);
+	cr_assert_eq(sim_add_file(B, next_req++, &g, NULL, "/tmp/a", 0), -DOB_EINVAL);
+}
+
+Test(sim, exit_fault_answers_disconnected_and_forgets_every_callback)
+{
+	struct backend_result *r;
+	struct dob_guid g;
+
+	start_with("rule * error http=404 after=100ms\nrepeat 1s..1s\nfault cancel * exit count=1\n");
+	g = submitted_id(answer(submit("https://x/a", "/tmp/a")));
+	advance(200);
+	cr_assert_eq(count_events(&g, BACKEND_EV_ERROR), 1);
+	r = answer(act(&g, DOB_ACTION_CANCEL));
+	cr_assert_eq(r->err, -DOB_EBACKEND);
+	cr_assert_eq(r->hresult, DOB_RPC_E_DISCONNECTED);
+	cr_assert_eq(state_of(&g), DOB_STATE_ERROR, "nothing was done");
+	/* The restarted service forgot the callback: no repeat reaches it. */
+	advance(5000);
+	cr_assert_eq(count_events(&g, BACKEND_EV_ERROR), 1);
+	/* Registering again brings it back (at least once: at once). */
+	answer(call(B->ops->attach, &g));
+	cr_assert_eq(count_events(&g, BACKEND_EV_ERROR), 2);
+	/* count=1: the next Cancel goes through. */
+	cr_assert_eq(answer(act(&g, DOB_ACTION_CANCEL))->hresult, DOB_S_OK);
+}
