@@ -276,13 +276,14 @@ static bool final_state(enum dob_job_state st)
 	return st == DOB_STATE_ACKNOWLEDGED || st == DOB_STATE_CANCELLED;
 }
 
-/* The rule of AdoptJob's owner check, stricter on one point: a job whose
- * owner the backend did not say is listed to privileged callers only. */
+/* The rule of AdoptJob's owner check (jobs.c): privileged callers adopt
+ * any job, others their own user's, and a job whose owner the backend did
+ * not say (the sim's jobs without owner=, a failed GetOwner) anyone's. */
 static bool may_adopt(const struct dob_identity *who, const struct dob_job_info *j)
 {
-	if (who->privileged)
+	if (who->privileged || !j->owner || !*j->owner)
 		return true;
-	return j->owner && *j->owner && who->user_sid && strcmp(j->owner, who->user_sid) == 0;
+	return who->user_sid && strcmp(j->owner, who->user_sid) == 0;
 }
 
 void history_enumerate_done(struct broker *b, struct breq *q, struct backend_result *r)

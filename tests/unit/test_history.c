@@ -301,8 +301,10 @@ Test(history, unmanaged_lists_the_callers_own_jobs_that_the_broker_does_not_mana
 	unmanaged(&cl, &r);
 	cr_assert_eq(r.u.unmanaged_reply.status, DOB_STATUS_OK, "%s",
 		     r.u.unmanaged_reply.message ? r.u.unmanaged_reply.message : "");
-	cr_assert_eq(r.u.unmanaged_reply.n_jobs, 1);
+	cr_assert_eq(r.u.unmanaged_reply.n_jobs, 2);
 	cr_assert(lists(&r.u.unmanaged_reply, mine));
+	cr_assert(lists(&r.u.unmanaged_reply, nobody), "an unknown owner: adopt allows it");
+	cr_assert_not(lists(&r.u.unmanaged_reply, bobs), "bob's job is not alice's to adopt");
 	cr_assert_str_eq(r.u.unmanaged_reply.jobs[0].display_name, "mine");
 	cr_assert_eq(r.u.unmanaged_reply.jobs[0].state, DOB_STATE_ERROR);
 	cr_assert_str_eq(r.u.unmanaged_reply.jobs[0].owner, alice.user_sid);
