@@ -362,7 +362,13 @@ static void test_enumerate(struct backend *b)
 		CHECK_STR(j->info.display_name, "dob com_backend_test enum");
 		CHECK_EQ(j->info.type, DOB_JOB_DOWNLOAD);
 		CHECK_EQ(j->info.progress.files_total, 1);
-		CHECK(j->info.owner != NULL);
+		/* Wine's GetOwner fails (a field error); Windows gives the SID. */
+		if (!j->info.owner) {
+			bool noted = false;
+			for (size_t k = 0; k < j->n_field_errors; k++)
+				noted |= strcmp(j->field_errors[k].field, "GetOwner") == 0;
+			CHECK(noted);
+		}
 		printf("  enumerate (all users: %d): %zu job(s); ours owned by '%s', %s\n", all,
 		       r->n_jobs, j->info.owner ? j->info.owner : "", dob_state_name(j->info.state));
 	}
