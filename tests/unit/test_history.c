@@ -274,6 +274,61 @@ Test(history, comes_back_from_the_journal_after_a_restart)
 	cl_free(&again);
 }
 
+static void tiny_journal(struct broker_config *c)
+{
+	c->journal_compact_bytes = 1024;
+}
+
+/* Compaction rewrites the journal from the ring: every field of an entry,
+ * the owner of a job that is gone included, must survive it. */
+Test(history, survives_compaction_of_the_journal_with_every_field)
+{
+	struct client cl, again, other;
+	struct fb_job *jobs[10];
+	struct dob_msg r, before;
+
+	h_teardown(&h);
+	h_setup(&h, tiny_journal);
+	cl_connect(&cl, &h, &alice);
+	cl_hello(&cl, "ctl-alice", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < 10; i++) {
+		uint64_t ep;
+
+		jobs[i] = submit(&cl, "compact-me");
+		ep = error_episode(&cl, jobs[i], 0x80190194);
+		act(&cl, jobs[i], ep, DOB_ACTION_CANCEL); /* the job is gone after it */
+	}
+	history(&cl, NULL, 0, &before);
+	cr_assert_eq(before.u.history_reply.n_entries, 10);
+	cl_free(&cl);
+	h_restart(&h);
+	cl_connect(&again, &h, &alice);
+	cl_hello(&again, "alice-2", DOB_ROLE_OBSERVER, NULL);
+	history(&again, NULL, 0, &r);
+	cr_assert_eq(r.u.history_reply.n_entries, 10);
+	for (size_t i = 0; i < 10; i++) {
+		const struct dob_history_entry *a = &before.u.history_reply.entries[i];
+		const struct dob_history_entry *b = &r.u.history_reply.entries[i];
+
+		cr_assert_eq(b->resolution.episode_id, a->resolution.episode_id);
+		cr_assert_eq(b->resolution.new_state, DOB_STATE_CANCELLED);
+		cr_assert_eq(b->resolution.hresult, a->resolution.hresult);
+		cr_assert_str_eq(b->resolution.message, a->resolution.message);
+		cr_assert_eq(b->resolved_us, a->resolved_us);
+		cr_assert_eq(b->first_seen_us, a->first_seen_us);
+		cr_assert_str_eq(b->display_name, "compact-me");
+	}
+	dob_msg_clear(&r);
+	cl_connect(&other, &h, &bob);
+	cl_hello(&other, "bob", DOB_ROLE_OBSERVER, NULL);
+	history(&other, NULL, 0, &r);
+	cr_assert_eq(r.u.history_reply.n_entries, 0, "the owner survived the compaction");
+	dob_msg_clear(&r);
+	dob_msg_clear(&before);
+	cl_free(&other);
+	cl_free(&again);
+}
+
 /* ---------------------------------------------------------------- unmanaged */
 
 static struct fb_job *foreign(const char *name, const char *owner, enum dob_job_state st)
