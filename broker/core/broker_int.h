@@ -24,7 +24,7 @@
 #include "platform.h"
 #include "timer.h"
 
-#define HISTORY_MAX 4096      /* recently resolved episodes kept for ALREADY_RESOLVED */
+#define HISTORY_MAX 4096      /* resolved episodes kept (ALREADY_RESOLVED, ListHistory) */
 #define LATENCY_RING 1024     /* decisions kept for the latency percentiles */
 #define EARLY_MAX 64          /* callbacks kept that beat their job's submit/adopt result */
 #define BATCH_MAX (64u * 1024u) /* bytes handed to one plat_conn_write (one frame at least) */

@@ -334,3 +334,5 @@ void history_request_timeout(struct broker *b, struct breq *q)
 			"the backend did not list its jobs within %u ms",
 			b->cfg.action_timeout_ms);
 }
+
+_Static_assert(HISTORY_MAX <= DOB_MAX_HISTORY, "one HistoryReply can carry the whole ring");
