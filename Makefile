@@ -368,13 +368,17 @@ ifeq ($(TARGET),native)
 BENCH_BINS := $(patsubst bench/%.c,$(BENCH_DIR)/%,$(filter-out bench/bench_util.c,$(wildcard bench/*.c)))
 $(BENCH_DIR)/%: $(OBJ)/bench/%.o $(BENCH_UTIL_OBJ) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
+# native_bench's parts (bench/native/: running the broker, the raw transport).
+NATIVE_BENCH_OBJS := $(patsubst %.c,$(OBJ)/%.o,$(wildcard bench/native/*.c))
+$(BENCH_DIR)/native_bench: $(NATIVE_BENCH_OBJS)
+$(OBJ)/bench/%.o: DOB_CFLAGS += -Ibench
 else
 BENCH_BINS := $(patsubst bench/win/%.c,$(BENCH_DIR)/%.exe,$(wildcard bench/win/*.c))
 $(BENCH_DIR)/%.exe: $(OBJ)/bench/win/%.o $(BENCH_UTIL_OBJ) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
 endif
 # Keep the objects (make would delete them as intermediates and relink).
-.SECONDARY: $(BENCH_UTIL_OBJ) $(patsubst bench/%.c,$(OBJ)/bench/%.o,$(wildcard bench/*.c bench/win/*.c))
+.SECONDARY: $(BENCH_UTIL_OBJ) $(patsubst bench/%.c,$(OBJ)/bench/%.o,$(wildcard bench/*.c bench/win/*.c bench/native/*.c))
 bench-build: all $(BENCH_BINS)
 
 # ---------------------------------------------------------------- entry points

@@ -14,9 +14,14 @@
 #include "dob/err.h"
 #include "dob/msg.h"
 #include "dobclient.h"
+#include "dobctl_top.h"
 #include "dobctl_util.h"
 #include "jsonw.h"
 #include "spawn_cmd.h"
+#include "transport.h"
+
+/* The release, the same as the broker's (BROKER_VERSION). */
+#define DOBCTL_VERSION "0.1.0"
 
 /* Exit codes (documented in usage() and docs/dobctl.md). */
 enum {
@@ -30,24 +35,34 @@ enum {
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_EXEC_TIMEOUT_MS 60000
+#define ENDPOINT_ENV "DOBROKER_ENDPOINT"
+#define BACKOFF_FIRST_MS 100
+#define BACKOFF_MAX_MS 5000
+#define EXEC_POLL_MS 20 /* how often running --exec commands are looked at */
 
 static const char usage_text[] =
-	"usage: dobctl [--endpoint E] [--name N] [--timeout MS] COMMAND [ARGS]\n"
+	"usage: dobctl [GLOBAL OPTIONS] COMMAND [ARGS]\n"
 	"\n"
 	"Talks to dobrokerd, the Delivery Optimization / BITS job broker.\n"
+	"Global options may stand anywhere on the line (before or after COMMAND).\n"
 	"\n"
 	"global options:\n"
 	"  --endpoint E   the broker's socket path (POSIX) or pipe name (Windows);\n"
-	"                 default: %s\n"
-	"  --name N       client name shown by the broker (default: dobctl)\n"
+	"                 default: $" ENDPOINT_ENV " when set, else %s\n"
+	"  --name N       client name shown by the broker (default: dobctl;\n"
+	"                 after 'submit', --name is the job's display name)\n"
 	"  --timeout MS   for connecting and for each request (default: 5000)\n"
+	"  --json         output as JSON, one object per line, on every command\n"
+	"  --help, -h     this text\n"
+	"  --version      dobctl's version and protocol\n"
 	"\n"
 	"commands:\n"
-	"  watch [--json] [--job GUID]... [--prefix P]\n"
+	"  watch [--job GUID]... [--prefix P]\n"
 	"        [--kinds error,transferred,modified,resolution]\n"
 	"        [--on-error=ask|resume|cancel|complete|suspend|none]\n"
-	"        [--exec CMD] [--exec-timeout MS] [--count N]\n"
-	"      print events, one line each (--json: one JSON object per line).\n"
+	"        [--exec CMD] [--exec-timeout MS] [--exec-concurrency N]\n"
+	"        [--count N] [--reconnect]\n"
+	"      print events, one line each.\n"
 	"      --on-error answers every JobError with that action (ask: prompt on\n"
 	"      the terminal, action by action). --exec runs CMD through the shell\n"
 	"      for every JobError with the event in its environment (DOB_JOB_ID,\n"
@@ -55,23 +70,32 @@ static const char usage_text[] =
 	"      DOB_LOCAL_NAME, DOB_ERROR_DESCRIPTION, DOB_ERROR_CONTEXT,\n"
 	"      DOB_REPEAT_COUNT, DOB_EVENT_JSON); the first line CMD prints is the\n"
 	"      reply: resume, cancel, complete, suspend, resume-after-delay MS, or\n"
-	"      none / nothing. CMD is killed after --exec-timeout (default 60000).\n"
-	"      --count N exits after N events.\n"
+	"      none / nothing. CMD is killed after --exec-timeout (default 60000)\n"
+	"      and when dobctl ends; at most --exec-concurrency commands (default 1,\n"
+	"      at most 64) run at once, the other errors wait their turn.\n"
+	"      --count N exits after N events. --reconnect: when the connection\n"
+	"      ends, reconnect with backoff (0.1 s doubling to 5 s) and go on;\n"
+	"      episodes already printed are not printed again when replayed.\n"
 	"  act JOB ACTION [--episode ID] [--delay MS]\n"
 	"      ACTION: cancel, complete, resume, suspend, resume-after-delay\n"
 	"      (which needs --delay).\n"
 	"  submit URL PATH [--name N] [--priority foreground|high|normal|low]\n"
 	"        [--policy P] [--deadline MS]\n"
-	"      have the broker create a download job; prints its id.\n"
+	"      have the broker create a download job; prints its id. URL: http://\n"
+	"      or https://; PATH: absolute.\n"
 	"      P: none, cancel, complete, or resume:MAX:BACKOFF_MS[:none|cancel|complete]\n"
 	"  adopt JOB [--policy P] [--deadline MS]\n"
 	"      have the broker manage an existing job (replaces its callback).\n"
-	"  jobs [--json]     list the managed jobs you may see\n"
-	"  stats [--json]    the broker's counters\n"
-	"  history [--job GUID]... [--limit N] [--json]\n"
+	"  jobs              list the managed jobs you may see\n"
+	"  stats             the broker's counters\n"
+	"  top [--interval MS] [--once] [--count N]\n"
+	"      a live view: managed jobs, pending episodes, subscribers, rates;\n"
+	"      refreshed every --interval (default 1000) on a terminal (--count:\n"
+	"      N screens), one snapshot when stdout is not a terminal (or --once).\n"
+	"  history [--job GUID]... [--limit N]\n"
 	"      resolved episodes you may see, newest first: when, who decided\n"
 	"      what, the HRESULT and the job's state after it (N: 1..4096).\n"
-	"  unmanaged [--json]\n"
+	"  unmanaged\n"
 	"      jobs the backend has that the broker does not manage (yours; every\n"
 	"      user's for an administrator): the GUID to pass to adopt. The DO\n"
 	"      backend cannot list them (exit 4).\n"
@@ -90,6 +114,8 @@ struct global {
 	const char *endpoint; /* NULL = default */
 	const char *name;
 	int timeout_ms;
+	bool json;
+	bool help, version;
 };
 
 /* ---------------------------------------------------------------- messages */
@@ -181,6 +207,67 @@ static int parse_ms(const char *what, const char *s, uint32_t *out)
 	return 0;
 }
 
+/* A global option at argv[*i]: 1 taken, 0 not one, -1 usage error. */
+static int global_opt(int argc, char **argv, int *i, struct global *g)
+{
+	const char *v;
+	int r;
+
+	if (strcmp(argv[*i], "--help") == 0 || strcmp(argv[*i], "-h") == 0) {
+		g->help = true;
+		*i += 1;
+		return 1;
+	}
+	if ((r = opt(argc, argv, i, "--version", NULL)) != 0) {
+		g->version = true;
+		return 1;
+	}
+	if ((r = opt(argc, argv, i, "--json", NULL)) != 0) {
+		g->json = true;
+		return 1;
+	}
+	if ((r = opt(argc, argv, i, "--endpoint", &v)) != 0) {
+		if (r < 0)
+			return -1;
+		g->endpoint = *v ? v : NULL;
+		return 1;
+	}
+	if ((r = opt(argc, argv, i, "--name", &v)) != 0) {
+		if (r < 0)
+			return -1;
+		g->name = v;
+		return 1;
+	}
+	if ((r = opt(argc, argv, i, "--timeout", &v)) != 0) {
+		uint32_t ms;
+
+		if (r < 0 || parse_ms("--timeout", v, &ms))
+			return -1;
+		if (ms == 0 || ms > 0x7fffffff) {
+			usage_error("--timeout wants 1..2147483647 ms");
+			return -1;
+		}
+		g->timeout_ms = (int)ms;
+		return 1;
+	}
+	return 0;
+}
+
+/* What a command's parser does with a word it does not know: a global
+ * option, else a usage error. Returns 0 (taken) or EXIT_USAGE. */
+static int other_word(const char *cmd, int argc, char **argv, int *i, struct global *g)
+{
+	int r = global_opt(argc, argv, i, g);
+
+	if (r > 0)
+		return 0;
+	if (r < 0)
+		return EXIT_USAGE;
+	if (argv[*i][0] == '-' && argv[*i][1] == '-')
+		return usage_error("%s: unknown option '%s'", cmd, argv[*i]);
+	return usage_error("%s: unexpected '%s'", cmd, argv[*i]);
+}
+
 static int parse_guid(const char *s, struct dob_guid *g)
 {
 	if (dob_guid_parse(s, g) < 0)
@@ -189,8 +276,19 @@ static int parse_guid(const char *s, struct dob_guid *g)
 	return 0;
 }
 
-static int connect_as(const struct global *g, enum dob_role role, const struct dob_filter *f,
-		      struct dobc **c)
+static const char *endpoint_name(const struct global *g, char *def, size_t len)
+{
+	if (g->endpoint)
+		return g->endpoint;
+	if (dobc_default_endpoint(def, len) < 0)
+		def[0] = '\0';
+	return def;
+}
+
+/* Connects; on failure says why (unless quiet) and returns the exit code,
+ * with the library's code in *err. */
+static int connect_quiet(const struct global *g, enum dob_role role, const struct dob_filter *f,
+			 struct dobc **c, int *err, char *msg, size_t msglen)
 {
 	struct dobc_error e;
 	struct dobc_options o = {
@@ -202,26 +300,56 @@ static int connect_as(const struct global *g, enum dob_role role, const struct d
 		.error = &e,
 	};
 	char def[DOBC_ENDPOINT_MAX];
+	const char *ep = endpoint_name(g, def, sizeof def);
 	int r;
 
 	memset(&e, 0, sizeof e);
 	r = dobc_connect(c, &o);
+	*err = r;
 	if (r == 0)
 		return 0;
-	if (!g->endpoint && dobc_default_endpoint(def, sizeof def) < 0)
-		def[0] = '\0';
-	if (r == -DOB_EINVAL) {
+	switch (r) {
+	case -DOB_EINVAL:
 		/* A bad filter or name: the Hello failed validation. */
-		return usage_error("%s", e.message[0] ? e.message : dobc_strerror(r));
+		snprintf(msg, msglen, "%s", e.message[0] ? e.message : dobc_strerror(r));
+		return EXIT_USAGE;
+	case -DOB_ETIMEDOUT:
+		snprintf(msg, msglen, "timed out connecting to %s: %s", ep,
+			 e.message[0] ? e.message : dobc_strerror(r));
+		return EXIT_TIMEOUT;
+	case -DOB_ENOTFOUND:
+	case -DOB_EACCES:
+	case -DOB_ENOMEM:
+	case -DOB_EIO:
+		snprintf(msg, msglen, "cannot connect to %s: %s", ep,
+			 e.message[0] ? e.message : dobc_strerror(r));
+		return EXIT_CONNECT;
+	default:
+		break;
 	}
-	if (r == -DOB_EPROTO || r == -DOB_EVERSION) {
-		say("the broker at %s refused the connection: %s", g->endpoint ? g->endpoint : def,
-		    e.message[0] ? e.message : dobc_strerror(r));
+	if (e.from_broker || r == -DOB_EVERSION) {
+		snprintf(msg, msglen, "the broker at %s refused the connection: %s", ep,
+			 e.message[0] ? e.message : dobc_strerror(r));
 		return EXIT_PROTOCOL;
 	}
-	say("cannot connect to %s: %s", g->endpoint ? g->endpoint : def,
-	    e.message[0] ? e.message : dobc_strerror(r));
-	return EXIT_CONNECT;
+	/* Something answered, but not in the protocol (a bad frame, a
+	 * hang-up, an unexpected message). */
+	snprintf(msg, msglen, "%s does not speak the dobroker protocol: %s", ep,
+		 e.message[0] ? e.message : dobc_strerror(r));
+	return EXIT_PROTOCOL;
+}
+
+static int connect_as(const struct global *g, enum dob_role role, const struct dob_filter *f,
+		      struct dobc **c)
+{
+	char msg[DOBC_MESSAGE_MAX + DOBC_ENDPOINT_MAX + 64];
+	int err, code = connect_quiet(g, role, f, c, &err, msg, sizeof msg);
+
+	if (code == EXIT_USAGE)
+		return usage_error("%s", msg);
+	if (code)
+		say("%s", msg);
+	return code;
 }
 
 static void print_json(struct jsonw *w)
@@ -236,18 +364,49 @@ static void print_json(struct jsonw *w)
 	jsonw_reset(w);
 }
 
+/* A refusal as one phrase: the status named once, the broker's message,
+ * and for ALREADY_RESOLVED the winner from the reply's fields, in the form
+ * scripts match: (won by "NAME", session N: ACTION). */
+static void refusal_text(const struct dob_action_result *res, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "%s", dob_status_name(res->status));
+
+	if (n >= 0 && (size_t)n < len && res->message && *res->message)
+		n += snprintf(buf + n, len - (size_t)n, ": %s", res->message);
+	if (n >= 0 && (size_t)n < len && res->status == DOB_STATUS_ALREADY_RESOLVED)
+		snprintf(buf + n, len - (size_t)n, " (won by \"%s\", session %" PRIu64 ": %s)",
+			 res->winner.client_name ? res->winner.client_name : "",
+			 res->winner.session_id, dobctl_action_name(res->winner_action));
+}
+
 /* ---------------------------------------------------------------- watch */
 
 enum reply_mode { REPLY_NONE, REPLY_FIXED, REPLY_ASK, REPLY_EXEC };
 
+/* A JobError waiting for its --exec command, or whose command runs. */
+struct job {
+	struct job *next;         /* owned */
+	struct dob_msg ev;        /* owned: the JobError */
+	struct spawn_child *ch;   /* owned; NULL while it waits */
+};
+
 struct watch {
-	bool json;
+	const struct global *g;
 	enum reply_mode mode;
 	enum dob_action action;   /* REPLY_FIXED */
 	const char *exec;         /* REPLY_EXEC */
 	int exec_timeout_ms;
+	int exec_concurrency;
 	uint64_t count;           /* 0 = no limit */
+	uint64_t printed;
+	bool reconnect;
 	bool stdin_done;          /* REPLY_ASK: stdin hit end of file */
+	struct dob_filter filter;
+	struct dobc *c;           /* owned; NULL while reconnecting */
+	struct dobctl_seen *seen; /* owned */
+	struct job *running;      /* owned list: commands running */
+	struct job *waiting;      /* owned list: errors waiting for a command */
+	int n_running;
 	struct jsonw w;
 };
 
@@ -296,45 +455,170 @@ static enum dob_action ask_action(struct watch *wa, const struct dob_job_error *
 	return DOB_ACTION_UNSPECIFIED;
 }
 
-static enum dob_action exec_action(struct watch *wa, const struct dob_msg *m, uint32_t *delay)
+/* Marks episode as settled: the broker answered dobctl's reply, or it was
+ * resolved. */
+static void settle(struct watch *wa, uint64_t episode)
 {
-	char line[256], why[DOBCTL_WHY_MAX];
-	char **env = NULL;
+	long at = dobctl_seen_find(wa->seen, episode);
+
+	if (at >= 0)
+		wa->seen->settled[at] = true;
+}
+
+/* Sends action for the JobError e and prints the broker's answer. Returns
+ * 0, or the exit code when the connection is over (without --reconnect). */
+static int send_reply(struct watch *wa, const struct dob_job_error *e, enum dob_action a,
+		      uint32_t delay)
+{
+	struct dob_action_result res;
+	char text[1024];
+	int r;
+
+	if (!wa->c)
+		return 0; /* reconnecting: the replay brings it back */
+	r = dobc_act(wa->c, &e->job.job_id, e->episode_id, a, delay, &res, wa->g->timeout_ms);
+	if (r == 0 || r == -DOB_EREMOTE) {
+		settle(wa, e->episode_id);
+		if (wa->g->json) {
+			dobctl_action_result_json(&wa->w, &e->job.job_id, e->episode_id, a, &res);
+			print_json(&wa->w);
+		} else if (r == 0) {
+			printf("  -> %s: OK, now %s (hr=0x%08" PRIX32 ")\n", dobctl_action_name(a),
+			       dob_state_name(res.new_state), res.hresult);
+		} else {
+			refusal_text(&res, text, sizeof text);
+			printf("  -> %s: %s\n", dobctl_action_name(a), text);
+		}
+		fflush(stdout);
+		dobc_action_result_clear(&res);
+		return 0;
+	}
+	if (r == -DOB_ETIMEDOUT || r == -DOB_EINVAL) {
+		request_failed(wa->c, "act", r);
+		return 0;
+	}
+	/* The connection is over: the main loop finds out and says why. */
+	return 0;
+}
+
+/* The result of an --exec command, said in one message. Returns the
+ * action to send (UNSPECIFIED: none) and its delay. */
+static enum dob_action exec_result(struct watch *wa, int r, int code, const char *line,
+				   uint32_t *delay)
+{
 	enum dob_action a = DOB_ACTION_UNSPECIFIED;
-	int code = 0, r;
+	char why[DOBCTL_WHY_MAX];
 
 	*delay = 0;
-	if (dobctl_exec_env(m, &env) < 0) {
-		say("--exec: out of memory");
+	if (r == -DOB_ETIMEDOUT) {
+		say("--exec '%s' was killed after %d ms; no reply sent", wa->exec,
+		    wa->exec_timeout_ms);
 		return a;
 	}
-	why[0] = '\0';
-	r = spawn_capture(wa->exec, (const char *const *)env, line, sizeof line, wa->exec_timeout_ms,
-			  &code, why, sizeof why);
-	dobctl_env_free(env);
-	if (r < 0) {
-		say("--exec '%s': %s; no reply sent", wa->exec, why);
-		return a;
-	}
-	if (code != 0)
-		say("--exec '%s' exited with status %d; its reply is used all the same", wa->exec,
-		    code);
 	if (dobctl_parse_reply(line, &a, delay, why, sizeof why) < 0) {
-		say("--exec '%s': %s; no reply sent", wa->exec, why);
+		if (code != 0)
+			say("--exec '%s' exited with status %d and printed '%s', which is not a reply "
+			    "(%s); no reply sent", wa->exec, code, line, why);
+		else
+			say("--exec '%s': %s; no reply sent", wa->exec, why);
 		return DOB_ACTION_UNSPECIFIED;
 	}
+	if (code != 0 && a != DOB_ACTION_UNSPECIFIED)
+		say("--exec '%s' exited with status %d; its reply '%s' is sent all the same",
+		    wa->exec, code, dobctl_action_name(a));
+	else if (code != 0)
+		say("--exec '%s' exited with status %d without a reply; no reply sent", wa->exec,
+		    code);
 	return a;
 }
 
-/* Answers a JobError as the watch's mode says. Returns 0, or the exit
- * code when the connection is over. */
-static int answer(struct dobc *c, const struct global *g, struct watch *wa, const struct dob_msg *m)
+static void job_free(struct job *j)
+{
+	if (!j)
+		return;
+	spawn_free(j->ch);
+	dob_msg_clear(&j->ev);
+	dob_free(j);
+}
+
+/* Is episode waiting or running already? */
+static bool queued(const struct watch *wa, uint64_t episode)
+{
+	const struct job *j;
+
+	for (j = wa->running; j; j = j->next)
+		if (j->ev.u.job_error.episode_id == episode)
+			return true;
+	for (j = wa->waiting; j; j = j->next)
+		if (j->ev.u.job_error.episode_id == episode)
+			return true;
+	return false;
+}
+
+/* Starts waiting commands while there is room. */
+static void start_commands(struct watch *wa)
+{
+	while (wa->waiting && wa->n_running < wa->exec_concurrency) {
+		struct job *j = wa->waiting;
+		char why[DOBCTL_WHY_MAX];
+		char **env = NULL;
+		int r;
+
+		wa->waiting = j->next;
+		j->next = NULL;
+		if (dobctl_exec_env(&j->ev, &env) < 0) {
+			say("--exec: out of memory; no reply sent");
+			job_free(j);
+			continue;
+		}
+		why[0] = '\0';
+		r = spawn_start(wa->exec, (const char *const *)env, wa->exec_timeout_ms, &j->ch, why,
+				sizeof why);
+		dobctl_env_free(env);
+		if (r < 0) {
+			say("--exec '%s': %s; no reply sent", wa->exec, why);
+			job_free(j);
+			continue;
+		}
+		j->next = wa->running;
+		wa->running = j;
+		wa->n_running++;
+	}
+}
+
+/* Looks at the running commands; answers for those that ended. */
+static void check_commands(struct watch *wa)
+{
+	struct job **pp = &wa->running;
+
+	while (*pp) {
+		struct job *j = *pp;
+		enum dob_action a;
+		uint32_t delay;
+		int code = 0, r = spawn_check(j->ch, &code);
+
+		if (r == 0) {
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		wa->n_running--;
+		a = exec_result(wa, r, code, r == 1 ? spawn_first_line(j->ch) : "", &delay);
+		if (a != DOB_ACTION_UNSPECIFIED)
+			send_reply(wa, &j->ev.u.job_error, a, delay);
+		else
+			settle(wa, j->ev.u.job_error.episode_id);
+		job_free(j);
+	}
+	start_commands(wa);
+}
+
+/* Answers a JobError as the watch's mode says (m is moved for --exec). */
+static void answer(struct watch *wa, struct dob_msg *m)
 {
 	const struct dob_job_error *e = &m->u.job_error;
-	struct dob_action_result res;
 	enum dob_action a = DOB_ACTION_UNSPECIFIED;
-	uint32_t delay = 0;
-	int r;
+	struct job *j, **tail;
 
 	switch (wa->mode) {
 	case REPLY_FIXED:
@@ -344,75 +628,170 @@ static int answer(struct dobc *c, const struct global *g, struct watch *wa, cons
 		a = ask_action(wa, e);
 		break;
 	case REPLY_EXEC:
-		a = exec_action(wa, m, &delay);
-		break;
-	case REPLY_NONE:
-		break;
-	}
-	if (a == DOB_ACTION_UNSPECIFIED)
-		return 0;
-	r = dobc_act(c, &e->job.job_id, e->episode_id, a, delay, &res, g->timeout_ms);
-	if (r == 0 || r == -DOB_EREMOTE) {
-		if (wa->json) {
-			dobctl_action_result_json(&wa->w, &e->job.job_id, e->episode_id, a, &res);
-			print_json(&wa->w);
-		} else {
-			printf("  -> %s: %s", dobctl_action_name(a), dob_status_name(res.status));
-			if (r == 0)
-				printf(", now %s (hr=0x%08" PRIX32 ")", dob_state_name(res.new_state),
-				       res.hresult);
-			if (res.message && *res.message)
-				printf(": %s", res.message);
-			if (res.status == DOB_STATUS_ALREADY_RESOLVED)
-				printf(" (won by \"%s\", session %" PRIu64 ": %s)",
-				       res.winner.client_name ? res.winner.client_name : "",
-				       res.winner.session_id, dobctl_action_name(res.winner_action));
-			printf("\n");
-			fflush(stdout);
+		if (queued(wa, e->episode_id))
+			return;
+		j = dob_calloc(1, sizeof *j);
+		if (!j) {
+			say("--exec: out of memory; no reply sent");
+			return;
 		}
-		dobc_action_result_clear(&res);
-		return 0;
+		j->ev = *m;
+		memset(m, 0, sizeof *m);
+		for (tail = &wa->waiting; *tail; tail = &(*tail)->next)
+			;
+		*tail = j;
+		start_commands(wa);
+		return;
+	case REPLY_NONE:
+		return;
 	}
-	if (r == -DOB_ETIMEDOUT || r == -DOB_EINVAL) {
-		request_failed(c, "act", r);
-		return 0;
+	if (a == DOB_ACTION_UNSPECIFIED) {
+		settle(wa, e->episode_id);
+		return;
 	}
-	return request_failed(c, "act", r);
+	send_reply(wa, e, a, 0);
 }
 
-static int cmd_watch(const struct global *g, int argc, char **argv)
+static void print_event(struct watch *wa, const struct dob_msg *m)
+{
+	if (wa->g->json) {
+		dobctl_event_json(&wa->w, m);
+		print_json(&wa->w);
+	} else {
+		char line[2048];
+
+		dobctl_event_line(m, line, sizeof line);
+		printf("%s\n", line);
+		fflush(stdout);
+	}
+}
+
+/* Takes one event. Returns true when it was printed (and counts). */
+static bool on_event(struct watch *wa, struct dob_msg *m)
+{
+	if (m->type == DOB_MSG_JOB_ERROR) {
+		uint64_t ep = m->u.job_error.episode_id;
+		long at = dobctl_seen_find(wa->seen, ep);
+
+		if (at >= 0) {
+			/* A replay of an episode printed before (after a
+			 * reconnection): not printed again; answered again only
+			 * when dobctl's answer did not reach the broker. */
+			if (!wa->seen->settled[at] && wa->mode != REPLY_NONE)
+				answer(wa, m);
+			return false;
+		}
+		dobctl_seen_add(wa->seen, ep);
+		print_event(wa, m);
+		if (wa->mode != REPLY_NONE)
+			answer(wa, m);
+		return true;
+	}
+	if (m->type == DOB_MSG_RESOLUTION)
+		settle(wa, m->u.resolution.episode_id);
+	print_event(wa, m);
+	return true;
+}
+
+static void say_connected(struct watch *wa, bool again)
+{
+	const struct dob_welcome *w = dobc_welcome(wa->c);
+
+	if (wa->g->json) {
+		if (!again)
+			return;
+		jsonw_obj_open(&wa->w);
+		jsonw_kstr(&wa->w, "type", "reconnected");
+		jsonw_ku64(&wa->w, "session_id", w->session_id);
+		jsonw_ku64(&wa->w, "pending_episodes", w->pending_episodes);
+		jsonw_obj_close(&wa->w);
+		print_json(&wa->w);
+		return;
+	}
+	say("%s: %s, backend %s, session %" PRIu64 ", %" PRIu32 " pending episode%s%s",
+	    again ? "reconnected" : "watching", w->broker_version ? w->broker_version : "broker",
+	    dob_backend_name(w->backend), w->session_id, w->pending_episodes,
+	    w->pending_episodes == 1 ? "" : "s", wa->mode == REPLY_NONE ? "" : " (controller)");
+}
+
+/* Connects, and with --reconnect keeps trying with backoff. Returns 0 or
+ * the exit code. */
+static int watch_connect(struct watch *wa, bool again)
+{
+	enum dob_role role = wa->mode == REPLY_NONE ? DOB_ROLE_OBSERVER : DOB_ROLE_CONTROLLER;
+	char msg[DOBC_MESSAGE_MAX + DOBC_ENDPOINT_MAX + 64];
+	int backoff = BACKOFF_FIRST_MS;
+
+	for (;;) {
+		int err, code = connect_quiet(wa->g, role, &wa->filter, &wa->c, &err, msg, sizeof msg);
+
+		if (code == 0) {
+			say_connected(wa, again);
+			return 0;
+		}
+		if (code == EXIT_USAGE)
+			return usage_error("%s", msg);
+		if (!wa->reconnect) {
+			say("%s", msg);
+			return code;
+		}
+		say("%s; trying again in %d ms", msg, backoff);
+		/* Commands keep running meanwhile; their answers wait. */
+		for (int left = backoff; left > 0; left -= EXEC_POLL_MS) {
+			spawn_pause_ms(left < EXEC_POLL_MS ? left : EXEC_POLL_MS);
+			if (wa->n_running)
+				check_commands(wa);
+		}
+		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		again = true;
+	}
+}
+
+/* The connection ended with r: say so. */
+static void say_lost(struct watch *wa, int r)
+{
+	const struct dobc_error *e = dobc_last_error(wa->c);
+	const char *why = e->message[0] ? e->message : dobc_strerror(r);
+
+	if (wa->g->json) {
+		jsonw_obj_open(&wa->w);
+		jsonw_kstr(&wa->w, "type", "disconnected");
+		jsonw_kstr(&wa->w, "message", why);
+		jsonw_obj_close(&wa->w);
+		print_json(&wa->w);
+	}
+	say("watch: %s; reconnecting", why);
+}
+
+static int cmd_watch(struct global *g, int argc, char **argv)
 {
 	struct dob_guid jobs[DOB_MAX_FILTER_JOBS];
-	struct dob_filter f;
 	struct watch wa;
-	struct dobc *c = NULL;
 	const char *v, *on_error = NULL;
 	char why[DOBCTL_WHY_MAX];
-	uint64_t seen = 0;
 	int i = 0, r, code = EXIT_OK;
 
-	memset(&f, 0, sizeof f);
 	memset(&wa, 0, sizeof wa);
+	wa.g = g;
 	wa.exec_timeout_ms = DEFAULT_EXEC_TIMEOUT_MS;
+	wa.exec_concurrency = 1;
 	while (i < argc) {
-		if ((r = opt(argc, argv, &i, "--json", NULL)) != 0) {
-			wa.json = true;
-		} else if ((r = opt(argc, argv, &i, "--job", &v)) != 0) {
+		if ((r = opt(argc, argv, &i, "--job", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			if (f.n_job_ids == DOB_MAX_FILTER_JOBS)
+			if (wa.filter.n_job_ids == DOB_MAX_FILTER_JOBS)
 				return usage_error("at most %d --job", DOB_MAX_FILTER_JOBS);
-			if (parse_guid(v, &jobs[f.n_job_ids]))
+			if (parse_guid(v, &jobs[wa.filter.n_job_ids]))
 				return EXIT_USAGE;
-			f.n_job_ids++;
+			wa.filter.n_job_ids++;
 		} else if ((r = opt(argc, argv, &i, "--prefix", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			f.display_name_prefix = (char *)v;
+			wa.filter.display_name_prefix = (char *)v;
 		} else if ((r = opt(argc, argv, &i, "--kinds", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-			if (dobctl_parse_kinds(v, &f.kind_mask, why, sizeof why) < 0)
+			if (dobctl_parse_kinds(v, &wa.filter.kind_mask, why, sizeof why) < 0)
 				return usage_error("--kinds: %s", why);
 		} else if ((r = opt(argc, argv, &i, "--on-error", &v)) != 0) {
 			if (r < 0)
@@ -430,13 +809,23 @@ static int cmd_watch(const struct global *g, int argc, char **argv)
 			if (r < 0 || parse_ms("--exec-timeout", v, &ms))
 				return EXIT_USAGE;
 			wa.exec_timeout_ms = ms > 0x7fffffff ? 0x7fffffff : (int)ms;
+		} else if ((r = opt(argc, argv, &i, "--exec-concurrency", &v)) != 0) {
+			uint32_t n;
+
+			if (r < 0)
+				return EXIT_USAGE;
+			if (dobctl_parse_u32(v, &n) < 0 || n < 1 || n > SPAWN_MAX)
+				return usage_error("--exec-concurrency wants 1..%d, got '%s'", SPAWN_MAX, v);
+			wa.exec_concurrency = (int)n;
 		} else if ((r = opt(argc, argv, &i, "--count", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
 			if (dobctl_parse_u64(v, &wa.count) < 0 || wa.count == 0)
 				return usage_error("--count wants a number >= 1, got '%s'", v);
-		} else {
-			return usage_error("watch: unexpected '%s'", argv[i]);
+		} else if ((r = opt(argc, argv, &i, "--reconnect", NULL)) != 0) {
+			wa.reconnect = true;
+		} else if ((code = other_word("watch", argc, argv, &i, g)) != 0) {
+			return code;
 		}
 	}
 	if (on_error && strcmp(on_error, "none") != 0) {
@@ -457,55 +846,67 @@ static int cmd_watch(const struct global *g, int argc, char **argv)
 		}
 	} else if (wa.exec) {
 		wa.mode = REPLY_EXEC;
+		spawn_guard();
 	}
-	f.job_ids = f.n_job_ids ? jobs : NULL;
-
-	code = connect_as(g, wa.mode == REPLY_NONE ? DOB_ROLE_OBSERVER : DOB_ROLE_CONTROLLER, &f, &c);
-	if (code)
-		return code;
-	if (!wa.json) {
-		const struct dob_welcome *w = dobc_welcome(c);
-
-		say("watching: %s, backend %s, session %" PRIu64 ", %" PRIu32 " pending episode%s%s",
-		    w->broker_version ? w->broker_version : "broker", dob_backend_name(w->backend),
-		    w->session_id, w->pending_episodes, w->pending_episodes == 1 ? "" : "s",
-		    wa.mode == REPLY_NONE ? "" : " (controller)");
+	wa.filter.job_ids = wa.filter.n_job_ids ? jobs : NULL;
+	wa.seen = dob_calloc(1, sizeof *wa.seen);
+	if (!wa.seen) {
+		say("out of memory");
+		return EXIT_CONNECT;
 	}
+	dobctl_seen_init(wa.seen);
 	jsonw_init(&wa.w);
-	for (;;) {
+
+	code = watch_connect(&wa, false);
+	while (code == 0) {
 		struct dob_msg m;
+		bool done = wa.count && wa.printed >= wa.count;
 
-		r = dobc_next_event(c, &m, DOBC_TIMEOUT_INFINITE);
-		if (r < 0) {
-			code = request_failed(c, "watch", r);
+		if (done && !wa.running && !wa.waiting)
 			break;
+		/* With commands running, look at them every EXEC_POLL_MS. */
+		r = dobc_next_event(wa.c, &m, wa.n_running ? EXEC_POLL_MS : DOBC_TIMEOUT_INFINITE);
+		if (r == 0 && done) {
+			/* --count reached: only the answers still due matter. */
+			dob_msg_clear(&m);
+		} else if (r == 0) {
+			if (on_event(&wa, &m))
+				wa.printed++;
+			dob_msg_clear(&m);
+		} else if (r != -DOB_ETIMEDOUT) {
+			if (!wa.reconnect) {
+				code = request_failed(wa.c, "watch", r);
+				break;
+			}
+			say_lost(&wa, r);
+			dobc_close(wa.c);
+			wa.c = NULL;
+			code = watch_connect(&wa, true);
 		}
-		if (wa.json) {
-			dobctl_event_json(&wa.w, &m);
-			print_json(&wa.w);
-		} else {
-			char line[2048];
+		if (wa.n_running)
+			check_commands(&wa);
+	}
+	while (wa.running) {
+		struct job *j = wa.running;
 
-			dobctl_event_line(&m, line, sizeof line);
-			printf("%s\n", line);
-			fflush(stdout);
-		}
-		if (m.type == DOB_MSG_JOB_ERROR && wa.mode != REPLY_NONE)
-			code = answer(c, g, &wa, &m);
-		dob_msg_clear(&m);
-		if (code)
-			break;
-		if (wa.count && ++seen >= wa.count)
-			break;
+		wa.running = j->next;
+		job_free(j);
+	}
+	while (wa.waiting) {
+		struct job *j = wa.waiting;
+
+		wa.waiting = j->next;
+		job_free(j);
 	}
 	jsonw_free(&wa.w);
-	dobc_close(c);
+	dob_free(wa.seen);
+	dobc_close(wa.c);
 	return code;
 }
 
 /* ---------------------------------------------------------------- act */
 
-static int cmd_act(const struct global *g, int argc, char **argv)
+static int cmd_act(struct global *g, int argc, char **argv)
 {
 	const char *pos[2] = { NULL, NULL }, *v;
 	struct dob_action_result res;
@@ -515,7 +916,7 @@ static int cmd_act(const struct global *g, int argc, char **argv)
 	uint32_t delay = 0;
 	bool have_delay = false;
 	int i = 0, n = 0, r, action, code;
-	char gs[DOB_GUID_STR_LEN];
+	char gs[DOB_GUID_STR_LEN], text[1024];
 
 	while (i < argc) {
 		if ((r = opt(argc, argv, &i, "--episode", &v)) != 0) {
@@ -527,12 +928,10 @@ static int cmd_act(const struct global *g, int argc, char **argv)
 			if (r < 0 || parse_ms("--delay", v, &delay))
 				return EXIT_USAGE;
 			have_delay = true;
-		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
-			return usage_error("act: unknown option '%s'", argv[i]);
-		} else {
-			if (n == 2)
-				return usage_error("act: unexpected '%s'", argv[i]);
+		} else if (argv[i][0] != '-' && n < 2) {
 			pos[n++] = argv[i++];
+		} else if ((code = other_word("act", argc, argv, &i, g)) != 0) {
+			return code;
 		}
 	}
 	if (n != 2)
@@ -554,21 +953,28 @@ static int cmd_act(const struct global *g, int argc, char **argv)
 		return code;
 	r = dobc_act(c, &job, episode, (enum dob_action)action, delay, &res, g->timeout_ms);
 	dob_guid_format(&job, gs);
+	if (r == 0 || r == -DOB_EREMOTE) {
+		if (g->json) {
+			struct jsonw w;
+
+			jsonw_init(&w);
+			dobctl_action_result_json(&w, &job, episode, (enum dob_action)action, &res);
+			print_json(&w);
+			jsonw_free(&w);
+		}
+	}
 	if (r == 0) {
-		printf("%s %s: OK, now %s (hr=0x%08" PRIX32 ")\n", dobctl_action_name(action), gs,
-		       dob_state_name(res.new_state), res.hresult);
+		if (!g->json)
+			printf("%s %s: OK, now %s (hr=0x%08" PRIX32 ")\n", dobctl_action_name(action), gs,
+			       dob_state_name(res.new_state), res.hresult);
 		code = EXIT_OK;
 	} else if (r == -DOB_EREMOTE) {
-		if (res.status == DOB_STATUS_ALREADY_RESOLVED)
-			say("%s %s refused: %s%s%s (won by \"%s\", session %" PRIu64 ": %s)",
-			    dobctl_action_name(action), gs, dob_status_name(res.status),
-			    res.message && *res.message ? ": " : "", res.message ? res.message : "",
-			    res.winner.client_name ? res.winner.client_name : "", res.winner.session_id,
-			    dobctl_action_name(res.winner_action));
+		refusal_text(&res, text, sizeof text);
+		if (res.status == DOB_STATUS_ALREADY_RESOLVED || !res.hresult)
+			say("%s %s refused: %s", dobctl_action_name(action), gs, text);
 		else
-			say("%s %s refused: %s%s%s (hr=0x%08" PRIX32 ")", dobctl_action_name(action),
-			    gs, dob_status_name(res.status), res.message && *res.message ? ": " : "",
-			    res.message ? res.message : "", res.hresult);
+			say("%s %s refused: %s (hr=0x%08" PRIX32 ")", dobctl_action_name(action), gs,
+			    text, res.hresult);
 		code = EXIT_REFUSED;
 	} else {
 		code = request_failed(c, "act", r);
@@ -607,6 +1013,28 @@ static int policy_opt(int argc, char **argv, int *i, struct dob_policy *p, uint3
 	return 0;
 }
 
+static void job_reply_json(const struct dob_job_reply *rep)
+{
+	struct jsonw w;
+	char hr[16];
+
+	jsonw_init(&w);
+	jsonw_obj_open(&w);
+	jsonw_kstr(&w, "type", "job_reply");
+	jsonw_kstr(&w, "status", dob_status_name(rep->status));
+	jsonw_kstr(&w, "message", rep->message);
+	snprintf(hr, sizeof hr, "0x%08" PRIX32, rep->hresult);
+	jsonw_kstr(&w, "hresult", hr);
+	jsonw_key(&w, "job");
+	if (rep->has_job)
+		dobctl_job_json(&w, &rep->job);
+	else
+		jsonw_null(&w);
+	jsonw_obj_close(&w);
+	print_json(&w);
+	jsonw_free(&w);
+}
+
 static void print_reply_job(const struct dob_job_reply *rep, bool full)
 {
 	char gs[DOB_GUID_STR_LEN], pol[64];
@@ -625,13 +1053,16 @@ static void print_reply_job(const struct dob_job_reply *rep, bool full)
 	       rep->job.job.display_name ? rep->job.job.display_name : "");
 }
 
-static int job_request_done(struct dobc *c, const char *what, int r, struct dob_job_reply *rep,
-			    bool full)
+static int job_request_done(const struct global *g, struct dobc *c, const char *what, int r,
+			    struct dob_job_reply *rep, bool full)
 {
 	int code = EXIT_OK;
 
+	if ((r == 0 || r == -DOB_EREMOTE) && g->json)
+		job_reply_json(rep);
 	if (r == 0) {
-		print_reply_job(rep, full);
+		if (!g->json)
+			print_reply_job(rep, full);
 	} else if (r == -DOB_EREMOTE) {
 		say("%s refused: %s%s%s", what, dob_status_name(rep->status),
 		    rep->message && *rep->message ? ": " : "", rep->message ? rep->message : "");
@@ -646,7 +1077,7 @@ static int job_request_done(struct dobc *c, const char *what, int r, struct dob_
 	return code;
 }
 
-static int cmd_submit(const struct global *g, int argc, char **argv)
+static int cmd_submit(struct global *g, int argc, char **argv)
 {
 	const char *pos[2] = { NULL, NULL }, *v, *name = "dobctl";
 	struct dob_file_spec file;
@@ -655,6 +1086,7 @@ static int cmd_submit(const struct global *g, int argc, char **argv)
 	struct dobc *c = NULL;
 	bool have_deadline = false;
 	uint32_t deadline = 0;
+	char why[DOBCTL_WHY_MAX];
 	int i = 0, n = 0, r, code;
 
 	memset(&job, 0, sizeof job);
@@ -665,6 +1097,7 @@ static int cmd_submit(const struct global *g, int argc, char **argv)
 			if (r < 0)
 				return EXIT_USAGE;
 		} else if ((r = opt(argc, argv, &i, "--name", &v)) != 0) {
+			/* After 'submit', --name is the job's display name. */
 			if (r < 0)
 				return EXIT_USAGE;
 			name = v;
@@ -678,16 +1111,23 @@ static int cmd_submit(const struct global *g, int argc, char **argv)
 				return usage_error("--priority wants foreground, high, normal or low, got '%s'",
 						   v);
 			job.priority = (enum dob_priority)p;
-		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
-			return usage_error("submit: unknown option '%s'", argv[i]);
-		} else {
-			if (n == 2)
-				return usage_error("submit: unexpected '%s'", argv[i]);
+		} else if (argv[i][0] != '-' && n < 2) {
 			pos[n++] = argv[i++];
+		} else if (argv[i][0] == '-' && argv[i][1] != '-' && n < 2) {
+			/* "-" or "-x": a value, not an option; the checks say. */
+			pos[n++] = argv[i++];
+		} else if ((code = other_word("submit", argc, argv, &i, g)) != 0) {
+			return code;
 		}
 	}
 	if (n != 2)
 		return usage_error("submit needs URL and PATH");
+	/* What the broker would refuse is a usage error, said before
+	 * connecting. */
+	if (dobctl_check_url(pos[0], why, sizeof why) < 0)
+		return usage_error("submit: %s", why);
+	if (dobctl_check_local_path(pos[1], spawn_windows_paths(), why, sizeof why) < 0)
+		return usage_error("submit: %s", why);
 	if (have_deadline)
 		job.policy.deadline_ms = deadline;
 	file.remote_url = (char *)pos[0];
@@ -701,10 +1141,10 @@ static int cmd_submit(const struct global *g, int argc, char **argv)
 	if (code)
 		return code;
 	r = dobc_submit(c, &job, &rep, g->timeout_ms);
-	return job_request_done(c, "submit", r, &rep, false);
+	return job_request_done(g, c, "submit", r, &rep, false);
 }
 
-static int cmd_adopt(const struct global *g, int argc, char **argv)
+static int cmd_adopt(struct global *g, int argc, char **argv)
 {
 	struct dob_policy policy;
 	struct dob_job_reply rep;
@@ -720,12 +1160,10 @@ static int cmd_adopt(const struct global *g, int argc, char **argv)
 		if ((r = policy_opt(argc, argv, &i, &policy, &deadline, &have_deadline)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
-		} else if (argv[i][0] == '-' && argv[i][1] == '-') {
-			return usage_error("adopt: unknown option '%s'", argv[i]);
-		} else {
-			if (pos)
-				return usage_error("adopt: unexpected '%s'", argv[i]);
+		} else if (argv[i][0] != '-' && !pos) {
 			pos = argv[i++];
+		} else if ((code = other_word("adopt", argc, argv, &i, g)) != 0) {
+			return code;
 		}
 	}
 	if (!pos)
@@ -740,36 +1178,31 @@ static int cmd_adopt(const struct global *g, int argc, char **argv)
 	if (code)
 		return code;
 	r = dobc_adopt(c, &job, &policy, &rep, g->timeout_ms);
-	return job_request_done(c, "adopt", r, &rep, true);
+	return job_request_done(g, c, "adopt", r, &rep, true);
 }
 
 /* ---------------------------------------------------------------- jobs, stats, ping */
 
-/* Parses "[--json]" for commands that take nothing else. */
-static int json_only(const char *cmd, int argc, char **argv, bool *json)
+/* Parses the arguments of a command that takes none but global options. */
+static int no_args(const char *cmd, int argc, char **argv, struct global *g)
 {
-	int i = 0;
+	int i = 0, code;
 
-	*json = false;
-	while (i < argc) {
-		if (opt(argc, argv, &i, "--json", NULL))
-			*json = true;
-		else
-			return usage_error("%s: unexpected '%s'", cmd, argv[i]);
-	}
+	while (i < argc)
+		if ((code = other_word(cmd, argc, argv, &i, g)) != 0)
+			return code;
 	return 0;
 }
 
-static int cmd_jobs(const struct global *g, int argc, char **argv)
+static int cmd_jobs(struct global *g, int argc, char **argv)
 {
 	struct dob_list_jobs_reply rep;
 	struct dobc *c = NULL;
 	struct jsonw w;
-	bool json;
 	size_t k;
 	int r, code;
 
-	if (json_only("jobs", argc, argv, &json))
+	if (no_args("jobs", argc, argv, g))
 		return EXIT_USAGE;
 	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
 	if (code)
@@ -782,25 +1215,29 @@ static int cmd_jobs(const struct global *g, int argc, char **argv)
 		return code;
 	}
 	jsonw_init(&w);
-	if (!json)
-		printf("%-38s  %-16s %8s  %-22s %s\n", "JOB", "STATE", "EPISODE", "POLICY", "NAME");
+	if (!g->json)
+		printf("%-38s  %-16s %-28s %8s  %-22s %s\n", "JOB", "STATE", "PROGRESS", "EPISODE",
+		       "POLICY", "NAME");
 	for (k = 0; k < rep.n_jobs; k++) {
 		const struct dob_job_summary *j = &rep.jobs[k];
-		char gs[DOB_GUID_STR_LEN], pol[64], ep[24];
+		char gs[DOB_GUID_STR_LEN], pol[64], ep[24], done[24], total[24], prog[64];
 
-		if (json) {
+		if (g->json) {
 			dobctl_job_json(&w, j);
 			print_json(&w);
 			continue;
 		}
 		dob_guid_format(&j->job.job_id, gs);
 		dobctl_format_policy(&j->policy, pol, sizeof pol);
+		dobctl_format_bytes(j->job.progress.bytes_transferred, done, sizeof done);
+		dobctl_format_bytes(j->job.progress.bytes_total, total, sizeof total);
+		snprintf(prog, sizeof prog, "%s/%s", done, total);
 		if (j->pending_episode_id)
 			snprintf(ep, sizeof ep, "%" PRIu64, j->pending_episode_id);
 		else
 			snprintf(ep, sizeof ep, "-");
-		printf("%-38s  %-16s %8s  %-22s %s\n", gs, dob_state_name(j->job.state), ep, pol,
-		       j->job.display_name ? j->job.display_name : "");
+		printf("%-38s  %-16s %-28s %8s  %-22s %s\n", gs, dob_state_name(j->job.state), prog, ep,
+		       pol, j->job.display_name ? j->job.display_name : "");
 	}
 	jsonw_free(&w);
 	dobc_list_jobs_reply_clear(&rep);
@@ -808,16 +1245,40 @@ static int cmd_jobs(const struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int cmd_stats(const struct global *g, int argc, char **argv)
+static void print_stats(const struct dob_stats *s)
+{
+	char up[32], p50[32], p99[32];
+	size_t k;
+
+	dobctl_format_duration_us((int64_t)s->uptime_ms * 1000, up, sizeof up);
+	dobctl_format_duration_us((int64_t)s->decision_latency_p50_us, p50, sizeof p50);
+	dobctl_format_duration_us((int64_t)s->decision_latency_p99_us, p99, sizeof p99);
+	printf("uptime                 %s\n", up);
+	printf("subscribers            %" PRIu32 "\n", s->subscribers);
+	printf("managed jobs           %" PRIu32 "\n", s->managed_jobs);
+	printf("pending episodes       %" PRIu32 "\n", s->pending_episodes);
+	printf("events in              %" PRIu64 "\n", s->events_in);
+	printf("events out             %" PRIu64 "\n", s->events_out);
+	printf("events dropped         %" PRIu64 "\n", s->dropped);
+	printf("decision latency p50   %s\n", p50);
+	printf("decision latency p99   %s\n", p99);
+	for (k = 0; k < s->n_sessions; k++)
+		printf("session %" PRIu64 " \"%s\" %s: queue %" PRIu32 " frames, out %" PRIu64
+		       " events, dropped %" PRIu64 "\n",
+		       s->sessions[k].session_id,
+		       s->sessions[k].client_name ? s->sessions[k].client_name : "",
+		       dob_role_name(s->sessions[k].role), s->sessions[k].queue_depth,
+		       s->sessions[k].events_out, s->sessions[k].dropped);
+}
+
+static int cmd_stats(struct global *g, int argc, char **argv)
 {
 	struct dob_stats s;
 	struct dobc *c = NULL;
 	struct jsonw w;
-	bool json;
-	size_t k;
 	int r, code;
 
-	if (json_only("stats", argc, argv, &json))
+	if (no_args("stats", argc, argv, g))
 		return EXIT_USAGE;
 	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
 	if (code)
@@ -829,28 +1290,13 @@ static int cmd_stats(const struct global *g, int argc, char **argv)
 		dobc_close(c);
 		return code;
 	}
-	if (json) {
+	if (g->json) {
 		jsonw_init(&w);
 		dobctl_stats_json(&w, &s);
 		print_json(&w);
 		jsonw_free(&w);
 	} else {
-		printf("uptime_ms                %" PRIu64 "\n", s.uptime_ms);
-		printf("subscribers              %" PRIu32 "\n", s.subscribers);
-		printf("managed_jobs             %" PRIu32 "\n", s.managed_jobs);
-		printf("pending_episodes         %" PRIu32 "\n", s.pending_episodes);
-		printf("events_in                %" PRIu64 "\n", s.events_in);
-		printf("events_out               %" PRIu64 "\n", s.events_out);
-		printf("dropped                  %" PRIu64 "\n", s.dropped);
-		printf("decision_latency_p50_us  %" PRIu64 "\n", s.decision_latency_p50_us);
-		printf("decision_latency_p99_us  %" PRIu64 "\n", s.decision_latency_p99_us);
-		for (k = 0; k < s.n_sessions; k++)
-			printf("session %" PRIu64 " \"%s\" %s: queue %" PRIu32 ", out %" PRIu64
-			       ", dropped %" PRIu64 "\n",
-			       s.sessions[k].session_id,
-			       s.sessions[k].client_name ? s.sessions[k].client_name : "",
-			       dob_role_name(s.sessions[k].role), s.sessions[k].queue_depth,
-			       s.sessions[k].events_out, s.sessions[k].dropped);
+		print_stats(&s);
 	}
 	dobc_stats_clear(&s);
 	dobc_close(c);
@@ -859,7 +1305,7 @@ static int cmd_stats(const struct global *g, int argc, char **argv)
 
 /* ---------------------------------------------------------------- history, unmanaged */
 
-static int cmd_history(const struct global *g, int argc, char **argv)
+static int cmd_history(struct global *g, int argc, char **argv)
 {
 	struct dob_guid jobs[DOB_MAX_FILTER_JOBS];
 	struct dob_history_reply rep;
@@ -867,14 +1313,11 @@ static int cmd_history(const struct global *g, int argc, char **argv)
 	struct jsonw w;
 	size_t n_jobs = 0, k;
 	uint32_t limit = 0;
-	bool json = false;
 	const char *v;
 	int i = 0, r, code;
 
 	while (i < argc) {
-		if (opt(argc, argv, &i, "--json", NULL)) {
-			json = true;
-		} else if ((r = opt(argc, argv, &i, "--job", &v)) != 0) {
+		if ((r = opt(argc, argv, &i, "--job", &v)) != 0) {
 			if (r < 0)
 				return EXIT_USAGE;
 			if (n_jobs == DOB_MAX_FILTER_JOBS)
@@ -889,8 +1332,8 @@ static int cmd_history(const struct global *g, int argc, char **argv)
 			if (dobctl_parse_u32(v, &limit) < 0 || limit < 1 || limit > DOB_MAX_HISTORY)
 				return usage_error("history: --limit wants 1..%d, got '%s'",
 						   DOB_MAX_HISTORY, v);
-		} else {
-			return usage_error("history: unexpected '%s'", argv[i]);
+		} else if ((code = other_word("history", argc, argv, &i, g)) != 0) {
+			return code;
 		}
 	}
 	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
@@ -907,7 +1350,7 @@ static int cmd_history(const struct global *g, int argc, char **argv)
 	for (k = 0; k < rep.n_entries; k++) {
 		char line[1024];
 
-		if (json) {
+		if (g->json) {
 			dobctl_history_json(&w, &rep.entries[k]);
 			print_json(&w);
 			continue;
@@ -923,16 +1366,15 @@ static int cmd_history(const struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int cmd_unmanaged(const struct global *g, int argc, char **argv)
+static int cmd_unmanaged(struct global *g, int argc, char **argv)
 {
 	struct dob_unmanaged_reply rep;
 	struct dobc *c = NULL;
 	struct jsonw w;
-	bool json;
 	size_t k;
 	int r, code;
 
-	if (json_only("unmanaged", argc, argv, &json))
+	if (no_args("unmanaged", argc, argv, g))
 		return EXIT_USAGE;
 	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
 	if (code)
@@ -945,13 +1387,13 @@ static int cmd_unmanaged(const struct global *g, int argc, char **argv)
 		return code;
 	}
 	jsonw_init(&w);
-	if (!json)
+	if (!g->json)
 		printf("%-38s  %-16s %-24s %s\n", "JOB", "STATE", "OWNER", "NAME");
 	for (k = 0; k < rep.n_jobs; k++) {
 		const struct dob_job_info *j = &rep.jobs[k];
 		char gs[DOB_GUID_STR_LEN];
 
-		if (json) {
+		if (g->json) {
 			dobctl_unmanaged_json(&w, j);
 			print_json(&w);
 			continue;
@@ -969,15 +1411,15 @@ static int cmd_unmanaged(const struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
-static int cmd_ping(const struct global *g, int argc, char **argv)
+static int cmd_ping(struct global *g, int argc, char **argv)
 {
 	const struct dob_welcome *w;
 	struct dobc *c = NULL;
 	int64_t rtt = 0;
 	int r, code;
 
-	if (argc > 0)
-		return usage_error("ping: unexpected '%s'", argv[0]);
+	if (no_args("ping", argc, argv, g))
+		return EXIT_USAGE;
 	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
 	if (code)
 		return code;
@@ -985,12 +1427,183 @@ static int cmd_ping(const struct global *g, int argc, char **argv)
 	if (r < 0) {
 		code = request_failed(c, "ping", r);
 	} else {
+		char t[32];
+
 		w = dobc_welcome(c);
-		printf("pong in %" PRId64 " us from %s (backend %s, session %" PRIu64 ")\n", rtt,
-		       w->broker_version && *w->broker_version ? w->broker_version : "broker",
-		       dob_backend_name(w->backend), w->session_id);
+		if (g->json) {
+			struct jsonw jw;
+
+			jsonw_init(&jw);
+			jsonw_obj_open(&jw);
+			jsonw_kstr(&jw, "type", "pong");
+			jsonw_ki64(&jw, "rtt_us", rtt);
+			jsonw_kstr(&jw, "broker_version", w->broker_version);
+			jsonw_kstr(&jw, "backend", dob_backend_name(w->backend));
+			jsonw_ku64(&jw, "session_id", w->session_id);
+			jsonw_obj_close(&jw);
+			print_json(&jw);
+			jsonw_free(&jw);
+		} else {
+			dobctl_format_duration_us(rtt, t, sizeof t);
+			printf("pong in %s from %s (backend %s, session %" PRIu64 ")\n", t,
+			       w->broker_version && *w->broker_version ? w->broker_version : "broker",
+			       dob_backend_name(w->backend), w->session_id);
+		}
 	}
 	dobc_close(c);
+	return code;
+}
+
+/* ---------------------------------------------------------------- top */
+
+/* Takes the events that arrive within timeout_ms (0: those already here)
+ * into the view; with replayed, stops early once *replayed (the replayed
+ * JobErrors counted) reaches want. Returns 0 or the connection's error. */
+static int top_events(struct dobc *c, struct top_view *v, int timeout_ms, uint32_t *replayed,
+		      uint32_t want)
+{
+	int64_t end = transport_now_us() + (int64_t)timeout_ms * 1000;
+
+	for (;;) {
+		if (replayed && *replayed >= want)
+			return 0;
+		int64_t left = end - transport_now_us();
+		struct dob_msg m;
+		int r = dobc_next_event(c, &m, left > 0 ? (int)((left + 999) / 1000) : 0);
+
+		if (r == -DOB_ETIMEDOUT)
+			return 0;
+		if (r < 0)
+			return r;
+		if (replayed && m.type == DOB_MSG_JOB_ERROR && m.u.job_error.replayed)
+			(*replayed)++;
+		top_on_event(v, &m);
+		dob_msg_clear(&m);
+		if (left <= 0 && !dobc_pending(c))
+			return 0;
+	}
+}
+
+static int cmd_top(struct global *g, int argc, char **argv)
+{
+	struct dob_filter f = { .kind_mask = (1u << DOB_EVENT_JOB_ERROR) |
+					     (1u << DOB_EVENT_RESOLUTION) };
+	struct dob_list_jobs_reply jobs;
+	struct dob_stats st;
+	struct top_view *v = NULL;
+	struct dobc *c = NULL;
+	struct jsonw w;
+	const char *val;
+	uint32_t interval = 1000, replayed = 0;
+	uint64_t count = 0, shown = 0, decisions0 = 0;
+	int64_t t_prev = 0;
+	uint64_t in_prev = 0, out_prev = 0;
+	bool once = false, have_prev = false;
+	int i = 0, r, code;
+
+	while (i < argc) {
+		if ((r = opt(argc, argv, &i, "--interval", &val)) != 0) {
+			if (r < 0 || parse_ms("--interval", val, &interval))
+				return EXIT_USAGE;
+			if (interval < 100)
+				return usage_error("--interval wants at least 100 ms, got %" PRIu32, interval);
+		} else if ((r = opt(argc, argv, &i, "--once", NULL)) != 0) {
+			once = true;
+		} else if ((r = opt(argc, argv, &i, "--count", &val)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			if (dobctl_parse_u64(val, &count) < 0 || count == 0)
+				return usage_error("--count wants a number >= 1, got '%s'", val);
+		} else if ((code = other_word("top", argc, argv, &i, g)) != 0) {
+			return code;
+		}
+	}
+	if (!spawn_stdout_is_terminal())
+		once = true;
+	else if (!once && !g->json)
+		spawn_stdout_ansi();
+	v = dob_calloc(1, sizeof *v);
+	if (!v) {
+		say("out of memory");
+		return EXIT_CONNECT;
+	}
+	top_init(v);
+	code = connect_as(g, DOB_ROLE_OBSERVER, &f, &c);
+	if (code) {
+		dob_free(v);
+		return code;
+	}
+	v->broker_version = dobc_welcome(c)->broker_version;
+	v->backend = dobc_welcome(c)->backend;
+	/* The pending episodes come first, as replays: wait for those the
+	 * Welcome announced (ages and deadlines are in them). */
+	top_events(c, v, g->timeout_ms, &replayed, dobc_welcome(c)->pending_episodes);
+	jsonw_init(&w);
+	for (;;) {
+		r = dobc_list_jobs(c, &jobs, g->timeout_ms);
+		if (r < 0) {
+			code = request_failed(c, "top: jobs", r);
+			dobc_list_jobs_reply_clear(&jobs);
+			break;
+		}
+		r = dobc_stats(c, &st, g->timeout_ms);
+		if (r < 0) {
+			code = request_failed(c, "top: stats", r);
+			dobc_list_jobs_reply_clear(&jobs);
+			dobc_stats_clear(&st);
+			break;
+		}
+		r = top_events(c, v, 0, NULL, 0);
+		if (r < 0) {
+			code = request_failed(c, "top", r);
+			dobc_list_jobs_reply_clear(&jobs);
+			dobc_stats_clear(&st);
+			break;
+		}
+		v->stats = &st;
+		v->jobs = &jobs;
+		v->now_us = spawn_wall_us();
+		v->interval_ms = 0;
+		if (have_prev) {
+			int64_t now = transport_now_us();
+			double secs = (double)(now - t_prev) / 1e6;
+
+			if (secs > 0) {
+				v->interval_ms = (now - t_prev) / 1000;
+				v->events_in_per_s = (double)(st.events_in - in_prev) / secs;
+				v->events_out_per_s = (double)(st.events_out - out_prev) / secs;
+				v->decisions_per_s = (double)(v->decisions - decisions0) / secs;
+			}
+		}
+		if (g->json) {
+			top_json(&w, v);
+			print_json(&w);
+		} else {
+			if (!once)
+				fputs("\033[H\033[2J", stdout); /* home, clear screen */
+			top_print(stdout, v);
+			fflush(stdout);
+		}
+		v->stats = NULL;
+		v->jobs = NULL;
+		dobc_list_jobs_reply_clear(&jobs);
+		in_prev = st.events_in;
+		out_prev = st.events_out;
+		dobc_stats_clear(&st);
+		have_prev = true;
+		t_prev = transport_now_us();
+		decisions0 = v->decisions;
+		if (once || (count && ++shown >= count))
+			break;
+		r = top_events(c, v, (int)interval, NULL, 0);
+		if (r < 0) {
+			code = request_failed(c, "top", r);
+			break;
+		}
+	}
+	jsonw_free(&w);
+	dobc_close(c);
+	dob_free(v);
 	return code;
 }
 
@@ -1000,18 +1613,20 @@ int main(int argc, char **argv)
 {
 	static const struct {
 		const char *name;
-		int (*run)(const struct global *, int, char **);
+		int (*run)(struct global *, int, char **);
 	} cmds[] = {
 		{ "watch", cmd_watch }, { "act", cmd_act },	{ "submit", cmd_submit },
 		{ "adopt", cmd_adopt }, { "jobs", cmd_jobs }, { "stats", cmd_stats },
-		{ "ping", cmd_ping }, { "history", cmd_history }, { "unmanaged", cmd_unmanaged },
+		{ "top", cmd_top },     { "ping", cmd_ping },	{ "history", cmd_history },
+		{ "unmanaged", cmd_unmanaged },
 	};
 	struct global g = { .name = "dobctl", .timeout_ms = DEFAULT_TIMEOUT_MS };
-	const char *v;
-	int i = 1, r;
+	const char *env = getenv(ENDPOINT_ENV);
+	int i, r;
 	size_t k;
 
-	while (i < argc && argv[i][0] == '-') {
+	/* --help and --version win wherever they stand. */
+	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			char def[DOBC_ENDPOINT_MAX];
 
@@ -1020,25 +1635,20 @@ int main(int argc, char **argv)
 			printf(usage_text, def);
 			return EXIT_OK;
 		}
-		if ((r = opt(argc, argv, &i, "--endpoint", &v)) != 0) {
-			if (r < 0)
-				return EXIT_USAGE;
-			g.endpoint = *v ? v : NULL;
-		} else if ((r = opt(argc, argv, &i, "--name", &v)) != 0) {
-			if (r < 0)
-				return EXIT_USAGE;
-			g.name = v;
-		} else if ((r = opt(argc, argv, &i, "--timeout", &v)) != 0) {
-			uint32_t ms;
-
-			if (r < 0 || parse_ms("--timeout", v, &ms))
-				return EXIT_USAGE;
-			if (ms == 0 || ms > 0x7fffffff)
-				return usage_error("--timeout wants 1..2147483647 ms");
-			g.timeout_ms = (int)ms;
-		} else {
-			return usage_error("unknown option '%s'", argv[i]);
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("dobctl %s (protocol %u)\n", DOBCTL_VERSION, DOB_PROTOCOL_VERSION);
+			return EXIT_OK;
 		}
+	}
+	if (env && *env)
+		g.endpoint = env;
+	i = 1;
+	while (i < argc && argv[i][0] == '-') {
+		r = global_opt(argc, argv, &i, &g);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r == 0)
+			return usage_error("unknown option '%s'", argv[i]);
 	}
 	if (i >= argc)
 		return usage_error("no command");

@@ -190,6 +190,7 @@ static const struct layout_field job_error_f[] = {
 	I64(deadline_us, 8), SUB(default_policy, 9, policy_t), BOOL(replayed, 10),
 	ARR(field_errors, 11, 0, DOB_MAX_FIELD_ERRORS, field_error_t),
 	OPT(failed_decision, 12, has_failed_decision, resolution_t),
+	OPT(pending_decision, 13, has_pending_decision, resolution_t),
 };
 static const struct layout_type job_error_t = TYPE(T, job_error_f, NULL);
 #undef T

@@ -1,6 +1,6 @@
 /*
  * broker/core/broker_int.h - the broker's internal state, shared by the core
- * modules (broker.c, session.c, router.c, jobs.c, episode.c). Not for use
+ * modules (broker.c, request.c, session.c, router.c, jobs.c, episode.c). Not for use
  * outside broker/core/ and its unit tests.
  *
  * Everything here lives on the loop thread. Objects refer to each other by
@@ -258,7 +258,11 @@ struct broker {
 
 /* ---------------------------------------------------------------- broker.c */
 
+/* ---------------------------------------------------------------- request.c */
+
 struct breq *breq_new(struct broker *b, enum breq_kind kind, const struct dob_guid *job);
+struct breq *breq_find(const struct broker *b, uint64_t id);
+void breq_unlink(struct broker *b, struct breq *q);
 /* Sends q to the backend with its timeout armed; on failure q is freed and
  * the error returned. */
 int breq_issue(struct broker *b, struct breq *q, const void *arg);
@@ -266,6 +270,11 @@ int breq_issue(struct broker *b, struct breq *q, const void *arg);
 void breq_free(struct broker *b, struct breq *q);
 bool breq_pending(const struct broker *b, enum breq_kind kind, const struct dob_guid *job);
 size_t breq_count_for(const struct broker *b, const struct dob_identity *who);
+
+/* ---------------------------------------------------------------- broker.c */
+
+/* Callbacks kept while a submit or adopt was in flight: deliver or drop. */
+void broker_early_settle(struct broker *b);
 /* Appends a journal record. -DOB_ENOSPC marks the journal full (new work
  * is refused) until an append succeeds again. */
 int broker_journal(struct broker *b, const struct dob_jrec *r);

@@ -313,6 +313,18 @@ void episode_send_replay(struct session *s, const struct episode *ep)
 	m.type = DOB_MSG_JOB_ERROR;
 	m.u.job_error = ep->ev;
 	m.u.job_error.replayed = true;
+	if (ep->phase != CLAIM_NONE) {
+		/* Decided, not yet carried out: not offered as pending. */
+		struct dob_resolution *d = &m.u.job_error.pending_decision;
+		m.u.job_error.has_pending_decision = true;
+		d->job_id = ep->ev.job.job_id;
+		d->episode_id = ep->id;
+		d->action = ep->claim_action;
+		d->resolved_by = ep->claim_by;
+		d->actor = ep->claimant;
+		d->new_state = ep->ev.job.state;
+		d->message = (char *)claim_phase_name(ep->phase);
+	}
 	f = frame_encode(s->b, &m);
 	if (!f) {
 		/* Never skipped in silence: the subscriber reconnects and is
@@ -413,7 +425,7 @@ static int copy_actor(struct dob_actor *dst, const struct dob_actor *src)
 /* Sends an action to the backend; the episode (if any) is claimed by it. */
 static int issue_act(struct broker *b, struct mjob *j, struct episode *ep, enum dob_action action,
 		     const struct dob_actor *actor, enum dob_resolved_by by, uint64_t session_id,
-		     uint64_t corr)
+		     uint64_t corr, bool journaled)
 {
 	struct breq *q = breq_new(b, BR_ACT, &j->id);
 
@@ -431,7 +443,14 @@ static int issue_act(struct broker *b, struct mjob *j, struct episode *ep, enum 
 	if (ep) {
 		claim(ep, actor, action, by, CLAIM_INFLIGHT);
 		ep->claim_req = q->id;
+		/* A journaled schedule being carried out: until its outcome is
+		 * journaled (the decision, or the failure marks it done), a
+		 * restart runs it again, so an OK'd delayed resume is never
+		 * lost to a crash between sending and hearing back. */
+		ep->claim_journaled = journaled;
 	}
+	/* The request is set up completely before it is issued: a backend
+	 * may answer at once, and the episode be gone on return. */
 	return breq_issue(b, q, NULL);
 }
 
@@ -490,20 +509,16 @@ static void sched_fire(void *arg)
 		ep->phase = decide_claim(ep->phase, CI_DUE, &out);
 		ep->claim_sched = NULL;
 	}
-	rc = issue_act(b, j, ep, sc->action, &sc->actor, sc->by, 0, 0);
-	if (ep && j->ep == ep && ep->claim_req)
-		/* Until its outcome is journaled (the decision, or the failure
-		 * marks it done), a restart runs it again: an OK'd delayed
-		 * resume is never lost to a crash between sending and hearing. */
-		ep->claim_journaled = true;
+	rc = issue_act(b, j, ep, sc->action, &sc->actor, sc->by, 0, 0, ep != NULL);
 	if (rc) {
 		char why[160];
 		snprintf(why, sizeof(why), "the scheduled %s could not be sent: %s",
 			 dob_action_name(sc->action), dob_strerror(rc));
 		log_warn("job '%s': %s", j->display_name, why);
 		journal_schedule(b, sc, true, &rc);
-		if (ep && j->ep == ep)
-			episode_claim_input(b, j, CI_RESULT_FAILED, 0, ep->ev.job.state, why);
+		j = jobs_find(b, &sc->job);
+		if (j && j->ep && j->ep->id == sc->episode_id && j->ep->phase != CLAIM_NONE)
+			episode_claim_input(b, j, CI_RESULT_FAILED, 0, j->ep->ev.job.state, why);
 	} else if (!ep) {
 		journal_schedule(b, sc, true, &rc);
 	}
@@ -737,7 +752,7 @@ static void policy_run(struct broker *b, struct mjob *j)
 			 (unsigned long long)ep->id, dob_action_name(action), reason);
 		return;
 	}
-	rc = issue_act(b, j, ep, action, &policy_actor, DOB_RESOLVED_POLICY, 0, 0);
+	rc = issue_act(b, j, ep, action, &policy_actor, DOB_RESOLVED_POLICY, 0, 0, false);
 	if (rc) {
 		log_warn("episode %llu: policy %s could not be sent: %s", (unsigned long long)ep->id,
 			 dob_action_name(action), dob_strerror(rc));
@@ -974,7 +989,7 @@ void episode_on_act(struct session *s, uint64_t corr, const struct dob_act *a)
 		break;
 	}
 	s->inflight++;
-	rc = issue_act(b, j, ep, a->action, &me, DOB_RESOLVED_CONTROLLER, s->id, corr);
+	rc = issue_act(b, j, ep, a->action, &me, DOB_RESOLVED_CONTROLLER, s->id, corr, false);
 	if (rc) {
 		s->inflight--;
 		if (j->ep && j->ep == ep && ep->phase != CLAIM_NONE)

@@ -318,10 +318,10 @@ static void on_hello(struct session *s, struct dob_msg *m)
 	}
 	for (size_t i = 0; i < b->jobs_cap; i++)
 		for (struct mjob *j = b->jobs[i]; j; j = j->next)
-			/* A decided episode (its action with the backend, or
-			 * scheduled) is not offered as pending: its Resolution,
-			 * or the JobError again if the decision fails, follows. */
-			if (j->ep && j->ep->phase == CLAIM_NONE && s->n_replay < b->n_pending &&
+			/* Every pending episode; a decided one (its action with
+			 * the backend, or scheduled) is replayed with its
+			 * pending_decision (episode_send_replay). */
+			if (j->ep && s->n_replay < b->n_pending &&
 			    authz_can_see(&s->ident, &j->owner) &&
 			    router_filter_match(&s->filter, &j->id, j->display_name,
 						DOB_EVENT_JOB_ERROR)) {

@@ -190,6 +190,12 @@ size_t dobc_pending(const struct dobc *c);
  *                  reason is in dobc_last_error); *out is zeroed;
  *   another code   the connection is over (as for dobc_next_event); *out
  *                  is zeroed.
+ * A broker that ends a connection says why first (ProtocolError:
+ * RATE_LIMITED, TOO_SLOW, SHUTTING_DOWN, ...) and hangs up; when a request's
+ * write then fails (broken pipe), the library reads what the broker sent
+ * before reporting, so the result is -DOB_EPROTO with the broker's code and
+ * message in dobc_last_error, not -DOB_ECLOSED. dobc_connect does the same
+ * for a refusal that races the Hello.
  */
 
 /* Act on a job: action, for episode_id (0 = whatever its episode);

@@ -382,6 +382,24 @@ const struct dob_welcome *dobc_welcome(const struct dobc *c)
 
 /* ---------------------------------------------------------------- sending */
 
+/* After a write failed because the broker hung up: reads what it sent
+ * before (events are queued). Returns -DOB_EPROTO when that was a
+ * ProtocolError (the connection's error is then the broker's reason), else
+ * 0. The broker closes right after its ProtocolError (RATE_LIMITED,
+ * TOO_SLOW, SHUTTING_DOWN, TOO_MANY_CONNECTIONS), so a write racing that
+ * close fails with "broken pipe" while the reason waits to be read. */
+static int pending_reason(struct dobc *c)
+{
+	struct dob_msg scratch;
+	struct want w = { .welcome = !c->welcomed, .reply = &scratch };
+	int r;
+
+	memset(&scratch, 0, sizeof scratch);
+	r = await(c, &w, 0);
+	dob_msg_clear(&scratch);
+	return r == -DOB_EPROTO && c->err.from_broker ? -DOB_EPROTO : 0;
+}
+
 /* Encodes and writes m. A write that fails or times out ends the
  * connection (part of a frame may be on the wire). */
 static int send_msg(struct dobc *c, const struct dob_msg *m, uint32_t max_frame, int64_t deadline_us)
@@ -404,6 +422,8 @@ static int send_msg(struct dobc *c, const struct dob_msg *m, uint32_t max_frame,
 	if (r == -DOB_ETIMEDOUT)
 		return die(c, r, "sending %s: the broker did not read in time",
 			   dob_msg_type_name(m->type));
+	if (r < 0 && pending_reason(c) == -DOB_EPROTO)
+		return -DOB_EPROTO;
 	if (r < 0)
 		return die(c, r, "sending %s: %s", dob_msg_type_name(m->type), dob_strerror(r));
 	return 0;
@@ -698,12 +718,10 @@ int dobc_connect(struct dobc **out, const struct dobc_options *o)
 		goto fail;
 	}
 	w.reply = &c->welcome;
-	r = send_msg(c, &hello, DOB_MAX_FRAME_DEFAULT, deadline);
 	/* A broker that refuses the connection at once (too many connections,
-	 * shutting down) may close before Hello is written: its ProtocolError
-	 * is already here, and it is the reason to report. */
-	if (r == -DOB_ECLOSED && await(c, &w, deadline) == -DOB_EPROTO)
-		r = -DOB_EPROTO;
+	 * shutting down) may close before Hello is written: send_msg then
+	 * reports the ProtocolError already here. */
+	r = send_msg(c, &hello, DOB_MAX_FRAME_DEFAULT, deadline);
 	if (r < 0)
 		goto fail;
 

@@ -638,12 +638,12 @@ static void add_job(struct line *l, const struct dob_job_info *j)
 	char g[DOB_GUID_STR_LEN];
 
 	dob_guid_format(&j->job_id, g);
+	char done[24], total[24];
+
 	add(l, "%s \"%s\" %s", g, j->display_name ? j->display_name : "", dob_state_name(j->state));
-	if (j->progress.bytes_total == DOB_SIZE_UNKNOWN)
-		add(l, " %" PRIu64 "/? bytes", j->progress.bytes_transferred);
-	else
-		add(l, " %" PRIu64 "/%" PRIu64 " bytes", j->progress.bytes_transferred,
-		    j->progress.bytes_total);
+	dobctl_format_bytes(j->progress.bytes_transferred, done, sizeof done);
+	dobctl_format_bytes(j->progress.bytes_total, total, sizeof total);
+	add(l, " %s/%s", done, total);
 }
 
 static void add_error(struct line *l, const struct dob_error_info *e)
@@ -815,4 +815,197 @@ int dobctl_exec_env(const struct dob_msg *m, char ***out)
 	}
 	*out = env;
 	return 0;
+}
+
+/* ---------------------------------------------------------------- units */
+
+void dobctl_format_duration_us(int64_t us, char *buf, size_t len)
+{
+	const char *sign = "";
+	uint64_t u, s;
+
+	if (us < 0) {
+		sign = "-";
+		u = (uint64_t)(-(us + 1)) + 1;
+	} else {
+		u = (uint64_t)us;
+	}
+	s = u / 1000000;
+	if (u < 1000)
+		snprintf(buf, len, "%s%" PRIu64 " us", sign, u);
+	else if (u < 1000000)
+		snprintf(buf, len, "%s%.1f ms", sign, (double)u / 1000.0);
+	else if (s < 60)
+		snprintf(buf, len, "%s%.2f s", sign, (double)u / 1e6);
+	else if (s < 3600)
+		snprintf(buf, len, "%s%" PRIu64 "m %02" PRIu64 "s", sign, s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, len, "%s%" PRIu64 "h %02" PRIu64 "m", sign, s / 3600, s / 60 % 60);
+	else
+		snprintf(buf, len, "%s%" PRIu64 "d %02" PRIu64 "h", sign, s / 86400, s / 3600 % 24);
+}
+
+void dobctl_format_bytes(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const unit[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	double v = (double)bytes;
+	size_t i = 0;
+
+	if (bytes == DOB_SIZE_UNKNOWN) {
+		snprintf(buf, len, "?");
+		return;
+	}
+	if (bytes < 1024) {
+		snprintf(buf, len, "%" PRIu64 " B", bytes);
+		return;
+	}
+	v /= 1024.0;
+	while (v >= 1024.0 && i + 1 < sizeof unit / sizeof unit[0]) {
+		v /= 1024.0;
+		i++;
+	}
+	snprintf(buf, len, "%.1f %s", v, unit[i]);
+}
+
+/* ---------------------------------------------------------------- submit checks */
+
+static bool iprefix(const char *s, const char *prefix)
+{
+	for (; *prefix; s++, prefix++)
+		if (tolower((unsigned char)*s) != *prefix)
+			return false;
+	return true;
+}
+
+int dobctl_check_url(const char *url, char *why, size_t whylen)
+{
+	size_t n = strlen(url), i, skip;
+
+	if (n > DOB_MAX_URL)
+		return bad(why, whylen, "URL too long: %llu characters, at most %u", (unsigned long long)n,
+			   DOB_MAX_URL);
+	if (iprefix(url, "http://"))
+		skip = 7;
+	else if (iprefix(url, "https://"))
+		skip = 8;
+	else
+		return bad(why, whylen, "URL '%.80s' is not http:// or https:// (the only schemes the "
+			   "broker accepts)", url);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)url[i] <= 0x20 || url[i] == 0x7f)
+			return bad(why, whylen, "URL '%.80s' has a blank or control character at %llu "
+				   "(escape it as %%XX)", url, (unsigned long long)i);
+	if (url[skip] == '\0' || url[skip] == '/' || url[skip] == '?' || url[skip] == '#')
+		return bad(why, whylen, "URL '%.80s' has no host", url);
+	return 0;
+}
+
+/* Is the component [p, p + n) a reserved DOS device name (CON, PRN, AUX,
+ * NUL, COM1-9, LPT1-9), with or without an extension? */
+static bool dos_device(const char *p, size_t n)
+{
+	static const char *const names[] = { "con", "prn", "aux", "nul" };
+	size_t stem = 0, i;
+
+	while (stem < n && p[stem] != '.')
+		stem++;
+	while (stem > 0 && p[stem - 1] == ' ')
+		stem--;
+	if (stem == 3) {
+		for (i = 0; i < sizeof names / sizeof names[0]; i++)
+			if (tolower((unsigned char)p[0]) == names[i][0] &&
+			    tolower((unsigned char)p[1]) == names[i][1] &&
+			    tolower((unsigned char)p[2]) == names[i][2])
+				return true;
+	}
+	if (stem == 4 && (iprefix(p, "com") || iprefix(p, "lpt")) && p[3] >= '1' && p[3] <= '9')
+		return true;
+	return false;
+}
+
+static bool is_sep(char c)
+{
+	return c == '\\' || c == '/';
+}
+
+int dobctl_check_local_path(const char *path, bool windows, char *why, size_t whylen)
+{
+	size_t n = strlen(path), i;
+
+	if (n == 0)
+		return bad(why, whylen, "empty local path");
+	if (n > DOB_MAX_PATH)
+		return bad(why, whylen, "local path too long: %llu bytes, at most %u",
+			   (unsigned long long)n, DOB_MAX_PATH);
+	if (!windows) {
+		if (path[0] != '/')
+			return bad(why, whylen, "local path '%.80s' is relative: give an absolute path "
+				   "(the broker does not know your current directory)", path);
+		return 0;
+	}
+	if (is_sep(path[0]) && is_sep(path[1])) {
+		if ((path[2] == '.' || path[2] == '?') && is_sep(path[3]))
+			return bad(why, whylen, "local path '%.80s' is a device or \\\\?\\ path: give a "
+				   "drive path like C:\\dir\\file", path);
+		return bad(why, whylen, "local path '%.80s' is a UNC path: the broker writes local "
+			   "drives only", path);
+	}
+	if (!isalpha((unsigned char)path[0]) || path[1] != ':' || !is_sep(path[2]))
+		return bad(why, whylen, "local path '%.80s' is not absolute: give a drive path like "
+			   "C:\\dir\\file", path);
+	for (i = 2; i < n; i++) {
+		if (path[i] == ':')
+			return bad(why, whylen, "local path '%.80s' names an alternate data stream "
+				   "(':' after the drive)", path);
+		if ((unsigned char)path[i] < 0x20 || strchr("<>\"|?*", path[i]))
+			return bad(why, whylen, "local path '%.80s' has a character Windows does not "
+				   "allow in names at %llu", path, (unsigned long long)i);
+	}
+	for (i = 3; i < n;) {
+		size_t k = i;
+
+		while (k < n && !is_sep(path[k]))
+			k++;
+		if (dos_device(path + i, k - i))
+			return bad(why, whylen, "local path '%.80s' names a device (%.*s)", path,
+				   (int)(k - i), path + i);
+		i = k + 1;
+	}
+	return 0;
+}
+
+/* ---------------------------------------------------------------- seen episodes */
+
+void dobctl_seen_init(struct dobctl_seen *s)
+{
+	s->n = 0;
+	s->next = 0;
+}
+
+long dobctl_seen_find(const struct dobctl_seen *s, uint64_t id)
+{
+	size_t i;
+
+	for (i = 0; i < s->n; i++)
+		if (s->ids[i] == id)
+			return (long)i;
+	return -1;
+}
+
+size_t dobctl_seen_add(struct dobctl_seen *s, uint64_t id)
+{
+	long at = dobctl_seen_find(s, id);
+	size_t i;
+
+	if (at >= 0)
+		return (size_t)at;
+	if (s->n < DOBCTL_SEEN_MAX) {
+		i = s->n++;
+	} else {
+		i = s->next;
+		s->next = (s->next + 1) % DOBCTL_SEEN_MAX;
+	}
+	s->ids[i] = id;
+	s->settled[i] = false;
+	return i;
 }

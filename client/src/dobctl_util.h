@@ -70,6 +70,45 @@ void dobctl_history_line(const struct dob_history_entry *e, char *buf, size_t le
 /* An event as one human-readable line (no newline), truncated to len. */
 void dobctl_event_line(const struct dob_msg *m, char *buf, size_t len);
 
+/* A duration for people: "850 us", "12.3 ms", "14.68 s", "2m 05s",
+ * "1h 02m", "3d 04h". Negative durations get a leading '-'. */
+void dobctl_format_duration_us(int64_t us, char *buf, size_t len);
+/* A size for people: "512 B", "1.5 KiB", "3.2 MiB", "1.1 GiB", ...; "?"
+ * for DOB_SIZE_UNKNOWN. */
+void dobctl_format_bytes(uint64_t bytes, char *buf, size_t len);
+
+/* What the broker accepts as a download's URL (checked before connecting,
+ * so a refusal is a usage error): http:// or https:// (any case) with a
+ * host, at most DOB_MAX_URL characters, no blanks or control characters.
+ * 0 or -DOB_EINVAL with why. */
+int dobctl_check_url(const char *url, char *why, size_t whylen);
+/* A local path the broker accepts: absolute, at most DOB_MAX_PATH bytes.
+ * POSIX rules: starts with '/'. Windows rules (windows = true): a drive
+ * letter path "C:\..." (or "C:/..."); refused are relative and
+ * drive-relative paths ("x", "C:x", "\x"), UNC paths ("\\server\share",
+ * "//server/share"), device and long-path prefixes ("\\.\", "\\?\"),
+ * alternate data streams ("C:\f.bin:stream") and reserved device names
+ * (CON, NUL, COM1, ...) as a component. 0 or -DOB_EINVAL with why. */
+int dobctl_check_local_path(const char *path, bool windows, char *why, size_t whylen);
+
+/* The episodes `watch --reconnect` has printed, so that the replays after a
+ * reconnection are not printed twice: the last DOBCTL_SEEN_MAX episode ids
+ * (older ones are forgotten first), each with whether dobctl's own answer
+ * was settled (OK or ALREADY_RESOLVED): a replay of an episode printed but
+ * not settled is answered again, not printed again. */
+#define DOBCTL_SEEN_MAX 4096
+struct dobctl_seen {
+	uint64_t ids[DOBCTL_SEEN_MAX];
+	bool settled[DOBCTL_SEEN_MAX];
+	size_t n;    /* entries in use */
+	size_t next; /* where the next one goes once full (the oldest) */
+};
+void dobctl_seen_init(struct dobctl_seen *s);
+/* Index of episode id, or -1. */
+long dobctl_seen_find(const struct dobctl_seen *s, uint64_t id);
+/* Adds id (when absent); returns its index. */
+size_t dobctl_seen_add(struct dobctl_seen *s, uint64_t id);
+
 /* The environment of an --exec command for a JobError: a NULL-terminated
  * array of "NAME=value" strings (DOB_JOB_ID, DOB_EPISODE_ID, DOB_HRESULT,
  * DOB_STATE, DOB_DISPLAY_NAME, DOB_URL, DOB_LOCAL_NAME,

@@ -1,12 +1,16 @@
 /*
  * client/win32/spawn_win32.c - spawn_cmd.h on Windows: CreateProcessW of
  * %ComSpec% /d /s /c "CMD" (cmd.exe when ComSpec is unset) with stdout on an
- * anonymous pipe, inside a job object so that a timeout kills the shell and
- * whatever it started (TerminateJobObject).
+ * anonymous pipe, inside a job object of its own with
+ * JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE: a timeout kills the shell and whatever
+ * it started (TerminateJobObject), and when dobctl ends, in any way, the
+ * system closes its handle to the job and kills them. The process is
+ * created suspended and assigned to the job before it runs, so nothing it
+ * starts escapes the job.
  *
  * Anonymous pipes have no overlapped I/O, so the output is collected by
- * polling: PeekNamedPipe for bytes, and a short wait on the process between
- * polls; the deadline is checked on each turn.
+ * polling from spawn_check: PeekNamedPipe for bytes, then a zero wait on
+ * the process.
  *
  * The environment block is dobctl's own (GetEnvironmentStringsW) with the
  * DOB_* variables replaced, sorted by name case-insensitively as
@@ -132,39 +136,90 @@ static void win_why(char *why, size_t whylen, const char *what, DWORD e)
 	snprintf(why, whylen, "%s: %s", what, text);
 }
 
-/* deadline_left_ms() for the Wait functions. */
-static DWORD remaining_ms(int64_t deadline_us)
-{
-	int ms = deadline_left_ms(deadline_us);
+struct spawn_child {
+	HANDLE process;   /* owned; NULL once finished */
+	HANDLE job;       /* owned: closing it kills what is left */
+	HANDLE rd;        /* owned: read end of its stdout; NULL at its end */
+	int64_t deadline_us;
+	struct spawn_line out;
+	char line[256];
+};
 
-	return ms < 0 ? INFINITE : (DWORD)ms;
+static int running;
+
+bool spawn_stdout_is_terminal(void)
+{
+	DWORD mode;
+	HANDLE h = GetStdHandle(STD_OUTPUT_HANDLE);
+
+	return h && h != INVALID_HANDLE_VALUE && GetConsoleMode(h, &mode);
 }
 
-int spawn_capture(const char *cmd, const char *const *env, char *line, size_t cap,
-		  int timeout_ms, int *exit_code, char *why, size_t whylen)
+void spawn_stdout_ansi(void)
 {
-	int64_t deadline = deadline_after(timeout_ms);
+	HANDLE h = GetStdHandle(STD_OUTPUT_HANDLE);
+	DWORD mode;
+
+	if (h && h != INVALID_HANDLE_VALUE && GetConsoleMode(h, &mode))
+		SetConsoleMode(h, mode | ENABLE_VIRTUAL_TERMINAL_PROCESSING);
+}
+
+bool spawn_windows_paths(void)
+{
+	return true;
+}
+
+int64_t spawn_wall_us(void)
+{
+	FILETIME ft;
+	ULARGE_INTEGER u;
+
+	GetSystemTimeAsFileTime(&ft);
+	u.LowPart = ft.dwLowDateTime;
+	u.HighPart = ft.dwHighDateTime;
+	/* 100 ns units since 1601 to microseconds since 1970. */
+	return (int64_t)(u.QuadPart / 10) - 11644473600000000LL;
+}
+
+void spawn_pause_ms(int ms)
+{
+	Sleep(ms < 0 ? 0 : (DWORD)ms);
+}
+
+void spawn_guard(void)
+{
+	/* Nothing to install: KILL_ON_JOB_CLOSE does it (see above). */
+}
+
+int spawn_start(const char *cmd, const char *const *env, int timeout_ms,
+		struct spawn_child **out, char *why, size_t whylen)
+{
 	SECURITY_ATTRIBUTES sa = { sizeof sa, NULL, TRUE };
+	JOBOBJECT_EXTENDED_LIMIT_INFORMATION lim;
 	STARTUPINFOW si;
 	PROCESS_INFORMATION pi;
-	HANDLE rd = NULL, wr = NULL, job = NULL;
+	HANDLE wr = NULL;
 	WCHAR *block = NULL, *cmdline = NULL;
 	const char *comspec = getenv("ComSpec");
 	char *narrow = NULL;
-	struct spawn_line out;
+	struct spawn_child *ch = NULL;
 	size_t nl;
-	bool exited = false;
-	DWORD code = 0;
 	int r = -DOB_EIO;
 
-	*exit_code = -1;
-	spawn_line_init(&out, line, cap);
+	*out = NULL;
 	memset(&pi, 0, sizeof pi);
+	if (running >= SPAWN_MAX) {
+		snprintf(why, whylen, "%d commands already running", SPAWN_MAX);
+		return -DOB_EFULL;
+	}
 	if (!comspec || !*comspec)
 		comspec = "cmd.exe";
 	nl = strlen(comspec) + strlen(cmd) + 32;
 	narrow = dob_malloc(nl);
-	if (!narrow) {
+	ch = dob_calloc(1, sizeof *ch);
+	if (!narrow || !ch) {
+		dob_free(narrow);
+		dob_free(ch);
 		snprintf(why, whylen, "out of memory");
 		return -DOB_ENOMEM;
 	}
@@ -176,14 +231,25 @@ int spawn_capture(const char *cmd, const char *const *env, char *line, size_t ca
 	if (!cmdline || !block) {
 		snprintf(why, whylen, "out of memory (or a command that is not UTF-8)");
 		r = -DOB_ENOMEM;
-		goto out;
+		goto fail;
 	}
-	if (!CreatePipe(&rd, &wr, &sa, 0)) {
+	ch->job = CreateJobObjectW(NULL, NULL);
+	if (!ch->job) {
+		win_why(why, whylen, "CreateJobObject", GetLastError());
+		goto fail;
+	}
+	memset(&lim, 0, sizeof lim);
+	lim.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+	if (!SetInformationJobObject(ch->job, JobObjectExtendedLimitInformation, &lim,
+				     sizeof lim)) {
+		win_why(why, whylen, "SetInformationJobObject", GetLastError());
+		goto fail;
+	}
+	if (!CreatePipe(&ch->rd, &wr, &sa, 0)) {
 		win_why(why, whylen, "CreatePipe", GetLastError());
-		goto out;
+		goto fail;
 	}
-	SetHandleInformation(rd, HANDLE_FLAG_INHERIT, 0);
-	job = CreateJobObjectW(NULL, NULL);
+	SetHandleInformation(ch->rd, HANDLE_FLAG_INHERIT, 0);
 	memset(&si, 0, sizeof si);
 	si.cb = sizeof si;
 	si.dwFlags = STARTF_USESTDHANDLES;
@@ -193,57 +259,106 @@ int spawn_capture(const char *cmd, const char *const *env, char *line, size_t ca
 	if (!CreateProcessW(NULL, cmdline, NULL, NULL, TRUE,
 			    CREATE_UNICODE_ENVIRONMENT | CREATE_SUSPENDED, block, NULL, &si, &pi)) {
 		win_why(why, whylen, "CreateProcess", GetLastError());
-		goto out;
+		goto fail;
 	}
-	if (job)
-		AssignProcessToJobObject(job, pi.hProcess);
-	ResumeThread(pi.hThread);
-	CloseHandle(wr);
-	wr = NULL;
-
-	for (;;) {
-		DWORD avail = 0, got = 0;
-		char buf[4096];
-
-		if (!PeekNamedPipe(rd, NULL, 0, NULL, &avail, NULL))
-			break; /* every writer closed the pipe */
-		if (avail > 0) {
-			if (!ReadFile(rd, buf, avail < sizeof buf ? avail : sizeof buf, &got, NULL))
-				break;
-			spawn_line_feed(&out, buf, got);
-			continue;
-		}
-		if (exited)
-			break; /* exited and nothing left to read */
-		if (remaining_ms(deadline) == 0)
-			break;
-		exited = WaitForSingleObject(pi.hProcess, 10) == WAIT_OBJECT_0;
-	}
-	if (WaitForSingleObject(pi.hProcess, remaining_ms(deadline)) != WAIT_OBJECT_0) {
-		if (job)
-			TerminateJobObject(job, 1);
-		else
-			TerminateProcess(pi.hProcess, 1);
-		WaitForSingleObject(pi.hProcess, INFINITE);
-		snprintf(why, whylen, "killed after %d ms", timeout_ms);
-		r = -DOB_ETIMEDOUT;
-		goto out;
-	}
-	GetExitCodeProcess(pi.hProcess, &code);
-	*exit_code = (int)code;
-	r = 0;
-out:
-	if (pi.hProcess)
-		CloseHandle(pi.hProcess);
-	if (pi.hThread)
+	if (!AssignProcessToJobObject(ch->job, pi.hProcess)) {
+		win_why(why, whylen, "AssignProcessToJobObject", GetLastError());
+		TerminateProcess(pi.hProcess, 1);
 		CloseHandle(pi.hThread);
-	if (rd)
-		CloseHandle(rd);
+		CloseHandle(pi.hProcess);
+		goto fail;
+	}
+	ResumeThread(pi.hThread);
+	CloseHandle(pi.hThread);
+	CloseHandle(wr);
+	dob_free(block);
+	dob_free(cmdline);
+	ch->process = pi.hProcess;
+	ch->deadline_us = deadline_after(timeout_ms);
+	spawn_line_init(&ch->out, ch->line, sizeof ch->line);
+	running++;
+	*out = ch;
+	return 0;
+
+fail:
 	if (wr)
 		CloseHandle(wr);
-	if (job)
-		CloseHandle(job);
+	if (ch->rd)
+		CloseHandle(ch->rd);
+	if (ch->job)
+		CloseHandle(ch->job);
+	dob_free(ch);
 	dob_free(block);
 	dob_free(cmdline);
 	return r;
+}
+
+static void slurp(struct spawn_child *ch)
+{
+	while (ch->rd) {
+		DWORD avail = 0, got = 0;
+		char buf[4096];
+
+		if (!PeekNamedPipe(ch->rd, NULL, 0, NULL, &avail, NULL)) {
+			/* Every writer closed the pipe. */
+			CloseHandle(ch->rd);
+			ch->rd = NULL;
+			return;
+		}
+		if (avail == 0)
+			return;
+		if (!ReadFile(ch->rd, buf, avail < sizeof buf ? avail : sizeof buf, &got, NULL))
+			return;
+		spawn_line_feed(&ch->out, buf, got);
+	}
+}
+
+/* Kills what is left in the job and lets go of the process. */
+static void finish(struct spawn_child *ch)
+{
+	TerminateJobObject(ch->job, 1);
+	CloseHandle(ch->process);
+	ch->process = NULL;
+	running--;
+}
+
+int spawn_check(struct spawn_child *ch, int *exit_code)
+{
+	DWORD code = 0;
+
+	*exit_code = -1;
+	if (!ch->process)
+		return -DOB_EINVAL;
+	slurp(ch);
+	if (WaitForSingleObject(ch->process, 0) == WAIT_OBJECT_0) {
+		slurp(ch);
+		GetExitCodeProcess(ch->process, &code);
+		*exit_code = (int)code;
+		finish(ch);
+		return 1;
+	}
+	if (deadline_left_ms(ch->deadline_us) == 0) {
+		TerminateJobObject(ch->job, 1);
+		WaitForSingleObject(ch->process, INFINITE);
+		finish(ch);
+		return -DOB_ETIMEDOUT;
+	}
+	return 0;
+}
+
+const char *spawn_first_line(const struct spawn_child *ch)
+{
+	return ch->line;
+}
+
+void spawn_free(struct spawn_child *ch)
+{
+	if (!ch)
+		return;
+	if (ch->process)
+		finish(ch);
+	if (ch->rd)
+		CloseHandle(ch->rd);
+	CloseHandle(ch->job);
+	dob_free(ch);
 }

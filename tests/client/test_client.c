@@ -549,6 +549,89 @@ Test(client, protocol_error_from_the_broker_is_eproto_with_its_code_and_message,
 	stop();
 }
 
+/* The broker says why and hangs up before the client writes again: the
+ * next write fails (broken pipe), and the reason must still be what the
+ * client reports (issue: it used to say "connection closed"). An event
+ * sent before the reason stays available. */
+static void s_reason_then_hangup(struct fake *f)
+{
+	enum dob_perr code = (enum dob_perr)(intptr_t)f->arg;
+	struct dob_msg m = { .type = DOB_MSG_PROTOCOL_ERROR };
+
+	if (fake_handshake(f) < 0)
+		return;
+	fake_job_error(&m, 0x31, 31);
+	fake_send(f, &m);
+	dob_msg_clear(&m);
+	m.type = DOB_MSG_PROTOCOL_ERROR;
+	m.u.protocol_error.code = code;
+	m.u.protocol_error.message = dob_strdup("the reason the broker gave");
+	fake_send(f, &m);
+	dob_msg_clear(&m);
+	fake_hangup(f);
+}
+
+Test(client, write_after_the_broker_said_why_and_hung_up_reports_its_reason, .timeout = 10)
+{
+	static const enum dob_perr codes[] = { DOB_PERR_RATE_LIMITED, DOB_PERR_TOO_SLOW,
+					       DOB_PERR_SHUTTING_DOWN };
+	size_t i;
+
+	for (i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+		const struct dobc_error *e;
+		struct dob_msg m;
+		struct dobc *c;
+		int r;
+
+		cr_assert_eq(fake_start(&fk, s_reason_then_hangup, (void *)(intptr_t)codes[i]), 0);
+		c = connect_ok(NULL);
+		/* Joining the fake's thread: it has sent, and closed its end. */
+		stop();
+		r = dobc_ping(c, NULL, 3000);
+		e = dobc_last_error(c);
+		cr_expect_eq(r, -DOB_EPROTO, "%s: got %s (%s)", dob_perr_name(codes[i]),
+			     dobc_strerror(r), e->message);
+		cr_expect_eq(e->perr, codes[i], "perr %s, want %s", dob_perr_name(e->perr),
+			     dob_perr_name(codes[i]));
+		cr_expect(e->from_broker);
+		cr_expect(strstr(e->message, "the reason the broker gave") != NULL, "message: %s",
+			  e->message);
+		/* What came before the reason is still delivered, then the reason. */
+		r = dobc_next_event(c, &m, 0);
+		cr_expect_eq(r, 0, "the JobError sent before the reason: %s", dobc_strerror(r));
+		if (r == 0) {
+			cr_expect_eq(m.type, DOB_MSG_JOB_ERROR);
+			cr_expect_eq(m.u.job_error.episode_id, 31);
+			dob_msg_clear(&m);
+		}
+		cr_expect_eq(dobc_next_event(c, &m, 0), -DOB_EPROTO);
+		cr_expect_eq(dobc_last_error(c)->perr, codes[i]);
+		dobc_close(c);
+	}
+}
+
+/* A broker that hangs up without a word: the write's failure is reported. */
+static void s_silent_hangup(struct fake *f)
+{
+	if (fake_handshake(f) < 0)
+		return;
+	fake_hangup(f);
+}
+
+Test(client, write_after_a_silent_hangup_is_eclosed, .timeout = 10)
+{
+	struct dobc *c;
+	int r;
+
+	start(s_silent_hangup);
+	c = connect_ok(NULL);
+	stop();
+	r = dobc_ping(c, NULL, 3000);
+	cr_expect(r == -DOB_ECLOSED, "got %s (%s)", dobc_strerror(r), dobc_last_error(c)->message);
+	cr_expect(!dobc_last_error(c)->from_broker);
+	dobc_close(c);
+}
+
 static void s_wrong_reply_type(struct fake *f)
 {
 	struct dob_msg req, rep = { .type = DOB_MSG_PONG };

@@ -4,6 +4,7 @@
  * replies, event rendering and the --exec environment.
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "dob/alloc.h"
@@ -438,4 +439,154 @@ Test(render, history_and_unmanaged_json)
 	cr_expect_not_null(strstr(jsonw_finish(&w), "\"state\":\"SUSPENDED\""));
 	cr_expect_not_null(strstr(jsonw_finish(&w), "\"owner\":\"S-1-5-21-1\"}}"));
 	jsonw_free(&w);
+}
+
+/* ---------------------------------------------------------------- units */
+
+Test(units, durations_for_people)
+{
+	static const struct {
+		int64_t us;
+		const char *text;
+	} cases[] = {
+		{ 0, "0 us" },
+		{ 850, "850 us" },
+		{ 12345, "12.3 ms" },
+		{ 14677275, "14.68 s" },
+		{ 125000000, "2m 05s" },
+		{ 3723000000LL, "1h 02m" },
+		{ 273600000000LL, "3d 04h" },
+		{ -1500000, "-1.50 s" },
+	};
+	char buf[32];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		dobctl_format_duration_us(cases[i].us, buf, sizeof buf);
+		cr_expect_str_eq(buf, cases[i].text, "%lld us", (long long)cases[i].us);
+	}
+}
+
+Test(units, sizes_for_people)
+{
+	char buf[32];
+
+	dobctl_format_bytes(0, buf, sizeof buf);
+	cr_expect_str_eq(buf, "0 B");
+	dobctl_format_bytes(1023, buf, sizeof buf);
+	cr_expect_str_eq(buf, "1023 B");
+	dobctl_format_bytes(1536, buf, sizeof buf);
+	cr_expect_str_eq(buf, "1.5 KiB");
+	dobctl_format_bytes(3u << 20, buf, sizeof buf);
+	cr_expect_str_eq(buf, "3.0 MiB");
+	dobctl_format_bytes(5ull << 40, buf, sizeof buf);
+	cr_expect_str_eq(buf, "5.0 TiB");
+	dobctl_format_bytes(DOB_SIZE_UNKNOWN, buf, sizeof buf);
+	cr_expect_str_eq(buf, "?");
+}
+
+/* ---------------------------------------------------------------- submit checks */
+
+Test(check, urls_the_broker_accepts)
+{
+	char why[DOBCTL_WHY_MAX], long_url[DOB_MAX_URL + 16];
+
+	cr_expect_eq(dobctl_check_url("http://h/f.bin", why, sizeof why), 0);
+	cr_expect_eq(dobctl_check_url("HTTPS://example.com:8443/a?b=c", why, sizeof why), 0);
+	cr_expect_eq(dobctl_check_url("ftp://h/f", why, sizeof why), -DOB_EINVAL);
+	cr_expect(strstr(why, "not http:// or https://") != NULL, "%s", why);
+	cr_expect_eq(dobctl_check_url("file:///etc/passwd", why, sizeof why), -DOB_EINVAL);
+	cr_expect_eq(dobctl_check_url("h/f.bin", why, sizeof why), -DOB_EINVAL);
+	cr_expect_eq(dobctl_check_url("http://", why, sizeof why), -DOB_EINVAL);
+	cr_expect(strstr(why, "no host") != NULL, "%s", why);
+	cr_expect_eq(dobctl_check_url("http:///path", why, sizeof why), -DOB_EINVAL);
+	cr_expect_eq(dobctl_check_url("http://h/a b", why, sizeof why), -DOB_EINVAL);
+	cr_expect(strstr(why, "blank or control") != NULL, "%s", why);
+	cr_expect_eq(dobctl_check_url("http://h/a\nb", why, sizeof why), -DOB_EINVAL);
+	memset(long_url, 'a', sizeof long_url);
+	memcpy(long_url, "http://h/", 9);
+	long_url[DOB_MAX_URL] = '\0';
+	cr_expect_eq(dobctl_check_url(long_url, why, sizeof why), 0, "%s", why);
+	long_url[DOB_MAX_URL] = 'a';
+	long_url[DOB_MAX_URL + 1] = '\0';
+	cr_expect_eq(dobctl_check_url(long_url, why, sizeof why), -DOB_EINVAL);
+	cr_expect(strstr(why, "too long") != NULL, "%s", why);
+}
+
+Test(check, posix_local_paths_must_be_absolute)
+{
+	char why[DOBCTL_WHY_MAX];
+
+	cr_expect_eq(dobctl_check_local_path("/tmp/f.bin", false, why, sizeof why), 0);
+	cr_expect_eq(dobctl_check_local_path("f.bin", false, why, sizeof why), -DOB_EINVAL);
+	cr_expect(strstr(why, "relative") != NULL, "%s", why);
+	cr_expect_eq(dobctl_check_local_path("./f.bin", false, why, sizeof why), -DOB_EINVAL);
+	cr_expect_eq(dobctl_check_local_path("", false, why, sizeof why), -DOB_EINVAL);
+}
+
+Test(check, windows_local_paths_refuse_unc_devices_streams_and_relative)
+{
+	static const struct {
+		const char *path;
+		const char *why; /* NULL: accepted */
+	} cases[] = {
+		{ "C:\\data\\f.bin", NULL },
+		{ "d:/data/f.bin", NULL },
+		{ "C:\\console\\con1.bin", NULL },
+		{ "C:\\con.d\\f.bin", "names a device" },
+		{ "f.bin", "not absolute" },
+		{ "C:f.bin", "not absolute" },
+		{ "\\data\\f.bin", "not absolute" },
+		{ "\\\\server\\share\\f.bin", "UNC" },
+		{ "//server/share/f.bin", "UNC" },
+		{ "\\\\.\\PhysicalDrive0", "device" },
+		{ "\\\\?\\C:\\data\\f.bin", "device" },
+		{ "C:\\data\\f.bin:hidden", "alternate data stream" },
+		{ "C:\\data\\NUL", "names a device" },
+		{ "C:\\data\\com1.txt", "names a device" },
+		{ "C:\\data\\LPT9", "names a device" },
+		{ "C:\\data\\a|b", "does not allow" },
+	};
+	char why[DOBCTL_WHY_MAX];
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int r = dobctl_check_local_path(cases[i].path, true, why, sizeof why);
+
+		if (!cases[i].why) {
+			cr_expect_eq(r, 0, "%s: %s", cases[i].path, why);
+			continue;
+		}
+		cr_expect_eq(r, -DOB_EINVAL, "%s was accepted", cases[i].path);
+		cr_expect(strstr(why, cases[i].why) != NULL, "%s: %s", cases[i].path, why);
+	}
+}
+
+/* ---------------------------------------------------------------- seen episodes */
+
+Test(seen, remembers_the_last_episodes_and_forgets_the_oldest_first)
+{
+	struct dobctl_seen *s = calloc(1, sizeof *s);
+	size_t i, at;
+
+	cr_assert_not_null(s);
+	dobctl_seen_init(s);
+	cr_expect_eq(dobctl_seen_find(s, 1), -1);
+	at = dobctl_seen_add(s, 1);
+	cr_expect_eq(dobctl_seen_find(s, 1), (long)at);
+	cr_expect(!s->settled[at]);
+	s->settled[at] = true;
+	cr_expect_eq(dobctl_seen_add(s, 1), at, "added twice");
+	cr_expect(s->settled[at], "adding again forgot the answer");
+	for (i = 2; i <= DOBCTL_SEEN_MAX; i++)
+		dobctl_seen_add(s, i);
+	cr_expect_eq(s->n, DOBCTL_SEEN_MAX);
+	cr_expect_geq(dobctl_seen_find(s, 1), 0);
+	/* One more: the oldest (1) goes, the newest stay. */
+	dobctl_seen_add(s, DOBCTL_SEEN_MAX + 1);
+	cr_expect_eq(dobctl_seen_find(s, 1), -1);
+	cr_expect_geq(dobctl_seen_find(s, 2), 0);
+	cr_expect_geq(dobctl_seen_find(s, DOBCTL_SEEN_MAX + 1), 0);
+	cr_expect_eq(s->n, DOBCTL_SEEN_MAX);
+	free(s);
 }

@@ -59,7 +59,7 @@ Test(decisions, racing_controllers_exactly_one_wins_and_both_are_told)
 {
 	int fds[2][2];
 	pid_t kids[2];
-	int go[2];
+	int go[2], ready[2];
 
 	hb_init(&B, FAIL_SCENARIO, NULL);
 	hb_start(&B);
@@ -68,6 +68,7 @@ Test(decisions, racing_controllers_exactly_one_wins_and_both_are_told)
 	uint64_t ep = wait_error(obs, &id);
 
 	cr_assert(pipe(go) == 0);
+	cr_assert(pipe(ready) == 0);
 	for (int k = 0; k < 2; k++) {
 		cr_assert(pipe(fds[k]) == 0);
 		kids[k] = fork();
@@ -81,7 +82,8 @@ Test(decisions, racing_controllers_exactly_one_wins_and_both_are_told)
 			snprintf(name, sizeof name, "ctl-%d", k);
 			struct dobc *ctl = hc_connect(B.sock, name, DOB_ROLE_CONTROLLER, NULL);
 
-			if (read(go[0], &c, 1) != 1)
+			/* connected: tell the parent, then wait for the start */
+			if (write(ready[1], "r", 1) != 1 || read(go[0], &c, 1) != 1)
 				_exit(90);
 			int err = dobc_act(ctl, &id, ep, k ? DOB_ACTION_CANCEL : DOB_ACTION_COMPLETE, 0,
 					   &r, 5000);
@@ -98,7 +100,13 @@ Test(decisions, racing_controllers_exactly_one_wins_and_both_are_told)
 		close(fds[k][1]);
 	}
 	close(go[0]);
-	usleep(300000);
+	close(ready[1]);
+	/* Both controllers connected (no sleep as a barrier): then both go. */
+	for (int k = 0; k < 2; k++) {
+		char c;
+		cr_assert(read(ready[0], &c, 1) == 1, "a controller died before it connected");
+	}
+	close(ready[0]);
 	cr_assert(write(go[1], "gg", 2) == 2);
 	close(go[1]);
 

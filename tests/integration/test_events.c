@@ -50,7 +50,23 @@ Test(events, every_subscriber_receives_the_error_once)
 		snprintf(out[i], sizeof out[i], "%s/watch%d.out", B.dir, i);
 		ctl[i] = hp_spawn_dobctl(out[i], argv);
 	}
-	usleep(300000); /* let the dobctl watchers say Hello */
+	{
+		/* The dobctl watchers have said Hello (waited for, not slept). */
+		struct dobc *probe = hc_connect(B.sock, "probe", DOB_ROLE_OBSERVER, NULL);
+		int64_t until = hp_now_ms() + 20000;
+		int said = 0;
+
+		while (said < NCTL && hp_now_ms() < until) {
+			struct dob_stats st = hc_stats(probe);
+			said = 0;
+			for (size_t k = 0; k < st.n_sessions; k++)
+				said += st.sessions[k].client_name &&
+					!strcmp(st.sessions[k].client_name, "dobctl");
+			dobc_stats_clear(&st);
+		}
+		cr_assert_eq(said, NCTL, "%d of %d dobctl watchers connected", said, NCTL);
+		dobc_close(probe);
+	}
 
 	struct dobc *c = hc_connect(B.sock, "submitter", DOB_ROLE_OBSERVER, NULL);
 	path_in(path, sizeof path, "a.bin");

@@ -203,17 +203,20 @@ Test(faults, journal_on_a_full_disk_refuses_new_work_and_loses_nothing_accepted)
 	int64_t rtt;
 
 	cr_assert_eq(dobc_ping(obs, &rtt, 3000), 0);
-	for (int i = 0; i < 100 && pending_of(ctl) < (uint32_t)n_jobs; i++)
-		usleep(50000);
+	/* Conditions, not time: the deadline only catches a hang. */
+	for (int64_t until = hp_now_ms() + 60000;
+	     pending_of(ctl) < (uint32_t)n_jobs && hp_now_ms() < until;)
+		usleep(20000); /* polling interval, not a barrier */
 	cr_assert_eq(pending_of(ctl), (uint32_t)n_jobs);
 
 	/* Room again: new work is taken (the sweep finds the journal writable). */
 	cr_assert(unlink(filler) == 0);
 	st = DOB_STATUS_UNAVAILABLE;
-	for (int i = 0; i < 50 && st == DOB_STATUS_UNAVAILABLE; i++) {
+	for (int64_t until = hp_now_ms() + 60000;
+	     st == DOB_STATUS_UNAVAILABLE && hp_now_ms() < until;) {
 		st = hc_submit_status(ctl, "recovered", "http://h/ok/x", spare, msg, sizeof msg);
 		if (st == DOB_STATUS_UNAVAILABLE)
-			usleep(100000);
+			usleep(50000); /* polling interval, not a barrier */
 	}
 	cr_assert_eq(st, DOB_STATUS_OK, "no new work after the disk had room: %s", msg);
 

@@ -190,7 +190,17 @@ static void on_job_error(const struct dob_job_error *e)
 		 * Act that then won is answered; the observer's socket and the
 		 * controller's are read in no particular order, so only a
 		 * re-offer without any failure counts against an OK. */
-		cr_assert(!x->ok || e->has_failed_decision,
+		if (e->has_pending_decision && x->ok && !e->has_failed_decision)
+			/* replayed as decided: the decision under way is the OK'd one */
+			cr_assert(!strcmp(x->ok_actor, nm(e->pending_decision.actor.client_name)) &&
+					  x->ok_action == e->pending_decision.action,
+				  "episode %llu replayed as decided by %s %s, but %s was told OK "
+				  "for %s:\n%s",
+				  (unsigned long long)e->episode_id,
+				  nm(e->pending_decision.actor.client_name),
+				  dob_action_name(e->pending_decision.action), x->ok_actor,
+				  dob_action_name(x->ok_action), hb_log_tail(&B));
+		cr_assert(!x->ok || e->has_failed_decision || e->has_pending_decision,
 			  "episode %llu offered as pending again after %s was told OK for %s "
 			  "(no failure announced):\n%s",
 			  (unsigned long long)e->episode_id, x->ok_actor,

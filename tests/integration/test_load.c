@@ -474,19 +474,6 @@ Test(load, thousand_subscribers_each_receive_every_event_they_may_see)
 	long rss_busy = hp_rss_kb(B.pid);
 	struct expect e;
 
-	for (int idle = 0; idle < 5;) { /* the witnesses have it all */
-		uint32_t before = f.witness[0].modified + f.witness[1].modified +
-				  f.witness[0].resolutions + f.witness[1].resolutions;
-
-		usleep(100000);
-		drain_sub(&f.witness[0]);
-		drain_sub(&f.witness[1]);
-		idle = before == f.witness[0].modified + f.witness[1].modified +
-					 f.witness[0].resolutions + f.witness[1].resolutions
-			       ? idle + 1
-			       : 0;
-	}
-
 	for (int k = K_R; k <= K_RE; k++) {
 		e.errors[k] = f.fails[0] + f.fails[1];
 		e.resolutions[k] = e.errors[k];
@@ -494,6 +481,28 @@ Test(load, thousand_subscribers_each_receive_every_event_they_may_see)
 	}
 	e.errors[K_U] = e.resolutions[K_U] = f.fails[1];
 	e.transferred[K_U] = f.oks[1];
+	/* The witnesses have it all: wait for the counts themselves (the
+	 * deadline only catches a hang), then a Ping each, whose Pong comes
+	 * after every frame queued before it. */
+	for (int64_t until = hp_now_ms() + 120000; hp_now_ms() < until;) {
+		bool all = true;
+		for (int w = 0; w < 2; w++) {
+			struct sub *s = &f.witness[w];
+			drain_sub(s);
+			all = all && (s->dead || (s->errors >= e.errors[s->kind] &&
+						  s->transferred >= e.transferred[s->kind] &&
+						  s->resolutions >= e.resolutions[s->kind]));
+		}
+		if (all)
+			break;
+		usleep(10000); /* polling interval, not a barrier */
+	}
+	for (int w = 0; w < 2; w++) {
+		int64_t rtt;
+		if (!f.witness[w].dead)
+			cr_assert_eq(dobc_ping(f.witness[w].c, &rtt, 60000), 0);
+		drain_sub(&f.witness[w]);
+	}
 	e.modified[K_R] = f.witness[0].modified;
 	e.modified[K_RE] = 0;
 	e.modified[K_U] = f.witness[1].modified;

@@ -25,6 +25,7 @@ PRESENCE = {
     ("JobModified", "error"): "has_error",
     ("JobReply", "job"): "has_job",
     ("JobError", "failed_decision"): "has_failed_decision",
+    ("JobError", "pending_decision"): "has_pending_decision",
 }
 
 

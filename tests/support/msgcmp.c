@@ -189,6 +189,7 @@ CMP(job_error)
 	N(first_seen_us); N(last_seen_us); N(repeat_count); N(backend); N(deadline_us);
 	SUB(default_policy, cmp_policy); N(replayed); ARR(field_errors, cmp_field_error);
 	N(has_failed_decision); SUB(failed_decision, cmp_resolution);
+	N(has_pending_decision); SUB(pending_decision, cmp_resolution);
 }
 
 CMP(job_transferred)

@@ -178,6 +178,8 @@ static void job_error(struct dob_job_error *e)
 	e->field_errors = field_errors(2);
 	e->has_failed_decision = true;
 	resolution(&e->failed_decision);
+	e->has_pending_decision = true;
+	resolution(&e->pending_decision);
 }
 
 static void body(struct dob_msg *m)

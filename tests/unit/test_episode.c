@@ -699,7 +699,7 @@ Test(episode, resume_after_delay_answers_at_once_and_resumes_later)
 	cl_free(&b);
 }
 
-Test(episode, a_scheduled_resume_told_ok_survives_a_restart_and_is_not_replayed_as_pending)
+Test(episode, a_scheduled_resume_told_ok_survives_a_restart_and_is_replayed_as_decided)
 {
 	struct client a, late;
 	struct fb_job *j;
@@ -715,10 +715,17 @@ Test(episode, a_scheduled_resume_told_ok_survives_a_restart_and_is_not_replayed_
 	fake_clock_advance(h.loop, 400);
 	h_restart(&h); /* the broker goes away before the resume */
 	cr_assert_eq(h.fb->n_act, 0);
-	/* A new controller is not offered the episode as pending. */
+	/* A new controller hears of the episode, as decided: not offered as
+	 * pending. */
 	cl_connect(&late, &h, &alice);
-	cr_assert_eq(cl_hello(&late, "ctl-late", DOB_ROLE_CONTROLLER, NULL), 0,
-		     "no pending episode replayed");
+	cr_assert_eq(cl_hello(&late, "ctl-late", DOB_ROLE_CONTROLLER, NULL), 1);
+	cl_skip_to(&late, DOB_MSG_JOB_ERROR, &r);
+	cr_assert_eq(r.u.job_error.episode_id, ep);
+	cr_assert(r.u.job_error.replayed);
+	cr_assert(r.u.job_error.has_pending_decision);
+	cr_assert_eq(r.u.job_error.pending_decision.action, DOB_ACTION_RESUME_AFTER_DELAY);
+	cr_assert_str_eq(r.u.job_error.pending_decision.actor.client_name, "ctl-a");
+	dob_msg_clear(&r);
 	j = fb_find(h.fb, &id);
 	send_act(&late, 71, j, ep, DOB_ACTION_CANCEL, 0);
 	cl_expect_nothing(&late);
@@ -1201,8 +1208,10 @@ Test(episode, a_compacted_journal_keeps_the_delayed_decisions_told_ok)
 	h_restart(&h);
 	cr_assert_eq(broker_pending_count(h.b), 1);
 	cl_connect(&a, &h, &alice);
-	cr_assert_eq(cl_hello(&a, "ctl-b", DOB_ROLE_CONTROLLER, NULL), 0,
-		     "still decided: not offered as pending");
+	cr_assert_eq(cl_hello(&a, "ctl-b", DOB_ROLE_CONTROLLER, NULL), 1);
+	cl_skip_to(&a, DOB_MSG_JOB_ERROR, &r);
+	cr_assert(r.u.job_error.has_pending_decision, "still decided: not offered as pending");
+	dob_msg_clear(&r);
 	cr_assert_eq(h.fb->n_act, 0);
 	fake_clock_advance(h.loop, 1000);
 	cr_assert_eq(h.fb->n_act, 1, "the resume told OK ran after the compaction and restart");

@@ -313,6 +313,8 @@ struct dob_job_error {
 	struct dob_field_error *field_errors; /* owned array */
 	bool has_failed_decision;             /* the episode is pending again: */
 	struct dob_resolution failed_decision; /* the decision that failed */
+	bool has_pending_decision;            /* replay of a decided episode: */
+	struct dob_resolution pending_decision; /* the decision under way */
 };
 
 struct dob_job_transferred {
