@@ -8,10 +8,18 @@
  * Model (libuv-like, completion style, so IOCP and poll both fit): the
  * platform owns the listening endpoint and every connection, does all I/O,
  * and calls the core's handlers on the loop thread. The core hands whole
- * buffers to write; the platform reports when a write has been handed to the
- * OS in full (sent), so the core keeps its own bounded queue of frames and
- * decides what to drop. Timers live in the core (broker/core/timer.c): the
- * loop asks the core how long it may sleep and calls tick() when it wakes.
+ * buffers to write, and every write it starts ends in exactly one sent()
+ * callback, with a status: 0 when the OS has all of it, -DOB_ECLOSED when
+ * the connection closed first (the write is cancelled), or another error.
+ * Closing takes a close callback, made after the cancelled write's sent().
+ * So the core always knows when a buffer or its session may be freed: there
+ * is no "linger" time after which a buffer is assumed free (libuv's uv_write
+ * and uv_close). Timers live in broker/base (timer.c): the loop asks the
+ * core how long it may sleep and calls tick() when it wakes.
+ *
+ * Callbacks are never made from inside a plat_* call the core made (a write
+ * that completes at once reports it from the loop, later): a handler may
+ * close or write freely.
  *
  * Threads: every handler runs on the loop thread. plat_post() is the only
  * function that other threads (COM workers, RPC callback threads) may call.
@@ -51,13 +59,24 @@ struct plat_handlers {
 	void (*accepted)(void *ctx, struct plat_conn *c, const struct dob_identity *peer);
 	/* Bytes arrived. Valid only during the call. */
 	void (*data)(void *ctx, struct plat_conn *c, const uint8_t *p, size_t n);
-	/* The last plat_conn_write has been handed to the OS in full; the core
-	 * may write again. */
-	void (*sent)(void *ctx, struct plat_conn *c);
-	/* The connection is gone (peer hung up: err 0 or -DOB_ECLOSED; I/O error:
-	 * another code). After this the core must not use c; the platform frees
-	 * it once the call returns. Not called for conns the core closed with
-	 * plat_conn_close(). */
+	/* The write started by plat_conn_write is over: status 0 when the OS
+	 * has all of it; -DOB_ECLOSED when the connection was closed (by the
+	 * core or the peer) before it was; another code for an I/O error. Made
+	 * exactly once per write the platform took, also after
+	 * plat_conn_close (before its close callback). The buffer is the
+	 * core's again. */
+	void (*sent)(void *ctx, struct plat_conn *c, int status);
+	/* The peer will send nothing more (it closed, or shut down its
+	 * sending side). The connection is still the core's: it may write (a
+	 * peer that only half-closed reads it) and must plat_conn_close() it.
+	 * Optional: when NULL, end of stream is reported as closed(0). */
+	void (*eof)(void *ctx, struct plat_conn *c);
+	/* The connection broke (I/O error, or the peer is gone while the core
+	 * had not closed it: err 0 or -DOB_ECLOSED for a hang-up). A write in
+	 * flight has had its sent() first. After this the core must not use c;
+	 * the platform frees it once the call returns. Never made for a conn
+	 * the core closed with plat_conn_close*(): that one gets its close
+	 * callback instead. */
 	void (*closed)(void *ctx, struct plat_conn *c, int err);
 	/* A message posted by plat_post() from any thread; ownership passes to
 	 * the handler. */
@@ -117,21 +136,26 @@ void plat_events_close(void);
 
 /* ------------------------------------------------------------ connections */
 
-/* Queue one buffer for writing. The platform copies nothing: buf must stay
- * valid until handlers.sent (or closed) for this conn. At most one write in
- * flight per connection: -DOB_EAGAIN if one is. */
+/* Starts writing one buffer. The platform copies nothing: buf stays the
+ * core's only after handlers.sent for this write, which always comes (see
+ * above). At most one write in flight per connection: -DOB_EAGAIN if one
+ * is; -DOB_ECLOSED once the conn is closing. On any error return no sent()
+ * follows and buf is the caller's at once. */
 int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n);
-/* Closes now; pending writes are dropped. No closed() callback follows. */
-void plat_conn_close(struct plat_conn *c);
-/* Write the remaining in-flight buffer (if any), then close. No closed()
- * callback follows; used after sending a ProtocolError. */
-void plat_conn_close_after_write(struct plat_conn *c);
-/* (Added by the POSIX layer.) Since no callback says when that last write is
- * over, the platform bounds it: a peer that has not taken the buffer within
- * PLAT_CLOSE_AFTER_WRITE_MAX_MS of plat_conn_close_after_write() is cut off,
- * and the platform never touches the buffer after that. The core may free
- * it once this much time has passed (or at plat_loop_free). */
-#define PLAT_CLOSE_AFTER_WRITE_MAX_MS 10000
+
+/* Made once per plat_conn_close*(), on the loop thread and never from
+ * inside the close call, after the sent() of a write that was in flight.
+ * plat_conn_get_data(c) still answers; c is freed when it returns. */
+typedef void (*plat_close_cb)(struct plat_conn *c);
+/* Closes now: a write in flight is cancelled (sent() with -DOB_ECLOSED
+ * unless it had just finished), then cb (may be NULL). No data(), eof() or
+ * closed() callback follows. */
+void plat_conn_close(struct plat_conn *c, plat_close_cb cb);
+/* Finishes the write in flight (if any), then closes; the peer reads every
+ * byte it was sent and then end of stream. A peer that does not take the
+ * rest within the platform's bound (a few seconds) is cut off: sent() then
+ * says -DOB_ECLOSED. cb as for plat_conn_close. Used after a ProtocolError. */
+void plat_conn_close_after_write(struct plat_conn *c, plat_close_cb cb);
 /* The core's pointer for this connection. */
 void plat_conn_set_data(struct plat_conn *c, void *data);
 void *plat_conn_get_data(struct plat_conn *c);
@@ -164,6 +188,16 @@ int plat_file_read_all(const char *path, uint8_t **buf, size_t *len);
 /* Atomically replaces path with tmp (rename / MoveFileEx REPLACE_EXISTING). */
 int plat_file_replace(const char *tmp, const char *path);
 int plat_file_remove(const char *path);
+
+/* The state directory's lock, held for the broker's life so that two
+ * brokers never share one journal: an exclusive, non-blocking lock
+ * (flock / LockFileEx) on the file `lock` in dir, which also holds the
+ * holder's process id (text). -DOB_EEXIST when another process holds it,
+ * with errbuf naming its pid; other errors as for files. Released by
+ * plat_dir_unlock (NULL-safe) or when the process ends, however it ends. */
+struct plat_lock;
+int plat_dir_lock(const char *dir, struct plat_lock **out, char *errbuf, size_t errlen);
+void plat_dir_unlock(struct plat_lock *lk);
 
 /* Confused-deputy check: could `who` itself create/write the file at path?
  * POSIX: probe-create in the target directory with the caller's fsuid/fsgid.

@@ -37,42 +37,6 @@ enum dob_status broker_status_of(const struct broker *b, uint32_t hr)
 	return b->be->ops->status_of ? b->be->ops->status_of(hr) : backend_status_of(hr);
 }
 
-/* ---------------------------------------------------------------- linger */
-
-void broker_linger(struct broker *b, void *buf)
-{
-	struct linger *l;
-
-	if (!buf)
-		return;
-	l = dob_malloc(sizeof(*l));
-	if (!l) {
-		/* Leaking beats freeing what the platform may still read. */
-		log_error("out of memory: a closed connection's buffer is leaked");
-		return;
-	}
-	l->buf = buf;
-	l->until_ms = plat_now_ms() + LINGER_MS;
-	l->next = b->linger;
-	b->linger = l;
-}
-
-static void linger_expire(struct broker *b, bool all)
-{
-	int64_t now = plat_now_ms();
-
-	for (struct linger **pp = &b->linger; *pp;) {
-		struct linger *l = *pp;
-		if (all || l->until_ms <= now) {
-			*pp = l->next;
-			dob_free(l->buf);
-			dob_free(l);
-		} else {
-			pp = &l->next;
-		}
-	}
-}
-
 /* ---------------------------------------------------------------- journal */
 
 static int snapshot(void *ctx, struct journal *jr, journal_emit_fn emit)
@@ -411,7 +375,6 @@ static void sweep_fired(void *arg)
 	bool tried = false;
 
 	b->sweep_timer = NULL;
-	linger_expire(b, false);
 	/* Episodes published while the journal could not take them. */
 	for (size_t i = 0; i < b->jobs_cap; i++)
 		for (struct mjob *j = b->jobs[i]; j; j = j->next)
@@ -481,8 +444,9 @@ void broker_on_stats(struct session *s, uint64_t corr)
 	st->events_out = b->events_out;
 	st->dropped = b->dropped;
 	st->uptime_ms = (uint64_t)(plat_now_ms() - b->start_ms);
+	/* Subscribers: the asking client is not one of them (it asks). */
 	for (struct session *x = b->sessions; x; x = x->next)
-		if (x->state == SESS_ACTIVE)
+		if (x->state == SESS_ACTIVE && x != s)
 			st->subscribers++;
 	for (size_t i = 0; i < b->jobs_cap; i++)
 		for (struct mjob *j = b->jobs[i]; j; j = j->next)
@@ -502,13 +466,13 @@ void broker_on_stats(struct session *s, uint64_t corr)
 			return;
 		}
 		for (struct session *x = b->sessions; x && n < DOB_MAX_SESSIONS_STATS; x = x->next)
-			if (x->state == SESS_ACTIVE) {
+			if (x->state == SESS_ACTIVE && x != s) {
 				v[n].session_id = x->id;
 				v[n].client_name = x->client_name;
 				v[n].role = x->role;
-				v[n].queue_depth = (uint32_t)x->q_len;
+				v[n].queue_depth = (uint32_t)outq_frames(x->q);
 				v[n].events_out = x->events_out;
-				v[n].dropped = x->dropped;
+				v[n].dropped = outq_dropped(x->q);
 				n++;
 			}
 	}
@@ -546,20 +510,17 @@ size_t broker_pending_count(const struct broker *b)
 
 /* ---------------------------------------------------------------- handlers */
 
+static void commit_and_flush(struct broker *b);
+
 void broker_reap(struct broker *b)
 {
-	for (struct session *s = b->sessions, *next; s; s = next) {
-		next = s->next;
-		if (s->state != SESS_DEAD)
-			continue;
-		if (s->prev)
-			s->prev->next = s->next;
-		else
-			b->sessions = s->next;
-		if (s->next)
-			s->next->prev = s->prev;
-		session_free(s);
-	}
+	/* The end of one handler's work (a client's bytes, a posted backend
+	 * event, a tick's due timers): its records are made durable with one
+	 * fsync (group commit over everything the handler did), then its
+	 * frames start out. Committing per handler rather than once per loop
+	 * wake-up keeps a burst of events flowing to fast subscribers instead
+	 * of piling up behind the commit (and into their soft limit). */
+	commit_and_flush(b);
 	if (!b->stopped)
 		maybe_compact(b);
 }
@@ -582,13 +543,25 @@ static void h_data(void *ctx, struct plat_conn *c, const uint8_t *p, size_t n)
 	broker_reap(b);
 }
 
-static void h_sent(void *ctx, struct plat_conn *c)
+static void h_sent(void *ctx, struct plat_conn *c, int status)
 {
 	struct broker *b = ctx;
 	struct session *s = plat_conn_get_data(c);
 
 	if (s)
-		session_sent(s);
+		session_sent(s, status);
+	broker_reap(b);
+}
+
+static void h_eof(void *ctx, struct plat_conn *c)
+{
+	struct broker *b = ctx;
+	struct session *s = plat_conn_get_data(c);
+
+	if (s)
+		session_eof(s);
+	else
+		plat_conn_close(c, NULL);
 	broker_reap(b);
 }
 
@@ -612,25 +585,33 @@ static void h_posted(void *ctx, void *msg)
 	broker_reap(b);
 }
 
-/* The end of a loop turn: the applier's fixed order. Every journal record
- * of the turn was written as it was decided; one fsync now makes them all
- * durable (group commit) before any frame of the turn leaves. */
-static void turn_end(struct broker *b)
+/* The applier's fixed order. Every journal record was written as it was
+ * decided, and every frame queued as it was published or answered; one
+ * fsync now makes the records durable (group commit), and only then do the
+ * frames start out. Backend requests went out as they were decided: none
+ * depends on a frame. */
+static void commit_and_flush(struct broker *b)
 {
 	int rc;
 
-	if (b->jr && (rc = journal_commit(b->jr)))
-		log_error("journal: commit (fsync) failed: %s; retried next turn",
-			  dob_strerror(rc));
+	if (b->jr && (rc = journal_commit(b->jr))) {
+		/* Not durable: nothing that depends on it may go out. The
+		 * frames wait in their queues; the next turn retries. */
+		log_error("journal: commit (fsync) failed: %s; replies and events wait, "
+			  "retried next turn", dob_strerror(rc));
+		return;
+	}
+	router_flush_all(b);
 }
 
 static int64_t h_next_timeout(void *ctx)
 {
 	struct broker *b = ctx;
 
-	/* Called once per turn, before the loop sleeps: the turn's held log
-	 * lines go out now (log.h). */
-	turn_end(b);
+	/* Called once per turn, before the loop sleeps: anything still queued
+	 * (a commit that failed and is retried) and the turn's held log lines
+	 * go out now (log.h). */
+	commit_and_flush(b);
 	dob_log_turn_end();
 	return timers_next_timeout(b->timers, plat_now_ms());
 }
@@ -650,6 +631,7 @@ void broker_handlers(struct broker *b, struct plat_handlers *h)
 	h->accepted = h_accepted;
 	h->data = h_data;
 	h->sent = h_sent;
+	h->eof = h_eof;
 	h->closed = h_closed;
 	h->posted = h_posted;
 	h->next_timeout_ms = h_next_timeout;
@@ -721,6 +703,14 @@ int broker_start(struct broker *b, struct plat_loop *loop, char *errbuf, size_t 
 			 dob_strerror(rc));
 		return rc;
 	}
+	/* One broker per state directory: a second one would replay the same
+	 * journal and hand out the same episode ids. */
+	if ((rc = plat_mkdir_private(dir))) {
+		snprintf(errbuf, errlen, "state directory %s: %s", dir, dob_strerror(rc));
+		return rc;
+	}
+	if ((rc = plat_dir_lock(dir, &b->state_lock, errbuf, errlen)))
+		return rc;
 	memset(&jo, 0, sizeof(jo));
 	memset(&info, 0, sizeof(info));
 	jo.dir = dir;
@@ -797,6 +787,8 @@ void broker_shutdown(struct broker *b)
 		b->be->ops->stop(b->be);
 	journal_close(b->jr);
 	b->jr = NULL;
+	plat_dir_unlock(b->state_lock);
+	b->state_lock = NULL;
 	log_info("stopped: %llu jobs managed, %llu episodes pending",
 		 (unsigned long long)b->n_jobs, (unsigned long long)b->n_pending);
 }
@@ -806,11 +798,8 @@ void broker_free(struct broker *b)
 	if (!b)
 		return;
 	broker_shutdown(b);
-	while (b->sessions) {
-		struct session *s = b->sessions;
-		b->sessions = s->next;
-		session_free(s);
-	}
+	session_free_all(b);
+	session_buckets_free(b);
 	while (b->reqs)
 		breq_free(b, b->reqs);
 	while (b->n_early)
@@ -822,7 +811,7 @@ void broker_free(struct broker *b)
 	for (size_t k = 0; k < b->n_restored; k++)
 		dob_jrec_clear(&b->restored[k]);
 	dob_free(b->restored);
-	linger_expire(b, true);
+	plat_dir_unlock(b->state_lock); /* never started, or shutdown skipped */
 	if (b->be && b->be->ops && b->be->ops->free)
 		b->be->ops->free(b->be);
 	timers_free(b->timers);

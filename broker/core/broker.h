@@ -44,10 +44,12 @@ struct broker_config {
 	uint32_t max_frame;
 	uint32_t queue_soft_limit;       /* events */
 	uint32_t queue_hard_limit;       /* events, errors included */
+	uint64_t queue_soft_bytes;       /* as queue_soft_limit, in bytes */
+	uint64_t queue_hard_bytes;       /* as queue_hard_limit, in bytes */
 	uint32_t max_inflight_requests;  /* per session */
 	uint32_t max_jobs_per_identity;
 	uint32_t max_conns_per_identity;
-	uint32_t rate_limit;             /* frames per second per connection; 0 = unlimited */
+	uint32_t rate_limit;             /* frames per second per identity; 0 = unlimited */
 	uint32_t rate_burst;             /* frames */
 	uint64_t journal_compact_bytes;  /* 0 = the journal's default */
 	bool journal_sync;

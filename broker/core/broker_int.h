@@ -21,6 +21,7 @@
 #include "dob/codec.h"
 #include "dob/msg.h"
 #include "journal.h"
+#include "outq.h"
 #include "platform.h"
 #include "timer.h"
 
@@ -29,25 +30,9 @@
 #define EARLY_MAX 64          /* callbacks kept that beat their job's submit/adopt result */
 #define BATCH_MAX (64u * 1024u) /* bytes handed to one plat_conn_write (one frame at least) */
 #define EPISODE_ID_BLOCK 1024 /* episode ids reserved per JournalCounters record */
-#define LINGER_MS (6 * PLAT_CLOSE_AFTER_WRITE_MAX_MS) /* a closed conn's last buffer is kept */
 
 struct broker;
 struct mjob;
-
-/* ---------------------------------------------------------------- frames */
-
-/* One encoded frame (length prefix included), shared by every session it
- * is queued on. */
-struct frame {
-	uint32_t refs;
-	uint32_t len;
-	uint8_t data[];
-};
-
-struct qent {
-	struct frame *f;           /* owned reference */
-	enum dob_event_kind kind;  /* 0 for replies, Welcome, Gap */
-};
 
 /* ---------------------------------------------------------------- sessions */
 
@@ -59,13 +44,17 @@ struct replay_ref {
 enum session_state {
 	SESS_HELLO = 0,   /* accepted, waiting for Hello */
 	SESS_ACTIVE = 1,  /* Welcome sent */
-	SESS_CLOSING = 2, /* a ProtocolError waits for the write in flight */
-	SESS_DEAD = 3,    /* detached from its conn; freed by broker_reap() */
+	SESS_CLOSING = 2, /* failed or hung up: its last frame (if any) and the
+			   * close are under way; freed at the close callback */
 };
+
+/* What a principal's closed connections left of their rate budget
+ * (session.c), so that reconnecting does not refill it. */
+struct rate_bucket;
 
 struct session {
 	struct broker *b;            /* borrowed */
-	struct plat_conn *conn;      /* borrowed; NULL once detached */
+	struct plat_conn *conn;      /* borrowed; the platform's until its last callback */
 	struct session *next, *prev; /* the broker's list */
 	uint64_t id;
 	enum session_state state;
@@ -77,18 +66,18 @@ struct session {
 	struct dob_decoder dec;
 	struct timer *hs_timer;      /* handshake timeout (HELLO) */
 	struct timer *close_timer;   /* CLOSING: give up on the write in flight */
-	int64_t tokens;              /* rate limit bucket, in thousandths of a frame */
-	int64_t tokens_ms;           /* when the bucket was last filled */
+	struct rate_bucket *bucket;  /* a reference (session.c) */
+	int64_t tokens;              /* this connection's bucket, in thousandths of a frame */
+	int64_t tokens_ms;           /* when it was last filled */
+	bool hello_charged;          /* its first frame took a token (refunded at close) */
 	uint32_t inflight;           /* requests without a reply */
 	/* output */
-	struct qent *q;              /* owned ring of queued frames */
-	size_t q_head, q_len, q_cap;
-	uint8_t *wbuf;               /* owned; the batch in flight */
-	bool writing;
-	struct frame *final;         /* owned; ProtocolError to write after wbuf */
-	bool dropping;               /* dropping non-error events until the queue drains */
-	uint64_t gap_count, gap_first, gap_last;
-	uint64_t events_out, dropped;
+	struct outq *q;              /* owned */
+	uint8_t *wbuf;               /* owned; the batch in flight (until sent()) */
+	bool writing;                /* a plat_conn_write awaits its sent() */
+	bool close_started;          /* plat_conn_close* called: the close callback frees it */
+	struct frame *final;         /* owned; ProtocolError to write last (CLOSING) */
+	uint64_t events_out;
 	/* Pending episodes announced in Welcome, sent (replayed) as the
 	 * queue has room so a long backlog never trips the hard limit. */
 	struct replay_ref *replay;   /* owned array */
@@ -211,12 +200,6 @@ struct resolved {
 	int64_t first_seen_us;       /* when the episode began (0 = unknown) */
 };
 
-struct linger {
-	struct linger *next;
-	void *buf;                   /* owned */
-	int64_t until_ms;
-};
-
 /* ---------------------------------------------------------------- broker */
 
 struct broker {
@@ -231,7 +214,8 @@ struct broker {
 	size_t jobs_cap, n_jobs, n_pending;
 	struct breq *reqs;           /* owned list */
 	struct sched *scheds;        /* owned list */
-	struct linger *linger;       /* owned list */
+	struct rate_bucket *buckets; /* owned list (session.c) */
+	struct plat_lock *state_lock; /* owned: the state directory's, while started */
 	struct resolved *hist;       /* owned ring of HISTORY_MAX */
 	size_t hist_head, hist_n;
 	uint64_t lat[LATENCY_RING];
@@ -278,7 +262,8 @@ void broker_early_settle(struct broker *b);
 /* Appends a journal record. -DOB_ENOSPC marks the journal full (new work
  * is refused) until an append succeeds again. */
 int broker_journal(struct broker *b, const struct dob_jrec *r);
-void broker_linger(struct broker *b, void *buf);
+/* End of a handler: starts the writes of the turn (router_flush_all) and
+ * compacts the journal when due. */
 void broker_reap(struct broker *b);
 void broker_record_latency(struct broker *b, uint64_t us);
 /* The next value of the observation sequence (any thread). */
@@ -292,15 +277,26 @@ enum dob_status broker_status_of(const struct broker *b, uint32_t hr);
 
 void session_accepted(struct broker *b, struct plat_conn *c, const struct dob_identity *peer);
 void session_data(struct session *s, const uint8_t *p, size_t n);
+/* The peer sends no more: TRUNCATED if it stopped inside a frame, then
+ * the session closes. */
+void session_eof(struct session *s);
+/* The platform gave the connection up (peer gone): s is unlinked and freed. */
 void session_closed(struct session *s, int err);
-/* Sends ProtocolError(code, message) as the session's last frame and closes
- * (best effort when a write is in flight). Never frees: broker_reap() does. */
+/* Queues ProtocolError(code, message) as the session's last frame; it is
+ * written and the connection closed at the next router_flush_all. Never
+ * frees: the close callback does. */
 void session_fail(struct session *s, enum dob_perr code, const char *fmt, ...)
 #if defined(__GNUC__)
 	__attribute__((format(printf, 3, 4)))
 #endif
 	;
+/* The close callback of every session's connection: frees the session. */
+void session_close_cb(struct plat_conn *c);
+/* Unlinks s from the broker and frees it. */
 void session_free(struct session *s);
+void session_free_all(struct broker *b);
+/* Rate-limit buckets of principals (broker_free). */
+void session_buckets_free(struct broker *b);
 struct session *session_find(struct broker *b, uint64_t id);
 /* Reply helpers: status replies with a message. */
 void session_reply(struct session *s, const struct dob_msg *m);
@@ -331,16 +327,18 @@ struct frame *frame_encode(struct broker *b, const struct dob_msg *m);
  * WHAT fit in one frame"). */
 struct frame *frame_encode_fit(struct broker *b, struct dob_msg *m, size_t *n_items,
 			       char **message, const char *what);
-void frame_unref(struct frame *f);
-/* Queues f (a new reference) on s; kind 0 for non-events. */
+/* Queues f (a new reference) on s; kind 0 for non-events. Never starts a
+ * write: router_flush_all does. */
 void session_push(struct session *s, struct frame *f, enum dob_event_kind kind, uint64_t seq);
-void session_flush(struct session *s);
-/* Writes f (may be NULL) as the last frame, closes after it: DEAD. */
-void session_write_last(struct session *s, const struct frame *f);
-void session_sent(struct session *s);
+/* The write of s's batch is over (handlers.sent). */
+void session_sent(struct session *s, int status);
 /* Queues more of the Welcome's replay while the queue is below the soft limit. */
 void session_replay_more(struct session *s);
-void session_drop_queue(struct session *s);
+/* Starts a write on every session with queued frames and none in flight,
+ * and closes the sessions that failed (their ProtocolError last). Called
+ * once the turn's journal records are durable: nothing reaches a peer
+ * before that. */
+void router_flush_all(struct broker *b);
 bool router_filter_match(const struct dob_filter *f, const struct dob_guid *job,
 			 const char *display_name, enum dob_event_kind kind);
 /* Queues event m for every session that may see job j and whose filter

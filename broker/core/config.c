@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "dob/alloc.h"
+#include "dob/codec.h"
 #include "dob/err.h"
 #include "log.h"
 #include "platform.h"
@@ -79,6 +80,10 @@ static const struct opt opts[] = {
 	  "queued events past which non-error events are dropped (Gap)", 0 },
 	{ "queue-hard-limit", T_U32, OFF(queue_hard_limit), 2, U32MAX, "N",
 	  "queued events past which a subscriber is disconnected", 0 },
+	{ "queue-soft-bytes", T_U64, OFF(queue_soft_bytes), 1, UINT64_MAX, "BYTES",
+	  "queued bytes past which non-error events are dropped (Gap)", 0 },
+	{ "queue-hard-bytes", T_U64, OFF(queue_hard_bytes), 2, UINT64_MAX, "BYTES",
+	  "queued bytes past which a subscriber is disconnected", 0 },
 	{ "max-inflight", T_U32, OFF(max_inflight_requests), 1, U32MAX, "N",
 	  "requests without a reply per connection", 0 },
 	{ "max-jobs", T_U32, OFF(max_jobs_per_identity), 1, U32MAX, "N",
@@ -86,7 +91,8 @@ static const struct opt opts[] = {
 	{ "max-conns", T_U32, OFF(max_conns_per_identity), 1, U32MAX, "N",
 	  "connections per identity", 0 },
 	{ "rate-limit", T_U32, OFF(rate_limit), 0, U32MAX, "N",
-	  "frames per second per connection (0 = unlimited)", 0 },
+	  "frames per second per connection; a reconnect starts from the level its "
+	  "identity left (0 = unlimited)", 0 },
 	{ "rate-burst", T_U32, OFF(rate_burst), 1, U32MAX, "N",
 	  "frames a connection may send at once above the rate", 0 },
 	{ "journal-sync", T_BOOL, OFF(journal_sync), 0, 0, "BOOL",
@@ -138,6 +144,8 @@ void config_defaults(struct broker_config *c)
 	c->max_frame = DOB_MAX_FRAME_DEFAULT;
 	c->queue_soft_limit = 1024;
 	c->queue_hard_limit = 8192;
+	c->queue_soft_bytes = 4u << 20;
+	c->queue_hard_bytes = 16u << 20;
 	c->max_inflight_requests = 64;
 	c->max_jobs_per_identity = 256;
 	c->max_conns_per_identity = 64;
@@ -618,6 +626,17 @@ int config_check(const struct broker_config *c, char *err, size_t errlen)
 	if (c->queue_soft_limit >= c->queue_hard_limit) {
 		say(err, errlen, "queue-soft-limit (%u) must be below queue-hard-limit (%u)",
 		    c->queue_soft_limit, c->queue_hard_limit);
+		return -DOB_EINVAL;
+	}
+	if (c->queue_soft_bytes >= c->queue_hard_bytes) {
+		say(err, errlen, "queue-soft-bytes (%llu) must be below queue-hard-bytes (%llu)",
+		    (unsigned long long)c->queue_soft_bytes,
+		    (unsigned long long)c->queue_hard_bytes);
+		return -DOB_EINVAL;
+	}
+	if (c->queue_hard_bytes < (uint64_t)c->max_frame + DOB_FRAME_HDR) {
+		say(err, errlen, "queue-hard-bytes (%llu) must hold one frame of max-frame (%u)",
+		    (unsigned long long)c->queue_hard_bytes, c->max_frame);
 		return -DOB_EINVAL;
 	}
 	if (c->default_policy.kind == DOB_POLICY_RESUME &&

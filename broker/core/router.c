@@ -1,15 +1,12 @@
 /*
- * broker/core/router.c - encoded frames, per-session output queues with
- * drop-and-Gap backpressure, batched writes, and event fan-out.
+ * broker/core/router.c - encoded frames, event fan-out onto the sessions'
+ * output queues (outq.c), and the writes that drain them.
  *
  * An event is encoded once and the frame shared (refcounted) by every
- * session it is queued on. Each session has one bounded queue: at the soft
- * limit non-error events (JobTransferred, JobModified) are dropped and
- * counted until the queue drains below half the soft limit, when a Gap is
- * queued first; JobError, Resolution and replies are never dropped; past the
- * hard limit the session is closed with TOO_SLOW. Nothing here waits on a
- * subscriber: a queue only grows, and the platform takes one batch of
- * frames per write.
+ * session it is queued on. Pushing only queues: router_flush_all starts the
+ * writes, once per turn after the journal is durable, so no peer ever reads
+ * something the journal could still lose. Each write ends in one sent()
+ * with a status (platform.h), which gives the batch buffer back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,36 +19,6 @@
 #include "log.h"
 
 /* ---------------------------------------------------------------- frames */
-
-/* One pass of the codec (validate, convert, pack) into a buffer of the exact
- * size, then copied behind the frame's header: sizing the frame first with
- * dob_frame_size cost a second whole pass (docs/performance.md). */
-static struct frame *encode_raw(const struct dob_msg *m, uint32_t max_frame,
-				struct dob_codec_error *e)
-{
-	struct frame *f;
-	uint8_t *buf;
-	size_t n;
-	int rc = dob_encode(m, max_frame, &buf, &n, e);
-
-	if (rc < 0) {
-		if (!e->code)
-			e->code = rc;
-		return NULL;
-	}
-	f = dob_malloc(sizeof(*f) + n);
-	if (!f) {
-		dob_free(buf);
-		e->code = -DOB_ENOMEM;
-		snprintf(e->reason, sizeof(e->reason), "out of memory");
-		return NULL;
-	}
-	memcpy(f->data, buf, n);
-	dob_free(buf);
-	f->refs = 1;
-	f->len = (uint32_t)n;
-	return f;
-}
 
 /* Cuts s to at most max bytes on a UTF-8 boundary, marking the cut. */
 static void shorten(char *s, size_t max)
@@ -106,7 +73,7 @@ struct frame *frame_encode(struct broker *b, const struct dob_msg *m)
 	struct frame *f;
 
 	memset(&e, 0, sizeof(e));
-	f = encode_raw(m, b->cfg.max_frame, &e);
+	f = frame_from_msg(m, b->cfg.max_frame, &e);
 	if (f || e.code == -DOB_ENOMEM)
 		goto out;
 	/* Too large (a 32767-character local path, long descriptions): the
@@ -115,7 +82,7 @@ struct frame *frame_encode(struct broker *b, const struct dob_msg *m)
 		struct dob_msg tmp;
 		if (shortened_copy(&tmp, m, max))
 			break;
-		f = encode_raw(&tmp, b->cfg.max_frame, &e);
+		f = frame_from_msg(&tmp, b->cfg.max_frame, &e);
 		dob_msg_clear(&tmp);
 	}
 	if (f)
@@ -154,12 +121,6 @@ struct frame *frame_encode_fit(struct broker *b, struct dob_msg *m, size_t *n_it
 	return frame_encode(b, m); /* logs why */
 }
 
-void frame_unref(struct frame *f)
-{
-	if (f && --f->refs == 0)
-		dob_free(f);
-}
-
 /* ---------------------------------------------------------------- queues */
 
 static bool droppable(enum dob_event_kind kind)
@@ -167,107 +128,28 @@ static bool droppable(enum dob_event_kind kind)
 	return kind == DOB_EVENT_JOB_TRANSFERRED || kind == DOB_EVENT_JOB_MODIFIED;
 }
 
-static int q_push(struct session *s, struct frame *f, enum dob_event_kind kind)
-{
-	if (s->q_len == s->q_cap) {
-		size_t cap = s->q_cap ? s->q_cap * 2 : 16;
-		struct qent *q = dob_malloc(cap * sizeof(*q));
-		if (!q)
-			return -DOB_ENOMEM;
-		for (size_t i = 0; i < s->q_len; i++)
-			q[i] = s->q[(s->q_head + i) % s->q_cap];
-		dob_free(s->q);
-		s->q = q;
-		s->q_cap = cap;
-		s->q_head = 0;
-	}
-	f->refs++;
-	s->q[(s->q_head + s->q_len) % s->q_cap] = (struct qent){ f, kind };
-	s->q_len++;
-	return 0;
-}
-
-static struct qent *q_at(struct session *s, size_t i)
-{
-	return &s->q[(s->q_head + i) % s->q_cap];
-}
-
-static void q_pop(struct session *s)
-{
-	frame_unref(q_at(s, 0)->f);
-	s->q_head = (s->q_head + 1) % s->q_cap;
-	s->q_len--;
-}
-
-void session_drop_queue(struct session *s)
-{
-	while (s->q_len)
-		q_pop(s);
-	s->dropping = false;
-	s->gap_count = 0;
-}
-
-static size_t gap_threshold(const struct session *s)
-{
-	size_t t = s->b->cfg.queue_soft_limit / 2;
-	return t ? t : 1;
-}
-
-/* Once the queue has drained below half the soft limit, the Gap for what
- * was dropped goes out ahead of anything newer. */
-static void maybe_gap(struct session *s)
-{
-	struct dob_msg m;
-	struct frame *f;
-
-	if (!s->dropping || s->q_len >= gap_threshold(s))
-		return;
-	memset(&m, 0, sizeof(m));
-	m.type = DOB_MSG_GAP;
-	m.u.gap.dropped = s->gap_count;
-	m.u.gap.first_dropped_seq = s->gap_first;
-	m.u.gap.last_dropped_seq = s->gap_last;
-	f = frame_encode(s->b, &m);
-	if (!f)
-		return; /* retried at the next drain */
-	if (q_push(s, f, 0) == 0) {
-		s->dropping = false;
-		s->gap_count = 0;
-	}
-	frame_unref(f);
-}
-
-/* A droppable event seq is not sent to s: counted for its next Gap. */
-static void note_drop(struct session *s, uint64_t seq)
-{
-	if (!s->dropping || s->gap_count == 0)
-		s->gap_first = seq;
-	s->dropping = true;
-	s->gap_count++;
-	s->gap_last = seq;
-	s->dropped++;
-	s->b->dropped++;
-}
-
 void session_push(struct session *s, struct frame *f, enum dob_event_kind kind, uint64_t seq)
 {
 	struct broker *b = s->b;
+	int rc;
 
 	if (s->state != SESS_ACTIVE && !(s->state == SESS_HELLO && kind == 0))
 		return;
-	maybe_gap(s);
-	if (droppable(kind) && (s->dropping || s->q_len >= b->cfg.queue_soft_limit)) {
-		note_drop(s, seq);
+	rc = outq_push(s->q, f, droppable(kind), seq);
+	if (rc == OUTQ_DROPPED) {
+		b->dropped++;
 		return;
 	}
-	if (s->q_len >= b->cfg.queue_hard_limit) {
+	if (rc == -DOB_EFULL) {
 		session_fail(s, DOB_PERR_TOO_SLOW,
-			     "the client did not read: %llu frames queued (hard limit %u)",
-			     (unsigned long long)s->q_len,
-			     b->cfg.queue_hard_limit);
+			     "the client did not read: %llu frames, %llu bytes queued (hard limits "
+			     "%u frames, %llu bytes)",
+			     (unsigned long long)outq_frames(s->q),
+			     (unsigned long long)outq_bytes(s->q), b->cfg.queue_hard_limit,
+			     (unsigned long long)b->cfg.queue_hard_bytes);
 		return;
 	}
-	if (q_push(s, f, kind)) {
+	if (rc) {
 		session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
 		return;
 	}
@@ -275,101 +157,95 @@ void session_push(struct session *s, struct frame *f, enum dob_event_kind kind, 
 		s->events_out++;
 		b->events_out++;
 	}
-	session_flush(s);
 }
 
-void session_flush(struct session *s)
+/* CLOSING and nothing in flight: the ProtocolError (if any) goes last,
+ * then the close; the close callback frees the session. */
+static void finish_close(struct session *s)
 {
-	size_t total = 0, k = 0, off = 0;
+	struct frame *f = s->final;
 	uint8_t *buf;
+
+	s->final = NULL;
+	s->close_started = true;
+	if (s->close_timer) {
+		timer_cancel(s->b->timers, s->close_timer);
+		s->close_timer = NULL;
+	}
+	if (f && (buf = dob_malloc(f->len)) != NULL) {
+		memcpy(buf, f->data, f->len);
+		dob_log_flush(); /* the log shows what a peer is about to see */
+		if (plat_conn_write(s->conn, buf, f->len) == 0) {
+			s->wbuf = buf;
+			s->writing = true;
+		} else {
+			dob_free(buf);
+		}
+	}
+	frame_unref(f);
+	plat_conn_close_after_write(s->conn, session_close_cb);
+}
+
+static void flush(struct session *s)
+{
+	uint8_t *buf;
+	size_t n;
 	int rc;
 
-	if (s->writing || !s->conn || s->state == SESS_DEAD || s->state == SESS_CLOSING)
+	if (s->writing || s->close_started)
 		return;
-	if (s->q_len == 0)
+	if (s->state == SESS_CLOSING) {
+		finish_close(s);
 		return;
-	while (k < s->q_len) {
-		size_t len = q_at(s, k)->f->len;
-		if (k > 0 && total + len > BATCH_MAX)
-			break;
-		total += len;
-		k++;
 	}
-	buf = dob_malloc(total);
-	if (!buf) {
+	rc = outq_take(s->q, BATCH_MAX, &buf, &n);
+	if (rc == -DOB_EAGAIN)
+		return;
+	if (rc) {
 		session_fail(s, DOB_PERR_UNSPECIFIED, "broker out of memory");
+		finish_close(s);
 		return;
 	}
-	for (size_t i = 0; i < k; i++) {
-		const struct frame *f = q_at(s, 0)->f;
-		memcpy(buf + off, f->data, f->len);
-		off += f->len;
-		q_pop(s);
+	dob_log_flush(); /* the log shows what a peer is about to see */
+	rc = plat_conn_write(s->conn, buf, n);
+	if (rc < 0) {
+		/* The platform did not take it: the connection is broken. */
+		dob_free(buf);
+		log_debug("session %llu: write failed: %s", (unsigned long long)s->id,
+			  dob_strerror(rc));
+		outq_clear(s->q);
+		s->state = SESS_CLOSING;
+		finish_close(s);
+		return;
 	}
 	s->wbuf = buf;
 	s->writing = true;
-	dob_log_flush(); /* the log shows what a peer is about to see */
-	rc = plat_conn_write(s->conn, buf, total);
-	if (rc < 0) {
-		/* The platform did not take it: the connection is broken. */
-		if (s->wbuf == buf) {
-			s->wbuf = NULL;
-			s->writing = false;
-			dob_free(buf);
-		}
-		log_warn("session %llu: write failed: %s", (unsigned long long)s->id,
-			 dob_strerror(rc));
-		plat_conn_set_data(s->conn, NULL);
-		plat_conn_close(s->conn);
-		s->conn = NULL;
-		s->state = SESS_DEAD;
-		return;
-	}
-	maybe_gap(s);
 }
 
-void session_write_last(struct session *s, const struct frame *f)
+void router_flush_all(struct broker *b)
 {
-	if (f && s->conn) {
-		uint8_t *buf = dob_malloc(f->len);
-		if (buf) {
-			memcpy(buf, f->data, f->len);
-			dob_log_flush();
-			/* The platform finishes this write after we let go of
-			 * the connection: the buffer lingers. */
-			if (plat_conn_write(s->conn, buf, f->len) == 0)
-				broker_linger(s->b, buf);
-			else
-				dob_free(buf);
-		}
-	}
-	if (s->conn) {
-		plat_conn_set_data(s->conn, NULL);
-		plat_conn_close_after_write(s->conn);
-		s->conn = NULL;
-	}
-	s->state = SESS_DEAD;
+	for (struct session *s = b->sessions; s; s = s->next)
+		if (!s->writing && !s->close_started &&
+		    (s->state == SESS_CLOSING || outq_frames(s->q)))
+			flush(s);
 }
 
-void session_sent(struct session *s)
+void session_sent(struct session *s, int status)
 {
 	dob_free(s->wbuf);
 	s->wbuf = NULL;
 	s->writing = false;
-	if (s->state == SESS_CLOSING) {
-		struct frame *f = s->final;
-		s->final = NULL;
-		if (s->close_timer) {
-			timer_cancel(s->b->timers, s->close_timer);
-			s->close_timer = NULL;
-		}
-		session_write_last(s, f);
-		frame_unref(f);
+	if (status < 0 && s->state != SESS_CLOSING) {
+		/* The connection broke under the write: closed() or eof()
+		 * follows, or the next flush finds it closed. */
+		log_debug("session %llu: write failed: %s", (unsigned long long)s->id,
+			  dob_strerror(status));
+		outq_clear(s->q);
+		s->state = SESS_CLOSING;
 		return;
 	}
-	maybe_gap(s);
-	session_replay_more(s);
-	session_flush(s);
+	if (s->state == SESS_ACTIVE)
+		session_replay_more(s);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -404,9 +280,8 @@ static void session_lost(struct session *s, enum dob_event_kind kind, uint64_t s
 			 enum dob_msg_type type)
 {
 	if (droppable(kind)) {
-		note_drop(s, seq);
-		maybe_gap(s);
-		session_flush(s);
+		outq_note_drop(s->q, seq);
+		s->b->dropped++;
 		return;
 	}
 	session_fail(s, DOB_PERR_UNSPECIFIED,

@@ -1,15 +1,29 @@
 /*
  * broker/core/session.c - one connection's state machine.
  *
- *   HELLO  --Hello ok-->  ACTIVE  --ProtocolError-->  CLOSING/DEAD
+ *   HELLO  --Hello ok-->  ACTIVE  --ProtocolError / hang-up-->  CLOSING
  *
  * HELLO accepts only Hello within the handshake timeout; anything else is
  * UNEXPECTED_MESSAGE. ACTIVE accepts requests (Act, SubmitJob, AdoptJob,
  * ListJobs, GetStats, Ping); frames only the broker sends are
- * UNEXPECTED_MESSAGE. A decode error answers the codec's code and reason.
- * Every fatal answer is one ProtocolError and a close; the broker and other
- * sessions go on. Sessions are freed only by broker_reap(), so a handler
- * may fail a session while its caller still holds the pointer.
+ * UNEXPECTED_MESSAGE. A decode error answers the codec's code and reason; a
+ * peer that stops sending inside a frame gets TRUNCATED. Every fatal answer
+ * is one ProtocolError and a close; the broker and other sessions go on.
+ *
+ * A session is freed only by the platform's last word on its connection:
+ * the close callback (the core closed it) or closed() (the peer went). Both
+ * come after the write in flight has reported (platform.h), and never from
+ * inside a call the core made, so a handler may fail a session while its
+ * caller still holds the pointer.
+ *
+ * Rate limit: a token bucket per connection (one flooding connection does
+ * not take the service of its user's other connections), whose level is
+ * handed on within the principal (authz_same_principal): a closing
+ * connection leaves what it had (its Hello refunded) to the principal's
+ * record, and a new connection starts from the lowest level left, refilled
+ * since. So a client cut for RATE_LIMITED that reconnects is still limited,
+ * while connect/Hello/close cycles cost nothing. The records are freed once
+ * refilled.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,25 +45,135 @@ static void hs_timeout(void *arg)
 			     s->b->cfg.handshake_timeout_ms);
 }
 
+void session_close_cb(struct plat_conn *c)
+{
+	struct session *s = plat_conn_get_data(c);
+
+	if (s) {
+		s->conn = NULL;
+		session_free(s);
+	}
+}
+
 static void close_timeout(void *arg)
 {
 	struct session *s = arg;
 
 	s->close_timer = NULL;
-	if (s->state != SESS_CLOSING || !s->conn)
+	if (s->state != SESS_CLOSING || s->close_started)
 		return;
-	/* The write in flight never finished: give up on it. */
-	log_info("session %llu: closing without the final ProtocolError (peer not reading)",
-		 (unsigned long long)s->id);
-	plat_conn_set_data(s->conn, NULL);
-	plat_conn_close(s->conn);
-	s->conn = NULL;
-	if (s->wbuf) {
-		broker_linger(s->b, s->wbuf);
-		s->wbuf = NULL;
+	/* The write in flight never finished: cancel it (its sent() comes
+	 * with -DOB_ECLOSED), then the close callback frees s. */
+	log_debug("session %llu: closing without the final ProtocolError (peer not reading)",
+		  (unsigned long long)s->id);
+	frame_unref(s->final);
+	s->final = NULL;
+	s->close_started = true;
+	plat_conn_close(s->conn, session_close_cb);
+}
+
+/* ---------------------------------------------------------------- rate buckets */
+
+struct rate_bucket {
+	struct rate_bucket *next;    /* in b->buckets */
+	struct dob_identity who;     /* owned: the principal */
+	unsigned refs;               /* sessions of it alive */
+	int64_t tokens;              /* lowest level left, thousandths of a frame */
+	int64_t tokens_ms;           /* when it was last filled */
+};
+
+static bool same_principal(const struct dob_identity *a, const struct dob_identity *b)
+{
+	return authz_same_principal(a, b) || (!a->user_sid && !b->user_sid && a->uid == b->uid);
+}
+
+static void refill_level(const struct broker_config *c, int64_t *tokens, int64_t *tokens_ms,
+			 int64_t now)
+{
+	int64_t cap = (int64_t)c->rate_burst * 1000;
+
+	if (now > *tokens_ms) {
+		*tokens += (now - *tokens_ms) * (int64_t)c->rate_limit;
+		if (*tokens > cap)
+			*tokens = cap;
+		*tokens_ms = now;
 	}
-	s->writing = false;
-	s->state = SESS_DEAD;
+}
+
+static void refill(const struct broker_config *c, struct rate_bucket *k, int64_t now)
+{
+	refill_level(c, &k->tokens, &k->tokens_ms, now);
+}
+
+/* s closes: its level (Hello refunded) goes back to its principal's record. */
+static void bucket_put(struct session *s)
+{
+	const struct broker_config *c = &s->b->cfg;
+	struct rate_bucket *k = s->bucket;
+	int64_t now = plat_now_ms(), cap = (int64_t)c->rate_burst * 1000;
+
+	refill(c, k, now);
+	refill_level(c, &s->tokens, &s->tokens_ms, now);
+	if (s->hello_charged)
+		s->tokens += 1000;
+	if (s->tokens > cap)
+		s->tokens = cap;
+	if (s->tokens < k->tokens)
+		k->tokens = s->tokens;
+	k->refs--;
+}
+
+/* Buckets nobody uses that have refilled are the same as new ones: freed,
+ * so their number is bounded by the principals seen recently. */
+static void buckets_prune(struct broker *b)
+{
+	int64_t now = plat_now_ms(), cap = (int64_t)b->cfg.rate_burst * 1000;
+
+	for (struct rate_bucket **pp = &b->buckets; *pp;) {
+		struct rate_bucket *k = *pp;
+		if (k->refs == 0)
+			refill(&b->cfg, k, now);
+		if (k->refs == 0 && (k->tokens >= cap || b->cfg.rate_limit == 0)) {
+			*pp = k->next;
+			dob_identity_clear(&k->who);
+			dob_free(k);
+		} else {
+			pp = &k->next;
+		}
+	}
+}
+
+static struct rate_bucket *bucket_get(struct broker *b, const struct dob_identity *who)
+{
+	struct rate_bucket *k;
+
+	buckets_prune(b);
+	for (k = b->buckets; k; k = k->next)
+		if (same_principal(&k->who, who)) {
+			k->refs++;
+			return k;
+		}
+	k = dob_calloc(1, sizeof(*k));
+	if (!k || dob_identity_copy(&k->who, who)) {
+		dob_free(k);
+		return NULL;
+	}
+	k->refs = 1;
+	k->tokens = (int64_t)b->cfg.rate_burst * 1000;
+	k->tokens_ms = plat_now_ms();
+	k->next = b->buckets;
+	b->buckets = k;
+	return k;
+}
+
+void session_buckets_free(struct broker *b)
+{
+	while (b->buckets) {
+		struct rate_bucket *k = b->buckets;
+		b->buckets = k->next;
+		dob_identity_clear(&k->who);
+		dob_free(k);
+	}
 }
 
 size_t session_count_principal(struct broker *b, const struct dob_identity *who)
@@ -57,34 +181,42 @@ size_t session_count_principal(struct broker *b, const struct dob_identity *who)
 	size_t n = 0;
 
 	for (struct session *s = b->sessions; s; s = s->next)
-		if (s->state == SESS_HELLO || s->state == SESS_ACTIVE)
-			if (authz_same_principal(&s->ident, who) ||
-			    (!who->user_sid && !s->ident.user_sid && s->ident.uid == who->uid))
-				n++;
+		if ((s->state == SESS_HELLO || s->state == SESS_ACTIVE) &&
+		    same_principal(&s->ident, who))
+			n++;
 	return n;
 }
 
 void session_accepted(struct broker *b, struct plat_conn *c, const struct dob_identity *peer)
 {
 	struct session *s = dob_calloc(1, sizeof(*s));
+	struct outq_limits lim;
 	size_t same;
 
+	lim.soft_frames = b->cfg.queue_soft_limit;
+	lim.hard_frames = b->cfg.queue_hard_limit;
+	lim.soft_bytes = b->cfg.queue_soft_bytes;
+	lim.hard_bytes = b->cfg.queue_hard_bytes;
 	if (!s || dob_identity_copy(&s->ident, peer) ||
-	    !(s->client_name = dob_strdup(""))) {
+	    !(s->client_name = dob_strdup("")) || outq_new(&s->q, &lim) ||
+	    !(s->bucket = bucket_get(b, peer))) {
 		log_error("out of memory accepting a connection");
 		if (s) {
 			dob_identity_clear(&s->ident);
+			dob_free(s->client_name);
+			outq_free(s->q);
 			dob_free(s);
 		}
-		plat_conn_close(c);
+		plat_conn_close(c, NULL);
 		return;
 	}
 	s->b = b;
 	s->conn = c;
 	s->id = ++b->next_session_id;
 	s->state = SESS_HELLO;
-	s->tokens = (int64_t)b->cfg.rate_burst * 1000;
-	s->tokens_ms = plat_now_ms();
+	refill(&b->cfg, s->bucket, plat_now_ms());
+	s->tokens = s->bucket->tokens; /* what the principal's last connections left */
+	s->tokens_ms = s->bucket->tokens_ms;
 	dob_decoder_init(&s->dec, b->cfg.max_frame);
 	same = session_count_principal(b, peer);
 	s->next = b->sessions;
@@ -113,17 +245,29 @@ void session_accepted(struct broker *b, struct plat_conn *c, const struct dob_id
 
 void session_free(struct session *s)
 {
+	struct broker *b;
+
 	if (!s)
 		return;
+	b = s->b;
+	if (s->prev)
+		s->prev->next = s->next;
+	else if (b->sessions == s)
+		b->sessions = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	/* s->conn is not touched: here it is being freed (close callback,
+	 * closed()) or already gone (broker_free after plat_loop_free). */
 	if (s->hs_timer)
-		timer_cancel(s->b->timers, s->hs_timer);
+		timer_cancel(b->timers, s->hs_timer);
 	if (s->close_timer)
-		timer_cancel(s->b->timers, s->close_timer);
-	session_drop_queue(s);
-	dob_free(s->q);
+		timer_cancel(b->timers, s->close_timer);
+	if (s->bucket)
+		bucket_put(s);
+	outq_free(s->q);
 	frame_unref(s->final);
-	if (s->wbuf) /* the platform may still hold it */
-		broker_linger(s->b, s->wbuf);
+	/* The platform is done with it: its sent() came, or the loop is gone. */
+	dob_free(s->wbuf);
 	dob_decoder_free(&s->dec);
 	dob_identity_clear(&s->ident);
 	dob_free(s->client_name);
@@ -131,6 +275,12 @@ void session_free(struct session *s)
 	dob_free(s->filter.display_name_prefix);
 	dob_free(s->replay);
 	dob_free(s);
+}
+
+void session_free_all(struct broker *b)
+{
+	while (b->sessions)
+		session_free(b->sessions);
 }
 
 struct session *session_find(struct broker *b, uint64_t id)
@@ -144,11 +294,10 @@ struct session *session_find(struct broker *b, uint64_t id)
 void session_fail(struct session *s, enum dob_perr code, const char *fmt, ...)
 {
 	struct dob_msg m;
-	struct frame *f;
 	char text[DOB_REASON_MAX + 64];
 	va_list ap;
 
-	if (s->state == SESS_CLOSING || s->state == SESS_DEAD)
+	if (s->state == SESS_CLOSING)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(text, sizeof(text), fmt, ap);
@@ -159,27 +308,45 @@ void session_fail(struct session *s, enum dob_perr code, const char *fmt, ...)
 		timer_cancel(s->b->timers, s->hs_timer);
 		s->hs_timer = NULL;
 	}
-	session_drop_queue(s);
-	if (!s->conn) {
-		s->state = SESS_DEAD;
-		return;
-	}
+	outq_clear(s->q);
 	memset(&m, 0, sizeof(m));
 	m.type = DOB_MSG_PROTOCOL_ERROR;
 	m.u.protocol_error.code = code;
 	m.u.protocol_error.message = text;
-	f = frame_encode(s->b, &m);
-	if (!s->writing) {
-		/* Nothing in flight: the ProtocolError is the last write. */
-		session_write_last(s, f);
-		frame_unref(f);
+	s->final = frame_encode(s->b, &m); /* NULL: closed without it */
+	s->state = SESS_CLOSING;
+	/* router_flush_all writes it and closes once nothing is in flight. A
+	 * batch in flight is given the handshake timeout to finish. */
+	if (s->writing &&
+	    timer_add(s->b->timers, plat_now_ms() + s->b->cfg.handshake_timeout_ms, close_timeout,
+		      s, &s->close_timer))
+		close_timeout(s);
+}
+
+void session_eof(struct session *s)
+{
+	if (s->state == SESS_CLOSING)
+		return;
+	if (!dob_decoder_idle(&s->dec)) {
+		struct dob_codec_error e;
+
+		memset(&e, 0, sizeof(e));
+		dob_decoder_finish(&s->dec, &e);
+		session_fail(s, DOB_PERR_TRUNCATED, "%s",
+			     e.reason[0] ? e.reason : "the stream ended inside a frame");
 		return;
 	}
-	/* A batch is in flight: the ProtocolError follows it, if the peer
-	 * reads it within the handshake timeout. */
-	s->final = f;
-	s->state = SESS_CLOSING;
-	if (timer_add(s->b->timers, plat_now_ms() + s->b->cfg.handshake_timeout_ms, close_timeout,
+	log_debug("session %llu: peer hung up", (unsigned long long)s->id);
+	if (s->hs_timer) {
+		timer_cancel(s->b->timers, s->hs_timer);
+		s->hs_timer = NULL;
+	}
+	outq_clear(s->q);
+	s->state = SESS_CLOSING; /* no last frame: router_flush_all closes it */
+	/* A batch in flight to a peer that does not read is given up, as in
+	 * session_fail. */
+	if (s->writing &&
+	    timer_add(s->b->timers, plat_now_ms() + s->b->cfg.handshake_timeout_ms, close_timeout,
 		      s, &s->close_timer))
 		close_timeout(s);
 }
@@ -188,13 +355,9 @@ void session_closed(struct session *s, int err)
 {
 	log_debug("session %llu: peer gone (%s)", (unsigned long long)s->id,
 		  err ? dob_strerror(err) : "hung up");
-	s->conn = NULL;
-	/* The platform is done with the buffer in flight. */
-	dob_free(s->wbuf);
-	s->wbuf = NULL;
-	s->writing = false;
-	session_drop_queue(s);
-	s->state = SESS_DEAD;
+	plat_conn_set_data(s->conn, NULL);
+	s->conn = NULL; /* the platform frees it when we return */
+	session_free(s);
 }
 
 /* ---------------------------------------------------------------- replies */
@@ -343,7 +506,7 @@ static void on_hello(struct session *s, struct dob_msg *m)
 	w.u.welcome.identity = s->ident;
 	w.u.welcome.broker_version = BROKER_VERSION;
 	w.u.welcome.pending_episodes = pending;
-	log_info("session %llu: hello from '%s' (%s, pid %u), %u pending episodes to replay",
+	log_debug("session %llu: hello from '%s' (%s, pid %u), %u pending episodes to replay",
 		 (unsigned long long)s->id, s->client_name, dob_role_name(s->role), s->ident.pid,
 		 pending);
 	session_reply(s, &w);
@@ -356,7 +519,7 @@ void session_replay_more(struct session *s)
 	struct broker *b = s->b;
 
 	while (s->replay_pos < s->n_replay && s->state == SESS_ACTIVE &&
-	       s->q_len < b->cfg.queue_soft_limit) {
+	       outq_below_soft(s->q)) {
 		const struct replay_ref *r = &s->replay[s->replay_pos++];
 		struct mjob *j = jobs_find(b, &r->job);
 		/* Skipped when it ended meanwhile (its Resolution was sent). */
@@ -449,19 +612,15 @@ static void dispatch(struct session *s, struct dob_msg *m)
 static bool rate_ok(struct session *s)
 {
 	const struct broker_config *c = &s->b->cfg;
-	int64_t now = plat_now_ms(), cap = (int64_t)c->rate_burst * 1000;
 
 	if (c->rate_limit == 0)
 		return true;
-	if (now > s->tokens_ms) {
-		s->tokens += (now - s->tokens_ms) * (int64_t)c->rate_limit;
-		if (s->tokens > cap)
-			s->tokens = cap;
-		s->tokens_ms = now;
-	}
+	refill_level(c, &s->tokens, &s->tokens_ms, plat_now_ms());
 	if (s->tokens < 1000)
 		return false;
 	s->tokens -= 1000;
+	if (s->state == SESS_HELLO)
+		s->hello_charged = true;
 	return true;
 }
 

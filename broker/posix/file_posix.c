@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -340,4 +341,81 @@ const char *plat_default_endpoint(void)
 {
 	pthread_once(&endpoint_once, endpoint_init);
 	return endpoint;
+}
+
+/* ------------------------------------------------------------ state lock */
+
+/* flock on DIR/lock: released by the kernel when the process ends, however
+ * it ends, so a broker killed with SIGKILL leaves no stale lock. The file is
+ * never unlinked (unlinking a lock file lets two processes hold locks on two
+ * different files of the same name); only its content, the holder's pid,
+ * changes, and only while the lock is held. */
+struct plat_lock {
+	int fd;
+};
+
+#define LOCK_NAME "/lock"
+
+int plat_dir_lock(const char *dir, struct plat_lock **out, char *errbuf, size_t errlen)
+{
+	struct plat_lock *lk;
+	char path[4096], pid[32], held[32];
+	ssize_t n;
+	int fd, e;
+
+	*out = NULL;
+	if (!dir || strlen(dir) + sizeof LOCK_NAME > sizeof path) {
+		snprintf(errbuf, errlen, "state directory path too long");
+		return -DOB_EINVAL;
+	}
+	snprintf(path, sizeof path, "%s" LOCK_NAME, dir);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		e = errno;
+		snprintf(errbuf, errlen, "cannot open %s: %s", path, strerror(e));
+		return posix_err(e);
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno;
+		if (e == EWOULDBLOCK) {
+			n = pread(fd, held, sizeof held - 1, 0);
+			held[n > 0 ? n : 0] = '\0';
+			held[strcspn(held, "\r\n")] = '\0';
+			snprintf(errbuf, errlen,
+				 "state directory %s is in use by another broker (pid %s, holding %s)",
+				 dir, held[0] ? held : "unknown", path);
+			close(fd);
+			return -DOB_EEXIST;
+		}
+		close(fd);
+		snprintf(errbuf, errlen, "cannot lock %s: %s", path, strerror(e));
+		return posix_err(e);
+	}
+	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, strlen(pid), 0) != (ssize_t)strlen(pid)) {
+		e = errno;
+		close(fd);
+		snprintf(errbuf, errlen, "cannot write %s: %s", path, strerror(e));
+		return posix_err(e);
+	}
+	lk = dob_malloc(sizeof *lk);
+	if (!lk) {
+		close(fd);
+		snprintf(errbuf, errlen, "out of memory");
+		return -DOB_ENOMEM;
+	}
+	lk->fd = fd;
+	*out = lk;
+	return 0;
+}
+
+void plat_dir_unlock(struct plat_lock *lk)
+{
+	if (!lk)
+		return;
+	/* Empty while still held: the next broker finds no stale pid. */
+	if (ftruncate(lk->fd, 0) < 0)
+		log_debug("state lock: cannot empty it: %s", strerror(errno));
+	close(lk->fd);
+	dob_free(lk);
 }

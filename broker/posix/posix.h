@@ -117,7 +117,8 @@ void sock_on_conn(struct plat_loop *l, struct pollable *p, uint32_t events);
 void sock_run_ready(struct plat_loop *l);
 /* Milliseconds until the next lingering conn must be given up (-1: none). */
 int64_t sock_linger_timeout_ms(struct plat_loop *l, int64_t now_ms);
-/* Closes lingering conns past their deadline and frees zombies. */
+/* Closes lingering conns past their deadline and frees the zombies whose
+ * last callbacks are made (now_ms < 0: every zombie, with no callback). */
 void sock_reap(struct plat_loop *l, int64_t now_ms);
 /* Closes every conn and listener (plat_loop_free). */
 void sock_close_all(struct plat_loop *l);

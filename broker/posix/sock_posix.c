@@ -25,15 +25,22 @@
  * wake-up, so one flooding client cannot starve the rest.
  *
  * Callbacks are never made from inside a plat_* call the core made: a write
- * that completes (or fails) inside plat_conn_write owes its sent()/closed()
- * to the loop, which delivers it right after the current event batch (the
- * same completion-port shape as Windows). A conn closed by the core or the
- * peer stays allocated as a zombie until the end of the loop iteration.
+ * that completes (or fails) inside plat_conn_write owes its sent() to the
+ * loop, which delivers it right after the current event batch (the same
+ * completion-port shape as Windows). Every write the core started ends in
+ * one sent(status); a closed conn then gets its close callback (or closed()
+ * when the peer broke it), and only then is it freed, at the end of the
+ * loop iteration (an event later in the same batch may still point at it).
  *
- * close_after_write: the conn leaves the core (no more callbacks); we flush
- * the buffer in flight, discard what the peer sent meanwhile (so that it
- * reads our last bytes and a clean EOF rather than ECONNRESET) and close.
- * A peer that never reads is given LINGER_MS, then cut off.
+ * close_after_write: we flush the buffer in flight, discard what the peer
+ * sent meanwhile (so that it reads our last bytes and a clean EOF rather
+ * than ECONNRESET) and close. A peer that never reads is given GRACE_MS,
+ * then cut off (the write reports -DOB_ECLOSED).
+ *
+ * End of stream: the peer may only have shut down its sending side, so a
+ * read of 0 is handlers.eof (the conn stays writable; the core answers, e.g.
+ * TRUNCATED, and closes). We stop reading it; a hang-up reported after that
+ * (EPOLLHUP) is closed().
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -55,8 +62,7 @@
 #define READ_BUDGET 4      /* reads of rbuf_len per conn per wake-up */
 #define ACCEPT_BUDGET 128  /* accepts per listener per wake-up */
 #define DRAIN_BUDGET 16    /* reads discarded before a graceful close */
-#define LINGER_MS 5000     /* close_after_write: time given to a slow reader */
-_Static_assert(LINGER_MS <= PLAT_CLOSE_AFTER_WRITE_MAX_MS, "platform.h promises this bound");
+#define GRACE_MS 5000     /* close_after_write: time given to a slow reader */
 
 struct listener {
 	struct pollable p;
@@ -72,8 +78,8 @@ struct listener {
 
 enum conn_state {
 	CONN_OPEN,   /* the core's */
-	CONN_LINGER, /* close_after_write: flushing, no callbacks */
-	CONN_DEAD,   /* fd closed; a zombie until the end of the iteration */
+	CONN_LINGER, /* close_after_write: flushing the write in flight */
+	CONN_DEAD,   /* fd closed; freed once its callbacks are made */
 };
 
 struct plat_conn {
@@ -83,12 +89,17 @@ struct plat_conn {
 	struct dlist ready_link; /* in loop->ready while a callback is owed */
 	void *data;              /* the core's */
 	enum conn_state state;
-	const uint8_t *wbuf;     /* borrowed from the core until sent()/closed() */
+	const uint8_t *wbuf;     /* borrowed from the core until sent() */
 	size_t wlen, woff;
 	bool writing;            /* from plat_conn_write until sent() */
-	bool sent_owed;          /* all handed to the kernel, sent() not yet made */
-	bool closed_owed;        /* the write failed: closed(closed_err) owed */
-	int closed_err;
+	bool write_done;         /* over: sent(write_status) owed */
+	int write_status;
+	bool core_closed;        /* plat_conn_close*: close_cb owed at the end */
+	plat_close_cb close_cb;
+	bool broken;             /* failed under the core: closed(broken_err) owed */
+	int broken_err;
+	bool peer_eof;           /* read 0: eof() made, no more reads */
+	bool released;           /* the last callback is made */
 	uint32_t events;         /* epoll interest now */
 	int64_t linger_deadline_ms;
 };
@@ -99,7 +110,7 @@ static void set_events(struct plat_conn *c, uint32_t events)
 {
 	struct epoll_event ev;
 
-	if (c->events == events)
+	if (c->events == events || c->state == CONN_DEAD)
 		return;
 	memset(&ev, 0, sizeof ev);
 	ev.events = events;
@@ -116,9 +127,21 @@ static void owe_callback(struct plat_conn *c)
 		dl_push_back(&c->loop->ready, &c->ready_link);
 }
 
-/* Closes the fd and makes c a zombie. graceful: discard what the peer sent
- * and we never read, so that it gets EOF after our last bytes instead of
- * ECONNRESET (Linux resets a Unix socket closed with unread data). */
+/* The write in flight is over with status: its sent() is owed. */
+static void write_over(struct plat_conn *c, int status)
+{
+	if (!c->writing || c->write_done)
+		return;
+	c->write_done = true;
+	c->write_status = status;
+	c->wbuf = NULL;
+	owe_callback(c);
+}
+
+/* Closes the fd and makes c a zombie; a write still in flight is cancelled
+ * (-DOB_ECLOSED) and the last callbacks are owed. graceful: discard what the
+ * peer sent and we never read, so that it gets EOF after our last bytes
+ * instead of ECONNRESET (Linux resets a Unix socket closed with unread data). */
 static void conn_kill(struct plat_conn *c, bool graceful)
 {
 	struct plat_loop *l = c->loop;
@@ -139,22 +162,22 @@ static void conn_kill(struct plat_conn *c, bool graceful)
 	close(c->p.fd);
 	c->p.fd = -1;
 	c->state = CONN_DEAD;
-	c->wbuf = NULL;
-	dl_remove(&c->ready_link);
+	write_over(c, -DOB_ECLOSED);
 	dl_remove(&c->link);
 	dl_push_back(&l->zombies, &c->link);
 	l->n_conns--;
+	owe_callback(c);
 }
 
-/* The conn is gone under the core: tell it (err 0 or -DOB_ECLOSED: hang-up). */
+/* The conn broke under the core (err 0 or -DOB_ECLOSED: hang-up): closed()
+ * is owed, after the sent() of a write in flight. */
 static void conn_fail(struct plat_conn *c, int err)
 {
-	struct plat_loop *l = c->loop;
-	bool open = c->state == CONN_OPEN;
-
+	if (!c->core_closed && !c->broken) {
+		c->broken = true;
+		c->broken_err = err;
+	}
 	conn_kill(c, false);
-	if (open && l->h.closed)
-		l->h.closed(l->h.ctx, c, err);
 }
 
 /* 0: all written; -DOB_EAGAIN: the kernel's buffer is full; else an error. */
@@ -177,20 +200,22 @@ static int try_write(struct plat_conn *c)
 	return 0;
 }
 
-/* The write in flight is all in the kernel: sent(), or the lingering close. */
-static void complete_write(struct plat_conn *c)
+/* The write in flight is all in the kernel (err 0), or failed. */
+static void write_result(struct plat_conn *c, int err)
 {
-	struct plat_loop *l = c->loop;
-
-	c->writing = false;
-	c->sent_owed = false;
-	c->wbuf = NULL;
+	if (err == -DOB_EAGAIN)
+		return;
 	if (c->state == CONN_LINGER) {
-		conn_kill(c, true);
+		write_over(c, err);
+		conn_kill(c, err == 0);
 		return;
 	}
-	if (l->h.sent)
-		l->h.sent(l->h.ctx, c);
+	write_over(c, err);
+	if (err) {
+		conn_fail(c, err);
+		return;
+	}
+	set_events(c, c->peer_eof ? 0 : EPOLLIN);
 }
 
 int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
@@ -199,7 +224,7 @@ int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
 
 	if (!c || (!buf && n))
 		return -DOB_EINVAL;
-	if (c->state != CONN_OPEN || c->closed_owed)
+	if (c->state != CONN_OPEN || c->core_closed || c->broken)
 		return -DOB_ECLOSED;
 	if (c->writing)
 		return -DOB_EAGAIN;
@@ -207,46 +232,46 @@ int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
 	c->wlen = n;
 	c->woff = 0;
 	c->writing = true;
+	c->write_done = false;
 	err = try_write(c);
-	if (err == 0) {
-		c->sent_owed = true;
-		owe_callback(c);
-	} else if (err == -DOB_EAGAIN) {
-		set_events(c, EPOLLIN | EPOLLOUT);
-	} else {
-		c->closed_owed = true;
-		c->closed_err = err;
-		set_events(c, 0);
-		owe_callback(c);
-	}
+	if (err == -DOB_EAGAIN)
+		set_events(c, c->peer_eof ? EPOLLOUT : EPOLLIN | EPOLLOUT);
+	else
+		write_result(c, err);
 	return 0;
 }
 
-void plat_conn_close(struct plat_conn *c)
+void plat_conn_close(struct plat_conn *c, plat_close_cb cb)
 {
-	if (c)
-		conn_kill(c, false);
+	if (!c || c->core_closed)
+		return;
+	c->core_closed = true;
+	c->close_cb = cb;
+	conn_kill(c, false);
+	owe_callback(c); /* also when it was dead already */
 }
 
-void plat_conn_close_after_write(struct plat_conn *c)
+void plat_conn_close_after_write(struct plat_conn *c, plat_close_cb cb)
 {
 	struct plat_loop *l;
 
-	if (!c || c->state != CONN_OPEN)
+	if (!c || c->core_closed)
 		return;
-	l = c->loop;
-	if (c->closed_owed) {
-		conn_kill(c, false);
+	c->core_closed = true;
+	c->close_cb = cb;
+	if (c->state != CONN_OPEN) {
+		owe_callback(c);
 		return;
 	}
-	if (!c->writing || c->sent_owed) { /* nothing left for us to write */
+	if (!c->writing || c->write_done) { /* nothing left for us to write */
 		conn_kill(c, true);
 		return;
 	}
+	l = c->loop;
 	c->state = CONN_LINGER;
 	dl_remove(&c->link);
 	dl_push_back(&l->lingering, &c->link);
-	c->linger_deadline_ms = plat_now_ms() + LINGER_MS;
+	c->linger_deadline_ms = plat_now_ms() + GRACE_MS;
 	set_events(c, EPOLLOUT);
 }
 
@@ -260,6 +285,27 @@ void *plat_conn_get_data(struct plat_conn *c)
 	return c->data;
 }
 
+/* The callbacks owed by c: a write's sent(), then, once c is dead, its
+ * close callback (the core closed it) or closed() (it broke). */
+static void deliver(struct plat_loop *l, struct plat_conn *c)
+{
+	if (c->write_done) {
+		c->write_done = false;
+		c->writing = false;
+		if (l->h.sent)
+			l->h.sent(l->h.ctx, c, c->write_status);
+	}
+	if (c->state != CONN_DEAD || c->released || c->writing)
+		return;
+	c->released = true;
+	if (c->core_closed) {
+		if (c->close_cb)
+			c->close_cb(c);
+	} else if (l->h.closed) {
+		l->h.closed(l->h.ctx, c, c->broken_err);
+	}
+}
+
 void sock_run_ready(struct plat_loop *l)
 {
 	struct dlist todo;
@@ -271,12 +317,7 @@ void sock_run_ready(struct plat_loop *l)
 		struct plat_conn *c = container_of(todo.next, struct plat_conn, ready_link);
 
 		dl_remove(&c->ready_link);
-		if (c->state == CONN_DEAD)
-			continue;
-		if (c->closed_owed)
-			conn_fail(c, c->closed_err);
-		else if (c->sent_owed)
-			complete_write(c);
+		deliver(l, c);
 	}
 }
 
@@ -290,13 +331,20 @@ static void read_some(struct plat_conn *c)
 		if (r > 0) {
 			if (l->h.data)
 				l->h.data(l->h.ctx, c, l->rbuf, (size_t)r);
-			if (c->state != CONN_OPEN || c->closed_owed)
+			if (c->state != CONN_OPEN || c->core_closed || c->broken)
 				return;
 			if ((size_t)r < l->rbuf_len)
 				return; /* drained; level-triggered epoll says if not */
 			i++;
 		} else if (r == 0) {
-			conn_fail(c, 0);
+			if (!l->h.eof) {
+				conn_fail(c, 0);
+				return;
+			}
+			/* Perhaps only a half-close: the peer may still read. */
+			c->peer_eof = true;
+			set_events(c, c->writing && !c->write_done ? EPOLLOUT : 0);
+			l->h.eof(l->h.ctx, c);
 			return;
 		} else if (errno != EINTR) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
@@ -309,34 +357,28 @@ static void read_some(struct plat_conn *c)
 void sock_on_conn(struct plat_loop *l, struct pollable *p, uint32_t events)
 {
 	struct plat_conn *c = container_of(p, struct plat_conn, p);
-	int err;
 
 	(void)l; /* c->loop */
-	if (c->state == CONN_DEAD || c->closed_owed)
+	if (c->state == CONN_DEAD)
 		return;
 	if (c->state == CONN_LINGER) {
 		if (events & (EPOLLERR | EPOLLHUP)) {
 			conn_kill(c, false); /* the peer is gone: nobody to flush to */
 			return;
 		}
-		err = (events & EPOLLOUT) ? try_write(c) : -DOB_EAGAIN;
-		if (err == 0)
-			complete_write(c);
-		else if (err != -DOB_EAGAIN)
-			conn_kill(c, false);
+		if (events & EPOLLOUT)
+			write_result(c, try_write(c));
 		return;
 	}
-	if ((events & (EPOLLOUT | EPOLLERR)) && c->writing && !c->sent_owed) {
-		err = try_write(c);
-		if (err == 0) {
-			set_events(c, EPOLLIN);
-			complete_write(c);
-			if (c->state != CONN_OPEN)
-				return;
-		} else if (err != -DOB_EAGAIN) {
-			conn_fail(c, err);
+	if ((events & (EPOLLOUT | EPOLLERR)) && c->writing && !c->write_done) {
+		write_result(c, try_write(c));
+		if (c->state != CONN_OPEN || c->broken)
 			return;
-		}
+	}
+	if (c->peer_eof) {
+		if (events & (EPOLLHUP | EPOLLERR))
+			conn_fail(c, -DOB_ECLOSED); /* gone for good, not just half-closed */
+		return;
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR))
 		read_some(c);
@@ -366,13 +408,20 @@ void sock_reap(struct plat_loop *l, int64_t now_ms)
 		n = n->next;
 		if (c->linger_deadline_ms <= now_ms) {
 			log_debug("conn fd %d: peer did not read our last %zu bytes in %d ms; closing",
-				  c->p.fd, c->wlen - c->woff, LINGER_MS);
+				  c->p.fd, c->wlen - c->woff, GRACE_MS);
 			conn_kill(c, false);
 		}
 	}
-	while (!dl_empty(&l->zombies)) {
-		struct plat_conn *c = container_of(l->zombies.next, struct plat_conn, link);
+	/* Zombies whose last callbacks are made (the others wait for the
+	 * next iteration's sock_run_ready). */
+	n = l->zombies.next;
+	while (n != &l->zombies) {
+		struct plat_conn *c = container_of(n, struct plat_conn, link);
 
+		n = n->next;
+		if (c->ready_link.next != &c->ready_link && now_ms >= 0)
+			continue;
+		dl_remove(&c->ready_link);
 		dl_remove(&c->link);
 		dob_free(c);
 	}
@@ -748,7 +797,7 @@ void sock_close_all(struct plat_loop *l)
 		conn_kill(container_of(l->conns.next, struct plat_conn, link), false);
 	while (!dl_empty(&l->lingering))
 		conn_kill(container_of(l->lingering.next, struct plat_conn, link), false);
-	sock_reap(l, 0);
+	sock_reap(l, -1); /* -1: every zombie, with no callback (the loop is going) */
 	while (l->listeners) {
 		struct listener *ls = l->listeners;
 

@@ -285,3 +285,96 @@ const char *plat_default_endpoint(void)
 {
 	return "\\\\.\\pipe\\dobroker";
 }
+
+/* ------------------------------------------------------------ state lock */
+
+/* LockFileEx on DIR\lock, on a byte far past the end of the file, so the
+ * pid written at its start stays readable by the broker that is refused
+ * (a locked range cannot be read through another handle). The lock goes
+ * with the handle, so with the process, however it ends. The file is never
+ * deleted while held; it is shared for reading and writing so the next
+ * broker can open it to try. */
+struct plat_lock {
+	HANDLE h; /* owned */
+};
+
+#define LOCK_OFFSET_HIGH 1u /* byte 4 GiB: never part of the pid text */
+
+int plat_dir_lock(const char *dir, struct plat_lock **out, char *errbuf, size_t errlen)
+{
+	char path[1024], held[32];
+	wchar_t *w = NULL;
+	OVERLAPPED ov;
+	DWORD got = 0, e;
+	int r;
+
+	*out = NULL;
+	if (!dir || snprintf(path, sizeof(path), "%s\\lock", dir) >= (int)sizeof(path)) {
+		snprintf(errbuf, errlen, "state directory path too long");
+		return -DOB_EINVAL;
+	}
+	if ((r = win_utf8_to_wide(path, &w)) < 0) {
+		snprintf(errbuf, errlen, "bad path %s", path);
+		return r;
+	}
+	HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE,
+			       NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+	dob_free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		char msg[256];
+		e = GetLastError();
+		snprintf(errbuf, errlen, "cannot open %s: %s", path, win_strerror(e, msg, sizeof(msg)));
+		return path_err(e);
+	}
+	memset(&ov, 0, sizeof(ov));
+	ov.OffsetHigh = LOCK_OFFSET_HIGH;
+	if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK | LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, &ov)) {
+		e = GetLastError();
+		if (e == ERROR_LOCK_VIOLATION || e == ERROR_IO_PENDING) {
+			if (!ReadFile(h, held, sizeof(held) - 1, &got, NULL))
+				got = 0;
+			held[got] = 0;
+			held[strcspn(held, "\r\n")] = 0;
+			CloseHandle(h);
+			snprintf(errbuf, errlen,
+				 "state directory %s is in use by another broker (pid %s, holding %s)",
+				 dir, held[0] ? held : "unknown", path);
+			return -DOB_EEXIST;
+		}
+		char msg[256];
+		CloseHandle(h);
+		snprintf(errbuf, errlen, "cannot lock %s: %s", path, win_strerror(e, msg, sizeof(msg)));
+		return win_error_to_err(e) ? win_error_to_err(e) : -DOB_EIO;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof(pid), "%lu\r\n", (unsigned long)GetCurrentProcessId());
+	DWORD put = 0;
+	if (SetFilePointer(h, 0, NULL, FILE_BEGIN) == INVALID_SET_FILE_POINTER || !SetEndOfFile(h) ||
+	    !WriteFile(h, pid, (DWORD)n, &put, NULL) || put != (DWORD)n) {
+		char msg[256];
+		e = GetLastError();
+		CloseHandle(h);
+		snprintf(errbuf, errlen, "cannot write %s: %s", path, win_strerror(e, msg, sizeof(msg)));
+		return io_err(e);
+	}
+	struct plat_lock *lk = dob_malloc(sizeof(*lk));
+	if (!lk) {
+		CloseHandle(h);
+		snprintf(errbuf, errlen, "out of memory");
+		return -DOB_ENOMEM;
+	}
+	lk->h = h;
+	*out = lk;
+	return 0;
+}
+
+void plat_dir_unlock(struct plat_lock *lk)
+{
+	if (!lk)
+		return;
+	/* Emptied while still held: the next broker finds no stale pid. */
+	if (SetFilePointer(lk->h, 0, NULL, FILE_BEGIN) != INVALID_SET_FILE_POINTER)
+		SetEndOfFile(lk->h);
+	CloseHandle(lk->h);
+	dob_free(lk);
+}

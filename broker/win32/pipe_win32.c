@@ -14,11 +14,19 @@
  * fails with -DOB_EEXIST. Both paths give the same kind of message.
  *
  * A connection has one read outstanding at all times while open, and at most
- * one write (platform.h: -DOB_EAGAIN otherwise; handlers.sent when the OS has
- * taken all of it). Closing follows STYLE: close (CancelIoEx), wait for every
- * completion of the instance (struct plat_conn.pending), then CloseHandle and
- * free. A connection whose pending count is non-zero is never freed, and a
- * completion that arrives for a closed connection calls no handler.
+ * one write (platform.h: -DOB_EAGAIN otherwise). Every write the core starts
+ * ends in one handlers.sent with a status: 0 when the OS has taken all of
+ * it, -DOB_ECLOSED when the instance was closed first, or the error. Closing
+ * follows STYLE: close (CancelIoEx), wait for every completion of the
+ * instance (struct plat_conn.pending), then make the last callback (the
+ * core's close callback, or closed() when the pipe broke under the core),
+ * then CloseHandle and free. plat_conn_close* queues a completion of its own
+ * so that the close callback never runs inside the close call. A connection
+ * whose pending count is non-zero is never freed.
+ *
+ * Named pipes have no half-close: a client that closes its end inside a
+ * frame is gone, so nothing (TRUNCATED) can be sent to it; handlers.eof is
+ * never made here.
  *
  * States of a plat_conn:
  *   LISTENING  waiting in ConnectNamedPipe (not visible to the core)
@@ -58,8 +66,14 @@ struct plat_conn {
 	enum cstate st;
 	unsigned pending;              /* overlapped operations in flight */
 	struct win_op cop, rop, wop;   /* connect, read, write */
+	struct win_op xop;             /* queued by plat_conn_close*: defers the close callback */
 	bool reading, writing;
-	const uint8_t *wbuf;           /* borrowed from the core until sent/closed */
+	bool core_write;               /* a plat_conn_write awaits its sent() */
+	bool core_closed;              /* plat_conn_close*: close_cb at the last completion */
+	plat_close_cb close_cb;
+	bool closed_owed;              /* broke under the core: closed(closed_err) at the end */
+	DWORD closed_err;
+	const uint8_t *wbuf;           /* borrowed from the core until sent */
 	size_t wlen, woff;
 	ULONGLONG drain_until;         /* DRAINING: force-close after this tick */
 	void *data;                    /* the core's */
@@ -85,6 +99,7 @@ struct win_pipe_server {
 static void on_connect(struct win_op *op, DWORD err, DWORD bytes);
 static void on_read(struct win_op *op, DWORD err, DWORD bytes);
 static void on_write(struct win_op *op, DWORD err, DWORD bytes);
+static void tell_closed(struct plat_conn *c, DWORD err);
 
 #define CONN_OF(op, field) ((struct plat_conn *)((char *)(op) - offsetof(struct plat_conn, field)))
 
@@ -114,13 +129,38 @@ static void conn_free(struct plat_conn *c)
 	dob_free(c);
 }
 
-/* An operation of c has completed (its handler has run). */
+/* An operation of c has completed (its handler has run). The last one of a
+ * closed conn makes the core's last callback (none at shutdown: the loop is
+ * being freed) and frees it. */
 static void op_end(struct plat_conn *c)
 {
 	c->pending--;
 	c->srv->in_flight--;
-	if (c->st == C_CLOSED && c->pending == 0)
-		conn_free(c);
+	if (c->st != C_CLOSED || c->pending != 0)
+		return;
+	if (!c->srv->shutdown) {
+		if (c->core_closed) {
+			if (c->close_cb)
+				c->close_cb(c);
+		} else if (c->closed_owed) {
+			tell_closed(c, c->closed_err);
+		}
+	}
+	conn_free(c);
+}
+
+/* The core's write is over: sent(status), once. */
+static void write_report(struct plat_conn *c, int status)
+{
+	if (!c->core_write)
+		return;
+	c->core_write = false;
+	c->wbuf = NULL;
+	if (c->srv->shutdown)
+		return;
+	const struct plat_handlers *h = win_loop_handlers(c->srv->loop);
+	if (h->sent)
+		h->sent(h->ctx, c, status);
 }
 
 /* Moves c to CLOSED and cancels what is in flight; freed at the last
@@ -169,15 +209,18 @@ static void tell_closed(struct plat_conn *c, DWORD err)
 		h->closed(h->ctx, c, closed_code(err));
 }
 
-/* The connection broke (I/O error or hang-up): tell the core once, unless it
- * had already closed it. */
+/* The connection broke (I/O error or hang-up): the core is told once, after
+ * the last completion (so after the sent() of a write in flight), unless it
+ * had closed it. */
 static void conn_fail(struct plat_conn *c, DWORD err)
 {
 	enum cstate was = c->st;
 	op_begin(c); /* hold c: conn_close frees it when nothing is in flight */
 	conn_close(c);
-	if (was == C_OPEN)
-		tell_closed(c, err);
+	if (was == C_OPEN && !c->core_closed) {
+		c->closed_owed = true;
+		c->closed_err = err;
+	}
 	op_end(c);
 }
 
@@ -388,10 +431,12 @@ static void on_write(struct win_op *op, DWORD err, DWORD bytes)
 	struct plat_conn *c = CONN_OF(op, wop);
 	c->writing = false;
 	if (c->st == C_CLOSED || c->st == C_LISTENING) {
+		write_report(c, -DOB_ECLOSED); /* cancelled by the close */
 		op_end(c);
 		return;
 	}
 	if (err) {
+		write_report(c, closed_code(err));
 		conn_fail(c, err);
 		op_end(c);
 		return;
@@ -399,21 +444,25 @@ static void on_write(struct win_op *op, DWORD err, DWORD bytes)
 	c->woff += bytes;
 	if (c->woff < c->wlen) {
 		DWORD e = issue_write(c);
-		if (e)
+		if (e) {
+			write_report(c, closed_code(e));
 			conn_fail(c, e);
+		}
 		op_end(c);
 		return;
 	}
-	c->wbuf = NULL;
-	if (c->st == C_DRAINING) {
+	write_report(c, 0);
+	if (c->st == C_DRAINING)
 		conn_close(c);
-		op_end(c);
-		return;
-	}
-	const struct plat_handlers *h = hs(c);
-	if (h->sent)
-		h->sent(h->ctx, c);
 	op_end(c);
+}
+
+/* The completion plat_conn_close* queued: only holds c until the loop runs. */
+static void on_close_op(struct win_op *op, DWORD err, DWORD bytes)
+{
+	(void)err;
+	(void)bytes;
+	op_end(CONN_OF(op, xop));
 }
 
 /* ------------------------------------------------------------ listen */
@@ -624,16 +673,16 @@ void win_pipe_free(struct win_pipe_server *s)
 
 /* ------------------------------------------------------------ connections */
 
-/* As on POSIX, the outcome always comes as a callback: sent() when the OS
- * has all of buf, closed() when the pipe broke (even when WriteFile fails at
- * once: a completion carrying the error is queued for it). */
+/* As on POSIX, the outcome always comes as a callback: sent() with the
+ * status (even when WriteFile fails at once: a completion carrying the error
+ * is queued for it), then closed() when the pipe broke. */
 int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
 {
 	if (!c || (!buf && n))
 		return -DOB_EINVAL;
-	if (c->st != C_OPEN)
+	if (c->st != C_OPEN || c->core_closed)
 		return -DOB_ECLOSED;
-	if (c->writing)
+	if (c->writing || c->core_write)
 		return -DOB_EAGAIN;
 	c->wbuf = buf;
 	c->wlen = n;
@@ -649,21 +698,43 @@ int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
 		c->writing = true;
 		op_begin(c);
 	}
+	c->core_write = true;
 	return 0;
 }
 
-void plat_conn_close(struct plat_conn *c)
+/* Marks c closed by the core and queues the completion that defers its
+ * close callback to the loop. */
+static void core_close(struct plat_conn *c, plat_close_cb cb)
 {
-	if (!c || c->st == C_CLOSED)
+	c->core_closed = true;
+	c->close_cb = cb;
+	c->xop.h = c->h;
+	c->xop.fn = on_close_op;
+	if (win_loop_complete(c->srv->loop, &c->xop, 0, 0) < 0) {
+		/* Calling cb now would free the core's object under its
+		 * caller: keep the conn (a leak, logged) instead. */
+		log_error("pipe: connection of pid %lu: cannot queue its close; left allocated",
+			  (unsigned long)c->pid);
+		op_begin(c);
 		return;
+	}
+	op_begin(c);
+}
+
+void plat_conn_close(struct plat_conn *c, plat_close_cb cb)
+{
+	if (!c || c->core_closed)
+		return;
+	core_close(c, cb);
 	conn_close(c);
 }
 
-void plat_conn_close_after_write(struct plat_conn *c)
+void plat_conn_close_after_write(struct plat_conn *c, plat_close_cb cb)
 {
-	if (!c || c->st != C_OPEN)
+	if (!c || c->core_closed)
 		return;
-	if (!c->writing) {
+	core_close(c, cb);
+	if (c->st != C_OPEN || !c->writing) {
 		conn_close(c);
 		return;
 	}

@@ -44,9 +44,10 @@ for exe in dobrokerd.exe dobctl.exe; do
 	fi
 done
 
-start_broker() { # LOGNAME
+start_broker() { # LOGNAME (at debug: the watchers' "hello from" lines are debug lines)
 	e2e_broker_start "$1" --backend bits --endpoint "\\\\.\\pipe\\$PIPE" \
-		--state-dir "$(e2e_winpath "$T/state")" --sweep-interval-ms "$SWEEP_MS"
+		--state-dir "$(e2e_winpath "$T/state")" --sweep-interval-ms "$SWEEP_MS" \
+		--log-level debug
 }
 
 ctl() { # dobctl.exe on our pipe: its stdout without Windows' \r, its exit code

@@ -25,19 +25,20 @@ struct plat_file {
 };
 
 static int64_t space = -1;
-static int truncate_err, replace_err, open_err, open_skip;
+static int truncate_err, replace_err, open_err, open_skip, sync_err;
 static uint64_t syncs;
 
 void fake_files_reset(void)
 {
 	space = -1;
-	truncate_err = replace_err = open_err = open_skip = 0;
+	truncate_err = replace_err = open_err = open_skip = sync_err = 0;
 	syncs = 0;
 }
 
 void fake_files_set_space(int64_t bytes) { space = bytes; }
 void fake_files_fail_truncate(int err) { truncate_err = err; }
 void fake_files_fail_replace(int err) { replace_err = err; }
+void fake_files_fail_sync(int err) { sync_err = err; }
 void fake_files_fail_open(int err, int skip)
 {
 	open_err = err;
@@ -120,6 +121,8 @@ int plat_file_write(struct plat_file *f, const void *buf, size_t n, bool sync)
 		return -DOB_ENOSPC;
 	if (sync) {
 		syncs++;
+		if (sync_err)
+			return sync_err;
 		if (fsync(f->fd) < 0)
 			return from_errno(errno);
 	}

@@ -26,6 +26,8 @@ void fake_files_fail_replace(int err);
 void fake_files_fail_open(int err, int skip);
 /* Calls of plat_file_write that asked for sync. */
 uint64_t fake_files_syncs(void);
+/* Every sync (fsync) fails with err (a negative dob error) until set to 0. */
+void fake_files_fail_sync(int err);
 
 /* Test helpers: a new directory $TMPDIR/PREFIX-XXXXXX (/tmp without TMPDIR)
  * in buf: 0 or -1. And removal of a directory with everything below it. */

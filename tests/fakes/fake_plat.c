@@ -19,7 +19,12 @@ struct plat_conn {
 	struct plat_loop *loop;
 	struct plat_conn *next;
 	void *data;
-	bool closed, stalled, peer_gone;
+	bool closed, stalled, peer_gone, peer_eof;
+	bool sent_owed;      /* a write is over: sent(sent_status) not yet made */
+	int sent_status;
+	bool close_owed;     /* closed by the core: close_cb not yet made */
+	bool released;       /* the platform's last word was said */
+	plat_close_cb close_cb;
 	const uint8_t *wbuf; /* borrowed from the core until sent */
 	size_t wlen;
 	uint64_t writes;
@@ -226,6 +231,26 @@ static void rx_append(struct plat_conn *c, const uint8_t *p, size_t n)
 	c->rx_len += n;
 }
 
+/* Makes the callbacks owed by c: a write's sent(), then a close callback. */
+static size_t owed_callbacks(struct plat_loop *l, struct plat_conn *c)
+{
+	size_t calls = 0;
+
+	if (c->sent_owed) {
+		c->sent_owed = false;
+		l->h.sent(l->h.ctx, c, c->sent_status);
+		calls++;
+	}
+	if (c->close_owed && !c->sent_owed && !c->wbuf) {
+		c->close_owed = false;
+		c->released = true;
+		if (c->close_cb)
+			c->close_cb(c);
+		calls++;
+	}
+	return calls;
+}
+
 static size_t complete_writes(struct plat_loop *l)
 {
 	size_t calls = 0;
@@ -234,12 +259,17 @@ static size_t complete_writes(struct plat_loop *l)
 	while (again) {
 		again = false;
 		for (struct plat_conn *c = l->conns; c; c = c->next) {
+			size_t n = owed_callbacks(l, c);
+			if (n) {
+				calls += n;
+				again = true;
+			}
 			if (c->closed || c->peer_gone || c->stalled || !c->wbuf)
 				continue;
 			rx_append(c, c->wbuf, c->wlen);
 			c->wbuf = NULL;
 			c->wlen = 0;
-			l->h.sent(l->h.ctx, c);
+			l->h.sent(l->h.ctx, c, 0);
 			calls++;
 			again = true;
 		}
@@ -317,11 +347,38 @@ void fake_conn_send(struct plat_conn *c, const void *p, size_t n)
 
 void fake_conn_hangup(struct plat_conn *c)
 {
+	struct plat_loop *l = c->loop;
+
 	if (c->closed || c->peer_gone)
 		return;
 	c->peer_gone = true;
-	c->wbuf = NULL;
-	c->loop->h.closed(c->loop->h.ctx, c, 0);
+	if (c->wbuf) {
+		/* The write in flight reports first (platform.h). */
+		c->wbuf = NULL;
+		l->h.sent(l->h.ctx, c, -DOB_ECLOSED);
+	}
+	if (c->closed)
+		return; /* the core closed it meanwhile: its close callback follows */
+	c->released = true;
+	l->h.closed(l->h.ctx, c, 0);
+}
+
+void fake_conn_shutdown(struct plat_conn *c)
+{
+	struct plat_loop *l = c->loop;
+
+	if (c->closed || c->peer_gone || c->peer_eof)
+		return;
+	c->peer_eof = true;
+	if (l->h.eof)
+		l->h.eof(l->h.ctx, c);
+	else
+		fake_conn_hangup(c);
+}
+
+bool fake_conn_released(const struct plat_conn *c)
+{
+	return c->released;
 }
 
 void fake_conn_stall(struct plat_conn *c, bool stalled)
@@ -357,7 +414,7 @@ int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
 {
 	if (c->closed || c->peer_gone)
 		return -DOB_ECLOSED;
-	if (c->wbuf)
+	if (c->wbuf || c->sent_owed)
 		return -DOB_EAGAIN;
 	c->wbuf = buf;
 	c->wlen = n;
@@ -365,20 +422,42 @@ int plat_conn_write(struct plat_conn *c, const uint8_t *buf, size_t n)
 	return 0;
 }
 
-void plat_conn_close(struct plat_conn *c)
+/* The write in flight is cancelled: its sent() is owed with -DOB_ECLOSED. */
+static void cancel_write(struct plat_conn *c)
 {
-	c->closed = true;
+	if (!c->wbuf)
+		return;
 	c->wbuf = NULL;
+	c->sent_owed = true;
+	c->sent_status = -DOB_ECLOSED;
 }
 
-void plat_conn_close_after_write(struct plat_conn *c)
+void plat_conn_close(struct plat_conn *c, plat_close_cb cb)
 {
-	/* The rest of the buffer in flight reaches the client (unless it
-	 * stopped reading), then the conn closes. */
-	if (c->wbuf && !c->stalled)
-		rx_append(c, c->wbuf, c->wlen);
-	c->wbuf = NULL;
+	if (c->closed)
+		return;
 	c->closed = true;
+	c->close_cb = cb;
+	c->close_owed = true;
+	cancel_write(c);
+}
+
+void plat_conn_close_after_write(struct plat_conn *c, plat_close_cb cb)
+{
+	if (c->closed)
+		return;
+	/* The rest of the buffer in flight reaches the client (unless it
+	 * stopped reading: then it is cancelled), then the conn closes. */
+	if (c->wbuf && !c->stalled && !c->peer_gone) {
+		rx_append(c, c->wbuf, c->wlen);
+		c->wbuf = NULL;
+		c->sent_owed = true;
+		c->sent_status = 0;
+	}
+	cancel_write(c);
+	c->closed = true;
+	c->close_cb = cb;
+	c->close_owed = true;
 }
 
 void plat_conn_set_data(struct plat_conn *c, void *data)
@@ -389,6 +468,57 @@ void plat_conn_set_data(struct plat_conn *c, void *data)
 void *plat_conn_get_data(struct plat_conn *c)
 {
 	return c->data;
+}
+
+/* ---------------------------------------------------------------- state lock */
+
+/* Directories locked in this process (a second broker of a unit test). */
+struct plat_lock {
+	struct plat_lock *next;
+	char dir[512];
+};
+static struct plat_lock *locks;
+static pthread_mutex_t locks_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int plat_dir_lock(const char *dir, struct plat_lock **out, char *errbuf, size_t errlen)
+{
+	struct plat_lock *k;
+
+	*out = NULL;
+	pthread_mutex_lock(&locks_mu);
+	for (k = locks; k; k = k->next)
+		if (strcmp(k->dir, dir) == 0) {
+			pthread_mutex_unlock(&locks_mu);
+			snprintf(errbuf, errlen,
+				 "state directory %s is in use by another broker (pid %d)", dir,
+				 4242);
+			return -DOB_EEXIST;
+		}
+	k = calloc(1, sizeof(*k));
+	if (!k) {
+		pthread_mutex_unlock(&locks_mu);
+		return -DOB_ENOMEM;
+	}
+	snprintf(k->dir, sizeof(k->dir), "%s", dir);
+	k->next = locks;
+	locks = k;
+	pthread_mutex_unlock(&locks_mu);
+	*out = k;
+	return 0;
+}
+
+void plat_dir_unlock(struct plat_lock *lk)
+{
+	if (!lk)
+		return;
+	pthread_mutex_lock(&locks_mu);
+	for (struct plat_lock **pp = &locks; *pp; pp = &(*pp)->next)
+		if (*pp == lk) {
+			*pp = lk->next;
+			break;
+		}
+	pthread_mutex_unlock(&locks_mu);
+	free(lk);
 }
 
 /* ---------------------------------------------------------------- identity, paths */

@@ -35,14 +35,20 @@ void fake_wall_step(int64_t us);
 struct plat_conn *fake_connect(struct plat_loop *l, const struct dob_identity *peer);
 /* The client sends bytes (data() runs at once). */
 void fake_conn_send(struct plat_conn *c, const void *p, size_t n);
-/* The client hangs up (closed() runs with err 0). */
+/* The client hangs up (a write in flight reports -DOB_ECLOSED, then
+ * closed() runs with err 0). */
 void fake_conn_hangup(struct plat_conn *c);
+/* The client shuts down its sending side (eof() runs); it still reads. */
+void fake_conn_shutdown(struct plat_conn *c);
+/* The platform's last word on c was said (closed() or the close callback):
+ * the core has let go of it. */
+bool fake_conn_released(const struct plat_conn *c);
 /* A stalled conn's writes never complete (a client that does not read). */
 void fake_conn_stall(struct plat_conn *c, bool stalled);
 /* Bytes the client has received and not yet taken; returns them in *p
  * (valid until the next call on c) and marks them taken. */
 size_t fake_conn_take(struct plat_conn *c, const uint8_t **p);
-bool fake_conn_is_closed(const struct plat_conn *c);  /* by the core */
+bool fake_conn_is_closed(const struct plat_conn *c);  /* by the core (close requested) */
 bool fake_conn_write_pending(const struct plat_conn *c);
 uint64_t fake_conn_writes(const struct plat_conn *c); /* plat_conn_write calls */
 

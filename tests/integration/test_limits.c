@@ -404,9 +404,13 @@ Test(limits, max_size_frame_flood_is_rate_limited_while_others_keep_their_servic
 	}
 	free(frame);
 	dob_free(hbuf);
-	/* Each connection spent the burst (4000 frames) before its cut. */
-	cr_assert(frames >= 4000ull * cut, "%llu frames over %u cuts", (unsigned long long)frames,
-		  cut);
+	/* A flooder's first connection spent the burst (4000 frames) before its
+	 * cut; its reconnects got no new burst (issue 9 item 8: the bucket is
+	 * handed on within the identity), only what the rate refilled. */
+	cr_assert(frames >= 4000ull, "%llu frames over %u cuts", (unsigned long long)frames, cut);
+	cr_assert(cut <= 2 * FLOODERS || frames < 4000ull * cut / 2,
+		  "%llu frames over %u cuts: reconnects were given a new burst",
+		  (unsigned long long)frames, cut);
 
 	/* One more job after the flood; the good subscriber saw every error. */
 	hc_submit(pinger, "after-flood", "http://h/missing/f", path, NULL);
@@ -421,7 +425,7 @@ Test(limits, max_size_frame_flood_is_rate_limited_while_others_keep_their_servic
 
 	/* Every flood connection was cut: the broker reaps them (it may still
 	 * be finishing a cut connection's last write when the flooder stops). */
-	wait_subscribers(pinger, 2);
+	wait_subscribers(pinger, 1); /* "good": the asking client is not counted */
 	fprintf(stderr,
 		"flood: %d flooders for %lld ms: %u connections cut RATE_LIMITED after %llu frames "
 		"of %u bytes (%.1f MiB; a cut within %lld ms of the first frame); meanwhile %d "
@@ -477,7 +481,7 @@ Test(limits, ten_thousand_connect_disconnect_cycles_leak_no_fd_or_memory)
 
 	for (int i = 0; i < WARMUP; i++)
 		cycle(i % 4);
-	wait_subscribers(mon, 1);
+	wait_subscribers(mon, 0); /* the monitor asks: not counted */
 	int fds0 = hp_fd_count(B.pid);
 	long rss0 = hp_rss_kb(B.pid);
 	int64_t t0 = hp_now_ms();
@@ -487,7 +491,7 @@ Test(limits, ten_thousand_connect_disconnect_cycles_leak_no_fd_or_memory)
 		cycle(i % 4);
 	int64_t took = hp_now_ms() - t0;
 
-	wait_subscribers(mon, 1);
+	wait_subscribers(mon, 0); /* the monitor asks: not counted */
 	int fds1 = hp_fd_count(B.pid);
 	long rss1 = hp_rss_kb(B.pid);
 
@@ -549,16 +553,16 @@ Test(limits, many_connections_from_one_identity_hit_its_limit_not_the_others)
 
 	/* Connections that never say Hello count too, until their timeout.
 	 * The privileged main socket (another identity) watches the count:
-	 * LIMIT of A's plus itself. */
+	 * LIMIT of A's (GetStats does not count the client asking). */
 	struct hr_conn silent;
 	struct dob_msg m = {0};
 	struct dobc *root = hc_connect(B.sock, "root", DOB_ROLE_OBSERVER, NULL);
 
-	wait_subscribers(root, LIMIT + 1);
+	wait_subscribers(root, LIMIT);
 	dobc_close(a[LIMIT - 1]);
 	a[LIMIT - 1] = NULL;
 	/* The broker has reaped the closed one: A has LIMIT - 1 connections. */
-	wait_subscribers(root, LIMIT);
+	wait_subscribers(root, LIMIT - 1);
 	/* The silent one takes the free place. The broker accepts in the
 	 * order of connect(), so it is counted before the next one comes. */
 	hr_open(&silent, B.listener_sock[A]);

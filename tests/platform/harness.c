@@ -106,9 +106,10 @@ static void h_accepted(void *ctx, struct plat_conn *c, const struct dob_identity
 	LCHECK(tc, t && n < TCORE_MAX_CONNS, "conn %d", n);
 	if (!t || n >= TCORE_MAX_CONNS) {
 		free(t);
-		plat_conn_close(c);
+		plat_conn_close(c, NULL);
 		return;
 	}
+	t->tc = tc;
 	t->c = c;
 	t->idx = n;
 	t->id = *peer;
@@ -118,6 +119,20 @@ static void h_accepted(void *ctx, struct plat_conn *c, const struct dob_identity
 	tc->conns[n] = t;
 	atomic_store(&tc->n_conns, n + 1);
 	atomic_fetch_add(&tc->accepted, 1);
+	if (tc->mode == TMODE_REFUSE) {
+		/* The buffer is dob_malloc'd: the leak check sees it unless the
+		 * write's sent() gives it back. */
+		t->refusal = dob_malloc(2);
+		LCHECK(tc, t->refusal != NULL, "out of memory");
+		if (!t->refusal)
+			return;
+		memcpy(t->refusal, "NO", 2);
+		t->writing = true;
+		t->last_write_rc = plat_conn_write(c, t->refusal, 2);
+		LCHECK(tc, t->last_write_rc == 0, "plat_conn_write: %d", t->last_write_rc);
+		plat_conn_close_after_write(c, tconn_close_cb);
+		t->c = NULL;
+	}
 }
 
 static void flush(struct tcore *tc, struct tconn *t)
@@ -143,12 +158,14 @@ static void h_data(void *ctx, struct plat_conn *c, const uint8_t *p, size_t n)
 	atomic_fetch_add(&t->n_bytes, (long)n);
 	switch (tc->mode) {
 	case TMODE_SINK:
+	case TMODE_REFUSE:
 		break;
 	case TMODE_CLOSE_ON_DATA:
-		plat_conn_close(c);
+		plat_conn_close(c, tconn_close_cb);
 		t->c = NULL;
 		break;
 	case TMODE_ECHO:
+	case TMODE_ECHO_EOF:
 		t->pend = realloc(t->pend, t->pend_len + n);
 		LCHECK(tc, t->pend != NULL, "out of memory");
 		memcpy(t->pend + t->pend_len, p, n);
@@ -159,19 +176,58 @@ static void h_data(void *ctx, struct plat_conn *c, const uint8_t *p, size_t n)
 	}
 }
 
-static void h_sent(void *ctx, struct plat_conn *c)
+static void h_sent(void *ctx, struct plat_conn *c, int status)
 {
 	struct tcore *tc = ctx;
 	struct tconn *t = plat_conn_get_data(c);
 
-	LCHECK(tc, t && t->c == c && t->writing, "sent() without a write in flight");
+	LCHECK(tc, t && t->writing, "sent() without a write in flight");
 	if (!t)
 		return;
 	t->writing = false;
+	dob_free(t->refusal);
+	t->refusal = NULL;
+	atomic_store(&t->last_status, status);
+	if (status == -DOB_ECLOSED)
+		atomic_fetch_add(&t->n_cancelled, 1);
 	atomic_fetch_add(&t->n_sent, 1);
 	atomic_fetch_add(&tc->sent, 1);
-	if (t->pend_len)
+	if (t->c && status == 0 && t->pend_len)
 		flush(tc, t);
+}
+
+void tconn_close_cb(struct plat_conn *c)
+{
+	struct tconn *t = plat_conn_get_data(c);
+
+	if (!t)
+		return;
+	LCHECK(t->tc, !t->writing, "close callback before the write's sent()");
+	LCHECK(t->tc, atomic_load(&t->closed) == 0, "close callback after closed()");
+	atomic_fetch_add(&t->n_close_cb, 1);
+	atomic_fetch_add(&t->tc->close_cbs, 1);
+	t->c = NULL;
+}
+
+static void h_eof(void *ctx, struct plat_conn *c)
+{
+	struct tcore *tc = ctx;
+	struct tconn *t = plat_conn_get_data(c);
+
+	LCHECK(tc, t && t->c == c, "eof() for an unknown conn");
+	if (!t)
+		return;
+	atomic_fetch_add(&t->n_eof, 1);
+	if (tc->mode == TMODE_ECHO_EOF && !t->writing) {
+		static const char eof[] = "EOF";
+		t->pend = realloc(t->pend, t->pend_len + 3);
+		LCHECK(tc, t->pend != NULL, "out of memory");
+		memcpy(t->pend + t->pend_len, eof, 3);
+		t->pend_len += 3;
+		flush(tc, t);
+	}
+	plat_conn_close_after_write(c, tconn_close_cb);
+	t->c = NULL;
 }
 
 static void h_closed(void *ctx, struct plat_conn *c, int err)
@@ -182,6 +238,7 @@ static void h_closed(void *ctx, struct plat_conn *c, int err)
 	LCHECK(tc, t && t->c == c, "closed() for an unknown conn");
 	if (!t)
 		return;
+	LCHECK(tc, !t->writing, "closed() before the write's sent()");
 	LCHECK(tc, atomic_load(&t->closed) == 0, "closed() twice for conn %d", t->idx);
 	t->c = NULL;
 	atomic_store(&t->closed_err, err);
@@ -238,6 +295,10 @@ void tcore_init(struct tcore *tc, enum tmode mode)
 	tc->live0 = dob_alloc_live();
 	tc->mode = mode;
 	tc->timeout_ms = -1;
+	/* Only this mode takes end of stream itself; the others keep the
+	 * default (eof reported as closed(0)). */
+	if (mode == TMODE_ECHO_EOF)
+		h.eof = h_eof;
 	rc = plat_loop_new(&tc->loop, &h);
 	cr_assert_eq(rc, 0, "plat_loop_new: %d", rc);
 }

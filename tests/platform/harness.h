@@ -23,19 +23,29 @@ enum tmode {
 	TMODE_ECHO,          /* write back whatever arrives */
 	TMODE_SINK,          /* count what arrives, write nothing */
 	TMODE_CLOSE_ON_DATA, /* plat_conn_close() inside data() */
+	TMODE_ECHO_EOF,      /* echo; at end of stream write "EOF" and close after it */
+	TMODE_REFUSE,        /* at accept: write "NO" and close after it (a refusal) */
 };
 
 /* The core's side of one connection. Loop thread only, except the atomics. */
+struct tcore;
+
 struct tconn {
+	struct tcore *tc;        /* borrowed: the owner */
 	struct plat_conn *c;     /* NULL once closed (by either side) */
 	int idx;
 	struct dob_identity id;  /* copied at accept; strings malloc'd */
 	uint8_t *pend;           /* echo: received, not yet written */
 	size_t pend_len;
 	uint8_t *out;            /* the buffer in flight (or last written) */
+	uint8_t *refusal;        /* TMODE_REFUSE: dob_malloc'd, freed at sent() */
 	size_t out_len;
 	bool writing;
 	atomic_int n_sent;       /* sent() calls */
+	atomic_int n_cancelled;  /* of which with -DOB_ECLOSED */
+	atomic_int last_status;  /* of the last sent() */
+	atomic_int n_close_cb;   /* close callbacks (tconn_close_cb) */
+	atomic_int n_eof;        /* eof() calls */
 	atomic_int closed;       /* closed() calls */
 	atomic_int closed_err;
 	atomic_long n_bytes;     /* bytes received */
@@ -49,7 +59,7 @@ struct tcore {
 	int run_rc;
 	enum tmode mode;
 	int64_t timeout_ms;      /* what next_timeout_ms answers */
-	atomic_int accepted, closed, sent, ticks, timeouts_asked, posted;
+	atomic_int accepted, closed, sent, ticks, timeouts_asked, posted, close_cbs;
 	atomic_int errors;       /* checks failed on the loop thread (LCHECK) */
 	int64_t live0;           /* dob_alloc_live() at tcore_init */
 	struct tconn *conns[TCORE_MAX_CONNS]; /* by accept order; loop thread writes */
@@ -58,6 +68,10 @@ struct tcore {
 	void (*on_post)(struct tcore *tc, void *msg);
 	void *user;
 };
+
+/* The close callback the tests give plat_conn_close*: counts, and checks
+ * that the write in flight reported first. */
+void tconn_close_cb(struct plat_conn *c);
 
 /* A temporary directory (mkdtemp) removed with everything in it by tdir_free. */
 char *tdir_new(void);

@@ -299,3 +299,43 @@ Test(posix_file, monotonic_and_wall_clocks)
 	cr_expect(llabs(wall / 1000000 - (int64_t)time(NULL)) <= 2);
 	texpect_no_leak(live0);
 }
+
+/* Issue 9 item 7: one broker per state directory. */
+Test(posix_file, dir_lock_is_exclusive_names_the_holder_pid_and_is_released)
+{
+	struct plat_lock *a = NULL, *b = NULL;
+	char err[512], pid[32], *path = tpath(dir, "lock");
+	int rc;
+
+	rc = plat_dir_lock(dir, &a, err, sizeof err);
+	cr_assert_eq(rc, 0, "%d %s", rc, err);
+	snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	expect_content(path, pid);
+	/* A second holder, even in this process (flock is per open file). */
+	rc = plat_dir_lock(dir, &b, err, sizeof err);
+	cr_assert_eq(rc, -DOB_EEXIST, "%d %s", rc, err);
+	cr_assert_null(b);
+	pid[strlen(pid) - 1] = '\0';
+	cr_expect(strstr(err, pid), "no pid in '%s'", err);
+	cr_expect(strstr(err, "in use by another broker"), "%s", err);
+	plat_dir_unlock(a);
+	rc = plat_dir_lock(dir, &b, err, sizeof err);
+	cr_assert_eq(rc, 0, "not released: %d %s", rc, err);
+	plat_dir_unlock(b);
+	plat_dir_unlock(NULL);
+	free(path);
+	texpect_no_leak(live0);
+}
+
+Test(posix_file, dir_lock_in_a_missing_dir_fails_with_the_path)
+{
+	struct plat_lock *a = NULL;
+	char err[512], *missing = tpath(dir, "nope");
+	int rc;
+
+	rc = plat_dir_lock(missing, &a, err, sizeof err);
+	cr_expect_eq(rc, -DOB_ENOTFOUND, "%d %s", rc, err);
+	cr_expect(strstr(err, "nope"), "%s", err);
+	cr_expect_null(a);
+	free(missing);
+}

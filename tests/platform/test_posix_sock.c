@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dob/alloc.h"
 #include "dob/err.h"
 #include "harness.h"
 
@@ -387,7 +388,7 @@ static void do_write(struct tcore *c, void *arg)
 	/* A second write while one is in flight. */
 	w->rc2 = plat_conn_write(t->c, w->buf, 1);
 	if (w->close_after) {
-		plat_conn_close_after_write(t->c);
+		plat_conn_close_after_write(t->c, tconn_close_cb);
 		t->c = NULL; /* the core lets go of it */
 	}
 }
@@ -445,7 +446,8 @@ Test(posix_sock, peer_hangup_calls_closed_once_with_no_error)
 	tcore_done(&tc);
 }
 
-Test(posix_sock, peer_hangup_with_a_write_in_flight_calls_closed_not_sent)
+/* The write always completes (libuv style): cancelled, then closed(). */
+Test(posix_sock, peer_hangup_with_a_write_in_flight_reports_it_cancelled_then_closed)
 {
 	struct write_arg w = { .idx = 0, .n = BIG };
 	struct tconn *t;
@@ -457,7 +459,8 @@ Test(posix_sock, peer_hangup_with_a_write_in_flight_calls_closed_not_sent)
 	cr_expect_eq(w.rc, 0);
 	close(fd);
 	expect_closed_once_by_hangup(t);
-	cr_expect_eq(atomic_load(&t->n_sent), 0);
+	cr_expect_eq(atomic_load(&t->n_sent), 1, "the write did not report");
+	cr_expect_eq(atomic_load(&t->last_status), -DOB_ECLOSED);
 	tcore_done(&tc);
 }
 
@@ -479,9 +482,11 @@ Test(posix_sock, close_after_write_delivers_the_last_bytes_then_a_clean_eof)
 	cr_assert_eq(trecv_exact(fd, got, BIG, 10000), BIG);
 	cr_expect_eq(memcmp(got, expect, BIG), 0);
 	cr_expect_eq(tread_one(fd, 5000), 0, "no clean EOF after the last bytes");
-	tms_sleep(50);
+	/* The write reports success, then the close callback comes. */
+	cr_expect(twait_int(&t->n_close_cb, 1, 5000), "no close callback");
+	cr_expect_eq(atomic_load(&t->n_sent), 1, "the write did not report once");
+	cr_expect_eq(atomic_load(&t->last_status), 0);
 	cr_expect_eq(atomic_load(&t->closed), 0, "closed() after close_after_write");
-	cr_expect_eq(atomic_load(&t->n_sent), 0, "sent() after close_after_write");
 	free(got);
 	free(expect);
 	close(fd);
@@ -498,7 +503,7 @@ static void close_after_now(struct tcore *c, void *arg)
 {
 	struct tconn *t = c->conns[*(int *)arg];
 
-	plat_conn_close_after_write(t->c);
+	plat_conn_close_after_write(t->c, tconn_close_cb);
 	t->c = NULL;
 }
 
@@ -532,6 +537,13 @@ Test(posix_sock, close_after_write_gives_up_on_a_peer_that_never_reads, .timeout
 	cr_expect(pfd.revents & POLLHUP);
 	cr_expect(plat_now_ms() - t0 >= 4000, "gave up after %lld ms",
 		  (long long)(plat_now_ms() - t0));
+	{
+		struct tconn *t = tcore_conn(&tc, 0);
+		/* The abandoned write reports cancelled, then the close callback. */
+		cr_expect(twait_int(&t->n_close_cb, 1, 5000), "no close callback");
+		cr_expect_eq(atomic_load(&t->n_sent), 1);
+		cr_expect_eq(atomic_load(&t->last_status), -DOB_ECLOSED);
+	}
 	close(fd);
 	tcore_done(&tc);
 }
@@ -549,7 +561,67 @@ Test(posix_sock, core_closing_in_data_gets_no_more_callbacks_and_peer_sees_eof)
 	tms_sleep(100);
 	cr_expect_eq(atomic_load(&t->closed), 0);
 	cr_expect_eq(atomic_load(&t->n_bytes), 1);
+	cr_expect(twait_int(&t->n_close_cb, 1, 5000), "no close callback");
 	close(fd);
+	tcore_done(&tc);
+}
+
+/* Issue 9 item 12: a peer that only shuts down its sending side still
+ * reads: eof() lets the core answer before closing. */
+Test(posix_sock, half_close_is_eof_and_the_peer_still_reads_the_answer)
+{
+	struct tconn *t;
+	char got[16];
+	int fd;
+
+	t = start_one(TMODE_ECHO_EOF, &fd);
+	tsend_all(fd, "abc", 3);
+	cr_assert_eq(trecv_exact(fd, got, 3, 5000), 3);
+	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
+	cr_assert_eq(trecv_exact(fd, got, 3, 5000), 3, "no answer after the half-close");
+	cr_expect_arr_eq(got, "EOF", 3);
+	cr_expect_eq(tread_one(fd, 5000), 0, "no EOF after the answer");
+	cr_expect(twait_int(&t->n_close_cb, 1, 5000), "no close callback");
+	cr_expect_eq(atomic_load(&t->n_eof), 1);
+	cr_expect_eq(atomic_load(&t->closed), 0, "closed() for a conn the core closed");
+	close(fd);
+	tcore_done(&tc);
+}
+
+/* Issue 9 item 8: every refused connection's buffer and conn are given back
+ * (sent(), then the close callback): nothing kept per refusal. Counted
+ * through the dob_alloc hook, not by RSS. */
+Test(posix_sock, thousands_of_refusals_keep_no_memory, .timeout = 120)
+{
+	int64_t live_mid = 0;
+	char got[2];
+
+	start(TMODE_REFUSE);
+	for (int i = 0; i < 3000; i++) {
+		int fd = tclient_connect(sock);
+
+		cr_assert(fd >= 0, "connect %d: %s", i, strerror(errno));
+		cr_assert_eq(trecv_exact(fd, got, 2, 5000), 2, "refusal %d not read", i);
+		cr_assert_eq(tread_one(fd, 5000), 0, "no EOF after refusal %d", i);
+		close(fd);
+		if (i == 99) {
+			cr_assert(twait_int(&tc.close_cbs, 100, 10000));
+			tcore_call(&tc, noop_call, NULL); /* the post ring exists now */
+			live_mid = dob_alloc_live();
+		}
+	}
+	cr_assert(twait_int(&tc.close_cbs, 3000, 20000), "close callbacks %d",
+		  atomic_load(&tc.close_cbs));
+	/* Conns are freed at the end of a loop iteration: one more turn. */
+	tcore_call(&tc, noop_call, NULL);
+	cr_expect_leq(dob_alloc_live(), live_mid, "%lld blocks live after 3000 refusals, %lld after 100",
+		      (long long)dob_alloc_live(), (long long)live_mid);
+	for (int i = 0; i < 3000; i++) {
+		struct tconn *t = tc.conns[i];
+		cr_assert_eq(atomic_load(&t->n_sent), 1, "conn %d: sent() %d times", i,
+			     atomic_load(&t->n_sent));
+		cr_assert_eq(atomic_load(&t->last_status), 0, "conn %d", i);
+	}
 	tcore_done(&tc);
 }
 

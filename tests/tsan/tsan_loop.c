@@ -74,7 +74,7 @@ static void on_accepted(void *ctx, struct plat_conn *c, const struct dob_identit
 
 	(void)peer;
 	if (!e) {
-		plat_conn_close(c);
+		plat_conn_close(c, NULL);
 		return;
 	}
 	plat_conn_set_data(c, e);
@@ -93,14 +93,15 @@ static void on_data(void *ctx, struct plat_conn *c, const uint8_t *p, size_t n)
 	flush(c, e);
 }
 
-static void on_sent(void *ctx, struct plat_conn *c)
+static void on_sent(void *ctx, struct plat_conn *c, int status)
 {
 	struct econn *e = plat_conn_get_data(c);
 
 	(void)ctx;
 	dob_free(e->inflight);
 	e->inflight = NULL;
-	flush(c, e);
+	if (status == 0)
+		flush(c, e);
 }
 
 static void on_closed(void *ctx, struct plat_conn *c, int err)
@@ -109,7 +110,7 @@ static void on_closed(void *ctx, struct plat_conn *c, int err)
 	struct econn *e = plat_conn_get_data(c);
 
 	(void)err;
-	dob_free(e->inflight);
+	dob_free(e->inflight); /* NULL: its sent() came first */
 	dob_free(e);
 	atomic_fetch_sub(&st->conns, 1);
 }

@@ -1221,6 +1221,40 @@ Test(episode, a_compacted_journal_keeps_the_delayed_decisions_told_ok)
 	cl_free(&a);
 }
 
+Test(episode, no_event_or_reply_leaves_before_its_journal_records_are_durable)
+{
+	struct client a;
+	struct fb_job *j;
+	uint64_t syncs, ep;
+
+	cl_connect(&a, &h, &alice);
+	cl_hello(&a, "ctl-a", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&a, "durable");
+	/* The disk takes the write but cannot make it durable: the JobError
+	 * (journaled first) must wait. */
+	fake_files_fail_sync(-DOB_EIO);
+	fb_error(h.fb, j, 0x80190194);
+	fake_pump(h.loop);
+	cl_expect_nothing(&a);
+	/* The fsync works again: one commit covers the record, then the event
+	 * goes out. */
+	syncs = fake_files_syncs();
+	fake_files_fail_sync(0);
+	fake_pump(h.loop);
+	ep = expect_job_error(&a, j, 0x80190194);
+	cr_assert_gt(fake_files_syncs(), syncs);
+	/* The same for a decision: no Resolution and no OK before its record
+	 * is durable. */
+	fake_files_fail_sync(-DOB_EIO);
+	send_act(&a, 77, j, ep, DOB_ACTION_CANCEL, 0);
+	fake_pump(h.loop);
+	cl_expect_nothing(&a);
+	fake_files_fail_sync(0);
+	fake_pump(h.loop);
+	expect_resolution(&a, ep, DOB_RESOLVED_CONTROLLER, DOB_ACTION_CANCEL, "ctl-a");
+	cl_free(&a);
+}
+
 Test(episode, a_final_state_seen_while_our_cancel_is_in_flight_is_credited_to_the_cancel)
 {
 	struct client a;

@@ -282,10 +282,12 @@ Test(router, frames_are_batched_into_few_writes)
 
 Test(router, stats_count_subscribers_events_and_drops)
 {
-	struct client ctl;
+	struct client ctl, w;
 	struct dob_msg m, r;
 	struct fb_job *j;
 
+	cl_connect(&w, &h, &alice);
+	cl_hello(&w, "watcher", DOB_ROLE_OBSERVER, NULL);
 	cl_connect(&ctl, &h, &alice);
 	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
 	j = submitted(&ctl, "s");
@@ -295,7 +297,7 @@ Test(router, stats_count_subscribers_events_and_drops)
 	m.type = DOB_MSG_GET_STATS;
 	cl_request(&ctl, &m, DOB_MSG_STATS, &r);
 	cr_assert_eq(r.u.stats.status, DOB_STATUS_OK);
-	cr_assert_eq(r.u.stats.subscribers, 1);
+	cr_assert_eq(r.u.stats.subscribers, 1, "the watcher, not the asking client");
 	cr_assert_eq(r.u.stats.events_in, 1);
 	cr_assert_geq(r.u.stats.events_out, 1);
 	cr_assert_eq(r.u.stats.pending_episodes, 1);
@@ -303,4 +305,114 @@ Test(router, stats_count_subscribers_events_and_drops)
 	cr_assert_eq(r.u.stats.n_sessions, 0, "per-session stats are for privileged callers");
 	dob_msg_clear(&r);
 	cl_free(&ctl);
+	cl_free(&w);
+}
+
+/* Regression (issue 12): `dobctl stats` alone counted itself as a
+ * subscriber, and listed itself among the sessions. */
+Test(router, stats_do_not_count_the_asking_client)
+{
+	struct dob_identity root = h_admin();
+	struct client adm;
+	struct dob_msg m, r;
+
+	cl_connect(&adm, &h, &root);
+	cl_hello(&adm, "dobctl", DOB_ROLE_OBSERVER, NULL);
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_GET_STATS;
+	cl_request(&adm, &m, DOB_MSG_STATS, &r);
+	cr_assert_eq(r.u.stats.subscribers, 0);
+	cr_assert_eq(r.u.stats.n_sessions, 0);
+	dob_msg_clear(&r);
+	cl_free(&adm);
+}
+
+static void small_byte_queues(struct broker_config *c)
+{
+	/* Frames are plenty; bytes are not: the hard limit holds two 4 KiB
+	 * frames, some twenty JobErrors. */
+	c->max_frame = 4096;
+	c->queue_soft_limit = 1000;
+	c->queue_hard_limit = 2000;
+	c->queue_soft_bytes = 2048;
+	c->queue_hard_bytes = 8192;
+}
+
+/* Issue 9 item 8: queues were bounded in frames only (8192 x 64 KiB = 512 MiB
+ * a connection). Past the hard limit in bytes, errors included, the
+ * subscriber is disconnected; the others are unaffected. */
+Test(router, past_the_hard_byte_limit_a_subscriber_is_disconnected_too_slow)
+{
+	struct client ctl, slow, other;
+	struct fb_job *jobs[60];
+	unsigned n[32];
+
+	h_teardown(&h);
+	h_setup(&h, small_byte_queues);
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	for (int i = 0; i < 60; i++) {
+		char name[300];
+		/* Long names: each JobError is some 400 bytes; 60 of them are
+		 * more than the 8 KiB hard limit, far fewer than its frames. */
+		snprintf(name, sizeof(name), "%0240d-%d", 0, i);
+		jobs[i] = submitted(&ctl, name);
+	}
+	cl_connect(&slow, &h, &alice);
+	cl_hello(&slow, "slow", DOB_ROLE_OBSERVER, NULL);
+	cl_connect(&other, &h, &alice);
+	cl_hello(&other, "other", DOB_ROLE_OBSERVER, NULL);
+	fake_conn_stall(slow.c, true);
+	for (int i = 0; i < 60; i++)
+		fb_error(h.fb, jobs[i], 0x80190194);
+	fake_pump(h.loop);
+	fake_clock_advance(h.loop, 5000);
+	cr_assert(fake_conn_is_closed(slow.c), "not disconnected past the hard byte limit");
+	drain(&other, n);
+	cr_assert_eq(n[DOB_MSG_JOB_ERROR], 60, "others are unaffected");
+	cr_assert_eq(n[DOB_MSG_PROTOCOL_ERROR], 0);
+	cr_assert_eq(broker_pending_count(h.b), 60, "the episodes stay pending");
+	cl_free(&slow);
+	cl_free(&ctl);
+	cl_free(&other);
+}
+
+/* Past the soft limit in bytes, progress is dropped and a Gap follows. */
+Test(router, past_the_soft_byte_limit_progress_is_dropped_with_a_gap)
+{
+	struct client ctl, w;
+	struct fb_job *j;
+	struct dob_msg m;
+	uint64_t gap = 0;
+	unsigned modified = 0;
+
+	h_teardown(&h);
+	h_setup(&h, small_byte_queues);
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	{
+		char name[300];
+		snprintf(name, sizeof(name), "%0250d", 0);
+		j = submitted(&ctl, name);
+	}
+	cl_connect(&w, &h, &alice);
+	cl_hello(&w, "w", DOB_ROLE_OBSERVER, NULL);
+	fake_conn_stall(w.c, true);
+	for (int i = 0; i < 40; i++)
+		fb_event(h.fb, j, BACKEND_EV_MODIFIED);
+	fake_pump(h.loop);
+	fake_conn_stall(w.c, false);
+	while (cl_recv(&w, &m)) {
+		if (m.type == DOB_MSG_GAP)
+			gap += m.u.gap.dropped;
+		if (m.type == DOB_MSG_JOB_MODIFIED)
+			modified++;
+		dob_msg_clear(&m);
+	}
+	cr_assert_gt(gap, 0, "no Gap: %u of 40 delivered", modified);
+	cr_assert_eq(modified + gap, 40, "%u delivered + %llu dropped", modified,
+		     (unsigned long long)gap);
+	cr_assert(!fake_conn_is_closed(w.c));
+	cl_free(&ctl);
+	cl_free(&w);
 }

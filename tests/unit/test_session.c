@@ -357,3 +357,185 @@ Test(session, shutdown_tells_every_session_shutting_down)
 	cl_free(&a);
 	cl_free(&b);
 }
+
+/* Issue 9 item 8: a client cut for RATE_LIMITED that reconnects at once is
+ * still limited (the bucket used to start full on every connection). */
+Test(session, reconnecting_does_not_refill_the_rate_bucket)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	struct dob_msg m;
+	int pongs = 0;
+
+	h_teardown(&h);
+	h_setup(&h, rate_limited);
+	for (int round = 0; round < 5; round++) {
+		cl_connect(&cl, &h, &id);
+		cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+		for (uint64_t i = 1; i <= 10; i++) {
+			send_ping(&cl, i, i);
+			cl_expect(&cl, round == 0 && i <= 4 ? DOB_MSG_PONG : DOB_MSG_PROTOCOL_ERROR, &m);
+			if (m.type == DOB_MSG_PONG) {
+				pongs++;
+				dob_msg_clear(&m);
+				continue;
+			}
+			cr_assert_eq(m.u.protocol_error.code, DOB_PERR_RATE_LIMITED, "round %d", round);
+			dob_msg_clear(&m);
+			break;
+		}
+		cl_free(&cl);
+		fake_pump(h.loop);
+	}
+	cr_assert_eq(pongs, 4, "the reconnect loop got %d pongs, the burst allows 4", pongs);
+	/* Time refills it, as for one connection. */
+	fake_clock_advance(h.loop, 1000);
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	send_ping(&cl, 1, 1);
+	cl_expect(&cl, DOB_MSG_PONG, NULL);
+	cl_free(&cl);
+}
+
+/* Other connections of the same user keep their own budget. */
+Test(session, a_flooding_connection_leaves_its_users_other_connections_served)
+{
+	struct dob_identity id = h_user(1000);
+	struct client a, b;
+	struct dob_msg m;
+
+	h_teardown(&h);
+	h_setup(&h, rate_limited);
+	cl_connect(&a, &h, &id);
+	cl_hello(&a, "a", DOB_ROLE_OBSERVER, NULL);
+	cl_connect(&b, &h, &id);
+	cl_hello(&b, "b", DOB_ROLE_OBSERVER, NULL);
+	for (uint64_t i = 1; i <= 5; i++)
+		send_ping(&a, i, i);
+	for (int i = 0; i < 4; i++)
+		cl_expect(&a, DOB_MSG_PONG, NULL);
+	cl_expect(&a, DOB_MSG_PROTOCOL_ERROR, &m);
+	cr_assert_eq(m.u.protocol_error.code, DOB_PERR_RATE_LIMITED);
+	dob_msg_clear(&m);
+	send_ping(&b, 1, 1);
+	cl_expect(&b, DOB_MSG_PONG, NULL);
+	cl_free(&a);
+	cl_free(&b);
+}
+
+/* Issue 9 item 8: each connection refused with TOO_MANY_CONNECTIONS kept
+ * about 105 bytes (its last buffer, "lingering") until shutdown. Counted
+ * with the allocation hook: nothing may be left per refusal. */
+Test(session, thousands_of_refused_connections_keep_no_memory)
+{
+	struct dob_identity id = h_user(1000);
+	struct client a, b, c;
+	int64_t live0 = 0;
+
+	h_teardown(&h);
+	h_setup(&h, limit_conns);
+	cl_connect(&a, &h, &id);
+	cl_connect(&b, &h, &id);
+	for (int i = 0; i < 3000; i++) {
+		cl_connect(&c, &h, &id);
+		expect_perr(&c, DOB_PERR_TOO_MANY_CONNECTIONS, "limit 2");
+		cr_assert(fake_conn_released(c.c), "refusal %d: the session is kept", i);
+		cl_free(&c);
+		if (i == 9)
+			live0 = dob_alloc_live();
+	}
+	cr_expect_eq(dob_alloc_live(), live0, "%lld blocks live after 3000 refusals, %lld after 10",
+		     (long long)dob_alloc_live(), (long long)live0);
+	cr_expect_eq(broker_session_count(h.b), 2);
+	cl_free(&a);
+	cl_free(&b);
+}
+
+/* Issue 9 item 12: a peer that stops sending inside a frame is told
+ * TRUNCATED (docs/protocol.md) before the close. */
+Test(session, half_close_inside_a_frame_gets_truncated)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	static const uint8_t part[] = { 16, 0, 0, 0, 0x0a, 0x01 }; /* 2 of 16 bytes */
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	cl_send_bytes(&cl, part, sizeof(part));
+	fake_conn_shutdown(cl.c);
+	expect_perr(&cl, DOB_PERR_TRUNCATED, NULL);
+	cr_assert(fake_conn_released(cl.c));
+	cr_assert_eq(broker_session_count(h.b), 0);
+	cl_free(&cl);
+}
+
+Test(session, half_close_inside_the_length_prefix_gets_truncated)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	static const uint8_t part[] = { 16, 0 };
+
+	cl_connect(&cl, &h, &id);
+	cl_send_bytes(&cl, part, sizeof(part));
+	fake_conn_shutdown(cl.c);
+	expect_perr(&cl, DOB_PERR_TRUNCATED, NULL);
+	cl_free(&cl);
+}
+
+Test(session, half_close_between_frames_closes_without_an_error)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	fake_conn_shutdown(cl.c);
+	fake_pump(h.loop);
+	cl_expect_nothing(&cl);
+	cr_assert(fake_conn_is_closed(cl.c));
+	cr_assert(fake_conn_released(cl.c));
+	cr_assert_eq(broker_session_count(h.b), 0);
+	cl_free(&cl);
+}
+
+/* A write in flight when the peer hangs up reports cancelled and frees its
+ * buffer: no leak, no use after free (run under ASan in make check). */
+Test(session, hangup_with_a_write_in_flight_frees_everything)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+	int64_t live0;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	live0 = dob_alloc_live();
+	fake_conn_stall(cl.c, true);
+	send_ping(&cl, 1, 1);
+	cr_assert(fake_conn_write_pending(cl.c));
+	fake_conn_hangup(cl.c);
+	fake_pump(h.loop);
+	cr_assert_eq(broker_session_count(h.b), 0);
+	cr_expect_lt(dob_alloc_live(), live0, "the session and its buffer are freed");
+	cl_free(&cl);
+}
+
+/* A peer that half-closes and never reads the batch in flight does not pin
+ * its session: the write is given up after the handshake timeout. */
+Test(session, half_close_with_a_stuck_write_is_given_up)
+{
+	struct dob_identity id = h_user(1000);
+	struct client cl;
+
+	cl_connect(&cl, &h, &id);
+	cl_hello(&cl, "w", DOB_ROLE_OBSERVER, NULL);
+	fake_conn_stall(cl.c, true);
+	send_ping(&cl, 1, 1);
+	cr_assert(fake_conn_write_pending(cl.c));
+	fake_conn_shutdown(cl.c);
+	fake_pump(h.loop);
+	cr_assert(!fake_conn_released(cl.c), "closed before the write had its chance");
+	fake_clock_advance(h.loop, 5000);
+	cr_assert(fake_conn_released(cl.c), "the stuck write pins the session");
+	cr_assert_eq(broker_session_count(h.b), 0);
+	cl_free(&cl);
+}

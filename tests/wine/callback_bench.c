@@ -256,7 +256,7 @@ struct broker_run {
 	long events_min, events_max; /* per reading subscriber */
 	struct com_pool_stats pool;  /* the callback's pool at the end */
 	bool stats_ok;
-	uint32_t subscribers_after;  /* GetStats at the end, without its own */
+	uint32_t subscribers_after;  /* GetStats at the end (it never counts its caller) */
 	bool silent_connected;       /* the one that never reads, at the end */
 	uint32_t silent_queue;       /* its queue depth then */
 	uint64_t silent_dropped;     /* events dropped for it (Gap) */
@@ -416,7 +416,7 @@ static void run_broker(IBackgroundCopyManager *mgr, int64_t *ticks, int n, struc
 		o.client_name = "stats";
 		o.connect_timeout_ms = 10000;
 		if (dobc_connect(&sc, &o) == 0 && dobc_stats(sc, &st, 10000) == 0) {
-			out->subscribers_after = st.subscribers - 1;
+			out->subscribers_after = st.subscribers;
 			for (size_t i = 0; i < st.n_sessions; i++) {
 				const struct dob_subscriber_stats *ss = &st.sessions[i];
 

@@ -298,6 +298,38 @@ static void rmtree(const char *dir)
 	RemoveDirectoryA(dir);
 }
 
+/* The state directory's lock (issue 9 item 7): exclusive (LockFileEx is per
+ * handle, so a second open in this process conflicts like a second broker),
+ * the holder's pid readable in the file and named in the refusal. */
+static void test_dir_lock(void)
+{
+	char d[700], lockf[760], err[512], pid[32];
+	struct plat_lock *a = NULL, *b = NULL;
+	path(d, sizeof(d), "locked");
+	CHECK_EQ(plat_mkdir_private(d), 0);
+	CHECK_EQ(plat_dir_lock(d, &a, err, sizeof(err)), 0);
+	CHECK(a != NULL);
+	snprintf(lockf, sizeof(lockf), "%s\\lock", d);
+	snprintf(pid, sizeof(pid), "%lu", (unsigned long)GetCurrentProcessId());
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	CHECK_EQ(plat_file_read_all(lockf, &buf, &len), 0);
+	CHECK(buf && len >= strlen(pid) && memcmp(buf, pid, strlen(pid)) == 0);
+	dob_free(buf);
+	CHECK_EQ(plat_dir_lock(d, &b, err, sizeof(err)), -DOB_EEXIST);
+	CHECK(b == NULL);
+	CHECK(strstr(err, pid) != NULL);
+	CHECK(strstr(err, "in use by another broker") != NULL);
+	plat_dir_unlock(a);
+	CHECK_EQ(plat_dir_lock(d, &b, err, sizeof(err)), 0);
+	plat_dir_unlock(b);
+	plat_dir_unlock(NULL);
+	char missing[760];
+	snprintf(missing, sizeof(missing), "%s\\nope", d);
+	CHECK_EQ(plat_dir_lock(missing, &a, err, sizeof(err)), -DOB_ENOTFOUND);
+	CHECK(strstr(err, "nope") != NULL);
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -312,6 +344,7 @@ int main(void)
 	test_utf8_paths();
 	test_errors();
 	test_clocks_and_defaults();
+	test_dir_lock();
 	rmtree(base);
 	return wt_finish("file_test");
 }

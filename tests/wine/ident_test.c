@@ -48,7 +48,7 @@ static void on_closed(void *ctx, struct plat_conn *c, int err)
 	InterlockedIncrement(&n_closed);
 }
 
-static void on_sent(void *ctx, struct plat_conn *c)
+static void on_sent(void *ctx, struct plat_conn *c, int status)
 {
 }
 
