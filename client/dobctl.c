@@ -92,6 +92,13 @@ static const char usage_text[] =
 	"      a live view: managed jobs, pending episodes, subscribers, rates;\n"
 	"      refreshed every --interval (default 1000) on a terminal (--count:\n"
 	"      N screens), one snapshot when stdout is not a terminal (or --once).\n"
+	"  history [--job GUID]... [--limit N]\n"
+	"      resolved episodes you may see, newest first: when, who decided\n"
+	"      what, the HRESULT and the job's state after it (N: 1..4096).\n"
+	"  unmanaged\n"
+	"      jobs the backend has that the broker does not manage (yours; every\n"
+	"      user's for an administrator): the GUID to pass to adopt. The DO\n"
+	"      backend cannot list them (exit 4).\n"
 	"  ping              round trip to the broker\n"
 	"\n"
 	"exit codes:\n"
@@ -1296,6 +1303,114 @@ static int cmd_stats(struct global *g, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* ---------------------------------------------------------------- history, unmanaged */
+
+static int cmd_history(struct global *g, int argc, char **argv)
+{
+	struct dob_guid jobs[DOB_MAX_FILTER_JOBS];
+	struct dob_history_reply rep;
+	struct dobc *c = NULL;
+	struct jsonw w;
+	size_t n_jobs = 0, k;
+	uint32_t limit = 0;
+	const char *v;
+	int i = 0, r, code;
+
+	while (i < argc) {
+		if ((r = opt(argc, argv, &i, "--job", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			if (n_jobs == DOB_MAX_FILTER_JOBS)
+				return usage_error("history: at most %d --job options",
+						   DOB_MAX_FILTER_JOBS);
+			if (parse_guid(v, &jobs[n_jobs]))
+				return EXIT_USAGE;
+			n_jobs++;
+		} else if ((r = opt(argc, argv, &i, "--limit", &v)) != 0) {
+			if (r < 0)
+				return EXIT_USAGE;
+			if (dobctl_parse_u32(v, &limit) < 0 || limit < 1 || limit > DOB_MAX_HISTORY)
+				return usage_error("history: --limit wants 1..%d, got '%s'",
+						   DOB_MAX_HISTORY, v);
+		} else if ((code = other_word("history", argc, argv, &i, g)) != 0) {
+			return code;
+		}
+	}
+	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
+	if (code)
+		return code;
+	r = dobc_list_history(c, n_jobs ? jobs : NULL, n_jobs, limit, &rep, g->timeout_ms);
+	if (r < 0) {
+		code = request_failed(c, "history", r);
+		dobc_history_reply_clear(&rep);
+		dobc_close(c);
+		return code;
+	}
+	jsonw_init(&w);
+	for (k = 0; k < rep.n_entries; k++) {
+		char line[1024];
+
+		if (g->json) {
+			dobctl_history_json(&w, &rep.entries[k]);
+			print_json(&w);
+			continue;
+		}
+		dobctl_history_line(&rep.entries[k], line, sizeof line);
+		printf("%s\n", line);
+	}
+	if (rep.message && *rep.message)
+		say("history: %s", rep.message); /* e.g. truncated to one frame */
+	jsonw_free(&w);
+	dobc_history_reply_clear(&rep);
+	dobc_close(c);
+	return EXIT_OK;
+}
+
+static int cmd_unmanaged(struct global *g, int argc, char **argv)
+{
+	struct dob_unmanaged_reply rep;
+	struct dobc *c = NULL;
+	struct jsonw w;
+	size_t k;
+	int r, code;
+
+	if (no_args("unmanaged", argc, argv, g))
+		return EXIT_USAGE;
+	code = connect_as(g, DOB_ROLE_OBSERVER, NULL, &c);
+	if (code)
+		return code;
+	r = dobc_list_unmanaged(c, &rep, g->timeout_ms);
+	if (r < 0) {
+		code = request_failed(c, "unmanaged", r);
+		dobc_unmanaged_reply_clear(&rep);
+		dobc_close(c);
+		return code;
+	}
+	jsonw_init(&w);
+	if (!g->json)
+		printf("%-38s  %-16s %-24s %s\n", "JOB", "STATE", "OWNER", "NAME");
+	for (k = 0; k < rep.n_jobs; k++) {
+		const struct dob_job_info *j = &rep.jobs[k];
+		char gs[DOB_GUID_STR_LEN];
+
+		if (g->json) {
+			dobctl_unmanaged_json(&w, j);
+			print_json(&w);
+			continue;
+		}
+		dob_guid_format(&j->job_id, gs);
+		printf("%-38s  %-16s %-24s %s\n", gs, dob_state_name(j->state),
+		       j->owner && *j->owner ? j->owner : "-",
+		       j->display_name ? j->display_name : "");
+	}
+	if (rep.message && *rep.message)
+		say("unmanaged: %s", rep.message);
+	jsonw_free(&w);
+	dobc_unmanaged_reply_clear(&rep);
+	dobc_close(c);
+	return EXIT_OK;
+}
+
 static int cmd_ping(struct global *g, int argc, char **argv)
 {
 	const struct dob_welcome *w;
@@ -1502,7 +1617,8 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "watch", cmd_watch }, { "act", cmd_act },	{ "submit", cmd_submit },
 		{ "adopt", cmd_adopt }, { "jobs", cmd_jobs }, { "stats", cmd_stats },
-		{ "top", cmd_top },     { "ping", cmd_ping },
+		{ "top", cmd_top },     { "ping", cmd_ping },	{ "history", cmd_history },
+		{ "unmanaged", cmd_unmanaged },
 	};
 	struct global g = { .name = "dobctl", .timeout_ms = DEFAULT_TIMEOUT_MS };
 	const char *env = getenv(ENDPOINT_ENV);

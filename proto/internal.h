@@ -145,5 +145,6 @@ int validate_hello(const void *s, struct validate_path *p, struct dob_codec_erro
 int validate_welcome(const void *s, struct validate_path *p, struct dob_codec_error *err);
 int validate_act(const void *s, struct validate_path *p, struct dob_codec_error *err);
 int validate_policy(const void *s, struct validate_path *p, struct dob_codec_error *err);
+int validate_list_history(const void *s, struct validate_path *p, struct dob_codec_error *err);
 
 #endif

@@ -309,7 +309,39 @@ static const struct layout_field ping_f[] = { U64(nonce, 1) };
 static const struct layout_type ping_t = TYPE(T, ping_f, NULL);
 #undef T
 
-/* ListJobs and GetStats have no fields. */
+#define T struct dob_list_history
+static const struct layout_field list_history_f[] = {
+	GUIDS(job_ids, 1, DOB_MAX_FILTER_JOBS), U32(limit, 2),
+};
+static const struct layout_type list_history_t =
+	TYPE(T, list_history_f, validate_list_history);
+#undef T
+
+#define T struct dob_history_entry
+static const struct layout_field history_entry_f[] = {
+	SUB(resolution, 1, resolution_t), I64(resolved_us, 2), I64(first_seen_us, 3),
+	STR(display_name, 4, 0, NAME),
+};
+static const struct layout_type history_entry_t = TYPE(T, history_entry_f, NULL);
+#undef T
+
+#define T struct dob_history_reply
+static const struct layout_field history_reply_f[] = {
+	ENUM(status, 1, "Status", DOB_STATUS_MAX), STR(message, 2, 0, TEXT),
+	ARR(entries, 3, 0, DOB_MAX_HISTORY, history_entry_t),
+};
+static const struct layout_type history_reply_t = TYPE(T, history_reply_f, NULL);
+#undef T
+
+#define T struct dob_unmanaged_reply
+static const struct layout_field unmanaged_reply_f[] = {
+	ENUM(status, 1, "Status", DOB_STATUS_MAX), STR(message, 2, 0, TEXT),
+	U32(hresult, 3), ARR(jobs, 4, 0, DOB_MAX_UNMANAGED, layout_job_info),
+};
+static const struct layout_type unmanaged_reply_t = TYPE(T, unmanaged_reply_f, NULL);
+#undef T
+
+/* ListJobs, GetStats and ListUnmanaged have no fields. */
 static const struct layout_type empty_t = { 0, 0, NULL, NULL };
 
 const struct layout_body layout_msgs[] = {
@@ -332,6 +364,10 @@ const struct layout_body layout_msgs[] = {
 	{ DOB_MSG_STATS, "stats", &stats_t, CORR_REQUIRED },
 	{ DOB_MSG_PING, "ping", &ping_t, CORR_REQUIRED },
 	{ DOB_MSG_PONG, "pong", &ping_t, CORR_REQUIRED },
+	{ DOB_MSG_LIST_HISTORY, "list_history", &list_history_t, CORR_REQUIRED },
+	{ DOB_MSG_HISTORY_REPLY, "history_reply", &history_reply_t, CORR_REQUIRED },
+	{ DOB_MSG_LIST_UNMANAGED, "list_unmanaged", &empty_t, CORR_REQUIRED },
+	{ DOB_MSG_UNMANAGED_REPLY, "unmanaged_reply", &unmanaged_reply_t, CORR_REQUIRED },
 };
 const size_t layout_n_msgs = NFIELDS(layout_msgs);
 
@@ -364,6 +400,12 @@ static const struct layout_field journal_decision_f[] = {
 	{ .name = "episode_id", .num = 1, .kind = LK_U64, .off = JR(decision.episode_id) },
 	{ .name = "resolution", .num = 2, .kind = LK_SUB, .off = JR(decision.resolution),
 	  .sub = &resolution_t },
+	{ .name = "resolved_us", .num = 3, .kind = LK_I64, .off = JR(decision.resolved_us) },
+	{ .name = "first_seen_us", .num = 4, .kind = LK_I64, .off = JR(decision.first_seen_us) },
+	{ .name = "owner", .num = 5, .kind = LK_OPT, .off = JR(decision.owner),
+	  .aux = JR(decision.has_owner), .sub = &layout_identity },
+	{ .name = "display_name", .num = 6, .kind = LK_STR, .off = JR(decision.display_name),
+	  .max = NAME },
 };
 static const struct layout_type journal_decision_t = {
 	JRSIZE(decision), NFIELDS(journal_decision_f), journal_decision_f, NULL

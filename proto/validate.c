@@ -353,6 +353,16 @@ int validate_policy(const void *s, struct validate_path *p, struct dob_codec_err
 	return 0;
 }
 
+int validate_list_history(const void *s, struct validate_path *p, struct dob_codec_error *err)
+{
+	const struct dob_list_history *h = s;
+
+	if (h->limit > DOB_MAX_HISTORY)
+		return validate_fail_at(p, err, "limit", "%" PRIu32 ", max %u", h->limit,
+					(unsigned)DOB_MAX_HISTORY);
+	return 0;
+}
+
 /* ------------------------------------------------------------ entry points */
 
 /* The layout of a oneof body of that type, or NULL with the reason in err. */

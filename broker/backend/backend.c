@@ -84,6 +84,9 @@ void backend_result_free(struct backend_result *r)
 		return;
 	dob_free(r->message);
 	backend_job_clear(&r->job);
+	for (size_t i = 0; r->jobs && i < r->n_jobs; i++)
+		backend_job_clear(&r->jobs[i]);
+	dob_free(r->jobs);
 	dob_free(r);
 }
 

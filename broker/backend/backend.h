@@ -65,6 +65,7 @@ enum backend_req_kind {
 	 * (sim_create / sim_add_file in scenario.h). The core never sends them. */
 	BACKEND_REQ_CREATE = 6,  /* CreateJob: a SUSPENDED job without files, no callback */
 	BACKEND_REQ_ADD_FILE = 7, /* add one file to a job that is not final */
+	BACKEND_REQ_ENUMERATE = 8, /* list the jobs the service knows (EnumJobs) */
 };
 
 /* Result of a request. hresult is the COM call's (or the simulator's)
@@ -79,6 +80,10 @@ struct backend_result {
 	char *message;          /* owned; optional human text */
 	bool has_job;           /* job holds the job as read after the call */
 	struct backend_job job;
+	/* BACKEND_REQ_ENUMERATE: every job the service listed (info only;
+	 * field_errors say which getters failed). */
+	size_t n_jobs;
+	struct backend_job *jobs; /* owned array */
 };
 
 /* Time for a backend that does its work on the loop thread (sim): the
@@ -120,6 +125,11 @@ struct backend_ops {
 	int (*query)(struct backend *b, uint64_t req, const struct dob_guid *job);
 	int (*act)(struct backend *b, uint64_t req, const struct dob_guid *job, enum dob_action action);
 	int (*detach)(struct backend *b, uint64_t req, const struct dob_guid *job);
+	/* Lists the jobs the service knows: every user's when all_users (BITS:
+	 * BG_JOB_ENUM_ALL_USERS, which needs an administrator), else the
+	 * broker's own user's. NULL when the backend cannot enumerate (DO has
+	 * no EnumJobs): the core answers STATUS_UNAVAILABLE. */
+	int (*enumerate)(struct backend *b, uint64_t req, bool all_users);
 
 	/* Map a backend HRESULT to one meaning (DO and BITS twins are equal):
 	 * returns a DOB_STATUS_* for an action's result. */

@@ -944,6 +944,26 @@ static void fault_answer(struct sim *s, const struct sim_op *op, struct backend_
 		 s->scn->name, f->line);
 }
 
+/* Every job of the simulator (EnumJobs with BG_JOB_ENUM_ALL_USERS: the sim
+ * has no users of its own; the core shows each caller only its own). */
+static int enumerate_jobs(struct sim *s, struct backend_result *r)
+{
+	size_t n = 0;
+
+	for (const struct sim_job *j = s->jobs; j; j = j->next)
+		n++;
+	if (!n)
+		return 0;
+	if (!(r->jobs = dob_calloc(n, sizeof(*r->jobs))))
+		return -DOB_ENOMEM;
+	for (const struct sim_job *j = s->jobs; j; j = j->next) {
+		if (snapshot(s, j, &r->jobs[r->n_jobs]) < 0)
+			return -DOB_ENOMEM;
+		r->n_jobs++;
+	}
+	return 0;
+}
+
 static void answer(struct sim *s, struct sim_op *op)
 {
 	struct backend_result *r = dob_calloc(1, sizeof(*r));
@@ -985,6 +1005,14 @@ static void answer(struct sim *s, struct sim_op *op)
 			s->jobs = j;
 			j->created_us = j->modified_us = wall_us(s);
 			persist(s);
+		}
+	} else if (op->rkind == BACKEND_REQ_ENUMERATE) {
+		if (op->fault) {
+			r->hresult = op->fault->hresult;
+			snprintf(msg, sizeof(msg), "injected fault (%s:%u)", s->scn->name,
+				 op->fault->line);
+		} else if (enumerate_jobs(s, r) < 0) {
+			r->err = -DOB_ENOMEM;
 		}
 	} else if (!(j = find_job(s, &op->id))) {
 		dob_guid_format(&op->id, gb);
@@ -1081,6 +1109,7 @@ static enum scn_req req_of(enum backend_req_kind k, enum dob_action a)
 	case BACKEND_REQ_ATTACH: return SCN_REQ_ATTACH;
 	case BACKEND_REQ_QUERY: return SCN_REQ_QUERY;
 	case BACKEND_REQ_DETACH: return SCN_REQ_DETACH;
+	case BACKEND_REQ_ENUMERATE: return SCN_REQ_ANY; /* only `fault any` hits it */
 	default: break;
 	}
 	switch (a) {
@@ -1337,6 +1366,13 @@ static int sim_act(struct backend *b, uint64_t req, const struct dob_guid *job,
 		   enum dob_action action)
 {
 	return job ? request(b, req, BACKEND_REQ_ACT, job, action, NULL) : -DOB_EINVAL;
+}
+
+static int sim_enumerate(struct backend *b, uint64_t req, bool all_users)
+{
+	static const struct dob_guid none;
+
+	return request(b, req, BACKEND_REQ_ENUMERATE, &none, DOB_ACTION_UNSPECIFIED, NULL);
 }
 
 static int sim_detach(struct backend *b, uint64_t req, const struct dob_guid *job)
@@ -1643,6 +1679,7 @@ static const struct backend_ops sim_ops = {
 	.query = sim_query,
 	.act = sim_act,
 	.detach = sim_detach,
+	.enumerate = sim_enumerate,
 	.status_of = backend_status_of,
 	.hresult_name = backend_hresult_name,
 };

@@ -70,15 +70,7 @@ static int snapshot(void *ctx, struct journal *jr, journal_emit_fn emit)
 				return rc;
 		}
 	for (size_t k = 0; k < b->hist_n; k++) {
-		const struct resolved *h = &b->hist[(b->hist_head + k) % HISTORY_MAX];
-		memset(&r, 0, sizeof(r));
-		r.type = DOB_JREC_DECISION;
-		r.u.decision.episode_id = h->episode_id;
-		r.u.decision.resolution.job_id = h->job;
-		r.u.decision.resolution.episode_id = h->episode_id;
-		r.u.decision.resolution.action = h->action;
-		r.u.decision.resolution.resolved_by = h->by;
-		r.u.decision.resolution.actor = h->actor;
+		history_record(history_at(b, k), &r);
 		if ((rc = emit(jr, &r)))
 			return rc;
 	}
@@ -185,8 +177,15 @@ static int replay_apply(void *ctx, const struct dob_jrec *r)
 			done.u.schedule.done = true;
 			episode_replay_schedule(b, &done);
 		}
-		history_add(b, r->u.decision.episode_id, &res->job_id, res->action,
-			    res->resolved_by, res->new_state, &res->actor, j ? &j->owner : NULL);
+		{
+			struct dob_resolution h = *res;
+			h.episode_id = r->u.decision.episode_id;
+			history_add(b, &h, r->u.decision.resolved_us, r->u.decision.first_seen_us,
+				    r->u.decision.has_owner ? &r->u.decision.owner
+				    : j ? &j->owner : NULL,
+				    r->u.decision.display_name ? r->u.decision.display_name
+				    : j ? j->display_name : NULL);
+		}
 		break;
 	}
 	case DOB_JREC_JOB_REMOVED:
@@ -347,6 +346,9 @@ static void sink_done(void *ctx, struct backend_result *r)
 		break;
 	case BR_DISCARD:
 		log_info("cancel of an unjournaled job: %s", r->err ? dob_strerror(r->err) : "done");
+		break;
+	case BR_ENUMERATE:
+		history_enumerate_done(b, q, r);
 		break;
 	}
 	q->next = NULL;

@@ -25,7 +25,7 @@
 #include "platform.h"
 #include "timer.h"
 
-#define HISTORY_MAX 4096      /* recently resolved episodes kept for ALREADY_RESOLVED */
+#define HISTORY_MAX 4096      /* resolved episodes kept (ALREADY_RESOLVED, ListHistory) */
 #define LATENCY_RING 1024     /* decisions kept for the latency percentiles */
 #define EARLY_MAX 64          /* callbacks kept that beat their job's submit/adopt result */
 #define BATCH_MAX (64u * 1024u) /* bytes handed to one plat_conn_write (one frame at least) */
@@ -155,6 +155,7 @@ enum breq_kind {
 	BR_QUERY = 5,        /* reconcile sweep */
 	BR_ACT = 6,
 	BR_DISCARD = 7,      /* cancel of a job we could not journal */
+	BR_ENUMERATE = 8,    /* ListUnmanaged: the backend's jobs */
 };
 
 /* A request to the backend waiting for its result. */
@@ -192,6 +193,11 @@ struct resolved {
 	struct dob_actor actor;      /* owned */
 	bool has_owner;              /* owner is set: who may be told about it once the job is gone */
 	struct dob_identity owner;   /* owned */
+	uint32_t hr;                 /* the action's HRESULT (0 when none was made) */
+	char *message;               /* owned; may be NULL */
+	char *display_name;          /* owned; may be NULL */
+	int64_t resolved_us;         /* when it was decided (0 = unknown: an old journal) */
+	int64_t first_seen_us;       /* when the episode began (0 = unknown) */
 };
 
 /* ---------------------------------------------------------------- broker */
@@ -432,13 +438,26 @@ bool episode_act_timeout(struct broker *b, struct breq *q);
 /* Scheduled decisions of a session (they count as in flight). */
 size_t sched_count_session(const struct broker *b, uint64_t session_id);
 void sched_free(struct broker *b, struct sched *sc);
-/* owner may be NULL (unknown): then only privileged callers are told. */
-void history_add(struct broker *b, uint64_t episode_id, const struct dob_guid *job,
-		 enum dob_action action, enum dob_resolved_by by, enum dob_job_state state,
-		 const struct dob_actor *actor, const struct dob_identity *owner);
-const struct resolved *history_find(const struct broker *b, uint64_t episode_id);
-void history_free(struct broker *b);
 /* Reserves episode ids in the journal ahead of use. */
 uint64_t episode_next_id(struct broker *b);
+
+/* ---------------------------------------------------------------- history.c */
+
+/* Records a resolved episode in the ring of the latest HISTORY_MAX (res:
+ * episode, job, action, resolved_by, actor, hresult, new_state, message).
+ * owner may be NULL (unknown): then only privileged callers see it;
+ * display_name may be NULL. */
+void history_add(struct broker *b, const struct dob_resolution *res, int64_t resolved_us,
+		 int64_t first_seen_us, const struct dob_identity *owner, const char *display_name);
+const struct resolved *history_find(const struct broker *b, uint64_t episode_id);
+/* The k-th entry, oldest first (k < b->hist_n). */
+const struct resolved *history_at(const struct broker *b, size_t k);
+/* The JournalDecision record of h (borrows h's fields). */
+void history_record(const struct resolved *h, struct dob_jrec *r);
+void history_free(struct broker *b);
+void history_on_list(struct session *s, uint64_t corr, const struct dob_list_history *req);
+void history_on_unmanaged(struct session *s, uint64_t corr);
+void history_enumerate_done(struct broker *b, struct breq *q, struct backend_result *r);
+void history_request_timeout(struct broker *b, struct breq *q);
 
 #endif

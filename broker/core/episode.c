@@ -31,65 +31,7 @@ static bool hr_ok(uint32_t hr)
 	return !(hr & 0x80000000u);
 }
 
-/* ---------------------------------------------------------------- history */
-
-void history_add(struct broker *b, uint64_t episode_id, const struct dob_guid *job,
-		 enum dob_action action, enum dob_resolved_by by, enum dob_job_state state,
-		 const struct dob_actor *actor, const struct dob_identity *owner)
-{
-	struct resolved *h;
-	size_t i;
-
-	if (!b->hist) {
-		b->hist = dob_calloc(HISTORY_MAX, sizeof(*b->hist));
-		if (!b->hist)
-			return;
-	}
-	i = (b->hist_head + b->hist_n) % HISTORY_MAX;
-	if (b->hist_n == HISTORY_MAX) {
-		i = b->hist_head;
-		b->hist_head = (b->hist_head + 1) % HISTORY_MAX;
-	} else {
-		b->hist_n++;
-	}
-	h = &b->hist[i];
-	dob_actor_clear(&h->actor);
-	dob_identity_clear(&h->owner);
-	h->episode_id = episode_id;
-	h->job = *job;
-	h->action = action;
-	h->by = by;
-	h->state = state;
-	/* Without a copy of the owner (out of memory, or the job was gone at
-	 * replay) only privileged callers are told who won. */
-	h->has_owner = owner && dob_identity_copy(&h->owner, owner) == 0;
-	h->actor.session_id = actor->session_id;
-	h->actor.pid = actor->pid;
-	h->actor.client_name = dob_strdup(actor->client_name);
-}
-
-const struct resolved *history_find(const struct broker *b, uint64_t episode_id)
-{
-	for (size_t k = 0; k < b->hist_n; k++) {
-		const struct resolved *h = &b->hist[(b->hist_head + k) % HISTORY_MAX];
-		if (h->episode_id == episode_id)
-			return h;
-	}
-	return NULL;
-}
-
-void history_free(struct broker *b)
-{
-	if (!b->hist)
-		return;
-	for (size_t k = 0; k < HISTORY_MAX; k++) {
-		dob_actor_clear(&b->hist[k].actor);
-		dob_identity_clear(&b->hist[k].owner);
-	}
-	dob_free(b->hist);
-	b->hist = NULL;
-	b->hist_n = b->hist_head = 0;
-}
+/* The ring of resolved episodes (history_*) lives in history.c. */
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -428,6 +370,11 @@ void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
 	r.type = DOB_JREC_DECISION;
 	r.u.decision.episode_id = ep->id;
 	r.u.decision.resolution = m.u.resolution;
+	r.u.decision.resolved_us = now;
+	r.u.decision.first_seen_us = ep->ev.first_seen_us;
+	r.u.decision.has_owner = true;
+	r.u.decision.owner = j->owner;
+	r.u.decision.display_name = j->display_name;
 	rc = broker_journal(b, &r);
 	/* Info level says what the broker and its subscribers did: an episode
 	 * opened, a decision taken. A job that left the error state by itself
@@ -452,7 +399,7 @@ void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,
 				      .text = message });
 	}
 	router_publish(b, &m, DOB_EVENT_RESOLUTION, j);
-	history_add(b, ep->id, &j->id, action, by, new_state, actor, &j->owner);
+	history_add(b, &m.u.resolution, now, ep->ev.first_seen_us, &j->owner, j->display_name);
 	if (now > ep->ev.first_seen_us)
 		broker_record_latency(b, (uint64_t)(now - ep->ev.first_seen_us));
 	held = ep->held;

@@ -70,6 +70,8 @@ static void breq_timed_out(void *arg)
 		;
 	else if (q->kind == BR_DISCARD)
 		log_warn("cancel of an unjournaled job timed out");
+	else if (q->kind == BR_ENUMERATE)
+		history_request_timeout(b, q);
 	else
 		jobs_request_timeout(b, q);
 	q->next = NULL;
@@ -109,6 +111,10 @@ int breq_issue(struct broker *b, struct breq *q, const void *arg)
 		rc = ops->act(be, id, &q->job,
 			      q->action == DOB_ACTION_RESUME_AFTER_DELAY ? DOB_ACTION_RESUME
 									 : q->action);
+		break;
+	case BR_ENUMERATE:
+		/* Every user's: the core shows each caller only what it may see. */
+		rc = ops->enumerate ? ops->enumerate(be, id, true) : -DOB_ESTATE;
 		break;
 	default:
 		rc = -DOB_EINVAL;

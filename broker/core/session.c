@@ -566,6 +566,8 @@ static void dispatch(struct session *s, struct dob_msg *m)
 	case DOB_MSG_LIST_JOBS:
 	case DOB_MSG_GET_STATS:
 	case DOB_MSG_PING:
+	case DOB_MSG_LIST_HISTORY:
+	case DOB_MSG_LIST_UNMANAGED:
 		break;
 	default:
 		session_fail(s, DOB_PERR_UNEXPECTED_MESSAGE,
@@ -593,6 +595,12 @@ static void dispatch(struct session *s, struct dob_msg *m)
 		break;
 	case DOB_MSG_GET_STATS:
 		broker_on_stats(s, m->correlation_id);
+		break;
+	case DOB_MSG_LIST_HISTORY:
+		history_on_list(s, m->correlation_id, &m->u.list_history);
+		break;
+	case DOB_MSG_LIST_UNMANAGED:
+		history_on_unmanaged(s, m->correlation_id);
 		break;
 	default:
 		on_ping(s, m);

@@ -373,6 +373,7 @@ struct req {
 	struct com_post *post; /* owned: the result, allocated when queued */
 	GUID job;
 	enum dob_action action;
+	bool all_users;        /* enumerate */
 	/* submit */
 	WCHAR *name;
 	BG_JOB_TYPE type;
@@ -549,6 +550,67 @@ static void run_detach(struct req *q, struct backend_result *r)
 	IBackgroundCopyJob_Release(job);
 }
 
+/* EnumJobs: every user's jobs when asked (BG_JOB_ENUM_ALL_USERS needs an
+ * administrator: refused with E_ACCESSDENIED, the broker's own user's are
+ * listed instead), each read like a query (no GetError: the list is for
+ * adopting, not for deciding). DO has no EnumJobs: do_ops has no enumerate. */
+static void run_enumerate(struct req *q, struct backend_result *r)
+{
+	struct impl *im = q->im;
+	IEnumBackgroundCopyJobs *e = NULL;
+	IBackgroundCopyManager *m;
+	DWORD flags = q->all_users ? BG_JOB_ENUM_ALL_USERS : 0;
+	ULONG n = 0, fetched = 0;
+	IBackgroundCopyJob *job;
+	HRESULT hr;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		hr = get_manager(im, &m);
+		if (FAILED(hr)) {
+			char what[64];
+			snprintf(what, sizeof(what), "CoCreateInstance (%s)", im->service);
+			step_failed(r, -DOB_EBACKEND, hr, what);
+			return;
+		}
+		hr = IBackgroundCopyManager_EnumJobs(m, flags, &e);
+		if (hr == E_ACCESSDENIED && flags) {
+			log_info("%s: EnumJobs(BG_JOB_ENUM_ALL_USERS) refused (not an administrator): "
+				 "listing the broker's own user's jobs", im->service);
+			flags = 0;
+			hr = IBackgroundCopyManager_EnumJobs(m, flags, &e);
+		}
+		if (FAILED(hr) && service_gone(hr))
+			drop_manager(im, m, hr);
+		IBackgroundCopyManager_Release(m);
+		if (SUCCEEDED(hr) || !service_gone(hr))
+			break;
+	}
+	if (FAILED(hr) || !e) {
+		step_failed(r, service_gone(hr) ? -DOB_EBACKEND : 0, hr, "EnumJobs");
+		return;
+	}
+	hr = IEnumBackgroundCopyJobs_GetCount(e, &n);
+	if (FAILED(hr))
+		n = 0; /* Next tells the end anyway */
+	if (n > DOB_MAX_UNMANAGED)
+		n = DOB_MAX_UNMANAGED;
+	if (n && !(r->jobs = dob_calloc(n, sizeof(*r->jobs)))) {
+		r->err = -DOB_ENOMEM;
+		IEnumBackgroundCopyJobs_Release(e);
+		return;
+	}
+	/* The enumerator is a snapshot: a job that ended since is still read
+	 * (its getters may fail; field_errors say which). */
+	while (r->n_jobs < n && IEnumBackgroundCopyJobs_Next(e, 1, &job, &fetched) == S_OK &&
+	       fetched == 1) {
+		if (com_read_job(job, NULL, false, &r->jobs[r->n_jobs], NULL, NULL) < 0)
+			log_warn("com: out of memory while reading a job; some fields are missing");
+		r->n_jobs++;
+		IBackgroundCopyJob_Release(job);
+	}
+	IEnumBackgroundCopyJobs_Release(e);
+}
+
 static void req_run(struct com_req *base)
 {
 	struct req *q = (struct req *)base;
@@ -560,6 +622,7 @@ static void req_run(struct com_req *base)
 	case BACKEND_REQ_QUERY: run_query(q, r); break;
 	case BACKEND_REQ_ACT: run_act(q, r); break;
 	case BACKEND_REQ_DETACH: run_detach(q, r); break;
+	case BACKEND_REQ_ENUMERATE: run_enumerate(q, r); break;
 	default: /* the sim model's own steps: never queued here */
 		step_failed(r, -DOB_EINVAL, E_INVALIDARG, "request");
 		break;
@@ -722,16 +785,29 @@ static int b_detach(struct backend *b, uint64_t id, const struct dob_guid *job)
 	return job_request(b, id, BACKEND_REQ_DETACH, job, DOB_ACTION_UNSPECIFIED);
 }
 
-#define COM_BACKEND_OPS(NAME, KIND)                                                    \
+static int b_enumerate(struct backend *b, uint64_t id, bool all_users)
+{
+	struct req *q = req_new(b, id, BACKEND_REQ_ENUMERATE, NULL);
+
+	if (!q)
+		return -DOB_ENOMEM;
+	q->all_users = all_users;
+	return req_queue(q);
+}
+
+#define COM_BACKEND_OPS(NAME, KIND, ENUMERATE)                                         \
 	{                                                                              \
 		.name = NAME, .kind = KIND, .start = b_start, .stop = b_stop,          \
 		.free = b_free, .submit = b_submit, .attach = b_attach,                \
 		.query = b_query, .act = b_act, .detach = b_detach,                    \
+		.enumerate = ENUMERATE,                                                \
 		.status_of = backend_status_of, .hresult_name = backend_hresult_name,  \
 	}
 
-static const struct backend_ops do_ops = COM_BACKEND_OPS("do", DOB_BACKEND_DO);
-static const struct backend_ops bits_ops = COM_BACKEND_OPS("bits", DOB_BACKEND_BITS);
+/* DO's IBackgroundCopyManager documents CreateJob and GetJob only: no
+ * EnumJobs (docs/protocol.md, ListUnmanaged). */
+static const struct backend_ops do_ops = COM_BACKEND_OPS("do", DOB_BACKEND_DO, NULL);
+static const struct backend_ops bits_ops = COM_BACKEND_OPS("bits", DOB_BACKEND_BITS, b_enumerate);
 
 /* ------------------------------------------------------------ construction */
 

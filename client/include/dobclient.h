@@ -235,6 +235,19 @@ int dobc_list_jobs(struct dobc *c, struct dob_list_jobs_reply *out, int timeout_
 /* The broker's counters. */
 int dobc_stats(struct dobc *c, struct dob_stats *out, int timeout_ms);
 
+/* Resolved episodes the caller may see, newest first: who decided what,
+ * when, the HRESULT and the resulting state. job_ids (n_job_ids of them, at
+ * most 64; NULL = every job) narrows the list; limit 0 = as many as the
+ * broker keeps (4096). A refusal is -DOB_EREMOTE with *out's status and
+ * message set (clear it either way). */
+int dobc_list_history(struct dobc *c, const struct dob_guid *job_ids, size_t n_job_ids,
+		      uint32_t limit, struct dob_history_reply *out, int timeout_ms);
+
+/* Jobs the backend knows that the broker does not manage, among those the
+ * caller may adopt (its own user's; every user's for privileged callers).
+ * The DO backend cannot enumerate: -DOB_EREMOTE with status UNAVAILABLE. */
+int dobc_list_unmanaged(struct dobc *c, struct dob_unmanaged_reply *out, int timeout_ms);
+
 /* Round trip. rtt_us (optional) receives the round-trip time in
  * microseconds. A Pong with another nonce is -DOB_EPROTO. */
 int dobc_ping(struct dobc *c, int64_t *rtt_us, int timeout_ms);
@@ -244,6 +257,8 @@ void dobc_action_result_clear(struct dob_action_result *r);
 void dobc_job_reply_clear(struct dob_job_reply *r);
 void dobc_list_jobs_reply_clear(struct dob_list_jobs_reply *r);
 void dobc_stats_clear(struct dob_stats *s);
+void dobc_history_reply_clear(struct dob_history_reply *r);
+void dobc_unmanaged_reply_clear(struct dob_unmanaged_reply *r);
 
 /* ---------------------------------------------------------------- errors */
 

@@ -118,7 +118,8 @@ static bool is_event(enum dob_msg_type t)
 static bool is_reply(enum dob_msg_type t)
 {
 	return t == DOB_MSG_ACTION_RESULT || t == DOB_MSG_JOB_REPLY ||
-	       t == DOB_MSG_LIST_JOBS_REPLY || t == DOB_MSG_STATS || t == DOB_MSG_PONG;
+	       t == DOB_MSG_LIST_JOBS_REPLY || t == DOB_MSG_STATS || t == DOB_MSG_PONG ||
+	       t == DOB_MSG_HISTORY_REPLY || t == DOB_MSG_UNMANAGED_REPLY;
 }
 
 static void append(struct dobc *c, struct qnode *n)
@@ -545,6 +546,37 @@ int dobc_stats(struct dobc *c, struct dob_stats *out, int timeout_ms)
 	return check_status(c, "GetStats", out->status, out->message);
 }
 
+int dobc_list_history(struct dobc *c, const struct dob_guid *job_ids, size_t n_job_ids,
+		      uint32_t limit, struct dob_history_reply *out, int timeout_ms)
+{
+	struct dob_msg req = { .type = DOB_MSG_LIST_HISTORY }, rep;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	/* Borrowed for the encode only. */
+	req.u.list_history.job_ids = (struct dob_guid *)job_ids;
+	req.u.list_history.n_job_ids = job_ids ? n_job_ids : 0;
+	req.u.list_history.limit = limit;
+	r = request(c, &req, DOB_MSG_HISTORY_REPLY, &rep, timeout_ms);
+	if (r < 0)
+		return r;
+	*out = rep.u.history_reply;
+	return check_status(c, "ListHistory", out->status, out->message);
+}
+
+int dobc_list_unmanaged(struct dobc *c, struct dob_unmanaged_reply *out, int timeout_ms)
+{
+	struct dob_msg req = { .type = DOB_MSG_LIST_UNMANAGED }, rep;
+	int r;
+
+	memset(out, 0, sizeof *out);
+	r = request(c, &req, DOB_MSG_UNMANAGED_REPLY, &rep, timeout_ms);
+	if (r < 0)
+		return r;
+	*out = rep.u.unmanaged_reply;
+	return check_status(c, "ListUnmanaged", out->status, out->message);
+}
+
 int dobc_ping(struct dobc *c, int64_t *rtt_us, int timeout_ms)
 {
 	struct dob_msg req = { .type = DOB_MSG_PING }, rep;
@@ -596,6 +628,16 @@ void dobc_list_jobs_reply_clear(struct dob_list_jobs_reply *r)
 void dobc_stats_clear(struct dob_stats *s)
 {
 	clear_body(DOB_MSG_STATS, s, sizeof *s);
+}
+
+void dobc_history_reply_clear(struct dob_history_reply *r)
+{
+	clear_body(DOB_MSG_HISTORY_REPLY, r, sizeof *r);
+}
+
+void dobc_unmanaged_reply_clear(struct dob_unmanaged_reply *r)
+{
+	clear_body(DOB_MSG_UNMANAGED_REPLY, r, sizeof *r);
 }
 
 /* ---------------------------------------------------------------- connect */

@@ -521,6 +521,61 @@ void dobctl_job_json(struct jsonw *w, const struct dob_job_summary *j)
 	jsonw_obj_close(w);
 }
 
+void dobctl_history_json(struct jsonw *w, const struct dob_history_entry *e)
+{
+	const struct dob_resolution *r = &e->resolution;
+
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "type", "history");
+	kguid(w, "job_id", &r->job_id);
+	jsonw_kstr(w, "display_name", e->display_name);
+	jsonw_ku64(w, "episode_id", r->episode_id);
+	jsonw_ki64(w, "first_seen_us", e->first_seen_us);
+	jsonw_ki64(w, "resolved_us", e->resolved_us);
+	jsonw_kstr(w, "action", dobctl_action_name(r->action));
+	jsonw_kstr(w, "resolved_by", dob_resolved_by_name(r->resolved_by));
+	actor_json(w, "actor", &r->actor);
+	khr(w, "hresult", r->hresult);
+	jsonw_kstr(w, "new_state", dob_state_name(r->new_state));
+	jsonw_kstr(w, "message", r->message);
+	jsonw_obj_close(w);
+}
+
+void dobctl_unmanaged_json(struct jsonw *w, const struct dob_job_info *j)
+{
+	jsonw_obj_open(w);
+	jsonw_kstr(w, "type", "unmanaged_job");
+	job_info_json(w, "job", j);
+	jsonw_obj_close(w);
+}
+
+void dobctl_time_text(int64_t us, char *buf, size_t len)
+{
+	/* Days to civil date (Howard Hinnant's algorithm): gmtime() differs
+	 * between C runtimes on negative and far times, this does not. */
+	int64_t secs, days, rem, z, era, doe, yoe, y, doy, mp, d, m;
+
+	if (us <= 0) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	secs = us / 1000000;
+	days = secs / 86400;
+	rem = secs % 86400;
+	z = days + 719468;
+	era = z / 146097;
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	y = yoe + era * 400;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	d = doy - (153 * mp + 2) / 5 + 1;
+	m = mp < 10 ? mp + 3 : mp - 9;
+	y += m <= 2;
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)y, (int)m, (int)d,
+		 (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60));
+}
+
 void dobctl_stats_json(struct jsonw *w, const struct dob_stats *s)
 {
 	size_t i;
@@ -661,6 +716,28 @@ void dobctl_event_line(const struct dob_msg *m, char *buf, size_t len)
 		add(&l, "%s", dob_msg_type_name(m->type));
 		break;
 	}
+}
+
+void dobctl_history_line(const struct dob_history_entry *e, char *buf, size_t len)
+{
+	const struct dob_resolution *r = &e->resolution;
+	struct line l = { buf, len, 0 };
+	char t[32], g[DOB_GUID_STR_LEN];
+
+	if (len)
+		buf[0] = '\0';
+	dobctl_time_text(e->resolved_us, t, sizeof t);
+	dob_guid_format(&r->job_id, g);
+	add(&l, "%s episode %" PRIu64 " %s \"%s\" %s by %s", t, r->episode_id, g,
+	    e->display_name ? e->display_name : "", dobctl_action_name(r->action),
+	    dob_resolved_by_name(r->resolved_by));
+	if (r->actor.session_id)
+		add(&l, " \"%s\" (session %" PRIu64 ", pid %" PRIu32 ")",
+		    r->actor.client_name ? r->actor.client_name : "", r->actor.session_id,
+		    r->actor.pid);
+	add(&l, " hr=0x%08" PRIX32 " now %s", r->hresult, dob_state_name(r->new_state));
+	if (r->message && *r->message)
+		add(&l, ": %s", r->message);
 }
 
 /* ---------------------------------------------------------------- --exec */

@@ -58,6 +58,14 @@ void dobctl_action_result_json(struct jsonw *w, const struct dob_guid *job, uint
 /* A managed job as ListJobs gives it. */
 void dobctl_job_json(struct jsonw *w, const struct dob_job_summary *j);
 void dobctl_stats_json(struct jsonw *w, const struct dob_stats *s);
+/* A resolved episode as ListHistory gives it: {"type":"history",...}. */
+void dobctl_history_json(struct jsonw *w, const struct dob_history_entry *e);
+/* A job the broker does not manage: {"type":"unmanaged_job","job":{...}}. */
+void dobctl_unmanaged_json(struct jsonw *w, const struct dob_job_info *j);
+/* Unix microseconds as "2026-12-07T17:35:14Z" (UTC); "-" for 0 (unknown). */
+void dobctl_time_text(int64_t us, char *buf, size_t len);
+/* A resolved episode as one human-readable line (no newline). */
+void dobctl_history_line(const struct dob_history_entry *e, char *buf, size_t len);
 
 /* An event as one human-readable line (no newline), truncated to len. */
 void dobctl_event_line(const struct dob_msg *m, char *buf, size_t len);

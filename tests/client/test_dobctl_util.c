@@ -354,6 +354,93 @@ Test(render, exec_environment_survives_allocation_failure)
 	dob_msg_clear(&m);
 }
 
+Test(render, times_are_utc_iso_8601_and_unknown_is_a_dash)
+{
+	char t[32];
+
+	dobctl_time_text(0, t, sizeof t);
+	cr_expect_str_eq(t, "-");
+	dobctl_time_text(1, t, sizeof t);
+	cr_expect_str_eq(t, "1970-01-01T00:00:00Z");
+	dobctl_time_text(951782400000000, t, sizeof t); /* a leap day */
+	cr_expect_str_eq(t, "2000-02-29T00:00:00Z");
+	dobctl_time_text(1796665120101571, t, sizeof t);
+	cr_expect_str_eq(t, "2026-12-07T17:38:40Z");
+	dobctl_time_text(4102444799999999, t, sizeof t);
+	cr_expect_str_eq(t, "2099-12-31T23:59:59Z");
+}
+
+static void history_entry(struct dob_history_entry *e)
+{
+	memset(e, 0, sizeof *e);
+	memset(e->resolution.job_id.b, 0x11, DOB_GUID_LEN);
+	e->resolution.episode_id = 42;
+	e->resolution.action = DOB_ACTION_RESUME_AFTER_DELAY;
+	e->resolution.resolved_by = DOB_RESOLVED_CONTROLLER;
+	e->resolution.actor.session_id = 7;
+	e->resolution.actor.client_name = (char *)"ctl \"one\"";
+	e->resolution.actor.pid = 99;
+	e->resolution.hresult = 0x80190194;
+	e->resolution.new_state = DOB_STATE_QUEUED;
+	e->resolution.message = (char *)"resume in 1000 ms";
+	e->resolved_us = 1796665120101571;
+	e->first_seen_us = 1796665119000000;
+	e->display_name = (char *)"nightly";
+}
+
+Test(render, history_line_says_when_who_what_hresult_and_state)
+{
+	struct dob_history_entry e;
+	char line[512];
+
+	history_entry(&e);
+	dobctl_history_line(&e, line, sizeof line);
+	cr_expect_str_eq(line, "2026-12-07T17:38:40Z episode 42 "
+			       "{11111111-1111-1111-1111-111111111111} \"nightly\" resume-after-delay "
+			       "by controller \"ctl \"one\"\" (session 7, pid 99) hr=0x80190194 now "
+			       "QUEUED: resume in 1000 ms");
+	cr_expect_null(strchr(line, '\n'));
+	e.resolution.actor.session_id = 0;
+	e.resolution.resolved_by = DOB_RESOLVED_POLICY;
+	e.resolution.message = NULL;
+	e.resolved_us = 0;
+	dobctl_history_line(&e, line, sizeof line);
+	cr_expect_str_eq(line, "- episode 42 {11111111-1111-1111-1111-111111111111} \"nightly\" "
+			       "resume-after-delay by policy hr=0x80190194 now QUEUED");
+	dobctl_history_line(&e, line, 16);
+	cr_expect_eq(strlen(line), 15, "truncated to the buffer");
+}
+
+Test(render, history_and_unmanaged_json)
+{
+	struct dob_history_entry e;
+	struct dob_job_info j;
+	struct jsonw w;
+
+	history_entry(&e);
+	jsonw_init(&w);
+	dobctl_history_json(&w, &e);
+	cr_expect_str_eq(jsonw_finish(&w),
+			 "{\"type\":\"history\",\"job_id\":\"{11111111-1111-1111-1111-111111111111}\","
+			 "\"display_name\":\"nightly\",\"episode_id\":42,"
+			 "\"first_seen_us\":1796665119000000,\"resolved_us\":1796665120101571,"
+			 "\"action\":\"resume-after-delay\",\"resolved_by\":\"controller\","
+			 "\"actor\":{\"session_id\":7,\"client_name\":\"ctl \\\"one\\\"\",\"pid\":99},"
+			 "\"hresult\":\"0x80190194\",\"new_state\":\"QUEUED\","
+			 "\"message\":\"resume in 1000 ms\"}");
+	memset(&j, 0, sizeof j);
+	j.job_id = e.resolution.job_id;
+	j.state = DOB_STATE_SUSPENDED;
+	j.owner = (char *)"S-1-5-21-1";
+	jsonw_reset(&w);
+	dobctl_unmanaged_json(&w, &j);
+	cr_expect_not_null(strstr(jsonw_finish(&w), "{\"type\":\"unmanaged_job\",\"job\":{\"job_id\":"
+						    "\"{11111111-1111-1111-1111-111111111111}\""));
+	cr_expect_not_null(strstr(jsonw_finish(&w), "\"state\":\"SUSPENDED\""));
+	cr_expect_not_null(strstr(jsonw_finish(&w), "\"owner\":\"S-1-5-21-1\"}}"));
+	jsonw_free(&w);
+}
+
 /* ---------------------------------------------------------------- units */
 
 Test(units, durations_for_people)

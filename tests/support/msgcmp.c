@@ -268,6 +268,32 @@ CMP(ping)
 	N(nonce);
 }
 
+CMP(list_history)
+{
+	N(n_job_ids);
+	for (size_t i = 0; !c->differ && i < a->n_job_ids; i++) {
+		size_t o = push(c, "job_ids", (long)i);
+		guid(c, "", &a->job_ids[i], &b->job_ids[i]);
+		pop(c, o);
+	}
+	N(limit);
+}
+
+CMP(history_entry)
+{
+	SUB(resolution, cmp_resolution); N(resolved_us); N(first_seen_us); S(display_name);
+}
+
+CMP(history_reply)
+{
+	N(status); S(message); ARR(entries, cmp_history_entry);
+}
+
+CMP(unmanaged_reply)
+{
+	N(status); S(message); N(hresult); ARR(jobs, cmp_job_info);
+}
+
 CMP(journal_job)
 {
 	G(job_id); SUB(owner, cmp_identity); SUB(policy, cmp_policy); S(display_name);
@@ -320,8 +346,18 @@ bool msgcmp_msg(const struct dob_msg *a, const struct dob_msg *b, char *why, siz
 	case DOB_MSG_STATS: cmp_stats(c, &a->u.stats, &b->u.stats); break;
 	case DOB_MSG_PING:
 	case DOB_MSG_PONG: cmp_ping(c, &a->u.ping, &b->u.ping); break;
+	case DOB_MSG_LIST_HISTORY:
+		cmp_list_history(c, &a->u.list_history, &b->u.list_history);
+		break;
+	case DOB_MSG_HISTORY_REPLY:
+		cmp_history_reply(c, &a->u.history_reply, &b->u.history_reply);
+		break;
+	case DOB_MSG_UNMANAGED_REPLY:
+		cmp_unmanaged_reply(c, &a->u.unmanaged_reply, &b->u.unmanaged_reply);
+		break;
 	case DOB_MSG_LIST_JOBS:
 	case DOB_MSG_GET_STATS:
+	case DOB_MSG_LIST_UNMANAGED:
 	case DOB_MSG_NONE:
 		break;
 	}
@@ -347,6 +383,11 @@ bool msgcmp_jrec(const struct dob_jrec *a, const struct dob_jrec *b, char *why, 
 	case DOB_JREC_DECISION:
 		N(u.decision.episode_id);
 		SUB(u.decision.resolution, cmp_resolution);
+		N(u.decision.resolved_us);
+		N(u.decision.first_seen_us);
+		N(u.decision.has_owner);
+		SUB(u.decision.owner, cmp_identity);
+		S(u.decision.display_name);
 		break;
 	case DOB_JREC_JOB_REMOVED:
 		G(u.job_removed);

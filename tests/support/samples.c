@@ -13,7 +13,8 @@ const enum dob_msg_type sample_types[] = {
 	DOB_MSG_JOB_TRANSFERRED, DOB_MSG_JOB_MODIFIED, DOB_MSG_RESOLUTION, DOB_MSG_GAP,
 	DOB_MSG_ACT, DOB_MSG_ACTION_RESULT, DOB_MSG_SUBMIT_JOB, DOB_MSG_ADOPT_JOB,
 	DOB_MSG_JOB_REPLY, DOB_MSG_LIST_JOBS, DOB_MSG_LIST_JOBS_REPLY, DOB_MSG_GET_STATS,
-	DOB_MSG_STATS, DOB_MSG_PING, DOB_MSG_PONG,
+	DOB_MSG_STATS, DOB_MSG_PING, DOB_MSG_PONG, DOB_MSG_LIST_HISTORY,
+	DOB_MSG_HISTORY_REPLY, DOB_MSG_LIST_UNMANAGED, DOB_MSG_UNMANAGED_REPLY,
 };
 const size_t sample_n_types = sizeof sample_types / sizeof sample_types[0];
 
@@ -334,8 +335,46 @@ static void body(struct dob_msg *m)
 	case DOB_MSG_PONG:
 		m->u.ping.nonce = u64();
 		break;
+	case DOB_MSG_LIST_HISTORY: {
+		struct dob_list_history *l = &m->u.list_history;
+
+		l->n_job_ids = 2;
+		l->job_ids = array(2, sizeof(struct dob_guid));
+		l->job_ids[0] = sample_guid();
+		l->job_ids[1] = sample_guid();
+		l->limit = 4000;
+		break;
+	}
+	case DOB_MSG_HISTORY_REPLY: {
+		struct dob_history_reply *r = &m->u.history_reply;
+
+		r->status = DOB_STATUS_OK;
+		r->message = str("truncated: 2 of 3 entries fit in one frame");
+		r->n_entries = 2;
+		r->entries = array(2, sizeof *r->entries);
+		for (size_t i = 0; i < 2; i++) {
+			resolution(&r->entries[i].resolution);
+			r->entries[i].resolved_us = i64();
+			r->entries[i].first_seen_us = i64();
+			r->entries[i].display_name = str("nightly \xE2\x82\xAC");
+		}
+		break;
+	}
+	case DOB_MSG_UNMANAGED_REPLY: {
+		struct dob_unmanaged_reply *r = &m->u.unmanaged_reply;
+
+		r->status = DOB_STATUS_BACKEND_ERROR;
+		r->message = str("EnumJobs failed");
+		r->hresult = 0x80070005u;
+		r->n_jobs = 2;
+		r->jobs = array(2, sizeof *r->jobs);
+		sample_job_info(&r->jobs[0]);
+		sample_job_info(&r->jobs[1]);
+		break;
+	}
 	case DOB_MSG_LIST_JOBS:
 	case DOB_MSG_GET_STATS:
+	case DOB_MSG_LIST_UNMANAGED:
 	case DOB_MSG_NONE:
 		break;
 	}
@@ -392,6 +431,11 @@ void sample_jrec(enum dob_jrec_type t, struct dob_jrec *out)
 	case DOB_JREC_DECISION:
 		out->u.decision.episode_id = u64();
 		resolution(&out->u.decision.resolution);
+		out->u.decision.resolved_us = i64();
+		out->u.decision.first_seen_us = i64();
+		out->u.decision.has_owner = true;
+		sample_identity(&out->u.decision.owner);
+		out->u.decision.display_name = str("nightly");
 		break;
 	case DOB_JREC_JOB_REMOVED:
 		out->u.job_removed = sample_guid();

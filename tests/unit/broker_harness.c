@@ -236,6 +236,7 @@ void fb_release(struct fake_backend *fb)
 	fb->n_held = 0;
 	fb->hold_acts = false;
 	fb->hold_submits = false;
+	fb->hold_enumerate = false;
 }
 
 static int fb_act(struct backend *b, uint64_t req, const struct dob_guid *id,
@@ -283,6 +284,31 @@ static int fb_detach(struct backend *b, uint64_t req, const struct dob_guid *id)
 	return 0;
 }
 
+/* EnumJobs: every job the fake knows (gone ones excepted), or enum_hr. */
+static int fb_enumerate(struct backend *b, uint64_t req, bool all_users)
+{
+	struct fake_backend *fb = b->impl;
+	struct backend_result *r = result(req, BACKEND_REQ_ENUMERATE, 0, fb->enum_hr, NULL);
+
+	fb->n_enumerate++;
+	fb->enum_all_users = all_users;
+	if (r && !fb->enum_hr) {
+		r->jobs = dob_calloc(fb->n_jobs ? fb->n_jobs : 1, sizeof(*r->jobs));
+		cr_assert_not_null(r->jobs);
+		for (size_t i = 0; i < fb->n_jobs; i++)
+			if (!fb->jobs[i].gone)
+				fill_job(&fb->jobs[i], &r->jobs[r->n_jobs++]);
+	}
+	if (fb->hold_enumerate) {
+		cr_assert_lt(fb->n_held, 16);
+		if (r)
+			fb->held[fb->n_held++] = r;
+		return 0;
+	}
+	fb_post(fb, r, NULL);
+	return 0;
+}
+
 static const struct backend_ops fb_ops = {
 	.name = "fake",
 	.kind = DOB_BACKEND_SIM,
@@ -294,6 +320,7 @@ static const struct backend_ops fb_ops = {
 	.query = fb_query,
 	.act = fb_act,
 	.detach = fb_detach,
+	.enumerate = fb_enumerate,
 	.status_of = backend_status_of,
 	.hresult_name = backend_hresult_name,
 };

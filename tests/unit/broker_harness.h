@@ -40,6 +40,10 @@ struct fake_backend {
 	size_t n_jobs;
 	bool hold_acts;                /* act results are held until fb_release() */
 	bool hold_submits;             /* submit results are held until fb_release() */
+	bool hold_enumerate;           /* enumerate results are held until fb_release() */
+	uint32_t enum_hr;              /* when non-zero, enumerate fails with it */
+	unsigned n_enumerate;
+	bool enum_all_users;           /* the last enumerate's all_users */
 	struct backend_result *held[16];
 	size_t n_held;
 	uint32_t act_hr;               /* when non-zero, every act fails with it */

@@ -993,3 +993,80 @@ Test(codec, journal_records_survive_every_allocation_failure)
 		dob_jrec_clear(&r);
 	}
 }
+
+Test(codec, validates_list_history_limit_and_job_ids)
+{
+	struct dob_guid ids[DOB_MAX_FILTER_JOBS + 1];
+	struct dob_msg m = { .correlation_id = 1, .type = DOB_MSG_LIST_HISTORY,
+			     .u.list_history = { .n_job_ids = 1, .job_ids = ids } };
+	struct dob_list_history *l = &m.u.list_history;
+
+	memset(ids, 0x5A, sizeof ids);
+	expect_valid(&m);
+	l->limit = DOB_MAX_HISTORY;
+	expect_valid(&m);
+	l->limit = DOB_MAX_HISTORY + 1;
+	expect_invalid(&m, "list_history.limit: 4097, max 4096");
+	l->limit = 0;
+	l->n_job_ids = DOB_MAX_FILTER_JOBS + 1;
+	expect_invalid(&m, "list_history.job_ids: 65 entries, max 64");
+	l->n_job_ids = 0;
+	expect_valid(&m); /* no filter: every job */
+	m.correlation_id = 0;
+	expect_invalid(&m, "envelope.correlation_id: missing (0) on list_history");
+}
+
+Test(codec, rejects_list_history_job_id_of_15_bytes_naming_its_index)
+{
+	struct wire body = { 0 }, env = { 0 };
+
+	wire_guid(&body, 1, 16);
+	wire_guid(&body, 1, 15);
+	wire_envelope(&env, 9, DOB_MSG_LIST_HISTORY, &body);
+	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
+		   "list_history.job_ids[1]: 15 bytes, want 16");
+}
+
+Test(codec, rejects_unmanaged_reply_job_without_guid)
+{
+	struct wire job = { 0 }, body = { 0 }, env = { 0 };
+
+	wire_varint(&job, 4, DOB_STATE_ERROR); /* JobInfo without job_id */
+	wire_msg(&body, 4, &job);
+	wire_envelope(&env, 9, DOB_MSG_UNMANAGED_REPLY, &body);
+	expect_bad(&env, -DOB_EFIELD, DOB_PERR_INVALID_FIELD,
+		   "unmanaged_reply.jobs[0].job_id: 0 bytes, want 16");
+}
+
+Test(codec, decodes_list_unmanaged_without_fields)
+{
+	struct wire body = { 0 }, env = { 0 };
+	struct dob_msg m;
+
+	wire_envelope(&env, 7, DOB_MSG_LIST_UNMANAGED, &body);
+	expect_good(&env, &m);
+	cr_assert_eq(m.type, DOB_MSG_LIST_UNMANAGED);
+	cr_assert_eq(m.correlation_id, 7);
+	dob_msg_clear(&m);
+}
+
+Test(codec, journal_decision_written_before_it_had_a_time_decodes_as_unknown)
+{
+	struct dob_codec_error err = { 0 };
+	struct wire res = { 0 }, body = { 0 }, rec = { 0 };
+	struct dob_jrec r;
+
+	wire_guid(&res, 1, 16);
+	wire_varint(&res, 2, 42);
+	wire_varint(&body, 1, 42);
+	wire_msg(&body, 2, &res);
+	wire_msg(&rec, DOB_JREC_DECISION, &body);
+	cr_assert_eq(dob_jrec_decode(rec.b, rec.n, &r, &err), 0, "%s", err.reason);
+	cr_assert_eq(r.type, DOB_JREC_DECISION);
+	cr_assert_eq(r.u.decision.episode_id, 42);
+	cr_assert_eq(r.u.decision.resolved_us, 0);
+	cr_assert_eq(r.u.decision.first_seen_us, 0);
+	cr_assert_not(r.u.decision.has_owner);
+	cr_assert_null(r.u.decision.display_name);
+	dob_jrec_clear(&r);
+}

@@ -35,6 +35,8 @@
 #define DOB_MAX_FIELD_ERRORS 32
 #define DOB_MAX_LIST_JOBS 4096       /* jobs in one ListJobsReply */
 #define DOB_MAX_SESSIONS_STATS 4096
+#define DOB_MAX_HISTORY 4096         /* entries in one HistoryReply; ListHistory.limit */
+#define DOB_MAX_UNMANAGED 4096       /* jobs in one UnmanagedReply */
 #define DOB_MAX_DELAY_MS 86400000u   /* RESUME_AFTER_DELAY: one day */
 #define DOB_SIZE_UNKNOWN UINT64_MAX  /* BG_SIZE_UNKNOWN */
 
@@ -424,6 +426,34 @@ struct dob_ping {
 	uint64_t nonce;
 };
 
+struct dob_list_history {
+	size_t n_job_ids;
+	struct dob_guid *job_ids;     /* owned array; none = every job */
+	uint32_t limit;               /* 0 = as many as fit */
+};
+
+struct dob_history_entry {
+	struct dob_resolution resolution;
+	int64_t resolved_us;
+	int64_t first_seen_us;
+	char *display_name;           /* owned */
+};
+
+struct dob_history_reply {
+	enum dob_status status;
+	char *message;                /* owned */
+	size_t n_entries;
+	struct dob_history_entry *entries; /* owned array, newest first */
+};
+
+struct dob_unmanaged_reply {
+	enum dob_status status;
+	char *message;                /* owned */
+	uint32_t hresult;
+	size_t n_jobs;
+	struct dob_job_info *jobs;    /* owned array */
+};
+
 /* Message types: the Envelope oneof field numbers. */
 enum dob_msg_type {
 	DOB_MSG_NONE = 0,
@@ -446,6 +476,10 @@ enum dob_msg_type {
 	DOB_MSG_STATS = 28,
 	DOB_MSG_PING = 29,
 	DOB_MSG_PONG = 30,
+	DOB_MSG_LIST_HISTORY = 40,
+	DOB_MSG_HISTORY_REPLY = 41,
+	DOB_MSG_LIST_UNMANAGED = 42,
+	DOB_MSG_UNMANAGED_REPLY = 43,
 };
 
 struct dob_msg {
@@ -469,6 +503,10 @@ struct dob_msg {
 		struct dob_list_jobs_reply list_jobs_reply;
 		struct dob_stats stats;
 		struct dob_ping ping; /* also pong */
+		struct dob_list_history list_history;
+		struct dob_history_reply history_reply;
+		/* list_unmanaged has no fields */
+		struct dob_unmanaged_reply unmanaged_reply;
 	} u;
 };
 
@@ -504,6 +542,11 @@ struct dob_jrec {
 		struct {
 			uint64_t episode_id;
 			struct dob_resolution resolution;
+			int64_t resolved_us;
+			int64_t first_seen_us;
+			bool has_owner;
+			struct dob_identity owner;
+			char *display_name; /* owned */
 		} decision;
 		struct dob_guid job_removed;
 		struct {
