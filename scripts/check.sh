@@ -49,7 +49,10 @@ ASAN_LIST=address,undefined
 LOGS=build/check
 # Per-step limits (seconds) so a hung test cannot hang CI.
 BUILD_LIMIT=${CHECK_BUILD_LIMIT:-600}
-SUITE_LIMIT=${CHECK_SUITE_LIMIT:-300}
+# Catches a hung suite, nothing else: generous, so that a slow, loaded
+# machine (the sanitizer variants of the integration tests take minutes)
+# never trips it.
+SUITE_LIMIT=${CHECK_SUITE_LIMIT:-1200}
 VALGRIND_LIMIT=${CHECK_VALGRIND_LIMIT:-1800}
 
 san=0
