@@ -415,6 +415,14 @@ static void log_to_state_dir(void)
 	if (n + 16 > sizeof(dir))
 		return;
 	memcpy(dir + n, "\\dobrokerd.log", 15);
+	/* Rotated like --log-file (docs/operators.md): 10 MiB, 5 files kept.
+	 * A --log-file among the service's options takes over at start. The
+	 * log module opens through fopen (ANSI code page): where the state
+	 * directory's name cannot be said in it, the log still goes there,
+	 * without rotation. */
+	char err[256];
+	if (dob_log_open_file(dir, 10u << 20, 5, err, sizeof(err)) == 0)
+		return;
 	if (win_utf8_to_wide(dir, &w) == 0 && _wfreopen(w, L"a", stderr))
 		setvbuf(stderr, NULL, _IONBF, 0);
 	dob_free(w);
@@ -431,7 +439,12 @@ int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
 		return 1;
 	}
 	const char *cmd = n > 1 ? a[1] : "";
-	if (strcmp(cmd, "install") == 0) {
+	if (strcmp(cmd, "install") == 0 && n > 2 &&
+	    (strcmp(a[2], "-h") == 0 || strcmp(a[2], "--help") == 0)) {
+		/* Help, not a service installed with --help among its options. */
+		char *help[3] = { a[0], a[2], NULL };
+		rc = run(2, help);
+	} else if (strcmp(cmd, "install") == 0) {
 		char *args = NULL;
 		size_t len = 0;
 		wchar_t exe[MAX_PATH + 1];
@@ -456,7 +469,7 @@ int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
 		if (rc == 0 && win_service_not_applied[0])
 			printf("not applied by this service manager: %s\n",
 			       win_service_not_applied);
-		else
+		else if (rc)
 			fprintf(stderr, "dobrokerd install: %s\n",
 				err[0] ? err : dob_strerror(rc));
 		dob_free(args);
