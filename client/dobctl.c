@@ -324,6 +324,12 @@ static int connect_quiet(const struct global *g, enum dob_role role, const struc
 		snprintf(msg, msglen, "cannot connect to %s: %s", ep,
 			 e.message[0] ? e.message : dobc_strerror(r));
 		return EXIT_CONNECT;
+	case -DOBC_ESERVER_AUTH:
+		/* Not the broker (a squatter, or another account than the
+		 * one expected): nothing was sent to it; "cannot connect". */
+		snprintf(msg, msglen, "cannot connect to %s: %s", ep,
+			 e.message[0] ? e.message : dobc_strerror(r));
+		return EXIT_CONNECT;
 	default:
 		break;
 	}

@@ -222,7 +222,10 @@ e2e_lines() {
 e2e_broker_start() {
 	e2e_bname=$1
 	shift
-	e2e_bg "$e2e_bname" "$WINE" "$E2E_BIN/dobrokerd.exe" "$@"
+	# At debug: the scripts wait for the clients' "hello from" lines, which
+	# are debug lines (per-connection lines are not info). A later
+	# --log-level among the arguments wins.
+	e2e_bg "$e2e_bname" "$WINE" "$E2E_BIN/dobrokerd.exe" --log-level debug "$@"
 	E2E_BROKER_PID=$E2E_PID
 	e2e_wait 20 e2e_broker_up "$E2E_TMP/$e2e_bname.err" "$E2E_BROKER_PID" || return 1
 	e2e_has "$E2E_TMP/$e2e_bname.err" ' listening on ' || return 1
