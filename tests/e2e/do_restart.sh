@@ -83,7 +83,7 @@ rc=$?
 e2e_check "2. the cancel fails (exit $rc: $(cat "$T/ctl.out" "$T/ctl.err" | tr -d '\r' | head -n 2 | tr '\n' ' '))" \
 	test "$rc" != 0
 e2e_check "2. ... with the disconnect the service's death causes" \
-	e2e_has "$T/broker.err" "cancel failed: .*(0x800706BE|0x80010108|0x800706BA)"
+	e2e_has "$T/broker.err" "cancel (by [^ ]* )?failed: .*(0x800706BE|0x80010108|0x800706BA)"
 e2e_check "2. the emulator died inside the call" e2e_has "$T/doemu.log" "exits during a call"
 e2e_check "2. the broker saw the service go away" \
 	e2e_wait 10 e2e_has "$T/broker.err" "DO: the service went away"
