@@ -704,3 +704,20 @@ int hr_until(struct hr_conn *r, enum dob_msg_type t, struct dob_msg *out, int ti
 		dob_msg_clear(out);
 	}
 }
+
+void hc_wait_subscribers(struct dobc *mon, uint32_t want)
+{
+	int64_t end = hp_now_ms() + 60000;
+	uint32_t n = 0;
+
+	while (hp_now_ms() < end) {
+		struct dob_stats st = hc_stats(mon);
+
+		n = st.subscribers;
+		dobc_stats_clear(&st);
+		if (n == want)
+			return;
+		usleep(10000); /* polling interval, not a barrier */
+	}
+	cr_assert_fail("the broker counts %u subscribers, want %u", n, want);
+}

@@ -87,6 +87,9 @@ int hc_count(struct dobc *c, enum dob_msg_type t, int ms, struct dob_msg *last);
 uint64_t hc_wait_error(struct dobc *c, const struct dob_guid *job, int timeout_ms);
 /* GetStats; asserts OK. The caller dobc_stats_clear()s the result. */
 struct dob_stats hc_stats(struct dobc *c);
+/* Waits until the broker counts want subscribers (GetStats, which does not
+ * count the client asking); the deadline only catches a hang. */
+void hc_wait_subscribers(struct dobc *mon, uint32_t want);
 
 /* Submits one file; asserts OK and returns the job id. */
 struct dob_guid hc_submit(struct dobc *c, const char *name, const char *url,

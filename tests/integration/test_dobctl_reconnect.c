@@ -40,24 +40,6 @@ static bool wait_text(const char *path, const char *needle)
 	return false;
 }
 
-/* Waits until the broker counts want subscribers. */
-static void wait_subscribers(struct dobc *mon, uint32_t want)
-{
-	int64_t end = hp_now_ms() + 60000;
-	uint32_t n = 0;
-
-	while (hp_now_ms() < end) {
-		struct dob_stats st = hc_stats(mon);
-
-		n = st.subscribers;
-		dobc_stats_clear(&st);
-		if (n == want)
-			return;
-		usleep(10000); /* polling interval, not a barrier */
-	}
-	cr_assert_fail("the broker counts %u subscribers, want %u", n, want);
-}
-
 Test(dobctl_reconnect, watch_survives_a_broker_restart_and_prints_each_episode_once)
 {
 	char out[HB_PATH + 32], path[HB_PATH + 32];
@@ -87,7 +69,7 @@ Test(dobctl_reconnect, watch_survives_a_broker_restart_and_prints_each_episode_o
 
 	struct dobc *mon = hc_connect(B.sock, "monitor", DOB_ROLE_OBSERVER, NULL);
 
-	wait_subscribers(mon, 1); /* the watcher (the asking monitor is not counted) */
+	hc_wait_subscribers(mon, 1); /* the watcher (the asking monitor is not counted) */
 	snprintf(path, sizeof path, "%s/one.bin", B.files);
 	hc_submit(mon, "one", "http://h/missing/one", path, NULL);
 	cr_assert(wait_text(out, "\"episode_id\":1,"), "episode 1 not printed:\n%s", hp_read(out));

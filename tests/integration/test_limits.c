@@ -288,25 +288,6 @@ static int counter_wait(struct counter *k, int want, int timeout_ms)
 	return n;
 }
 
-/* Waits until the broker counts exactly `want` subscribers (it has reaped
- * every closed connection), within a bound that only catches a hang. */
-static void wait_subscribers(struct dobc *mon, uint32_t want)
-{
-	int64_t end = hp_now_ms() + 60000;
-	uint32_t n = 0;
-
-	while (hp_now_ms() < end) {
-		struct dob_stats st = hc_stats(mon);
-
-		n = st.subscribers;
-		dobc_stats_clear(&st);
-		if (n == want)
-			return;
-		usleep(20000); /* polling interval, not a barrier */
-	}
-	cr_assert_fail("the broker still counts %u subscribers, want %u", n, want);
-}
-
 Test(limits, max_size_frame_flood_is_rate_limited_while_others_keep_their_service)
 {
 	/* The flood lasts until every flooder was cut CUTS times (not for a
@@ -425,7 +406,7 @@ Test(limits, max_size_frame_flood_is_rate_limited_while_others_keep_their_servic
 
 	/* Every flood connection was cut: the broker reaps them (it may still
 	 * be finishing a cut connection's last write when the flooder stops). */
-	wait_subscribers(pinger, 1); /* "good": the asking client is not counted */
+	hc_wait_subscribers(pinger, 1); /* "good": the asking client is not counted */
 	fprintf(stderr,
 		"flood: %d flooders for %lld ms: %u connections cut RATE_LIMITED after %llu frames "
 		"of %u bytes (%.1f MiB; a cut within %lld ms of the first frame); meanwhile %d "
@@ -481,7 +462,7 @@ Test(limits, ten_thousand_connect_disconnect_cycles_leak_no_fd_or_memory)
 
 	for (int i = 0; i < WARMUP; i++)
 		cycle(i % 4);
-	wait_subscribers(mon, 0); /* the monitor asks: not counted */
+	hc_wait_subscribers(mon, 0); /* the monitor asks: not counted */
 	int fds0 = hp_fd_count(B.pid);
 	long rss0 = hp_rss_kb(B.pid);
 	int64_t t0 = hp_now_ms();
@@ -491,7 +472,7 @@ Test(limits, ten_thousand_connect_disconnect_cycles_leak_no_fd_or_memory)
 		cycle(i % 4);
 	int64_t took = hp_now_ms() - t0;
 
-	wait_subscribers(mon, 0); /* the monitor asks: not counted */
+	hc_wait_subscribers(mon, 0); /* the monitor asks: not counted */
 	int fds1 = hp_fd_count(B.pid);
 	long rss1 = hp_rss_kb(B.pid);
 
@@ -558,11 +539,11 @@ Test(limits, many_connections_from_one_identity_hit_its_limit_not_the_others)
 	struct dob_msg m = {0};
 	struct dobc *root = hc_connect(B.sock, "root", DOB_ROLE_OBSERVER, NULL);
 
-	wait_subscribers(root, LIMIT);
+	hc_wait_subscribers(root, LIMIT);
 	dobc_close(a[LIMIT - 1]);
 	a[LIMIT - 1] = NULL;
 	/* The broker has reaped the closed one: A has LIMIT - 1 connections. */
-	wait_subscribers(root, LIMIT - 1);
+	hc_wait_subscribers(root, LIMIT - 1);
 	/* The silent one takes the free place. The broker accepts in the
 	 * order of connect(), so it is counted before the next one comes. */
 	hr_open(&silent, B.listener_sock[A]);
