@@ -1,6 +1,7 @@
 /*
  * broker/core/broker.c - the loop glue: platform handlers, the backend sink,
- * the end of a loop turn (group commit), journal replay and compaction, the
+ * commit and flush after each batch of work (group commit), journal replay
+ * and compaction, the
  * reconcile sweep, statistics, lifecycle. Decisions are in decide.c and
  * episode.c, requests to the backend in request.c.
  */

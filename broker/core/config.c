@@ -101,7 +101,7 @@ static const struct opt opts[] = {
 	{ "rate-burst", T_U32, OFF(rate_burst), 1, U32MAX, "N",
 	  "frames a connection may send at once above the rate", 0 },
 	{ "journal-sync", T_BOOL, OFF(journal_sync), 0, 0, "BOOL",
-	  "fsync the journal once per loop turn before its frames are sent (power-loss "
+	  "fsync the journal once per batch of work before its frames are sent (power-loss "
 	  "safety; false: a killed broker still loses nothing, a power cut may)", F_RESTART },
 	{ "journal-compact-bytes", T_U64, OFF(journal_compact_bytes), 0, UINT64_MAX, "BYTES",
 	  "compact the journal past this size (0 = 4 MiB)", F_RESTART },

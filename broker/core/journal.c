@@ -420,7 +420,7 @@ int journal_append(struct journal *j, const struct dob_jrec *r)
 	if (rc < 0)
 		return rc;
 	/* Written to the OS now (a killed broker loses nothing); made durable
-	 * by journal_commit(), once for every record of the loop turn. */
+	 * by journal_commit(), once for every record of the batch of work. */
 	rc = write_record(j->f, &j->size, false, r, &cut_failed);
 	if (cut_failed)
 		j->cut_pending = true;

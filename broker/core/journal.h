@@ -56,7 +56,7 @@ void journal_close(struct journal *j); /* NULL-safe */
  * -DOB_EFIELD (record invalid: a bug). */
 int journal_append(struct journal *j, const struct dob_jrec *r);
 /* Group commit: makes every record appended since the last commit durable
- * with one fsync (when opts.sync), before any frame of the loop turn that
+ * with one fsync (when opts.sync), before any frame of the batch of work that
  * appended them is sent. 0, or -DOB_EIO (retried at the next commit). */
 int journal_commit(struct journal *j);
 /* Whether records wait for a commit (tests and benchmarks). */
