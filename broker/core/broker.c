@@ -1,9 +1,8 @@
 /*
  * broker/core/broker.c - the loop glue: platform handlers, the backend sink,
  * commit and flush after each batch of work (group commit), journal replay
- * and compaction, the
- * reconcile sweep, statistics, lifecycle. Decisions are in decide.c and
- * episode.c, requests to the backend in request.c.
+ * and compaction, the reconcile sweep, statistics, lifecycle. Decisions are
+ * in decide.c and episode.c, requests to the backend in request.c.
  */
 #include <stdio.h>
 #include <stdlib.h>
