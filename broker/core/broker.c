@@ -211,15 +211,6 @@ static int replay_apply(void *ctx, const struct dob_jrec *r)
 
 /* ---------------------------------------------------------------- backend sink */
 
-/* Whether a submit or adopt is in flight: its result may make a job ours. */
-static bool creating(const struct broker *b)
-{
-	for (const struct breq *q = b->reqs; q; q = q->next)
-		if (q->kind == BR_SUBMIT || q->kind == BR_ADOPT_QUERY || q->kind == BR_ADOPT_ATTACH)
-			return true;
-	return false;
-}
-
 static void ignore_event(struct backend_event *ev)
 {
 	char gs[DOB_GUID_STR_LEN];
@@ -257,7 +248,7 @@ void broker_early_settle(struct broker *b)
 {
 	struct backend_event *evs[EARLY_MAX];
 	size_t n = b->n_early;
-	bool more = !b->stopped && creating(b);
+	bool more = !b->stopped && breq_creating(b);
 
 	/* Taken out first: delivering may issue requests, and a backend that
 	 * answers at once would come back here. */
@@ -289,10 +280,10 @@ static void sink_event(void *ctx, struct backend_event *ev)
 		log_warn("backend lost callbacks; reconciling every managed job");
 		backend_event_free(ev);
 		if (!b->stopped)
-			jobs_sweep(b);
+			jobs_sweep(b, true);
 		return;
 	}
-	if (!j && !b->stopped && b->n_early < EARLY_MAX && creating(b)) {
+	if (!j && !b->stopped && b->n_early < EARLY_MAX && breq_creating(b)) {
 		/* The service calls back as soon as a job runs, and may do so
 		 * before the result of the submit (or adopt) that makes the job
 		 * ours has reached the loop: a small download can be TRANSFERRED
@@ -393,7 +384,7 @@ static void sweep_fired(void *arg)
 						       : b->next_episode_id;
 		broker_journal(b, &r);
 	}
-	jobs_sweep(b);
+	jobs_sweep(b, false);
 	arm_sweep(b);
 }
 
@@ -767,7 +758,7 @@ int broker_start(struct broker *b, struct plat_loop *loop, char *errbuf, size_t 
 			if (j->ep)
 				episode_arm_deadline(b, j->ep);
 	/* Re-attach every managed job; the results are the first sweep. */
-	jobs_sweep(b);
+	jobs_sweep(b, false);
 	arm_sweep(b);
 	return 0;
 }
@@ -802,8 +793,8 @@ void broker_free(struct broker *b)
 	broker_shutdown(b);
 	session_free_all(b);
 	session_buckets_free(b);
-	while (b->reqs)
-		breq_free(b, b->reqs);
+	breq_table_free(b);
+	jobs_sweep_free(b);
 	while (b->n_early)
 		backend_event_free(b->early[--b->n_early]);
 	while (b->scheds)

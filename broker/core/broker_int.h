@@ -160,7 +160,10 @@ enum breq_kind {
 
 /* A request to the backend waiting for its result. */
 struct breq {
-	struct breq *next;
+	struct breq *next, *prev;    /* the table's list (newest first) */
+	struct breq *hnext;          /* the table's hash chain by id */
+	bool linked;                 /* in the table */
+	bool sweep;                  /* BR_ATTACH/BR_QUERY: counted in sweep_inflight */
 	struct broker *b;            /* borrowed */
 	uint64_t id;
 	enum breq_kind kind;
@@ -212,7 +215,14 @@ struct broker {
 	struct session *sessions;    /* owned list */
 	struct mjob **jobs;          /* owned hash table of owned jobs */
 	size_t jobs_cap, n_jobs, n_pending;
-	struct breq *reqs;           /* owned list */
+	struct breq *reqs;           /* owned list (request.c: also hashed by id) */
+	struct breq **req_hash;      /* owned buckets, req_hcap of them (a power of 2) */
+	size_t req_hcap, n_reqs;
+	size_t n_creating;           /* submits and adopts in the table */
+	/* The sweep in progress (jobs.c): the jobs to read, the next to issue,
+	 * and how many of its reads are in flight (at most SWEEP_WINDOW). */
+	struct dob_guid *sweep_ids;  /* owned */
+	size_t sweep_n, sweep_pos, sweep_inflight;
 	struct sched *scheds;        /* owned list */
 	struct rate_bucket *buckets; /* owned list (session.c) */
 	struct plat_lock *state_lock; /* owned: the state directory's, while started */
@@ -254,6 +264,8 @@ int breq_issue(struct broker *b, struct breq *q, const void *arg);
 void breq_free(struct broker *b, struct breq *q);
 bool breq_pending(const struct broker *b, enum breq_kind kind, const struct dob_guid *job);
 size_t breq_count_for(const struct broker *b, const struct dob_identity *who);
+bool breq_creating(const struct broker *b);
+void breq_table_free(struct broker *b);
 
 /* ---------------------------------------------------------------- broker.c */
 
@@ -394,7 +406,11 @@ void jobs_attach_done(struct broker *b, struct breq *q, struct backend_result *r
 void jobs_query_done(struct broker *b, struct breq *q, struct backend_result *r);
 void jobs_request_timeout(struct broker *b, struct breq *q);
 /* Reconcile: attach or query every managed job. */
-void jobs_sweep(struct broker *b);
+/* Reads (or re-attaches) every managed job, SWEEP_WINDOW at a time. again:
+ * start over even if a sweep is in progress (callbacks were lost); else a
+ * sweep in progress is left to finish. */
+void jobs_sweep(struct broker *b, bool again);
+void jobs_sweep_free(struct broker *b);
 bool jobs_result_not_found(const struct backend_result *r);
 
 /* ---------------------------------------------------------------- episode.c */

@@ -397,11 +397,15 @@ static void result_text(const struct broker *b, const struct backend_result *r, 
 
 /* ---------------------------------------------------------------- sweep */
 
+static void sweep_read_over(struct broker *b, const struct breq *q);
+
 void jobs_attach_done(struct broker *b, struct breq *q, struct backend_result *r)
 {
-	struct mjob *j = jobs_find(b, &q->job);
+	struct mjob *j;
 	char text[512];
 
+	sweep_read_over(b, q); /* first: it may issue requests */
+	j = jobs_find(b, &q->job);
 	if (!j)
 		return;
 	j->attach_inflight = false;
@@ -429,9 +433,11 @@ void jobs_attach_done(struct broker *b, struct breq *q, struct backend_result *r
 
 void jobs_query_done(struct broker *b, struct breq *q, struct backend_result *r)
 {
-	struct mjob *j = jobs_find(b, &q->job);
+	struct mjob *j;
 	char text[512];
 
+	sweep_read_over(b, q); /* first: it may issue requests */
+	j = jobs_find(b, &q->job);
 	if (!j)
 		return;
 	j->query_inflight = false;
@@ -447,23 +453,29 @@ void jobs_query_done(struct broker *b, struct breq *q, struct backend_result *r)
 	jobs_observe(b, j, &r->job, OBS_READ, q->issued_us, q->issued_seq);
 }
 
-void jobs_sweep(struct broker *b)
-{
-	struct dob_guid *ids;
-	size_t n;
+/* At most this many sweep reads in flight: a restart with 10,000 managed
+ * jobs re-attaches them a window at a time, so the loop answers clients
+ * (the first handshake) between windows instead of after all of them. */
+#define SWEEP_WINDOW 64
 
-	if (jobs_ids(b, &ids, &n))
-		return;
-	for (size_t i = 0; i < n; i++) {
-		struct mjob *j = jobs_find(b, &ids[i]);
+static void sweep_pump(struct broker *b)
+{
+	while (b->sweep_pos < b->sweep_n && b->sweep_inflight < SWEEP_WINDOW) {
+		struct dob_guid id = b->sweep_ids[b->sweep_pos++];
+		struct mjob *j = jobs_find(b, &id);
 		struct breq *q;
 		bool attach;
+
 		if (!j || j->attach_inflight || j->query_inflight)
 			continue;
 		attach = !j->attached;
 		q = breq_new(b, attach ? BR_ATTACH : BR_QUERY, &j->id);
-		if (!q)
+		if (!q) {
+			b->sweep_pos = b->sweep_n; /* out of memory: the next sweep retries */
 			break;
+		}
+		q->sweep = true;
+		b->sweep_inflight++;
 		/* Marked before the issue: a backend that answers at once clears
 		 * it in the result's handler. (Looking the request up afterwards
 		 * made a restart with 10,000 jobs quadratic.) */
@@ -471,14 +483,53 @@ void jobs_sweep(struct broker *b)
 			j->attach_inflight = true;
 		else
 			j->query_inflight = true;
-		if (breq_issue(b, q, NULL) != 0 && (j = jobs_find(b, &ids[i]))) {
-			if (attach)
-				j->attach_inflight = false;
-			else
-				j->query_inflight = false;
+		if (breq_issue(b, q, NULL) != 0) {
+			b->sweep_inflight--;
+			if ((j = jobs_find(b, &id)) != NULL) {
+				if (attach)
+					j->attach_inflight = false;
+				else
+					j->query_inflight = false;
+			}
 		}
 	}
-	dob_free(ids);
+	if (b->sweep_pos >= b->sweep_n && b->sweep_ids) {
+		dob_free(b->sweep_ids);
+		b->sweep_ids = NULL;
+		b->sweep_n = b->sweep_pos = 0;
+	}
+}
+
+/* A sweep read is over (answered, failed or timed out): the next goes out. */
+static void sweep_read_over(struct broker *b, const struct breq *q)
+{
+	if (!q->sweep)
+		return;
+	b->sweep_inflight--;
+	sweep_pump(b);
+}
+
+void jobs_sweep(struct broker *b, bool again)
+{
+	struct dob_guid *ids;
+	size_t n;
+
+	if (b->sweep_ids && !again)
+		return; /* the last one is still going: let it finish */
+	if (jobs_ids(b, &ids, &n))
+		return;
+	dob_free(b->sweep_ids);
+	b->sweep_ids = ids;
+	b->sweep_n = n;
+	b->sweep_pos = 0;
+	sweep_pump(b);
+}
+
+void jobs_sweep_free(struct broker *b)
+{
+	dob_free(b->sweep_ids);
+	b->sweep_ids = NULL;
+	b->sweep_n = b->sweep_pos = b->sweep_inflight = 0;
 }
 
 void jobs_request_timeout(struct broker *b, struct breq *q)
@@ -491,11 +542,13 @@ void jobs_request_timeout(struct broker *b, struct breq *q)
 	case BR_ATTACH:
 		if (j)
 			j->attach_inflight = false;
+		sweep_read_over(b, q);
 		log_warn("job %s: re-attach timed out after %u ms", gs, b->cfg.action_timeout_ms);
 		break;
 	case BR_QUERY:
 		if (j)
 			j->query_inflight = false;
+		sweep_read_over(b, q);
 		log_warn("job %s: sweep read timed out after %u ms", gs, b->cfg.action_timeout_ms);
 		break;
 	case BR_SUBMIT:

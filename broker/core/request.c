@@ -12,9 +12,51 @@
 #include "dob/err.h"
 #include "log.h"
 
+/* The table is a list (for walks) and a hash of chains by id (for the
+ * result of each request: with 10,000 re-attaches in flight at a restart,
+ * a walk per result made the start quadratic). Ids are sequential, so the
+ * low bits are the hash. */
+#define REQ_HASH_MIN 64u
+
+static size_t slot_of(const struct broker *b, uint64_t id)
+{
+	return (size_t)id & (b->req_hcap - 1);
+}
+
+static bool creates(enum breq_kind k)
+{
+	return k == BR_SUBMIT || k == BR_ADOPT_QUERY || k == BR_ADOPT_ATTACH;
+}
+
+/* Doubles the buckets when the table holds more requests than buckets; a
+ * failed allocation keeps the old ones (longer chains, still correct). */
+static int grow(struct broker *b)
+{
+	size_t cap = b->req_hcap ? b->req_hcap * 2 : REQ_HASH_MIN;
+	struct breq **h;
+
+	if (b->req_hcap && b->n_reqs < b->req_hcap)
+		return 0;
+	h = dob_calloc(cap, sizeof(*h));
+	if (!h)
+		return b->req_hcap ? 0 : -DOB_ENOMEM;
+	for (size_t i = 0; i < b->req_hcap; i++)
+		for (struct breq *q = b->req_hash[i], *n; q; q = n) {
+			n = q->hnext;
+			q->hnext = h[(size_t)q->id & (cap - 1)];
+			h[(size_t)q->id & (cap - 1)] = q;
+		}
+	dob_free(b->req_hash);
+	b->req_hash = h;
+	b->req_hcap = cap;
+	return 0;
+}
+
 struct breq *breq_find(const struct broker *b, uint64_t id)
 {
-	for (struct breq *q = b->reqs; q; q = q->next)
+	if (!b->req_hcap)
+		return NULL;
+	for (struct breq *q = b->req_hash[slot_of(b, id)]; q; q = q->hnext)
 		if (q->id == id)
 			return q;
 	return NULL;
@@ -22,11 +64,24 @@ struct breq *breq_find(const struct broker *b, uint64_t id)
 
 void breq_unlink(struct broker *b, struct breq *q)
 {
-	for (struct breq **pp = &b->reqs; *pp; pp = &(*pp)->next)
+	if (!q->linked)
+		return;
+	for (struct breq **pp = &b->req_hash[slot_of(b, q->id)]; *pp; pp = &(*pp)->hnext)
 		if (*pp == q) {
-			*pp = q->next;
-			return;
+			*pp = q->hnext;
+			break;
 		}
+	if (q->prev)
+		q->prev->next = q->next;
+	else
+		b->reqs = q->next;
+	if (q->next)
+		q->next->prev = q->prev;
+	q->next = q->prev = q->hnext = NULL;
+	q->linked = false;
+	b->n_reqs--;
+	if (creates(q->kind))
+		b->n_creating--;
 }
 
 void breq_free(struct broker *b, struct breq *q)
@@ -42,10 +97,22 @@ void breq_free(struct broker *b, struct breq *q)
 	dob_free(q);
 }
 
+void breq_table_free(struct broker *b)
+{
+	while (b->reqs)
+		breq_free(b, b->reqs);
+	dob_free(b->req_hash);
+	b->req_hash = NULL;
+	b->req_hcap = 0;
+}
+
 struct breq *breq_new(struct broker *b, enum breq_kind kind, const struct dob_guid *job)
 {
-	struct breq *q = dob_calloc(1, sizeof(*q));
+	struct breq *q;
 
+	if (grow(b))
+		return NULL;
+	q = dob_calloc(1, sizeof(*q));
 	if (!q)
 		return NULL;
 	q->b = b;
@@ -53,8 +120,21 @@ struct breq *breq_new(struct broker *b, enum breq_kind kind, const struct dob_gu
 	q->kind = kind;
 	q->job = *job;
 	q->next = b->reqs;
+	if (b->reqs)
+		b->reqs->prev = q;
 	b->reqs = q;
+	q->hnext = b->req_hash[slot_of(b, q->id)];
+	b->req_hash[slot_of(b, q->id)] = q;
+	q->linked = true;
+	b->n_reqs++;
+	if (creates(kind))
+		b->n_creating++;
 	return q;
+}
+
+bool breq_creating(const struct broker *b)
+{
+	return b->n_creating > 0;
 }
 
 static void breq_timed_out(void *arg)
@@ -74,7 +154,6 @@ static void breq_timed_out(void *arg)
 		history_request_timeout(b, q);
 	else
 		jobs_request_timeout(b, q);
-	q->next = NULL;
 	breq_free(b, q);
 	if (b->n_early)
 		broker_early_settle(b);
@@ -122,13 +201,8 @@ int breq_issue(struct broker *b, struct breq *q, const void *arg)
 	}
 	/* On success q may already be answered and freed (a backend that
 	 * answers synchronously): do not touch it. */
-	if (rc) {
-		struct breq *p;
-		for (p = b->reqs; p && p != q; p = p->next)
-			;
-		if (p)
-			breq_free(b, q);
-	}
+	if (rc && (q = breq_find(b, id)) != NULL)
+		breq_free(b, q);
 	return rc;
 }
 
