@@ -23,6 +23,11 @@
 /* Read by every thread that logs, changed by a reload on the loop thread. */
 static atomic_int g_level = DOB_LOG_INFO;
 static const char *g_ident = "dobrokerd";
+/* The pid in every line, read once (a getpid() per line was a system call
+ * per log line on the hot path): when the ident is set, which a program
+ * does at start, else at the first line. No program here logs from a
+ * forked child (dobctl's --exec children are spawned, not forked). */
+static unsigned long g_pid;
 static int64_t (*g_clock)(void);
 
 static const char *const names[] = { "error", "warn", "info", "debug" };
@@ -235,6 +240,7 @@ int dob_log_parse_level(const char *name)
 void dob_log_set_ident(const char *ident)
 {
 	g_ident = ident ? ident : "dobrokerd";
+	g_pid = (unsigned long)getpid();
 }
 
 void dob_log_set_clock(int64_t (*wall_us)(void))
@@ -316,7 +322,9 @@ void dob_log(enum dob_log_level lvl, const char *fmt, ...)
 	len += k;
 	line[len++] = '[';
 	k = sizeof(num);
-	for (unsigned long pid = (unsigned long)getpid(); k == sizeof(num) || pid; pid /= 10)
+	if (!g_pid)
+		g_pid = (unsigned long)getpid();
+	for (unsigned long pid = g_pid; k == sizeof(num) || pid; pid /= 10)
 		num[--k] = (char)('0' + pid % 10);
 	memcpy(line + len, num + k, sizeof(num) - k);
 	len += sizeof(num) - k;
