@@ -107,6 +107,8 @@ CORE_INC_OBJS := $(OBJ)/broker/core/%.o $(OBJ)/broker/dobrokerd.o $(OBJ)/tests/%
 $(CORE_INC_OBJS): DOB_CFLAGS += -Ibroker/core
 BPLAT_SRCS := $(wildcard broker/$(PLAT)/*.c)
 CLIENT_SRCS := $(wildcard client/src/*.c) $(wildcard client/$(PLAT)/*.c)
+# dobctl itself: main (client/dobctl.c) and its commands (client/dobctl_*.c).
+DOBCTL_SRCS := $(wildcard client/dobctl*.c)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
@@ -114,6 +116,7 @@ PROTO_OBJS := $(call objs,$(PROTO_SRCS)) $(OBJ)/gen/dobroker.pb-c.o $(PBC_OBJ)
 CORE_OBJS := $(call objs,$(CORE_SRCS))
 BPLAT_OBJS := $(call objs,$(BPLAT_SRCS))
 CLIENT_OBJS := $(call objs,$(CLIENT_SRCS))
+DOBCTL_OBJS := $(call objs,$(DOBCTL_SRCS))
 
 LIBPROTO := $(LIB)/libdobproto.a
 LIBCORE := $(LIB)/libdobcore.a
@@ -216,7 +219,7 @@ DOBROKERD_RES := $(OBJ)/broker/win32/dobrokerd_res.o
 endif
 $(BIN)/dobrokerd$(EXE): $(OBJ)/broker/dobrokerd.o $(DOBROKERD_RES) $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
-$(BIN)/dobctl$(EXE): $(OBJ)/client/dobctl.o $(LIBCLIENT) $(LIBPROTO)
+$(BIN)/dobctl$(EXE): $(DOBCTL_OBJS) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
 $(BIN)/%$(EXE): $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCLIENT) $(LIBCORE) $(LIBPROTO)
 	$(Q)$(LINK)
