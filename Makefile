@@ -106,7 +106,15 @@ CORE_SRCS := $(wildcard broker/base/*.c) $(wildcard broker/core/*.c) $(wildcard 
 CORE_INC_OBJS := $(OBJ)/broker/core/%.o $(OBJ)/broker/dobrokerd.o $(OBJ)/tests/%.o $(OBJ)/bench/%.o
 $(CORE_INC_OBJS): DOB_CFLAGS += -Ibroker/core
 BPLAT_SRCS := $(wildcard broker/$(PLAT)/*.c)
-CLIENT_SRCS := $(wildcard client/src/*.c) $(wildcard client/$(PLAT)/*.c)
+# dobctl's helpers (client/src/dobctl_*.c: argument parsing, rendering, the
+# top view; jsonw.c, its JSON writer; spawn_cmd.c and client/<plat>/spawn_*.c,
+# its --exec commands) are dobctl's, linked into dobctl and the client tests,
+# not into libdobclient: the library's users need none of them.
+DOBCTL_HELPER_SRCS := $(wildcard client/src/dobctl_*.c) $(wildcard client/src/jsonw.c) \
+	$(wildcard client/src/spawn_cmd.c) $(wildcard client/$(PLAT)/spawn_*.c)
+CLIENT_SRCS := $(filter-out $(DOBCTL_HELPER_SRCS),$(wildcard client/src/*.c) $(wildcard client/$(PLAT)/*.c))
+# dobctl itself: main (client/dobctl.c) and its commands (client/dobctl_*.c).
+DOBCTL_SRCS := $(wildcard client/dobctl*.c)
 
 objs = $(patsubst %.c,$(OBJ)/%.o,$(1))
 
@@ -114,6 +122,8 @@ PROTO_OBJS := $(call objs,$(PROTO_SRCS)) $(OBJ)/gen/dobroker.pb-c.o $(PBC_OBJ)
 CORE_OBJS := $(call objs,$(CORE_SRCS))
 BPLAT_OBJS := $(call objs,$(BPLAT_SRCS))
 CLIENT_OBJS := $(call objs,$(CLIENT_SRCS))
+DOBCTL_HELPER_OBJS := $(call objs,$(DOBCTL_HELPER_SRCS))
+DOBCTL_OBJS := $(call objs,$(DOBCTL_SRCS))
 
 LIBPROTO := $(LIB)/libdobproto.a
 LIBCORE := $(LIB)/libdobcore.a
@@ -216,7 +226,7 @@ DOBROKERD_RES := $(OBJ)/broker/win32/dobrokerd_res.o
 endif
 $(BIN)/dobrokerd$(EXE): $(OBJ)/broker/dobrokerd.o $(DOBROKERD_RES) $(LIBCORE) $(LIBBPLAT) $(LIBPROTO)
 	$(Q)$(LINK)
-$(BIN)/dobctl$(EXE): $(OBJ)/client/dobctl.o $(LIBCLIENT) $(LIBPROTO)
+$(BIN)/dobctl$(EXE): $(DOBCTL_OBJS) $(DOBCTL_HELPER_OBJS) $(LIBCLIENT) $(LIBPROTO)
 	$(Q)$(LINK)
 $(BIN)/%$(EXE): $(OBJ)/tests/tools/%.o $(LIBSUPPORT) $(LIBCLIENT) $(LIBCORE) $(LIBPROTO)
 	$(Q)$(LINK)
@@ -303,11 +313,12 @@ endif
 
 # Client tests (native only): libdobclient and dobctl against a scripted fake
 # broker (a thread speaking frames over a Unix socket in a temporary
-# directory), plus dobctl's pure helpers. Runs build/<target>/bin/dobctl.
+# directory), plus dobctl's pure helpers (linked from dobctl's helper
+# objects). Runs build/<target>/bin/dobctl.
 ifeq ($(TARGET),native)
 CLIENTTEST_SRCS := $(wildcard tests/client/*.c)
 CLIENTTEST_BIN := $(BUILD)/tests/client
-$(CLIENTTEST_BIN): $(call objs,$(CLIENTTEST_SRCS)) $(CRIT_LSAN) $(LIBCLIENT) $(LIBPROTO) | $(BIN)/dobctl
+$(CLIENTTEST_BIN): $(call objs,$(CLIENTTEST_SRCS)) $(CRIT_LSAN) $(DOBCTL_HELPER_OBJS) $(LIBCLIENT) $(LIBPROTO) | $(BIN)/dobctl
 	$(Q)mkdir -p $(dir $@); echo "  LD  $@"; $(CC) $(DOB_LDFLAGS) $(LDFLAGS) -o $@ $^ -lcriterion $(DOB_LIBS)
 tests: $(if $(CLIENTTEST_SRCS),$(CLIENTTEST_BIN))
 endif

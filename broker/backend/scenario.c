@@ -12,6 +12,10 @@
  * expected, e.g. "scenario.txt:12: unknown outcome 'explode' (expected ok,
  * error, transient, hang)". The parser never trusts its input: it is fuzzed
  * (tests/fuzz/fuzz_scenario.c).
+ *
+ * This file holds the directives (each builds its part of the scenario),
+ * the checks across lines, and the public functions; a line's words and
+ * their values are read in scenario_lex.c (scenario_int.h).
  */
 #include "scenario.h"
 
@@ -25,513 +29,10 @@
 #include "dob/codec.h"
 #include "dob/err.h"
 #include "platform.h"
+#include "scenario_int.h"
 
-#define MAX_WORDS 64
-#define MAX_DURATION_MS (30LL * 24 * 3600 * 1000) /* 30 days: DO's own horizon */
-#define MAX_BYTES (1ULL << 50)                     /* 1 PiB */
 #define DEFAULT_AFTER_MS 200
 #define DEFAULT_SIZE (1024u * 1024u)
-
-/* ------------------------------------------------------------ attributes */
-
-enum attr {
-	A_AFTER, A_SIZE, A_BYTES, A_TIMES, A_FOR, A_THEN, A_HRESULT, A_HTTP, A_CONTEXT,
-	A_DESC, A_CTXDESC, A_PROTOCOL, A_NAME, A_OWNER, A_TYPE, A_STATE, A_DONE, A_DELAY,
-	A_COUNT, A_HANG, A_WRITES, A_ATTEMPTS, A_EXIT, A_N
-};
-
-static const char *const attr_names[A_N] = {
-	"after", "size", "bytes", "times", "for", "then", "hresult", "http", "context",
-	"description", "context-description", "protocol", "name", "owner", "type", "state",
-	"done", "delay", "count", "hang", "writes", "attempts", "exit",
-};
-
-/* Attributes written as a bare word (fault effects), not key=value. */
-#define BARE_ATTRS (BIT(A_HANG) | BIT(A_EXIT))
-
-#define BIT(a) (1u << (a))
-#define ERROR_ATTRS (BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_CONTEXT) | BIT(A_DESC) | \
-		     BIT(A_CTXDESC) | BIT(A_PROTOCOL))
-#define TRANSIENT_ATTRS (BIT(A_FOR) | BIT(A_THEN))
-
-struct attrs {
-	unsigned seen;
-	int64_t after, for_ms, delay;
-	uint64_t size, bytes, done;
-	uint32_t times, count, hresult, http, attempts;
-	int context, type, state, writes;
-	bool then_error;
-	const char *name, *owner, *desc, *ctxdesc, *protocol; /* borrowed from the line */
-};
-
-/* ------------------------------------------------------------ parser */
-
-struct word {
-	char *s;    /* unquoted text, in the line's scratch buffer */
-	int eq;     /* offset of the first '=' outside quotes, or -1 */
-};
-
-struct parser {
-	const char *name;
-	unsigned line;
-	char *err;
-	size_t errlen;
-	struct scenario *s;
-	struct word w[MAX_WORDS];
-	int n;
-};
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 2, 3)))
-#endif
-static int fail(struct parser *p, const char *fmt, ...)
-{
-	char msg[384];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (p->err && p->errlen)
-		snprintf(p->err, p->errlen, "%s:%u: %s", p->name, p->line, msg);
-	return -DOB_EINVAL;
-}
-
-/* Quotes a word for a message, cut to a readable length. */
-static const char *shown(const char *s, char buf[48])
-{
-	size_t n = strlen(s);
-
-	if (n <= 40)
-		return s;
-	snprintf(buf, 48, "%.37s...", s);
-	return buf;
-}
-
-static int unknown_word(struct parser *p, const char *what, const char *got,
-			const char *expected)
-{
-	char b[48];
-
-	return fail(p, "unknown %s '%s' (expected %s)", what, shown(got, b), expected);
-}
-
-/* Splits one line into words (unescaping quotes) in scratch. */
-static int tokenize(struct parser *p, const char *line, size_t n, char *scratch)
-{
-	size_t i = 0, o = 0;
-
-	p->n = 0;
-	while (i < n) {
-		struct word *w;
-
-		while (i < n && (line[i] == ' ' || line[i] == '\t'))
-			i++;
-		if (i == n)
-			break;
-		if (line[i] == '#' && (p->n == 0 || i + 1 == n || line[i + 1] == ' ' ||
-				       line[i + 1] == '\t'))
-			break; /* comment */
-		if (p->n == MAX_WORDS)
-			return fail(p, "too many words on one line (max %d)", MAX_WORDS);
-		w = &p->w[p->n++];
-		w->s = scratch + o;
-		w->eq = -1;
-		while (i < n && line[i] != ' ' && line[i] != '\t') {
-			char c = line[i++];
-
-			if (c == '=' && w->eq < 0) {
-				w->eq = (int)(scratch + o - w->s);
-			} else if (c == '"') {
-				for (;;) {
-					if (i == n)
-						return fail(p, "unterminated quoted string");
-					c = line[i++];
-					if (c == '"')
-						break;
-					if (c == '\\') {
-						if (i == n)
-							return fail(p, "unterminated quoted string");
-						c = line[i++];
-						switch (c) {
-						case '"': case '\\': break;
-						case 'n': c = '\n'; break;
-						case 't': c = '\t'; break;
-						case 'r': c = '\r'; break;
-						default:
-							return fail(p, "unknown escape '\\%c' in a quoted string "
-								    "(known: \\\" \\\\ \\n \\r \\t)",
-								    c >= 0x20 && c < 0x7F ? c : '?');
-						}
-					}
-					scratch[o++] = c;
-				}
-				continue;
-			}
-			scratch[o++] = c;
-		}
-		scratch[o++] = '\0';
-	}
-	return 0;
-}
-
-/* ------------------------------------------------------------ values */
-
-static bool parse_u64(const char *s, uint64_t *out)
-{
-	uint64_t v = 0;
-	int base = 10;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s)
-		return false;
-	for (; *s; s++) {
-		unsigned d;
-
-		if (*s >= '0' && *s <= '9')
-			d = (unsigned)(*s - '0');
-		else if (base == 16 && *s >= 'a' && *s <= 'f')
-			d = (unsigned)(*s - 'a' + 10);
-		else if (base == 16 && *s >= 'A' && *s <= 'F')
-			d = (unsigned)(*s - 'A' + 10);
-		else
-			return false;
-		if (v > (UINT64_MAX - d) / (unsigned)base)
-			return false;
-		v = v * (unsigned)base + d;
-	}
-	*out = v;
-	return true;
-}
-
-struct unit {
-	const char *suffix;
-	uint64_t mul;
-};
-
-static const struct unit time_units[] = {
-	{ "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { NULL, 0 },
-};
-static const struct unit byte_units[] = {
-	{ "", 1 }, { "K", 1024 }, { "M", 1024 * 1024 }, { "G", 1024 * 1024 * 1024 }, { NULL, 0 },
-};
-
-/* Decimal digits and one of the unit suffixes, scaled, at most max. */
-static bool parse_scaled(const char *s, const struct unit *units, uint64_t max, uint64_t *out)
-{
-	char num[24];
-	size_t i = 0;
-	uint64_t v;
-
-	while (s[i] >= '0' && s[i] <= '9' && i < sizeof(num) - 1) {
-		num[i] = s[i];
-		i++;
-	}
-	num[i] = '\0';
-	if (i == 0 || !parse_u64(num, &v))
-		return false;
-	for (const struct unit *u = units; u->suffix; u++)
-		if (!strcmp(s + i, u->suffix)) {
-			if (v > max / u->mul)
-				return false;
-			*out = v * u->mul;
-			return true;
-		}
-	return false;
-}
-
-/* "250", "250ms", "2s", "1m", "1h" -> milliseconds. */
-static bool parse_duration(const char *s, int64_t *out)
-{
-	uint64_t v;
-
-	if (!parse_scaled(s, time_units, (uint64_t)MAX_DURATION_MS, &v))
-		return false;
-	*out = (int64_t)v;
-	return true;
-}
-
-/* "1000", "64K", "2M", "1G" (powers of 1024) -> bytes. */
-static bool parse_bytes(const char *s, uint64_t *out)
-{
-	return parse_scaled(s, byte_units, MAX_BYTES, out);
-}
-
-static const char *const state_words[] = {
-	[DOB_STATE_QUEUED] = "queued", [DOB_STATE_CONNECTING] = "connecting",
-	[DOB_STATE_TRANSFERRING] = "transferring", [DOB_STATE_SUSPENDED] = "suspended",
-	[DOB_STATE_ERROR] = "error", [DOB_STATE_TRANSIENT_ERROR] = "transient",
-	[DOB_STATE_TRANSFERRED] = "transferred", [DOB_STATE_ACKNOWLEDGED] = "acknowledged",
-	[DOB_STATE_CANCELLED] = "cancelled",
-};
-#define STATES_EXPECTED "queued, transferring, suspended, error, transient, transferred, " \
-	"acknowledged, cancelled"
-
-static const char *const type_words[] = { "download", "upload", "upload-reply" };
-
-const char *scenario_state_word(enum dob_job_state st)
-{
-	return (int)st >= 0 && st <= DOB_STATE_MAX ? state_words[st] : "?";
-}
-
-const char *scenario_type_word(enum dob_job_type t)
-{
-	return (int)t >= 0 && t <= DOB_JOB_TYPE_MAX ? type_words[t] : "?";
-}
-
-static int parse_state(struct parser *p, const char *v, int *out)
-{
-	for (int i = 0; i <= DOB_STATE_MAX; i++)
-		if (i != DOB_STATE_CONNECTING && !strcmp(v, state_words[i])) {
-			*out = i;
-			return 0;
-		}
-	if (!strcmp(v, "connecting"))
-		return fail(p, "state 'connecting' is not used: DO never reports CONNECTING "
-			    "(expected " STATES_EXPECTED ")");
-	return unknown_word(p, "state", v, STATES_EXPECTED);
-}
-
-static const char *const context_words[] = {
-	"none", "unknown", "general-queue-manager", "queue-manager-notification",
-	"local-file", "remote-file", "general-transport", "remote-application",
-};
-
-const char *scenario_context_word(enum dob_error_context c)
-{
-	return (int)c >= 0 && c <= DOB_CONTEXT_MAX ? context_words[c] : "?";
-}
-
-static int parse_context(struct parser *p, const char *v, int *out)
-{
-	for (int i = 0; i <= DOB_CONTEXT_MAX; i++)
-		if (!strcmp(v, context_words[i])) {
-			*out = i;
-			return 0;
-		}
-	return unknown_word(p, "context", v,
-			    "none, unknown, general-queue-manager, queue-manager-notification, "
-			    "local-file, remote-file, general-transport, remote-application");
-}
-
-/* UTF-16 code units of a string that is valid UTF-8, as Windows counts. */
-static size_t utf16_units(const char *s)
-{
-	size_t n = 0;
-
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if ((c & 0xC0) != 0x80)
-			n += c >= 0xF0 ? 2 : 1;
-	}
-	return n;
-}
-
-static int check_text(struct parser *p, const char *what, const char *v, size_t max)
-{
-	size_t n;
-
-	if (!dob_utf8_valid(v, strlen(v)))
-		return fail(p, "%s is not valid UTF-8", what);
-	n = utf16_units(v);
-	if (n > max)
-		return fail(p, "%s has %" PRIu64 " characters (max %" PRIu64 ")", what, (uint64_t)n,
-			    (uint64_t)max);
-	return 0;
-}
-
-static bool owner_ok(const char *v)
-{
-	const char *d;
-
-	if (!*v)
-		return true;
-	if (!strncmp(v, "uid:", 4))
-		d = v + 4;
-	else if (!strncmp(v, "S-1-", 4))
-		d = v + 4;
-	else
-		return false;
-	if (!*d)
-		return false;
-	for (; *d; d++)
-		if (!((*d >= '0' && *d <= '9') || (*d == '-' && v[0] == 'S')))
-			return false;
-	return true;
-}
-
-/* Parses one key=value into a. */
-static int parse_value(struct parser *p, enum attr id, const char *v, struct attrs *a)
-{
-	uint64_t u;
-	char b[48];
-
-	switch (id) {
-	case A_AFTER:
-	case A_FOR:
-	case A_DELAY: {
-		int64_t *dst = id == A_AFTER ? &a->after : id == A_FOR ? &a->for_ms : &a->delay;
-
-		if (!parse_duration(v, dst))
-			return fail(p, "bad duration '%s' for %s (expected milliseconds, or a number "
-				    "with ms, s, m or h: 250ms, 2s; at most 30 days)",
-				    shown(v, b), attr_names[id]);
-		return 0;
-	}
-	case A_SIZE:
-	case A_BYTES:
-	case A_DONE: {
-		uint64_t *dst = id == A_SIZE ? &a->size : id == A_BYTES ? &a->bytes : &a->done;
-
-		if (!parse_bytes(v, dst))
-			return fail(p, "bad byte count '%s' for %s (expected a number, optionally "
-				    "with K, M or G)", shown(v, b), attr_names[id]);
-		return 0;
-	}
-	case A_TIMES:
-	case A_COUNT:
-		if (!parse_u64(v, &u) || u < 1 || u > UINT32_MAX)
-			return fail(p, "bad count '%s' for %s (expected a number from 1)",
-				    shown(v, b), attr_names[id]);
-		*(id == A_TIMES ? &a->times : &a->count) = (uint32_t)u;
-		return 0;
-	case A_ATTEMPTS:
-		if (!parse_u64(v, &u) || u > UINT32_MAX)
-			return fail(p, "bad count '%s' for attempts (expected a number from 0)",
-				    shown(v, b));
-		a->attempts = (uint32_t)u;
-		return 0;
-	case A_THEN:
-		if (!strcmp(v, "ok"))
-			a->then_error = false;
-		else if (!strcmp(v, "error"))
-			a->then_error = true;
-		else
-			return unknown_word(p, "value for then", v, "ok, error");
-		return 0;
-	case A_HRESULT:
-		if (!parse_u64(v, &u) || u > UINT32_MAX)
-			return fail(p, "bad hresult '%s' (expected 32 bits: 0x80190194 or a decimal "
-				    "number)", shown(v, b));
-		a->hresult = (uint32_t)u;
-		return 0;
-	case A_HTTP:
-		if (!parse_u64(v, &u) || u < 100 || u > 599)
-			return fail(p, "bad http status '%s' (expected 100..599)", shown(v, b));
-		a->http = (uint32_t)u;
-		return 0;
-	case A_CONTEXT:
-		return parse_context(p, v, &a->context);
-	case A_DESC:
-		a->desc = v;
-		return check_text(p, "description", v, DOB_MAX_TEXT);
-	case A_CTXDESC:
-		a->ctxdesc = v;
-		return check_text(p, "context-description", v, DOB_MAX_TEXT);
-	case A_PROTOCOL:
-		a->protocol = v;
-		return check_text(p, "protocol", v, DOB_MAX_TEXT);
-	case A_NAME:
-		a->name = v;
-		return check_text(p, "name", v, DOB_MAX_DISPLAY_NAME);
-	case A_OWNER:
-		if (!owner_ok(v))
-			return fail(p, "owner '%s' is not uid:N or a SID (S-1-...)", shown(v, b));
-		a->owner = v;
-		return 0;
-	case A_TYPE:
-		for (int i = 0; i <= DOB_JOB_TYPE_MAX; i++)
-			if (!strcmp(v, type_words[i])) {
-				a->type = i;
-				return 0;
-			}
-		return unknown_word(p, "job type", v, "download, upload, upload-reply");
-	case A_STATE:
-		return parse_state(p, v, &a->state);
-	case A_WRITES:
-		if (!strcmp(v, "source"))
-			a->writes = SCN_WRITES_SOURCE;
-		else if (!strcmp(v, "url"))
-			a->writes = SCN_WRITES_URL;
-		else if (!strcmp(v, "nothing"))
-			a->writes = SCN_WRITES_NOTHING;
-		else
-			return unknown_word(p, "value for writes", v, "source, url, nothing");
-		return 0;
-	default:
-		return fail(p, "attribute '%s' takes no value", attr_names[id]);
-	}
-}
-
-static void list_attrs(unsigned allowed, char *buf, size_t len)
-{
-	size_t o = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < A_N && o < len; i++)
-		if (allowed & BIT(i)) {
-			int k = snprintf(buf + o, len - o, "%s%s", o ? ", " : "", attr_names[i]);
-
-			if (k < 0)
-				break;
-			o += (size_t)k;
-		}
-}
-
-/* Parses words [first, n) as attributes among `allowed` for `what`. */
-static int parse_attrs(struct parser *p, int first, unsigned allowed, const char *what,
-		       struct attrs *a)
-{
-	char b[48];
-
-	for (int i = first; i < p->n; i++) {
-		struct word *w = &p->w[i];
-		int id = -1;
-
-		if (allowed == 0)
-			return fail(p, "%s takes no attributes (got '%s')", what, shown(w->s, b));
-		if (w->eq < 0) {
-			int bare = !strcmp(w->s, "hang") ? A_HANG : !strcmp(w->s, "exit") ? A_EXIT : -1;
-
-			if (bare >= 0 && (allowed & BIT(bare))) {
-				if (a->seen & BIT(bare))
-					return fail(p, "'%s' given twice", w->s);
-				a->seen |= BIT(bare);
-				continue;
-			}
-			return fail(p, "unexpected '%s' (attributes are key=value%s)", shown(w->s, b),
-				    w->s[0] == '#' ? "; a comment needs a blank after '#'" : "");
-		}
-		w->s[w->eq] = '\0';
-		for (int k = 0; k < A_N; k++)
-			if (!(BARE_ATTRS & BIT(k)) && !strcmp(w->s, attr_names[k]))
-				id = k;
-		if (id < 0 || !(allowed & BIT(id))) {
-			char list[256];
-
-			list_attrs(allowed & ~BARE_ATTRS, list, sizeof(list));
-			return fail(p, "unknown attribute '%s' for %s (expected %s)", shown(w->s, b),
-				    what, list);
-		}
-		if (a->seen & BIT(id))
-			return fail(p, "attribute '%s' given twice", attr_names[id]);
-		a->seen |= BIT(id);
-		if (parse_value(p, (enum attr)id, w->s + w->eq + 1, a) < 0)
-			return -DOB_EINVAL;
-	}
-	return 0;
-}
-
-static void attrs_init(struct attrs *a)
-{
-	memset(a, 0, sizeof(*a));
-	a->context = -1;
-}
-
 /* ------------------------------------------------------------ building */
 
 static void error_clear(struct scn_error *e)
@@ -563,18 +64,18 @@ static int build_error(struct parser *p, const struct attrs *a, const char *what
 
 	memset(e, 0, sizeof(*e));
 	if ((a->seen & BIT(A_HRESULT)) && (a->seen & BIT(A_HTTP)))
-		return fail(p, "give hresult= or http=, not both");
+		return scn_fail(p, "give hresult= or http=, not both");
 	if (!(a->seen & (BIT(A_HRESULT) | BIT(A_HTTP)))) {
 		if (required)
-			return fail(p, "%s needs hresult= or http=", what);
+			return scn_fail(p, "%s needs hresult= or http=", what);
 		if (a->seen & ERROR_ATTRS)
-			return fail(p, "error attributes need hresult= or http=");
+			return scn_fail(p, "error attributes need hresult= or http=");
 		return 0;
 	}
 	e->hresult = (a->seen & BIT(A_HTTP)) ? DOB_HTTP_E(a->http) : a->hresult;
 	if ((e->hresult & 0x80000000u) == 0)
-		return fail(p, "hresult 0x%08X is a success code: an error needs a failure "
-			    "(high bit set)", (unsigned)e->hresult);
+		return scn_fail(p, "hresult 0x%08X is a success code: an error needs a failure "
+				"(high bit set)", (unsigned)e->hresult);
 	e->context = a->context;
 	e->description = dup_opt(a->desc, &oom);
 	e->context_description = dup_opt(a->ctxdesc, &oom);
@@ -628,14 +129,14 @@ static int parse_outcome(struct parser *p, int first, const char *what, struct s
 	int kind = 0, rc;
 
 	if (first >= p->n)
-		return fail(p, "%s needs an outcome (expected ok, error, transient, hang)", what);
+		return scn_fail(p, "%s needs an outcome (expected ok, error, transient, hang)", what);
 	for (int i = SCN_OK; i <= SCN_HANG; i++)
 		if (!strcmp(p->w[first].s, outcome_words[i]))
 			kind = i;
 	if (!kind)
-		return unknown_word(p, "outcome", p->w[first].s, "ok, error, transient, hang");
-	attrs_init(&a);
-	rc = parse_attrs(p, first + 1, allowed[kind], outcome_words[kind], &a);
+		return scn_unknown_word(p, "outcome", p->w[first].s, "ok, error, transient, hang");
+	scn_attrs_init(&a);
+	rc = scn_parse_attrs(p, first + 1, allowed[kind], outcome_words[kind], &a);
 	if (rc < 0)
 		return rc;
 	memset(o, 0, sizeof(*o));
@@ -656,7 +157,7 @@ static int parse_outcome(struct parser *p, int first, const char *what, struct s
 static int need_words(struct parser *p, int n, const char *usage)
 {
 	if (p->n < n)
-		return fail(p, "too few words: %s", usage);
+		return scn_fail(p, "too few words: %s", usage);
 	return 0;
 }
 
@@ -665,8 +166,8 @@ static int parse_guid_word(struct parser *p, const char *v, struct dob_guid *g)
 	char b[48];
 
 	if (dob_guid_parse(v, g) < 0)
-		return fail(p, "bad job id '%s' (expected a GUID like "
-			    "{6B29FC40-CA47-1067-B31D-00DD010662DA})", shown(v, b));
+		return scn_fail(p, "bad job id '%s' (expected a GUID like "
+				"{6B29FC40-CA47-1067-B31D-00DD010662DA})", scn_shown(v, b));
 	return 0;
 }
 
@@ -682,17 +183,17 @@ static int parse_target(struct parser *p, const char *v, bool any_ok, struct scn
 		return 0;
 	}
 	if (v[0] == '#') {
-		if (!parse_u64(v + 1, &u) || u < 1 || u > UINT32_MAX)
-			return fail(p, "bad job number '%s' (expected #1, #2, ...: the N-th job "
-				    "submitted)", shown(v, b));
+		if (!scn_parse_u64(v + 1, &u) || u < 1 || u > UINT32_MAX)
+			return scn_fail(p, "bad job number '%s' (expected #1, #2, ...: the N-th job "
+					"submitted)", scn_shown(v, b));
 		t->who = SCN_WHO_INDEX;
 		t->index = (uint32_t)u;
 		return 0;
 	}
 	t->who = SCN_WHO_ID;
 	if (dob_guid_parse(v, &t->id) < 0)
-		return fail(p, "bad job '%s' (expected a GUID, #N for the N-th job submitted%s)",
-			    shown(v, b), any_ok ? ", or * for every job" : "");
+		return scn_fail(p, "bad job '%s' (expected a GUID, #N for the N-th job submitted%s)",
+				scn_shown(v, b), any_ok ? ", or * for every job" : "");
 	return 0;
 }
 
@@ -710,9 +211,9 @@ static int d_seed(struct parser *p)
 	char b[48];
 
 	if (p->n != 2)
-		return fail(p, "usage: seed N");
-	if (!parse_u64(p->w[1].s, &v))
-		return fail(p, "bad seed '%s' (expected a number)", shown(p->w[1].s, b));
+		return scn_fail(p, "usage: seed N");
+	if (!scn_parse_u64(p->w[1].s, &v))
+		return scn_fail(p, "bad seed '%s' (expected a number)", scn_shown(p->w[1].s, b));
 	p->s->seed = v;
 	return 0;
 }
@@ -725,7 +226,7 @@ static int d_repeat(struct parser *p)
 	char b[48];
 
 	if (p->n != 2)
-		return fail(p, "usage: repeat MIN..MAX (e.g. repeat 5s..15s) or repeat off");
+		return scn_fail(p, "usage: repeat MIN..MAX (e.g. repeat 5s..15s) or repeat off");
 	v = p->w[1].s;
 	if (!strcmp(v, "off")) {
 		p->s->repeat = false;
@@ -733,18 +234,18 @@ static int d_repeat(struct parser *p)
 	}
 	dots = strstr(v, "..");
 	if (!dots || (size_t)(dots - v) >= sizeof(lo))
-		return fail(p, "bad repeat bounds '%s' (expected MIN..MAX, e.g. 5s..15s, or off)",
-			    shown(v, b));
+		return scn_fail(p, "bad repeat bounds '%s' (expected MIN..MAX, e.g. 5s..15s, or off)",
+				scn_shown(v, b));
 	memcpy(lo, v, (size_t)(dots - v));
 	lo[dots - v] = '\0';
-	if (!parse_duration(lo, &p->s->repeat_min_ms) ||
-	    !parse_duration(dots + 2, &p->s->repeat_max_ms))
-		return fail(p, "bad repeat bounds '%s' (expected MIN..MAX, e.g. 5s..15s, or off)",
-			    shown(v, b));
+	if (!scn_parse_duration(lo, &p->s->repeat_min_ms) ||
+	    !scn_parse_duration(dots + 2, &p->s->repeat_max_ms))
+		return scn_fail(p, "bad repeat bounds '%s' (expected MIN..MAX, e.g. 5s..15s, or off)",
+				scn_shown(v, b));
 	if (p->s->repeat_min_ms < 1)
-		return fail(p, "repeat MIN must be at least 1ms");
+		return scn_fail(p, "repeat MIN must be at least 1ms");
 	if (p->s->repeat_min_ms > p->s->repeat_max_ms)
-		return fail(p, "repeat bounds '%s': MIN is above MAX", shown(v, b));
+		return scn_fail(p, "repeat bounds '%s': MIN is above MAX", scn_shown(v, b));
 	p->s->repeat = true;
 	return 0;
 }
@@ -752,13 +253,13 @@ static int d_repeat(struct parser *p)
 static int d_modifications(struct parser *p)
 {
 	if (p->n != 2)
-		return fail(p, "usage: modifications on|off");
+		return scn_fail(p, "usage: modifications on|off");
 	if (!strcmp(p->w[1].s, "on"))
 		p->s->modifications = true;
 	else if (!strcmp(p->w[1].s, "off"))
 		p->s->modifications = false;
 	else
-		return unknown_word(p, "value for modifications", p->w[1].s, "on, off");
+		return scn_unknown_word(p, "value for modifications", p->w[1].s, "on, off");
 	return 0;
 }
 
@@ -767,12 +268,12 @@ static int d_complete(struct parser *p)
 	struct attrs a;
 	int rc;
 
-	attrs_init(&a);
-	rc = parse_attrs(p, 1, BIT(A_WRITES), "complete", &a);
+	scn_attrs_init(&a);
+	rc = scn_parse_attrs(p, 1, BIT(A_WRITES), "complete", &a);
 	if (rc < 0)
 		return rc;
 	if (!(a.seen & BIT(A_WRITES)))
-		return fail(p, "usage: complete writes=source|url|nothing");
+		return scn_fail(p, "usage: complete writes=source|url|nothing");
 	p->s->writes = (enum scn_writes)a.writes;
 	return 0;
 }
@@ -797,7 +298,7 @@ static int d_rule(struct parser *p)
 
 	if ((rc = need_words(p, 3, "rule URL-GLOB OUTCOME [attributes]")) < 0)
 		return rc;
-	if ((rc = check_text(p, "the URL glob", p->w[1].s, DOB_MAX_URL)) < 0)
+	if ((rc = scn_check_text(p, "the URL glob", p->w[1].s, DOB_MAX_URL)) < 0)
 		return rc;
 	rc = parse_outcome(p, 2, "rule", &o);
 	if (rc < 0)
@@ -831,16 +332,16 @@ static int d_job(struct parser *p)
 	dup = find_job(p->s, &id);
 	if (dup) {
 		dob_guid_format(&id, gb);
-		return fail(p, "job %s is defined twice (first on line %u)", gb, dup->line);
+		return scn_fail(p, "job %s is defined twice (first on line %u)", gb, dup->line);
 	}
-	attrs_init(&a);
+	scn_attrs_init(&a);
 	a.state = DOB_STATE_SUSPENDED;
-	if ((rc = parse_attrs(p, 2, allowed, "job", &a)) < 0)
+	if ((rc = scn_parse_attrs(p, 2, allowed, "job", &a)) < 0)
 		return rc;
 	if (a.state == DOB_STATE_ERROR || a.state == DOB_STATE_TRANSIENT_ERROR)
 		rc = build_error(p, &a, "state=error or state=transient", true, &e);
 	else if (a.seen & ERROR_ATTRS)
-		return fail(p, "error attributes need state=error or state=transient");
+		return scn_fail(p, "error attributes need state=error or state=transient");
 	else
 		rc = build_error(p, &a, "", false, &e);
 	if (rc < 0)
@@ -878,17 +379,17 @@ static int d_file(struct parser *p)
 	j = find_job(p->s, &id);
 	if (!j) {
 		dob_guid_format(&id, gb);
-		return fail(p, "file for unknown job %s (define it with a 'job' line first)", gb);
+		return scn_fail(p, "file for unknown job %s (define it with a 'job' line first)", gb);
 	}
 	if (j->n_files == DOB_MAX_FILES)
-		return fail(p, "too many files in one job (max %d)", DOB_MAX_FILES);
-	if ((rc = check_text(p, "the URL", p->w[2].s, DOB_MAX_URL)) < 0 ||
-	    (rc = check_text(p, "the path", p->w[3].s, DOB_MAX_PATH)) < 0)
+		return scn_fail(p, "too many files in one job (max %d)", DOB_MAX_FILES);
+	if ((rc = scn_check_text(p, "the URL", p->w[2].s, DOB_MAX_URL)) < 0 ||
+	    (rc = scn_check_text(p, "the path", p->w[3].s, DOB_MAX_PATH)) < 0)
 		return rc;
 	if (!p->w[2].s[0] || !p->w[3].s[0])
-		return fail(p, "a file needs a non-empty URL and path");
-	attrs_init(&a);
-	if ((rc = parse_attrs(p, 4, BIT(A_SIZE) | BIT(A_DONE), "file", &a)) < 0)
+		return scn_fail(p, "a file needs a non-empty URL and path");
+	scn_attrs_init(&a);
+	if ((rc = scn_parse_attrs(p, 4, BIT(A_SIZE) | BIT(A_DONE), "file", &a)) < 0)
 		return rc;
 	if (!(a.seen & BIT(A_SIZE)))
 		a.size = DEFAULT_SIZE;
@@ -896,9 +397,9 @@ static int d_file(struct parser *p)
 	    (j->state == DOB_STATE_TRANSFERRED || j->state == DOB_STATE_ACKNOWLEDGED))
 		a.done = a.size;
 	if (a.done > a.size)
-		return fail(p, "done=%" PRIu64 " is above size=%" PRIu64, a.done, a.size);
+		return scn_fail(p, "done=%" PRIu64 " is above size=%" PRIu64, a.done, a.size);
 	if (j->state == DOB_STATE_TRANSFERRED && a.done != a.size)
-		return fail(p, "a file of a transferred job must be complete (done=size)");
+		return scn_fail(p, "a file of a transferred job must be complete (done=size)");
 	PUSH(j->files, j->n_files, f);
 	if (!f)
 		return -DOB_ENOMEM;
@@ -921,22 +422,22 @@ static int d_at(struct parser *p)
 
 	if ((rc = need_words(p, 4, "at TIME JOB STATE [attributes]")) < 0)
 		return rc;
-	if (!parse_duration(p->w[1].s, &at))
-		return fail(p, "bad time '%s' (expected milliseconds after start, or with a unit: "
-			    "250ms, 2s, 1m)", shown(p->w[1].s, b));
+	if (!scn_parse_duration(p->w[1].s, &at))
+		return scn_fail(p, "bad time '%s' (expected milliseconds after start, or with a unit: "
+				"250ms, 2s, 1m)", scn_shown(p->w[1].s, b));
 	if ((rc = parse_target(p, p->w[2].s, false, &t)) < 0)
 		return rc;
-	if ((rc = parse_state(p, p->w[3].s, &state)) < 0)
+	if ((rc = scn_parse_state(p, p->w[3].s, &state)) < 0)
 		return rc;
-	attrs_init(&a);
+	scn_attrs_init(&a);
 	if (state == DOB_STATE_ERROR || state == DOB_STATE_TRANSIENT_ERROR) {
-		rc = parse_attrs(p, 4, ERROR_ATTRS | (state == DOB_STATE_TRANSIENT_ERROR ?
+		rc = scn_parse_attrs(p, 4, ERROR_ATTRS | (state == DOB_STATE_TRANSIENT_ERROR ?
 						       TRANSIENT_ATTRS : 0u),
-				 state_words[state], &a);
+				 scenario_state_word(state), &a);
 		if (rc == 0)
-			rc = build_error(p, &a, state_words[state], true, &e);
+			rc = build_error(p, &a, scenario_state_word(state), true, &e);
 	} else {
-		rc = parse_attrs(p, 4, 0, state_words[state], &a);
+		rc = scn_parse_attrs(p, 4, 0, scenario_state_word(state), &a);
 		memset(&e, 0, sizeof(e));
 	}
 	if (rc < 0)
@@ -976,19 +477,19 @@ static int d_fault(struct parser *p)
 		if (!strcmp(p->w[1].s, req_words[i]))
 			req = i;
 	if (!req)
-		return unknown_word(p, "request", p->w[1].s,
-				    "cancel, complete, resume, suspend, act, submit, attach, query, "
-				    "detach, any");
+		return scn_unknown_word(p, "request", p->w[1].s,
+					"cancel, complete, resume, suspend, act, submit, attach, query, "
+					"detach, any");
 	if ((rc = parse_target(p, p->w[2].s, true, &t)) < 0)
 		return rc;
-	attrs_init(&a);
-	rc = parse_attrs(p, 3, BIT(A_HANG) | BIT(A_EXIT) | BIT(A_HRESULT) | BIT(A_HTTP) |
+	scn_attrs_init(&a);
+	rc = scn_parse_attrs(p, 3, BIT(A_HANG) | BIT(A_EXIT) | BIT(A_HRESULT) | BIT(A_HTTP) |
 				       BIT(A_DELAY) | BIT(A_COUNT), "fault", &a);
 	if (rc < 0)
 		return rc;
 	effects = a.seen & (BIT(A_HANG) | BIT(A_EXIT) | BIT(A_HRESULT) | BIT(A_HTTP) | BIT(A_DELAY));
 	if (effects == 0 || (effects & (effects - 1)) != 0)
-		return fail(p, "a fault needs exactly one of hang, exit, hresult=, http=, delay=");
+		return scn_fail(p, "a fault needs exactly one of hang, exit, hresult=, http=, delay=");
 	PUSH(p->s->faults, p->s->n_faults, f);
 	if (!f)
 		return -DOB_ENOMEM;
@@ -1016,8 +517,8 @@ static int d_persist(struct parser *p)
 	int rc;
 
 	if (p->n != 2 || !p->w[1].s[0])
-		return fail(p, "usage: persist FILE (where the sim keeps its jobs across restarts)");
-	if ((rc = check_text(p, "the persist file", p->w[1].s, DOB_MAX_PATH)) < 0)
+		return scn_fail(p, "usage: persist FILE (where the sim keeps its jobs across restarts)");
+	if ((rc = scn_check_text(p, "the persist file", p->w[1].s, DOB_MAX_PATH)) < 0)
 		return rc;
 	dob_free(p->s->persist);
 	p->s->persist = dob_strdup(p->w[1].s);
@@ -1041,9 +542,9 @@ static int statement(struct parser *p)
 	for (size_t i = 0; i < sizeof(directives) / sizeof(directives[0]); i++)
 		if (!strcmp(p->w[0].s, directives[i].name))
 			return directives[i].fn(p);
-	return unknown_word(p, "directive", p->w[0].s,
-			    "seed, repeat, default, modifications, complete, job, file, rule, at, "
-			    "fault, persist");
+	return scn_unknown_word(p, "directive", p->w[0].s,
+				"seed, repeat, default, modifications, complete, job, file, rule, at, "
+				"fault, persist");
 }
 
 /* Checks what only the whole file shows: ids in `at` and `fault` name jobs
@@ -1059,9 +560,9 @@ static int check_refs(struct parser *p)
 		    j->state != DOB_STATE_CANCELLED && j->state != DOB_STATE_ACKNOWLEDGED) {
 			p->line = j->line;
 			dob_guid_format(&j->id, gb);
-			return fail(p, "job %s is %s but has no file (add a 'file' line; only "
-				    "suspended, cancelled and acknowledged jobs may have none)",
-				    gb, state_words[j->state]);
+			return scn_fail(p, "job %s is %s but has no file (add a 'file' line; only "
+					"suspended, cancelled and acknowledged jobs may have none)",
+					gb, scenario_state_word(j->state));
 		}
 	}
 
@@ -1071,8 +572,8 @@ static int check_refs(struct parser *p)
 		if (ev->job.who == SCN_WHO_ID && !find_job(p->s, &ev->job.id)) {
 			p->line = ev->line;
 			dob_guid_format(&ev->job.id, gb);
-			return fail(p, "'at' names job %s, which no 'job' line defines "
-				    "(use #N for the N-th submitted job)", gb);
+			return scn_fail(p, "'at' names job %s, which no 'job' line defines "
+					"(use #N for the N-th submitted job)", gb);
 		}
 	}
 	for (size_t i = 0; i < p->s->n_faults; i++) {
@@ -1081,8 +582,8 @@ static int check_refs(struct parser *p)
 		if (f->job.who == SCN_WHO_ID && !find_job(p->s, &f->job.id)) {
 			p->line = f->line;
 			dob_guid_format(&f->job.id, gb);
-			return fail(p, "'fault' names job %s, which no 'job' line defines "
-				    "(use #N for the N-th submitted job, or *)", gb);
+			return scn_fail(p, "'fault' names job %s, which no 'job' line defines "
+					"(use #N for the N-th submitted job, or *)", gb);
 		}
 	}
 	return 0;
@@ -1166,7 +667,7 @@ int scenario_parse(const char *text, size_t len, const char *name, struct scenar
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
 		if (memchr(line, '\0', n)) {
-			rc = fail(&p, "NUL byte in the line");
+			rc = scn_fail(&p, "NUL byte in the line");
 			goto fail;
 		}
 		scratch = dob_malloc(n + 1);
@@ -1174,7 +675,7 @@ int scenario_parse(const char *text, size_t len, const char *name, struct scenar
 			rc = -DOB_ENOMEM;
 			goto fail;
 		}
-		rc = tokenize(&p, line, n, scratch);
+		rc = scn_tokenize(&p, line, n, scratch);
 		if (rc == 0 && p.n > 0)
 			rc = statement(&p);
 		dob_free(scratch);
