@@ -197,12 +197,63 @@ static int parse_target(struct parser *p, const char *v, bool any_ok, struct scn
 	return 0;
 }
 
-static struct scn_job *find_job(struct scenario *s, const struct dob_guid *id)
+static size_t job_slot(const struct dob_guid *id, size_t cap)
 {
-	for (size_t i = 0; i < s->n_jobs; i++)
-		if (!memcmp(&s->jobs[i].id, id, sizeof(*id)))
-			return &s->jobs[i];
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a: scenario ids need not be random */
+
+	for (size_t i = 0; i < sizeof(id->b); i++)
+		h = (h ^ id->b[i]) * 1099511628211ULL;
+	return (size_t)h & (cap - 1);
+}
+
+static struct scn_job *find_job(const struct parser *p, const struct dob_guid *id)
+{
+	const struct scenario *s = p->s;
+
+	if (!p->job_ix) {
+		for (size_t i = 0; i < s->n_jobs; i++)
+			if (!memcmp(&s->jobs[i].id, id, sizeof(*id)))
+				return &s->jobs[i];
+		return NULL;
+	}
+	for (size_t i = job_slot(id, p->job_ix_cap); p->job_ix[i]; i = (i + 1) & (p->job_ix_cap - 1))
+		if (!memcmp(&s->jobs[p->job_ix[i] - 1].id, id, sizeof(*id)))
+			return &s->jobs[p->job_ix[i] - 1];
 	return NULL;
+}
+
+static void ix_put(size_t *ix, size_t cap, const struct scn_job *jobs, size_t k)
+{
+	size_t i = job_slot(&jobs[k].id, cap);
+
+	while (ix[i])
+		i = (i + 1) & (cap - 1);
+	ix[i] = k + 1;
+}
+
+/* Indexes the last job of p->s. Out of memory: the index is dropped and
+ * find_job walks the array (slower, still right). */
+static void index_last_job(struct parser *p)
+{
+	const struct scenario *s = p->s;
+
+	if (s->n_jobs * 2 > p->job_ix_cap) {
+		size_t cap = p->job_ix_cap ? p->job_ix_cap * 2 : 64;
+		size_t *ix = dob_calloc(cap, sizeof(*ix));
+
+		dob_free(p->job_ix);
+		p->job_ix = NULL;
+		p->job_ix_cap = 0;
+		if (!ix)
+			return;
+		for (size_t k = 0; k + 1 < s->n_jobs; k++)
+			ix_put(ix, cap, s->jobs, k);
+		p->job_ix = ix;
+		p->job_ix_cap = cap;
+	} else if (!p->job_ix) {
+		return;
+	}
+	ix_put(p->job_ix, p->job_ix_cap, s->jobs, s->n_jobs - 1);
 }
 
 static int d_seed(struct parser *p)
@@ -329,7 +380,7 @@ static int d_job(struct parser *p)
 		return rc;
 	if ((rc = parse_guid_word(p, p->w[1].s, &id)) < 0)
 		return rc;
-	dup = find_job(p->s, &id);
+	dup = find_job(p, &id);
 	if (dup) {
 		dob_guid_format(&id, gb);
 		return scn_fail(p, "job %s is defined twice (first on line %u)", gb, dup->line);
@@ -353,6 +404,7 @@ static int d_job(struct parser *p)
 	}
 	j->id = id;
 	j->line = p->line;
+	index_last_job(p);
 	j->type = (enum dob_job_type)a.type;
 	j->state = (enum dob_job_state)a.state;
 	j->has_error = a.state == DOB_STATE_ERROR || a.state == DOB_STATE_TRANSIENT_ERROR;
@@ -376,7 +428,7 @@ static int d_file(struct parser *p)
 		return rc;
 	if ((rc = parse_guid_word(p, p->w[1].s, &id)) < 0)
 		return rc;
-	j = find_job(p->s, &id);
+	j = find_job(p, &id);
 	if (!j) {
 		dob_guid_format(&id, gb);
 		return scn_fail(p, "file for unknown job %s (define it with a 'job' line first)", gb);
@@ -569,7 +621,7 @@ static int check_refs(struct parser *p)
 	for (size_t i = 0; i < p->s->n_events; i++) {
 		const struct scn_event *ev = &p->s->events[i];
 
-		if (ev->job.who == SCN_WHO_ID && !find_job(p->s, &ev->job.id)) {
+		if (ev->job.who == SCN_WHO_ID && !find_job(p, &ev->job.id)) {
 			p->line = ev->line;
 			dob_guid_format(&ev->job.id, gb);
 			return scn_fail(p, "'at' names job %s, which no 'job' line defines "
@@ -579,7 +631,7 @@ static int check_refs(struct parser *p)
 	for (size_t i = 0; i < p->s->n_faults; i++) {
 		const struct scn_fault *f = &p->s->faults[i];
 
-		if (f->job.who == SCN_WHO_ID && !find_job(p->s, &f->job.id)) {
+		if (f->job.who == SCN_WHO_ID && !find_job(p, &f->job.id)) {
 			p->line = f->line;
 			dob_guid_format(&f->job.id, gb);
 			return scn_fail(p, "'fault' names job %s, which no 'job' line defines "
@@ -686,9 +738,11 @@ int scenario_parse(const char *text, size_t len, const char *name, struct scenar
 	rc = check_refs(&p);
 	if (rc < 0)
 		goto fail;
+	dob_free(p.job_ix);
 	*out = s;
 	return 0;
 fail:
+	dob_free(p.job_ix);
 	if (rc == -DOB_ENOMEM && err && errlen)
 		snprintf(err, errlen, "%s: out of memory while reading the scenario", p.name);
 	scenario_free(s);

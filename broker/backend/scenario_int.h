@@ -51,6 +51,11 @@ struct parser {
 	struct scenario *s;
 	struct word w[MAX_WORDS];
 	int n;
+	/* The jobs by id (scenario.c: find_job): open addressing over
+	 * s->jobs, index + 1 per slot, at most half full. A persist file with
+	 * 10,000 jobs made the lookup per `job` and `file` line quadratic. */
+	size_t *job_ix;  /* owned */
+	size_t job_ix_cap;
 };
 
 

@@ -316,6 +316,7 @@ static void sim_free(struct backend *b)
 		s->jobs = j->next;
 		sim_job_free(j);
 	}
+	sim_index_free(s);
 	dob_free(s->pend);
 	dob_free(s->fault_left);
 	scenario_free(s->scn);

@@ -93,6 +93,16 @@ struct sim {
 	uint64_t id_rng;            /* seed and start time: job ids never repeat across runs */
 	uint32_t submitted;
 	struct sim_job *jobs;       /* owned list */
+	/* Indexes of the jobs (sim_link_job): by id (open addressing, a power
+	 * of 2 slots, at most half full) and by submit index. A restart with
+	 * 10,000 jobs looked each one up in the list for every request. When
+	 * an index cannot grow (out of memory) it is dropped and lookups walk
+	 * the list. */
+	struct sim_job **by_id;     /* owned slots */
+	size_t id_cap, n_linked;
+	struct sim_job **by_index;  /* owned; by_index[i - 1] is the job of index i */
+	size_t index_cap;
+	bool no_index;
 	struct sim_op *ops;         /* owned list of armed ops */
 	uint32_t *fault_left;       /* owned; per scenario fault, calls it still hits */
 	struct backend_event **pend; /* owned; events of the running step, delivered after it */
@@ -120,6 +130,9 @@ static inline bool is_final(enum dob_job_state st)
 
 /* sim_job.c */
 struct sim_job *sim_find_job(const struct sim *s, const struct dob_guid *id);
+/* Puts j at the head of s->jobs and in the indexes. */
+void sim_link_job(struct sim *s, struct sim_job *j);
+void sim_index_free(struct sim *s);
 /* A fresh random (version 4) id that no job of s has. */
 void sim_new_guid(struct sim *s, struct dob_guid *g);
 /* A job with n_files zeroed files; strings are filled in by the caller. */

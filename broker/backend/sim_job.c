@@ -34,20 +34,108 @@ static uint64_t rnd(struct sim *s)
 	return next(&s->rng);
 }
 
+static size_t id_slot(const struct dob_guid *id, size_t cap)
+{
+	uint64_t h;
+
+	memcpy(&h, id->b, sizeof(h)); /* random (version 4) ids: the bytes are the hash */
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ULL;
+	h ^= h >> 32;
+	return (size_t)h & (cap - 1);
+}
+
+static void index_drop(struct sim *s)
+{
+	dob_free(s->by_id);
+	dob_free(s->by_index);
+	s->by_id = s->by_index = NULL;
+	s->id_cap = s->index_cap = 0;
+	s->no_index = true;
+}
+
+static void id_put(struct sim_job **slots, size_t cap, struct sim_job *j)
+{
+	size_t i = id_slot(&j->id, cap);
+
+	while (slots[i])
+		i = (i + 1) & (cap - 1);
+	slots[i] = j;
+}
+
+void sim_link_job(struct sim *s, struct sim_job *j)
+{
+	j->next = s->jobs;
+	s->jobs = j;
+	s->n_linked++;
+	if (s->no_index)
+		return;
+	if ((s->n_linked) * 2 > s->id_cap) {
+		size_t cap = s->id_cap ? s->id_cap * 2 : 64;
+		struct sim_job **slots = dob_calloc(cap, sizeof(*slots));
+
+		if (!slots) {
+			index_drop(s);
+			return;
+		}
+		for (size_t i = 0; i < s->id_cap; i++)
+			if (s->by_id[i])
+				id_put(slots, cap, s->by_id[i]);
+		dob_free(s->by_id);
+		s->by_id = slots;
+		s->id_cap = cap;
+	}
+	id_put(s->by_id, s->id_cap, j);
+	if (j->index) {
+		if (j->index > s->index_cap) {
+			size_t cap = s->index_cap ? s->index_cap : 64;
+			struct sim_job **v;
+
+			while (cap < j->index)
+				cap *= 2;
+			v = dob_realloc(s->by_index, cap * sizeof(*v));
+			if (!v) {
+				index_drop(s);
+				return;
+			}
+			memset(v + s->index_cap, 0, (cap - s->index_cap) * sizeof(*v));
+			s->by_index = v;
+			s->index_cap = cap;
+		}
+		s->by_index[j->index - 1] = j;
+	}
+}
+
+void sim_index_free(struct sim *s)
+{
+	index_drop(s);
+	s->no_index = false;
+	s->n_linked = 0;
+}
+
 struct sim_job *sim_find_job(const struct sim *s, const struct dob_guid *id)
 {
-	for (struct sim_job *j = s->jobs; j; j = j->next)
-		if (!memcmp(&j->id, id, sizeof(*id)))
-			return j;
+	if (s->no_index || !s->id_cap) {
+		for (struct sim_job *j = s->jobs; j; j = j->next)
+			if (!memcmp(&j->id, id, sizeof(*id)))
+				return j;
+		return NULL;
+	}
+	for (size_t i = id_slot(id, s->id_cap); s->by_id[i]; i = (i + 1) & (s->id_cap - 1))
+		if (!memcmp(&s->by_id[i]->id, id, sizeof(*id)))
+			return s->by_id[i];
 	return NULL;
 }
 
 static struct sim_job *find_index(const struct sim *s, uint32_t index)
 {
-	for (struct sim_job *j = s->jobs; j; j = j->next)
-		if (j->index == index)
-			return j;
-	return NULL;
+	if (s->no_index) {
+		for (struct sim_job *j = s->jobs; j; j = j->next)
+			if (j->index == index)
+				return j;
+		return NULL;
+	}
+	return index && index <= s->index_cap ? s->by_index[index - 1] : NULL;
 }
 
 void sim_new_guid(struct sim *s, struct dob_guid *g)

@@ -56,17 +56,23 @@ static void puts_(struct text *t, const char *str)
 
 static void put_quoted(struct text *t, const char *str)
 {
-	puts_(t, "\"");
-	for (const char *c = str ? str : ""; *c; c++) {
-		const char *esc = *c == '"' ? "\\\"" : *c == '\\' ? "\\\\" : *c == '\n' ? "\\n" :
-				  *c == '\r' ? "\\r" : *c == '\t' ? "\\t" : NULL;
+	const char *c = str ? str : "";
 
-		if (esc)
-			puts_(t, esc);
-		else
-			put(t, c, 1);
+	put(t, "\"", 1);
+	while (*c) {
+		size_t run = strcspn(c, "\"\\\n\r\t"); /* plain bytes go in one copy */
+		const char *esc;
+
+		put(t, c, run);
+		c += run;
+		if (!*c)
+			break;
+		esc = *c == '"' ? "\\\"" : *c == '\\' ? "\\\\" : *c == '\n' ? "\\n" :
+		      *c == '\r' ? "\\r" : "\\t";
+		put(t, esc, 2);
+		c++;
 	}
-	puts_(t, "\"");
+	put(t, "\"", 1);
 }
 
 static void put_job(struct text *t, const struct sim_job *j)
@@ -135,9 +141,8 @@ static int add_job(struct sim *s, const struct scn_job *sj)
 
 	if (!j)
 		return -DOB_ENOMEM;
-	j->next = s->jobs;
-	s->jobs = j;
 	j->id = sj->id;
+	sim_link_job(s, j);
 	j->type = sj->type;
 	j->state = sj->state;
 	j->attempts = sj->attempts ? sj->attempts : running ? 1 : 0;

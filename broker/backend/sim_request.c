@@ -81,8 +81,7 @@ void sim_answer(struct sim *s, struct sim_op *op)
 		} else {
 			j = op->fresh;
 			op->fresh = NULL;
-			j->next = s->jobs;
-			s->jobs = j;
+			sim_link_job(s, j);
 			j->created_us = j->modified_us = wall_us(s);
 			j->attached = true;
 			if (j->n_files == 0) {
@@ -99,8 +98,7 @@ void sim_answer(struct sim *s, struct sim_op *op)
 		} else {
 			j = op->fresh;
 			op->fresh = NULL;
-			j->next = s->jobs;
-			s->jobs = j;
+			sim_link_job(s, j);
 			j->created_us = j->modified_us = wall_us(s);
 			sim_persist(s);
 		}
