@@ -687,3 +687,32 @@ Test(scenario, allocation_failure_sweep_gives_enomem_and_no_leak)
 		free(blocks[b]);
 	}
 }
+
+Test(scenario, many_jobs_find_their_files_and_a_late_duplicate)
+{
+	/* Past several growths of the parser's id index: a file line finds
+	 * its job wherever it is, and a duplicate id far from the first is
+	 * still caught with the first one's line. */
+	enum { N = 500 };
+	static char text[N * 120 + 512];
+	struct scenario *s;
+	char want[160];
+	size_t n = 0;
+
+	for (int i = 0; i < N; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n,
+				      "job {%08X-0000-4000-8000-000000000000}\n", (unsigned)i * 2654435761u);
+	n += (size_t)snprintf(text + n, sizeof(text) - n,
+			      "file {%08X-0000-4000-8000-000000000000} https://h/a C:\\a\n",
+			      0u);
+	s = parse_ok(text);
+	cr_assert_eq(s->n_jobs, (size_t)N);
+	cr_expect_eq(s->jobs[0].n_files, 1u);
+	scenario_free(s);
+	snprintf(text + n, sizeof(text) - n, "job {%08X-0000-4000-8000-000000000000}\n",
+		 (unsigned)(N - 1) * 2654435761u);
+	snprintf(want, sizeof(want),
+		 "s.txt:%d: job {%08X-0000-4000-8000-000000000000} is defined twice (first on line %d)",
+		 N + 2, (unsigned)(N - 1) * 2654435761u, N);
+	expect_error(text, want);
+}

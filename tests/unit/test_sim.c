@@ -1244,3 +1244,35 @@ Test(sim, exit_fault_answers_disconnected_and_forgets_every_callback)
 	/* count=1: the next Cancel goes through. */
 	cr_assert_eq(answer(act(&g, DOB_ACTION_CANCEL))->hresult, DOB_S_OK);
 }
+
+/* ------------------------------------------------------------ many jobs (the indexes) */
+
+Test(sim, hundreds_of_jobs_are_found_by_id_and_by_index_and_survive_a_restart)
+{
+	/* Past several growths of the id and index tables: every job is found
+	 * (requests by id, timed events by submit index), and the persist
+	 * file brings every one back. */
+	enum { N = 600 }; /* the persist file is rewritten per submit: keep it modest */
+	static struct dob_guid ids[N];
+	char text[1024];
+
+	snprintf(text, sizeof(text), "persist %s\nrepeat off\nmodifications off\n"
+		 "rule * ok after=1h\nat 10ms #%d error http=500\nat 10ms #1 error http=404\n",
+		 local("many.txt"), N);
+	start_with(text);
+	for (int i = 0; i < N; i++)
+		ids[i] = submitted_id(answer(submit("https://h/x", local("x"))));
+	advance(11);
+	cr_expect_eq(state_of(&ids[N - 1]), DOB_STATE_ERROR, "#%d by its index", N);
+	cr_expect_eq(state_of(&ids[0]), DOB_STATE_ERROR, "#1 by its index");
+	cr_expect_eq(state_of(&ids[N / 2]), DOB_STATE_TRANSFERRING);
+	answer(act(&ids[N / 2], DOB_ACTION_CANCEL));
+	restart(text);
+	for (int i = 0; i < N; i++) {
+		enum dob_job_state want = i == 0 || i == N - 1 ? DOB_STATE_ERROR
+					  : i == N / 2	       ? DOB_STATE_CANCELLED
+								 : DOB_STATE_TRANSFERRING;
+		cr_assert_eq(state_of(&ids[i]), want, "job %d after the restart", i);
+	}
+	finish();
+}
