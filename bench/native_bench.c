@@ -6,6 +6,9 @@
  *   native_bench [--out FILE] [--quick]
  *
  * What is measured (each figure next to its baseline):
+ *  0. the durable commit baseline: an append + fdatasync on the state
+ *     directory's file system at 1/ms (what group commit adds to an event
+ *     that comes alone);
  *  1. event latency: from the sim handing a JobError to the broker's loop
  *     (the event's first_seen_us, the sim's wall clock at hand-off) to a
  *     libdobclient subscriber holding the decoded event (CLOCK_REALTIME,
@@ -314,6 +317,63 @@ stop:
 	bk_stop(&b);
 	free(s.p);
 	return rc;
+}
+
+/* The baseline of a durable journal: what one commit costs on the file
+ * system the broker's state directory is on (the same TMPDIR), measured
+ * in this run at the latency rows' pace: append a record-sized write,
+ * fdatasync, wait 1 ms. Group commit puts one of these between an event's
+ * hand-off and its frame when events come one at a time, so the latency
+ * rows are read against raw one-way + this (and, at 1 event/ms, its CPU
+ * is part of the broker's CPU per event). */
+static struct {
+	int n;
+	struct bstats lat;   /* us per write + fdatasync */
+	double cpu_us;       /* this process's CPU (user + system) per commit */
+} commit_base;
+
+static void run_commit_baseline(int n)
+{
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], path[600];
+	struct bvec v = { 0 };
+	uint8_t rec[222];
+	int64_t c0, c1;
+	int fd;
+
+	snprintf(dir, sizeof dir, "%s/dob-bench-fsync-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		bad("commit baseline: mkdtemp: %s", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof path, "%s/journal", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		bad("commit baseline: %s: %s", path, strerror(errno));
+		rmdir(dir);
+		return;
+	}
+	memset(rec, 'r', sizeof rec);
+	c0 = self_cpu_ns();
+	for (int i = 0; i < n; i++) {
+		int64_t t = mono_ns();
+
+		if (write(fd, rec, sizeof rec) != (ssize_t)sizeof rec || fdatasync(fd) != 0) {
+			bad("commit baseline: write/fdatasync: %s", strerror(errno));
+			break;
+		}
+		bvec_push(&v, mono_ns() - t);
+		sleep_ms(1);
+	}
+	c1 = self_cpu_ns();
+	close(fd);
+	unlink(path);
+	rmdir(dir);
+	commit_base.n = n;
+	commit_base.lat = bstats_of(&v);
+	/* the 1 ms sleeps cost a little CPU too: an upper bound, said so */
+	commit_base.cpu_us = n ? (double)(c1 - c0) / 1000.0 / n : 0;
+	bvec_free(&v);
 }
 
 static void run_latency(int row, int nsubs, int events)
@@ -922,6 +982,11 @@ static void print_report(void)
 		       "", "", "", "wire", L->wire.p50, L->wire.p99, L->wire.p999, "", "", "", "", "",
 		       bratio(L->wire.p50, L->raw.p50), bratio(L->wire.p99, L->raw.p99));
 	}
+	if (commit_base.n)
+		printf("  durable commit baseline (the state directory's file system, same run): "
+		       "222-byte append + fdatasync p50 %.1f us, p99 %.1f us; CPU %.1f us per commit "
+		       "(with a 1 ms sleep's share); %d commits\n",
+		       commit_base.lat.p50, commit_base.lat.p99, commit_base.cpu_us, commit_base.n);
 	printf("\n== 2. fan-out throughput (JobErrors/s, each delivered to every subscriber)\n");
 	printf("   broker CPU%%: its CPU time over the run's wall time (below 100%% it waited for "
 	       "a CPU or for the reader);\n   capacity: 1 / broker CPU per event, the rate one "
@@ -1009,6 +1074,11 @@ static void write_json(const char *path)
 	bj_str(&j, "loadavg_end", load_end);
 	bj_close(&j);
 	bj_bool(&j, "quick", quick);
+	bj_obj(&j, "commit_baseline");
+	bj_num(&j, "commits", commit_base.n);
+	bj_stats(&j, "append_fdatasync", &commit_base.lat);
+	bj_num(&j, "cpu_us_per_commit", commit_base.cpu_us);
+	bj_close(&j);
 	bj_arr(&j, "latency");
 	for (int i = 0; i < 3; i++) {
 		const struct lat_row *L = &lat_rows[i];
@@ -1129,6 +1199,10 @@ int main(int argc, char **argv)
 
 	loadavg(load_start, sizeof load_start);
 	int lat_events = quick ? 1000 : 4000;
+	if (want("latency")) {
+		note("commit baseline: %d appends + fdatasync at 1/ms", quick ? 200 : 1000);
+		run_commit_baseline(quick ? 200 : 1000);
+	}
 	for (int i = 0; i < 3 && want("latency"); i++) {
 		note("latency, %d subscribers, %d events at 1/ms", sub_counts[i], lat_events);
 		run_latency(i, sub_counts[i], lat_events);
