@@ -1,7 +1,7 @@
 /*
  * broker/core/broker_int.h - the broker's internal state, shared by the core
- * modules (broker.c, request.c, session.c, router.c, jobs.c, episode.c). Not for use
- * outside broker/core/ and its unit tests.
+ * modules (broker.c, request.c, session.c, router.c, jobs.c, history.c and
+ * episode*.c). Not for use outside broker/core/ and its unit tests.
  *
  * Everything here lives on the loop thread. Objects refer to each other by
  * id where they can outlive each other (a backend request names its session
@@ -413,7 +413,11 @@ void jobs_sweep(struct broker *b, bool again);
 void jobs_sweep_free(struct broker *b);
 bool jobs_result_not_found(const struct backend_result *r);
 
-/* ---------------------------------------------------------------- episode.c */
+/* ---------------------------------------------------------------- episode*.c
+ * An episode's life in episode.c; episode_arm_deadline, episode_on_act,
+ * episode_act_done, episode_act_timeout and episode_claim_input (Acts,
+ * held Acts, the policy, claims) in episode_act.c; the delayed decisions
+ * (episode_restore_schedules, sched_*) in episode_sched.c. */
 
 /* The policy that applies to j, with deadline_ms resolved (0 = never). */
 struct dob_policy episode_policy(const struct broker *b, const struct mjob *j);
