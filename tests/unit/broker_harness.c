@@ -400,8 +400,10 @@ void h_setup_sim(struct harness *h, const char *scenario)
 
 static void stop(struct harness *h)
 {
-	if (h->loop)
+	if (h->loop) {
+		fake_path_release(h->loop); /* their callbacks need the broker */
 		fake_pump(h->loop);
+	}
 	broker_free(h->b);
 	live_gen = 0; /* posts still queued die with their backend */
 	plat_loop_free(h->loop);
