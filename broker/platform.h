@@ -247,6 +247,14 @@ const char *plat_default_backend(void);
 
 /* Default state directory for this user (per-user location). */
 int plat_default_state_dir(char *buf, size_t len);
+/* The machine service's state directory (--mode service without
+ * --state-dir), created if missing and secured: Windows
+ * %ProgramData%\dobroker, owned by SYSTEM, a protected DACL admitting
+ * SYSTEM and Administrators only (service_win32.c lists the ACEs); an
+ * existing one has that security set again, and one that is a junction or
+ * link is refused. POSIX has no machine service: the per-user default,
+ * created. 0, or an error with errbuf saying why. */
+int plat_service_state_dir(char *buf, size_t len, char *errbuf, size_t errlen);
 /* Default endpoint (socket path / pipe name). */
 const char *plat_default_endpoint(void);
 

@@ -821,6 +821,14 @@ void jobs_submit_done(struct broker *b, struct breq *q, struct backend_result *r
 	char text[512];
 
 	session_request_done(b, q->session_id);
+	if (r->err == -DOB_EACCES) {
+		/* Service mode: the backend could not act as the client
+		 * (backend.h, submit_as); nothing was created. */
+		result_text(b, r, text, sizeof(text));
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_ACCESS_DENIED, r->hresult,
+				  NULL, "the job cannot be created as the client: %s", text);
+		return;
+	}
 	if (!result_ok(r) || !r->has_job) {
 		result_text(b, r, text, sizeof(text));
 		session_reply_job(b, q->session_id, q->corr,

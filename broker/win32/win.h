@@ -131,6 +131,18 @@ void win_token_unregister(void *cookie); /* NULL-safe */
  * impersonation level when the client allowed it, else identification.
  * -DOB_ENOTFOUND when who has no live connection. */
 int win_client_token(const struct dob_identity *who, HANDLE *out);
+/* plat_loop_free: waits until every plat_check_paths under way (in this
+ * process) has posted its result, so none posts to a freed loop. */
+void win_path_checks_drain(void);
+
+/* ------------------------------------------------------------ service_win32.c */
+
+/* Creates dir with the service state directory's security (O:SY
+ * D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)), or sets that security on an
+ * existing directory (-DOB_EEXIST, with errbuf, for a file, a junction or
+ * a link). plat_service_state_dir uses it on %ProgramData%\dobroker;
+ * exposed for tests. */
+int win_service_dir_secure(const wchar_t *dir, char *errbuf, size_t errlen);
 
 /* ------------------------------------------------------------ loop_win32.c */
 

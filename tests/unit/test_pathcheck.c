@@ -262,3 +262,60 @@ Test(pathcheck, a_broker_stopped_with_a_check_held_frees_it)
 	 * needs the broker), as plat_loop_free does for a real loop. */
 	cl_free(&a);
 }
+
+/* ---------------------------------------------------------------- service mode */
+
+static void service_mode(struct broker_config *c)
+{
+	c->service_mode = true;
+}
+
+Test(pathcheck, per_user_mode_creates_jobs_as_the_broker)
+{
+	struct client a;
+
+	join(&a, 1000);
+	cr_assert_eq(cl_submit(&a, "mine", "/d/f", NULL, NULL), DOB_STATUS_OK);
+	cr_assert_eq(h.fb->n_submit, 1);
+	cr_assert_eq(h.fb->n_submit_as, 0, "no impersonation in per-user mode");
+	cl_free(&a);
+}
+
+Test(pathcheck, service_mode_asks_the_backend_to_create_the_job_as_the_requester)
+{
+	struct client a;
+	struct dob_identity id;
+
+	restart_with(service_mode);
+	id = h_user(1234);
+	cl_connect(&a, &h, &id);
+	cl_hello(&a, "svc", DOB_ROLE_CONTROLLER, NULL);
+	cr_assert_eq(cl_submit(&a, "theirs", "/d/f", NULL, NULL), DOB_STATUS_OK);
+	cr_assert_eq(h.fb->n_submit_as, 1);
+	cr_assert_str_eq(h.fb->submit_as_sid, "S-1-5-21-1234");
+	cr_assert_eq(h.fb->submit_as_pid, 100 + 1234);
+	/* The path check still runs first in service mode. */
+	fake_path_rule("/etc/", -DOB_EACCES);
+	cr_assert_eq(cl_submit(&a, "x", "/etc/x", NULL, NULL), DOB_STATUS_PATH_DENIED);
+	cr_assert_eq(h.fb->n_submit_as, 1);
+	cl_free(&a);
+}
+
+Test(pathcheck, service_mode_refuses_a_submit_the_backend_cannot_make_as_the_client)
+{
+	struct client a;
+	char msg[256];
+
+	restart_with(service_mode);
+	h.fb->submit_as_err = -DOB_EACCES;
+	join(&a, 1000);
+	cl_send_submit(&a, "refused", "/d/f");
+	cr_assert_eq(reply(&a, msg, sizeof(msg)), DOB_STATUS_ACCESS_DENIED, "%s", msg);
+	cr_assert(strstr(msg, "the job cannot be created as the client") &&
+		  strstr(msg, "no live connection"), "%s", msg);
+	cr_assert_eq(broker_job_count(h.b), 0);
+	/* Its slot in flight is free again. */
+	h.fb->submit_as_err = 0;
+	cr_assert_eq(cl_submit(&a, "now", "/d/f", NULL, NULL), DOB_STATUS_OK);
+	cl_free(&a);
+}
