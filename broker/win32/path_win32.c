@@ -122,6 +122,64 @@ int win_client_token(const struct dob_identity *who, HANDLE *out)
 	return *out ? 0 : -DOB_ENOTFOUND;
 }
 
+/* Does tok carry what this process's token carries: the same user, logon
+ * session, integrity level and AppContainer (none)? */
+static bool token_is_ours(HANDLE tok)
+{
+	HANDLE self = NULL;
+	TOKEN_STATISTICS a, b;
+	DWORD n = 0;
+	struct dob_identity x, y;
+	char why[128];
+	bool same = false;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &self))
+		return false;
+	if (GetTokenInformation(tok, TokenStatistics, &a, sizeof(a), &n) &&
+	    GetTokenInformation(self, TokenStatistics, &b, sizeof(b), &n) &&
+	    a.AuthenticationId.LowPart == b.AuthenticationId.LowPart &&
+	    a.AuthenticationId.HighPart == b.AuthenticationId.HighPart &&
+	    win_token_identity(tok, &x, why, sizeof(why)) == 0) {
+		if (win_token_identity(self, &y, why, sizeof(why)) == 0) {
+			same = strcmp(x.user_sid, y.user_sid) == 0 &&
+			       x.integrity_rid == y.integrity_rid && !x.appcontainer_sid &&
+			       !y.appcontainer_sid && (!x.privileged || y.privileged);
+			dob_identity_clear(&y);
+		}
+		dob_identity_clear(&x);
+	}
+	CloseHandle(self);
+	return same;
+}
+
+int win_act_as_client(const struct dob_identity *who, bool *impersonating)
+{
+	HANDLE tok = NULL;
+
+	*impersonating = false;
+	if (win_client_token(who, &tok) < 0) {
+		log_warn("acting as the client: no live connection of pid %lu (%s)",
+			 (unsigned long)(who ? who->pid : 0),
+			 who && who->user_sid ? who->user_sid : "?");
+		return -DOB_ENOTFOUND;
+	}
+	bool ours = token_is_ours(tok);
+	CloseHandle(tok);
+	if (ours) {
+		/* The client is who we are (Wine gives the server's own token
+		 * for every client of its user; on Windows, a client running as
+		 * the service's account): our own calls are its calls. */
+		log_debug("acting as the client: pid %lu has the broker's own token; no "
+			  "impersonation needed",
+			  (unsigned long)who->pid);
+		return 0;
+	}
+	int r = win_impersonate_client(who);
+	if (r == 0)
+		*impersonating = true;
+	return r;
+}
+
 /* May the token have `want` on the object at path? 0, -DOB_EACCES. */
 static int access_check(HANDLE token, const wchar_t *path, DWORD want, const char *what)
 {
