@@ -133,7 +133,7 @@ static bool token_is_ours(HANDLE tok)
 	char why[128];
 	bool same = false;
 
-	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &self))
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &self))
 		return false;
 	if (GetTokenInformation(tok, TokenStatistics, &a, sizeof(a), &n) &&
 	    GetTokenInformation(self, TokenStatistics, &b, sizeof(b), &n) &&
@@ -142,8 +142,10 @@ static bool token_is_ours(HANDLE tok)
 	    win_token_identity(tok, &x, why, sizeof(why)) == 0) {
 		if (win_token_identity(self, &y, why, sizeof(why)) == 0) {
 			same = strcmp(x.user_sid, y.user_sid) == 0 &&
-			       x.integrity_rid == y.integrity_rid && !x.appcontainer_sid &&
-			       !y.appcontainer_sid && (!x.privileged || y.privileged);
+			       x.integrity_rid == y.integrity_rid && !x.sandboxed && !y.sandboxed &&
+			       !(x.appcontainer_sid && *x.appcontainer_sid) &&
+			       !(y.appcontainer_sid && *y.appcontainer_sid) &&
+			       (!x.privileged || y.privileged);
 			dob_identity_clear(&y);
 		}
 		dob_identity_clear(&x);

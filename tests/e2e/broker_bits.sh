@@ -18,8 +18,14 @@
 #      `watch --on-error=resume`: one OK, one ALREADY_RESOLVED, one Resume
 #      served by BITS;
 #   5. the broker killed (taskkill /F) with an episode pending and started
-#      again on its state dir: the episode is replayed and resolved, the job
-#      re-attached through GetJob, its transfer reported by the new callback.
+#      again on its state dir (now in --mode service): the episode is
+#      replayed and resolved, the job re-attached through GetJob, its
+#      transfer reported by the new callback;
+#   6. the service-mode broker creates a client's job as the client
+#      (backend submit_as): under Wine every client has the broker's own
+#      token, so no impersonation is needed and the job is created, served
+#      and completed; that a client whose token differs is impersonated is
+#      Windows' to show (tests/windows/acceptance_test.c).
 #
 # What reached BITS is read from Wine's own trace of the service
 # (WINEDEBUG=trace+qmgr, see e2e_wine_fresh in lib.sh), not from the broker.
@@ -44,10 +50,12 @@ for exe in dobrokerd.exe dobctl.exe; do
 	fi
 done
 
-start_broker() { # LOGNAME (at debug: the watchers' "hello from" lines are debug lines)
-	e2e_broker_start "$1" --backend bits --endpoint "\\\\.\\pipe\\$PIPE" \
+start_broker() { # LOGNAME [OPTIONS] (at debug: the watchers' "hello from" lines are debug lines)
+	sb_log=$1
+	shift
+	e2e_broker_start "$sb_log" --backend bits --endpoint "\\\\.\\pipe\\$PIPE" \
 		--state-dir "$(e2e_winpath "$T/state")" --sweep-interval-ms "$SWEEP_MS" \
-		--log-level debug
+		--log-level debug "$@"
 }
 
 ctl() { # dobctl.exe on our pipe: its stdout without Windows' \r, its exit code
@@ -334,10 +342,11 @@ e2e_check "5. the watchers lose it: dobctl watch exits 3" \
 		{ wait "$w1_pid"; r1=$?; wait "$w2_pid"; [ "$r1$?" = 33 ]; }'
 mark=$(e2e_lines "$bits")
 broker_log=broker2.err
-if start_broker broker2; then
-	e2e_pass "5. a new broker starts on the same state dir"
+if start_broker broker2 --mode service; then
+	e2e_pass "5. a new broker starts on the same state dir (--mode service)"
 else
-	e2e_fail "5. a new broker starts on the same state dir" "$(cat "$T/broker2.err")"
+	e2e_fail "5. a new broker starts on the same state dir (--mode service)" \
+		"$(cat "$T/broker2.err")"
 fi
 e2e_check "5. it replays its journal: 1 pending episode" \
 	e2e_has "$T/broker2.err" 'records replayed, [0-9]+ jobs, 1 pending episodes'
@@ -366,6 +375,24 @@ fi
 out=$(ctl act "$jobE" complete)
 e2e_eq "5. act complete" "$out" "complete $jobE: OK, now ACKNOWLEDGED (hr=0x00000000)"
 e2e_check "5. the file is at its local path with the served bytes" same_bytes e.bin
+
+# ---------------------------------------------------------------- 6
+echo "-- 6. --mode service: a client's job created as the client"
+serve f.bin 54321
+jobF=$(submit e2e-f f.bin)
+e2e_check "6. submit through the service-mode broker: a job id ($jobF)" is_guid "$jobF"
+e2e_check "6. made as the client: its token is the broker's own under Wine, no impersonation" \
+	e2e_has "$T/broker2.err" 'acting as the client: pid [0-9]+ has the broker.s own token'
+e2e_check "6. the job reached BITS (CreateJob in its trace)" \
+	e2e_wait 5 eval 'tail -n +$((mark + 1)) "$bits" | grep -q "BackgroundCopyManager_CreateJob"'
+if wait_xfer w3 "$jobF"; then
+	e2e_pass "6. JobTransferred arrives"
+else
+	e2e_fail "6. JobTransferred arrives"
+fi
+out=$(ctl act "$jobF" complete)
+e2e_eq "6. act complete" "$out" "complete $jobF: OK, now ACKNOWLEDGED (hr=0x00000000)"
+e2e_check "6. the file is at its local path with the served bytes" same_bytes f.bin
 
 # ---------------------------------------------------------------- all
 bad=
