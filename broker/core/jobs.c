@@ -641,9 +641,9 @@ static void submit_checked(void *ctx, int status, size_t index)
 	size_t owned;
 	int rc;
 
-	if (!s || s->state != SESS_ACTIVE || status == -DOB_ECLOSED) {
-		/* Gone while its paths were checked: nobody to answer, and
-		 * nothing was created. */
+	if (!s || b->stopped || status == -DOB_ECLOSED) {
+		/* Gone while its paths were checked (or the broker is
+		 * stopping): nobody to answer, and nothing is created. */
 		if (s)
 			session_request_done(b, pc->session_id);
 		path_check_free(pc);
