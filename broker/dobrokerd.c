@@ -37,6 +37,22 @@ static int start_failed(const char *fmt, const char *what, const char *why)
 	return 1;
 }
 
+/* --mode service without --state-dir: the machine service's directory
+ * (plat_service_state_dir: %ProgramData%\dobroker on Windows, created and
+ * secured), so the per-user default is never the service's. */
+static int service_state_dir(struct program_config *prog, char *err, size_t len)
+{
+	char dir[1024];
+	int rc;
+
+	if (!prog->broker.service_mode || prog->broker.state_dir)
+		return 0;
+	rc = plat_service_state_dir(dir, sizeof(dir), err, len);
+	if (rc == 0)
+		rc = config_set(&prog->broker, "state-dir", dir, err, len);
+	return rc;
+}
+
 /* SIGHUP: the same command line, the config file read again. */
 static void reload(struct broker *b, struct program_config *prog, int argc, char **argv)
 {
@@ -47,6 +63,8 @@ static void reload(struct broker *b, struct program_config *prog, int argc, char
 
 	config_prog_defaults(&next);
 	rc = config_parse_args(&next, argc, argv, &action, err, sizeof(err));
+	if (rc == 0)
+		rc = service_state_dir(&next, err, sizeof(err));
 	if (rc) {
 		struct dob_event_info ev = { .text = err };
 
@@ -101,6 +119,11 @@ static int run(int argc, char **argv)
 	}
 	if (prog.eventlog != DOB_EVENTS_OFF && plat_events_open(err, sizeof(err)))
 		log_info("event log: %s; operator events are log lines only", err);
+	rc = service_state_dir(&prog, err, sizeof(err));
+	if (rc) {
+		rc = start_failed("%s%s", "", err[0] ? err : dob_strerror(rc));
+		goto out;
+	}
 	backend = prog.broker.backend ? prog.broker.backend : plat_default_backend();
 	if (strcmp(backend, "sim") == 0)
 		rc = sim_backend_new(&be, prog.broker.scenario, err, sizeof(err));

@@ -210,6 +210,24 @@ void plat_dir_unlock(struct plat_lock *lk);
  * dob/trust.h), before any file system call. */
 int plat_check_path_writable(const struct dob_identity *who, const char *path);
 
+/* The same check for every path of a request, without blocking the loop
+ * (on Windows GetNamedSecurityInfo and AccessCheck may wait on the file
+ * system): the platform copies who and paths[0..n-1], checks them in order
+ * and stops at the first refusal. cb(ctx, status, index) follows exactly
+ * once, on the loop thread, never from inside this call: status as
+ * plat_check_path_writable's for paths[index] (0 and index n when all
+ * pass), or -DOB_ECLOSED when the loop was freed before the check could be
+ * delivered. It arrives as a posted message (handlers.posted runs
+ * struct plat_msg): plat_loop_free waits for checks under way and
+ * delivers their callbacks, so free the loop before what ctx refers to.
+ * Returns 0, or -DOB_ENOMEM / -DOB_EINVAL (n == 0) with no callback.
+ * Windows: a thread-pool worker runs the checks. POSIX: the probe runs in
+ * the call (local file systems; see path_posix.c) and only the callback
+ * is deferred. */
+typedef void (*plat_check_cb)(void *ctx, int status, size_t index);
+int plat_check_paths(struct plat_loop *l, const struct dob_identity *who,
+		     const char *const *paths, size_t n, plat_check_cb cb, void *ctx);
+
 /* ------------------------------------------------------------ program */
 
 struct backend;
@@ -229,6 +247,14 @@ const char *plat_default_backend(void);
 
 /* Default state directory for this user (per-user location). */
 int plat_default_state_dir(char *buf, size_t len);
+/* The machine service's state directory (--mode service without
+ * --state-dir), created if missing and secured: Windows
+ * %ProgramData%\dobroker, owned by SYSTEM, a protected DACL admitting
+ * SYSTEM and Administrators only (service_win32.c lists the ACEs); an
+ * existing one has that security set again, and one that is a junction or
+ * link is refused. POSIX has no machine service: the per-user default,
+ * created. 0, or an error with errbuf saying why. */
+int plat_service_state_dir(char *buf, size_t len, char *errbuf, size_t errlen);
 /* Default endpoint (socket path / pipe name). */
 const char *plat_default_endpoint(void);
 

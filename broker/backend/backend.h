@@ -121,6 +121,16 @@ struct backend_ops {
 	/* Requests: return 0 when queued (the result follows through done()), or
 	 * a negative error when it could not even be queued. */
 	int (*submit)(struct backend *b, uint64_t req, const struct dob_submit_job *spec);
+	/* Optional. The machine service (--mode service) creates jobs as the
+	 * client that asked: the core calls this instead of submit, with the
+	 * requester's identity (borrowed for the call), when the broker runs
+	 * in service mode and the backend has it. The backend acts with the
+	 * requester's own rights (Windows: impersonation with cloaking), so
+	 * the service sees the requester as the job's owner; when it cannot,
+	 * the result says err -DOB_EACCES and no job is created, never one as
+	 * the broker. NULL (sim): submit. */
+	int (*submit_as)(struct backend *b, uint64_t req, const struct dob_submit_job *spec,
+			 const struct dob_identity *requester);
 	int (*attach)(struct backend *b, uint64_t req, const struct dob_guid *job);
 	int (*query)(struct backend *b, uint64_t req, const struct dob_guid *job);
 	int (*act)(struct backend *b, uint64_t req, const struct dob_guid *job, enum dob_action action);

@@ -631,11 +631,122 @@ static int fill_requester(struct breq *q, struct session *s, uint64_t corr,
 	return q->display_name ? 0 : -DOB_ENOMEM;
 }
 
+/*
+ * SubmitJob runs in two steps, because the confused-deputy check of the
+ * local paths may block (Windows reads security descriptors and asks
+ * AccessCheck) and must not stall the loop:
+ *   jobs_on_submit  validates what needs no file system, counts the request
+ *                   in flight (so a session's checks are bounded by
+ *                   max_inflight_requests) and starts plat_check_paths with
+ *                   a copy of the request;
+ *   submit_checked  on the loop thread, when the check is done: finds the
+ *                   session by id (it may have gone meanwhile: nothing is
+ *                   sent then), answers a refusal, or re-checks the limits
+ *                   that may have changed meanwhile and issues the backend
+ *                   request.
+ * Other clients are served while a check runs.
+ */
+struct path_check {
+	struct broker *b;           /* borrowed: outlives the loop's callbacks */
+	uint64_t session_id, corr;
+	struct dob_msg req;         /* owned copy; u.submit_job */
+	const char **paths;         /* owned array of borrowed strings (req's) */
+};
+
+static void path_check_free(struct path_check *pc)
+{
+	if (!pc)
+		return;
+	dob_msg_clear(&pc->req);
+	dob_free(pc->paths);
+	dob_free(pc);
+}
+
+/* A refused path: the same specific codes and texts whatever the platform. */
+static void reply_path_refused(struct broker *b, uint64_t session_id, uint64_t corr, int rc,
+			       size_t i, const char *path)
+{
+	if (rc == -DOB_EINVAL)
+		session_reply_job(b, session_id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, NULL,
+				  "files[%llu].local_path %s: not an absolute local path "
+				  "(relative, UNC, device, \\\\?\\, alternate-stream and "
+				  "reserved-name paths are refused)",
+				  (unsigned long long)i, path);
+	else if (rc == -DOB_EACCES)
+		session_reply_job(b, session_id, corr, DOB_STATUS_PATH_DENIED, 0, NULL,
+				  "files[%llu].local_path %s: the caller may not write there",
+				  (unsigned long long)i, path);
+	else
+		session_reply_job(b, session_id, corr, DOB_STATUS_PATH_DENIED, 0, NULL,
+				  "files[%llu].local_path %s: %s", (unsigned long long)i, path,
+				  rc == -DOB_ENOTFOUND ? "its directory does not exist"
+						       : dob_strerror(rc));
+}
+
+static void submit_checked(void *ctx, int status, size_t index)
+{
+	struct path_check *pc = ctx;
+	struct broker *b = pc->b;
+	const struct dob_submit_job *req = &pc->req.u.submit_job;
+	struct session *s = session_find(b, pc->session_id);
+	static const struct dob_guid none;
+	struct breq *q;
+	size_t owned;
+	int rc;
+
+	if (!s || b->stopped || status == -DOB_ECLOSED) {
+		/* Gone while its paths were checked (or the broker is
+		 * stopping): nobody to answer, and nothing is created. */
+		if (s)
+			session_request_done(b, pc->session_id);
+		path_check_free(pc);
+		return;
+	}
+	if (status) {
+		reply_path_refused(b, s->id, pc->corr, status, index,
+				   index < req->n_files ? pc->paths[index] : "");
+		goto done;
+	}
+	/* What may have changed while the check ran. */
+	if (b->journal_full) {
+		session_reply_job(b, s->id, pc->corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+				  "journal: no space left; the broker takes no new jobs until it has room");
+		goto done;
+	}
+	owned = jobs_count_owned(b, &s->ident) + breq_count_for(b, &s->ident);
+	if (owned >= b->cfg.max_jobs_per_identity) {
+		session_reply_job(b, s->id, pc->corr, DOB_STATUS_LIMIT_EXCEEDED, 0, NULL,
+				  "this identity already has %llu jobs (limit %u)",
+				  (unsigned long long)owned, b->cfg.max_jobs_per_identity);
+		goto done;
+	}
+	q = breq_new(b, BR_SUBMIT, &none);
+	if (!q || fill_requester(q, s, pc->corr, &req->policy, req->display_name, req->type)) {
+		breq_free(b, q);
+		session_reply_job(b, s->id, pc->corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+				  "broker out of memory");
+		goto done;
+	}
+	/* Still counted in flight (since jobs_on_submit): jobs_submit_done or
+	 * the request's timeout ends it. */
+	rc = breq_issue(b, q, req);
+	if (rc) {
+		session_reply_job(b, s->id, pc->corr, DOB_STATUS_BACKEND_ERROR, 0, NULL,
+				  "the backend could not take the job: %s", dob_strerror(rc));
+		goto done;
+	}
+	path_check_free(pc);
+	return;
+done:
+	session_request_done(b, pc->session_id);
+	path_check_free(pc);
+}
+
 void jobs_on_submit(struct session *s, uint64_t corr, const struct dob_submit_job *req)
 {
 	struct broker *b = s->b;
-	static const struct dob_guid none;
-	struct breq *q;
+	struct path_check *pc;
+	struct dob_msg m;
 	int rc;
 
 	if (refuse_new_job(s, corr, &req->policy))
@@ -665,45 +776,33 @@ void jobs_on_submit(struct session *s, uint64_t corr, const struct dob_submit_jo
 			return;
 		}
 	}
-	/* Confused deputy: the client must be able to write each path itself. */
-	for (size_t i = 0; i < req->n_files; i++) {
-		const char *path = req->files[i].local_path ? req->files[i].local_path : "";
-		rc = plat_check_path_writable(&s->ident, path);
-		if (rc == -DOB_EINVAL) {
-			session_reply_job(b, s->id, corr, DOB_STATUS_INVALID_ARGUMENT, 0, NULL,
-					  "files[%llu].local_path %s: not an absolute local path "
-					  "(relative, UNC, device, \\\\?\\, alternate-stream and "
-					  "reserved-name paths are refused)",
-					  (unsigned long long)i, path);
-			return;
-		}
-		if (rc == -DOB_EACCES) {
-			session_reply_job(b, s->id, corr, DOB_STATUS_PATH_DENIED, 0, NULL,
-					  "files[%llu].local_path %s: the caller may not write there",
-					  (unsigned long long)i, path);
-			return;
-		}
-		if (rc) {
-			session_reply_job(b, s->id, corr, DOB_STATUS_PATH_DENIED, 0, NULL,
-					  "files[%llu].local_path %s: %s", (unsigned long long)i, path,
-					  rc == -DOB_ENOTFOUND ? "its directory does not exist"
-							       : dob_strerror(rc));
-			return;
-		}
-	}
-	q = breq_new(b, BR_SUBMIT, &none);
-	if (!q || fill_requester(q, s, corr, &req->policy, req->display_name, req->type)) {
-		breq_free(b, q);
+	/* Confused deputy: the client must be able to write each path itself.
+	 * Checked off the loop thread; submit_checked goes on from there. */
+	pc = dob_calloc(1, sizeof(*pc));
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_SUBMIT_JOB;
+	m.u.submit_job = *req; /* borrowed for the copy */
+	if (!pc || dob_msg_copy(&pc->req, &m) ||
+	    !(pc->paths = dob_calloc(req->n_files, sizeof(*pc->paths)))) {
+		path_check_free(pc);
 		session_reply_job(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
 				  "broker out of memory");
 		return;
 	}
+	pc->b = b;
+	pc->session_id = s->id;
+	pc->corr = corr;
+	for (size_t i = 0; i < req->n_files; i++) {
+		const char *p = pc->req.u.submit_job.files[i].local_path;
+		pc->paths[i] = p ? p : "";
+	}
 	s->inflight++;
-	rc = breq_issue(b, q, req);
+	rc = plat_check_paths(b->loop, &s->ident, pc->paths, req->n_files, submit_checked, pc);
 	if (rc) {
 		s->inflight--;
-		session_reply_job(b, s->id, corr, DOB_STATUS_BACKEND_ERROR, 0, NULL,
-				  "the backend could not take the job: %s", dob_strerror(rc));
+		path_check_free(pc);
+		session_reply_job(b, s->id, corr, DOB_STATUS_UNAVAILABLE, 0, NULL,
+				  "cannot check the local paths: %s", dob_strerror(rc));
 	}
 }
 
@@ -775,6 +874,14 @@ void jobs_submit_done(struct broker *b, struct breq *q, struct backend_result *r
 	char text[512];
 
 	session_request_done(b, q->session_id);
+	if (r->err == -DOB_EACCES) {
+		/* Service mode: the backend could not act as the client
+		 * (backend.h, submit_as); nothing was created. */
+		result_text(b, r, text, sizeof(text));
+		session_reply_job(b, q->session_id, q->corr, DOB_STATUS_ACCESS_DENIED, r->hresult,
+				  NULL, "the job cannot be created as the client: %s", text);
+		return;
+	}
 	if (!result_ok(r) || !r->has_job) {
 		result_text(b, r, text, sizeof(text));
 		session_reply_job(b, q->session_id, q->corr,

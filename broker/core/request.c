@@ -175,7 +175,12 @@ int breq_issue(struct broker *b, struct breq *q, const void *arg)
 	}
 	switch (q->kind) {
 	case BR_SUBMIT:
-		rc = arg ? ops->submit(be, id, arg) : -DOB_EINVAL;
+		if (!arg)
+			rc = -DOB_EINVAL;
+		else if (b->cfg.service_mode && ops->submit_as) /* as the client */
+			rc = ops->submit_as(be, id, arg, &q->requester);
+		else
+			rc = ops->submit(be, id, arg);
 		break;
 	case BR_ADOPT_QUERY:
 	case BR_QUERY:

@@ -322,6 +322,23 @@ int plat_default_state_dir(char *buf, size_t len)
 	return 0;
 }
 
+int plat_service_state_dir(char *buf, size_t len, char *errbuf, size_t errlen)
+{
+	/* No machine service on POSIX (development and tests): --mode service
+	 * keeps the per-user default. */
+	int rc = plat_default_state_dir(buf, len);
+
+	if (rc) {
+		snprintf(errbuf, errlen, "no default state directory: %s (use --state-dir)",
+			 dob_strerror(rc));
+		return rc;
+	}
+	rc = plat_mkdir_private(buf);
+	if (rc)
+		snprintf(errbuf, errlen, "state directory %s: %s", buf, dob_strerror(rc));
+	return rc;
+}
+
 static char endpoint[sizeof(((struct sockaddr_un *)0)->sun_path)];
 static pthread_once_t endpoint_once = PTHREAD_ONCE_INIT;
 

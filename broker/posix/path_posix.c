@@ -19,6 +19,15 @@
  *  - another uid and we are not root: we cannot take on its rights, so we
  *    refuse (fail closed).
  *
+ * plat_check_paths (the asynchronous form the core uses) runs the same
+ * probes in the call, on the loop thread, and only defers the callback (a
+ * posted message). Decided so because POSIX is the development and test
+ * platform and the probe touches a local directory: a few system calls, or
+ * one fork when root acts for another uid, bounded by PROBE_TIMEOUT_MS. A
+ * worker thread would buy nothing there but a second copy of the loop's
+ * shutdown rules. (Windows runs its check on a thread-pool worker, where
+ * GetNamedSecurityInfo can wait on the file system: path_win32.c.)
+ *
  * Limits: a check, then a use. A client that swaps the directory for a
  * symlink after the check is not caught here (the writer should open with
  * the same care). Sandbox restrictions (sandboxed, AppContainer) have no
@@ -238,4 +247,52 @@ int plat_check_path_writable(const struct dob_identity *who, const char *path)
 	}
 	dob_free(probe_path);
 	return err;
+}
+
+/* plat_check_paths: the result, delivered through the loop's post queue. */
+struct check_done {
+	struct plat_msg m; /* first member */
+	plat_check_cb cb;
+	void *ctx;
+	int status;
+	size_t index;
+};
+
+static void check_done_run(struct plat_msg *m)
+{
+	struct check_done *d = container_of(m, struct check_done, m);
+
+	d->cb(d->ctx, d->status, d->index);
+	dob_free(d);
+}
+
+int plat_check_paths(struct plat_loop *l, const struct dob_identity *who,
+		     const char *const *paths, size_t n, plat_check_cb cb, void *ctx)
+{
+	struct check_done *d;
+	int rc;
+
+	if (!l || !cb || !paths || n == 0)
+		return -DOB_EINVAL;
+	d = dob_calloc(1, sizeof(*d));
+	if (!d)
+		return -DOB_ENOMEM;
+	d->m.run = check_done_run;
+	d->cb = cb;
+	d->ctx = ctx;
+	d->index = n;
+	for (size_t i = 0; i < n; i++) {
+		int r = plat_check_path_writable(who, paths[i] ? paths[i] : "");
+		if (r) {
+			d->status = r;
+			d->index = i;
+			break;
+		}
+	}
+	rc = plat_post(l, d);
+	if (rc) {
+		dob_free(d);
+		return rc;
+	}
+	return 0;
 }

@@ -9,7 +9,7 @@
  *   sock_posix.c    listeners and connections (struct plat_conn), plat_listen
  *   ident_posix.c   SO_PEERCRED -> struct dob_identity, test-listener specs
  *   file_posix.c    plat_file_*, state dir, default endpoint
- *   path_posix.c    plat_check_path_writable (the confused-deputy probe)
+ *   path_posix.c    plat_check_path_writable, plat_check_paths (the confused-deputy probe)
  *   clock_posix.c   plat_now_ms/us, plat_wall_us
  *   signal_posix.c  plat_handle_signals
  *   err_posix.c     errno -> -DOB_E*

@@ -309,14 +309,20 @@ static void log_add_path(struct impl *im, const char *how, HRESULT why)
  * range asks for the whole file (whether DO reads it so: unverified); where
  * DO refuses that or the interface is missing (BITS, Wine), AddFile.
  */
+static HRESULT cloak(IUnknown *proxy);
+
 static HRESULT add_file(struct impl *im, IBackgroundCopyJob *job, const WCHAR *remote,
-			const WCHAR *local)
+			const WCHAR *local, bool as_client)
 {
 	if (im->kind == DOB_BACKEND_DO) {
 		IDeliveryOptimizationJob *dj = NULL;
 		BG_FILE_RANGE none = { 0, BG_LENGTH_TO_EOF }; /* not read: count 0 */
 		HRESULT hr = IBackgroundCopyJob_QueryInterface(job, &IID_IDeliveryOptimizationJob,
 							       (void **)&dj);
+		if (SUCCEEDED(hr) && dj && as_client && FAILED(hr = cloak((IUnknown *)dj))) {
+			IDeliveryOptimizationJob_Release(dj);
+			return hr; /* never added as the service */
+		}
 		if (SUCCEEDED(hr) && dj) {
 			hr = IDeliveryOptimizationJob_AddFileWithRanges(dj, remote, remote, local, 0, &none,
 									DOB_DO_UNKNOWN_FILE_SIZE);
@@ -375,6 +381,8 @@ struct req {
 	enum dob_action action;
 	bool all_users;        /* enumerate */
 	/* submit */
+	bool as_client;             /* service mode: create it as `as` */
+	struct dob_identity as;     /* owned: the requester (submit_as) */
 	WCHAR *name;
 	BG_JOB_TYPE type;
 	BG_JOB_PRIORITY priority;
@@ -386,6 +394,7 @@ struct req {
 static void req_free(struct req *q)
 {
 	com_post_discard(q->post);
+	dob_identity_clear(&q->as);
 	dob_free(q->name);
 	for (size_t i = 0; i < q->n_files; i++) {
 		dob_free(q->remote[i]);
@@ -397,21 +406,93 @@ static void req_free(struct req *q)
 	dob_free(q);
 }
 
+/* Calls through proxy carry the identity of the thread that makes them:
+ * impersonation level and dynamic cloaking (the thread's impersonation
+ * token at each call), so the service sees the impersonated client as the
+ * caller. Set on every proxy the job is made through while impersonating
+ * (the manager's copy, the job, the DO job interface). */
+static HRESULT cloak(IUnknown *proxy)
+{
+	return CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT,
+				 COLE_DEFAULT_PRINCIPAL, RPC_C_AUTHN_LEVEL_DEFAULT,
+				 RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_DYNAMIC_CLOAKING);
+}
+
+/* CreateJob as the impersonated client: through a private copy of the
+ * manager's proxy (CoCopyProxy: the shared proxy's blanket stays as it is
+ * for the other workers) with cloaking set. On failure fills r. */
+static bool create_job_as_client(struct impl *im, struct req *q, IBackgroundCopyJob **job,
+				 struct backend_result *r)
+{
+	IBackgroundCopyManager *m = NULL, *mine = NULL;
+	const char *step = "CoCopyProxy (the manager, for cloaking)";
+	GUID new_id;
+	HRESULT hr;
+
+	*job = NULL;
+	hr = get_manager(im, &m);
+	if (FAILED(hr)) {
+		char what[64];
+		snprintf(what, sizeof(what), "CoCreateInstance (%s)", im->service);
+		step_failed(r, -DOB_EBACKEND, hr, what);
+		return false;
+	}
+	hr = CoCopyProxy((IUnknown *)m, (IUnknown **)&mine);
+	if (SUCCEEDED(hr)) {
+		step = "CoSetProxyBlanket (the manager: impersonation, dynamic cloaking)";
+		hr = cloak((IUnknown *)mine);
+	}
+	if (SUCCEEDED(hr)) {
+		step = "CreateJob";
+		hr = IBackgroundCopyManager_CreateJob(mine, q->name, q->type, &new_id, job);
+	}
+	if (SUCCEEDED(hr) && *job) {
+		step = "CoSetProxyBlanket (the job: impersonation, dynamic cloaking)";
+		hr = cloak((IUnknown *)*job);
+		if (FAILED(hr)) {
+			/* Made, but the next calls could not be the client's. */
+			IBackgroundCopyJob_Cancel(*job);
+			IBackgroundCopyJob_Release(*job);
+			*job = NULL;
+		}
+	}
+	if (mine)
+		IBackgroundCopyManager_Release(mine);
+	if (FAILED(hr) && service_gone(hr))
+		drop_manager(im, m, hr);
+	IBackgroundCopyManager_Release(m);
+	if (SUCCEEDED(hr) && *job)
+		return true;
+	*job = NULL;
+	/* The service answered CreateJob: hresult says why (as in
+	 * manager_job); anything before it means the call could not be made
+	 * as the client: refused, never made as the service. */
+	step_failed(r,
+		    service_gone(hr) ? -DOB_EBACKEND
+		    : strcmp(step, "CreateJob") == 0 ? 0
+						     : -DOB_EACCES,
+		    FAILED(hr) ? hr : E_FAIL, step);
+	return false;
+}
+
 /*
  * Every COM call that makes the job (CreateJob through Resume) happens here,
- * on one request worker, and nowhere else: the one place to wrap when jobs
- * must be created as the requesting client (service mode: impersonation
- * with cloaking, the client's token carried in struct req, so the service
- * owns the job and writes its files with the client's rights).
+ * on one request worker, and nowhere else. In service mode (q->as_client)
+ * the worker acts as the requesting client from CreateJob to the last call
+ * (win_act_as_client: impersonation, with cloaking on every proxy used), so
+ * the service owns the job as the client's and writes its files with the
+ * client's rights; when it cannot, the submit is refused with -DOB_EACCES
+ * and nothing is created. The thread reverts on every path.
  */
-static void run_submit(struct req *q, struct backend_result *r)
+static void make_job(struct req *q, struct backend_result *r, bool cloaked)
 {
 	struct impl *im = q->im;
 	IBackgroundCopyJob *job;
 	char step[64];
 	HRESULT hr;
 
-	if (!manager_job(im, NULL, q->name, q->type, &job, r))
+	if (cloaked ? !create_job_as_client(im, q, &job, r)
+		    : !manager_job(im, NULL, q->name, q->type, &job, r))
 		return;
 	snprintf(step, sizeof(step), "SetPriority");
 	hr = IBackgroundCopyJob_SetPriority(job, q->priority);
@@ -422,7 +503,7 @@ static void run_submit(struct req *q, struct backend_result *r)
 	}
 	for (size_t i = 0; i < q->n_files && SUCCEEDED(hr); i++) {
 		snprintf(step, sizeof(step), "AddFile (file %zu of %zu)", i + 1, q->n_files);
-		hr = add_file(im, job, q->remote[i], q->local[i]);
+		hr = add_file(im, job, q->remote[i], q->local[i], cloaked);
 	}
 	if (SUCCEEDED(hr)) {
 		const char *s;
@@ -449,6 +530,29 @@ static void run_submit(struct req *q, struct backend_result *r)
 				 im->service, step, (unsigned long)c);
 	}
 	IBackgroundCopyJob_Release(job);
+}
+
+static void run_submit(struct req *q, struct backend_result *r)
+{
+	bool imp = false;
+
+	if (q->as_client) {
+		int rc = win_act_as_client(&q->as, &imp);
+		if (rc < 0) {
+			step_failed(r, -DOB_EACCES, E_ACCESSDENIED, "acting as the client");
+			set_message(r, "cannot act as the client (pid %lu, %s): %s",
+				    (unsigned long)q->as.pid, q->as.user_sid ? q->as.user_sid : "?",
+				    rc == -DOB_ENOTFOUND ? "it has no live connection"
+				    : rc == -DOB_EACCES
+					    ? "it connected with identification only (connect with "
+					      "SECURITY_IMPERSONATION: DOBC_IMPERSONATION=1)"
+					    : dob_strerror(rc));
+			return;
+		}
+	}
+	make_job(q, r, imp);
+	if (imp)
+		win_revert_client();
 }
 
 static void run_attach(struct req *q, struct backend_result *r)
@@ -715,8 +819,11 @@ static int wide(const char *s, WCHAR **out)
 	return win_utf8_to_wide(s ? s : "", out);
 }
 
-static int b_submit(struct backend *b, uint64_t id, const struct dob_submit_job *spec)
+/* The submit request of spec, not queued yet. */
+static int build_submit(struct backend *b, uint64_t id, const struct dob_submit_job *spec,
+			struct req **out)
 {
+	*out = NULL;
 	if (!spec || spec->n_files > DOB_MAX_FILES || (unsigned)spec->type > DOB_JOB_TYPE_MAX ||
 	    (unsigned)spec->priority > DOB_PRIORITY_MAX)
 		return -DOB_EINVAL;
@@ -741,6 +848,35 @@ static int b_submit(struct backend *b, uint64_t id, const struct dob_submit_job 
 	if (rc < 0) {
 		req_free(q);
 		return rc;
+	}
+	*out = q;
+	return 0;
+}
+
+static int b_submit(struct backend *b, uint64_t id, const struct dob_submit_job *spec)
+{
+	struct req *q = NULL;
+	int rc = build_submit(b, id, spec, &q);
+
+	return rc < 0 ? rc : req_queue(q);
+}
+
+/* Service mode (backend.h): the job is made as the requester. */
+static int b_submit_as(struct backend *b, uint64_t id, const struct dob_submit_job *spec,
+		       const struct dob_identity *requester)
+{
+	struct req *q = NULL;
+	int rc;
+
+	if (!requester)
+		return -DOB_EINVAL;
+	rc = build_submit(b, id, spec, &q);
+	if (rc < 0)
+		return rc;
+	q->as_client = true;
+	if (dob_identity_copy(&q->as, requester) < 0) {
+		req_free(q);
+		return -DOB_ENOMEM;
 	}
 	return req_queue(q);
 }
@@ -798,7 +934,8 @@ static int b_enumerate(struct backend *b, uint64_t id, bool all_users)
 #define COM_BACKEND_OPS(NAME, KIND, ENUMERATE)                                         \
 	{                                                                              \
 		.name = NAME, .kind = KIND, .start = b_start, .stop = b_stop,          \
-		.free = b_free, .submit = b_submit, .attach = b_attach,                \
+		.free = b_free, .submit = b_submit, .submit_as = b_submit_as,        \
+		.attach = b_attach,                                                    \
 		.query = b_query, .act = b_act, .detach = b_detach,                    \
 		.enumerate = ENUMERATE,                                                \
 		.status_of = backend_status_of, .hresult_name = backend_hresult_name,  \

@@ -195,6 +195,7 @@ void plat_loop_free(struct plat_loop *l)
 		return;
 	OVERLAPPED_ENTRY ents[BATCH];
 	win_signal_forget(l);
+	win_path_checks_drain(); /* their results are posted: delivered below */
 	if (l->srv)
 		win_pipe_shutdown(l->srv);
 	ULONGLONG until = GetTickCount64() + DRAIN_MS;

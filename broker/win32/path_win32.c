@@ -25,6 +25,15 @@
  * A descriptor the broker cannot read is a refusal. The result is as of the
  * check (a later change of ACL or a junction swapped in between is outside
  * its reach, as with any check-then-use across processes).
+ *
+ * Off the loop thread: GetFileAttributes, GetNamedSecurityInfo and
+ * AccessCheck may wait on the file system (a busy disk, a filter driver),
+ * so the core asks through plat_check_paths: the checks of one request run
+ * on a thread-pool worker (TrySubmitThreadpoolCallback), which posts the
+ * result back to the loop like a COM worker posts a backend result. The
+ * number of checks under way is counted process-wide; plat_loop_free waits
+ * for it to reach 0 (win_path_checks_drain) before it delivers what is
+ * still posted, so no worker ever posts to a freed loop.
  */
 #include <stdio.h>
 #include <string.h>
@@ -111,6 +120,66 @@ int win_client_token(const struct dob_identity *who, HANDLE *out)
 {
 	*out = who ? find_token(who) : NULL;
 	return *out ? 0 : -DOB_ENOTFOUND;
+}
+
+/* Does tok carry what this process's token carries: the same user, logon
+ * session, integrity level and AppContainer (none)? */
+static bool token_is_ours(HANDLE tok)
+{
+	HANDLE self = NULL;
+	TOKEN_STATISTICS a, b;
+	DWORD n = 0;
+	struct dob_identity x, y;
+	char why[128];
+	bool same = false;
+
+	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &self))
+		return false;
+	if (GetTokenInformation(tok, TokenStatistics, &a, sizeof(a), &n) &&
+	    GetTokenInformation(self, TokenStatistics, &b, sizeof(b), &n) &&
+	    a.AuthenticationId.LowPart == b.AuthenticationId.LowPart &&
+	    a.AuthenticationId.HighPart == b.AuthenticationId.HighPart &&
+	    win_token_identity(tok, &x, why, sizeof(why)) == 0) {
+		if (win_token_identity(self, &y, why, sizeof(why)) == 0) {
+			same = strcmp(x.user_sid, y.user_sid) == 0 &&
+			       x.integrity_rid == y.integrity_rid && !x.sandboxed && !y.sandboxed &&
+			       !(x.appcontainer_sid && *x.appcontainer_sid) &&
+			       !(y.appcontainer_sid && *y.appcontainer_sid) &&
+			       (!x.privileged || y.privileged);
+			dob_identity_clear(&y);
+		}
+		dob_identity_clear(&x);
+	}
+	CloseHandle(self);
+	return same;
+}
+
+int win_act_as_client(const struct dob_identity *who, bool *impersonating)
+{
+	HANDLE tok = NULL;
+
+	*impersonating = false;
+	if (win_client_token(who, &tok) < 0) {
+		log_warn("acting as the client: no live connection of pid %lu (%s)",
+			 (unsigned long)(who ? who->pid : 0),
+			 who && who->user_sid ? who->user_sid : "?");
+		return -DOB_ENOTFOUND;
+	}
+	bool ours = token_is_ours(tok);
+	CloseHandle(tok);
+	if (ours) {
+		/* The client is who we are (Wine gives the server's own token
+		 * for every client of its user; on Windows, a client running as
+		 * the service's account): our own calls are its calls. */
+		log_debug("acting as the client: pid %lu has the broker's own token; no "
+			  "impersonation needed",
+			  (unsigned long)who->pid);
+		return 0;
+	}
+	int r = win_impersonate_client(who);
+	if (r == 0)
+		*impersonating = true;
+	return r;
 }
 
 /* May the token have `want` on the object at path? 0, -DOB_EACCES. */
@@ -241,4 +310,118 @@ out:
 	CloseHandle(tok);
 	dob_free(w);
 	return r;
+}
+
+/* ------------------------------------------------------------ plat_check_paths */
+
+struct check_work {
+	struct plat_msg m;        /* first member: posted back to the loop */
+	struct plat_loop *loop;   /* borrowed: plat_loop_free waits for us */
+	struct dob_identity who;  /* owned copy */
+	char **paths;             /* owned array of owned strings */
+	size_t n;
+	plat_check_cb cb;
+	void *ctx;
+	int status;
+	size_t index;
+};
+
+static SRWLOCK checks_lock = SRWLOCK_INIT;   /* protects checks_busy */
+static CONDITION_VARIABLE checks_idle = CONDITION_VARIABLE_INIT;
+static size_t checks_busy;                   /* checks not yet posted back */
+
+static void check_work_free(struct check_work *w)
+{
+	for (size_t i = 0; w->paths && i < w->n; i++)
+		dob_free(w->paths[i]);
+	dob_free(w->paths);
+	dob_identity_clear(&w->who);
+	dob_free(w);
+}
+
+static void check_work_run(struct plat_msg *m)
+{
+	struct check_work *w = (struct check_work *)m;
+
+	w->cb(w->ctx, w->status, w->index);
+	check_work_free(w);
+}
+
+static void checks_done_one(void)
+{
+	AcquireSRWLockExclusive(&checks_lock);
+	if (--checks_busy == 0)
+		WakeAllConditionVariable(&checks_idle);
+	ReleaseSRWLockExclusive(&checks_lock);
+}
+
+static VOID CALLBACK check_work_pool(PTP_CALLBACK_INSTANCE inst, PVOID arg)
+{
+	struct check_work *w = arg;
+	bool said = false;
+
+	(void)inst;
+	for (size_t i = 0; i < w->n; i++) {
+		int r = plat_check_path_writable(&w->who, w->paths[i]);
+		if (r) {
+			w->status = r;
+			w->index = i;
+			break;
+		}
+	}
+	/* The answer must arrive (the core counts the request in flight
+	 * until it does): a port out of memory is waited out. */
+	while (plat_post(w->loop, w) < 0) {
+		if (!said)
+			log_error("path check: the loop refused the result (out of memory); "
+				  "retrying");
+		said = true;
+		Sleep(50);
+	}
+	checks_done_one();
+}
+
+int plat_check_paths(struct plat_loop *l, const struct dob_identity *who,
+		     const char *const *paths, size_t n, plat_check_cb cb, void *ctx)
+{
+	if (!l || !cb || !paths || n == 0 || !who)
+		return -DOB_EINVAL;
+	struct check_work *w = dob_calloc(1, sizeof(*w));
+	if (!w)
+		return -DOB_ENOMEM;
+	w->m.run = check_work_run;
+	w->loop = l;
+	w->cb = cb;
+	w->ctx = ctx;
+	w->index = n;
+	w->paths = dob_calloc(n, sizeof(*w->paths));
+	int r = w->paths && dob_identity_copy(&w->who, who) == 0 ? 0 : -DOB_ENOMEM;
+	w->n = w->paths ? n : 0;
+	for (size_t i = 0; i < n && r == 0; i++)
+		if (!(w->paths[i] = dob_strdup(paths[i] ? paths[i] : "")))
+			r = -DOB_ENOMEM;
+	if (r < 0) {
+		check_work_free(w);
+		return r;
+	}
+	AcquireSRWLockExclusive(&checks_lock);
+	checks_busy++;
+	ReleaseSRWLockExclusive(&checks_lock);
+	if (!TrySubmitThreadpoolCallback(check_work_pool, w, NULL)) {
+		char msg[128];
+		log_warn("path check: no thread-pool worker: %s",
+			 win_strerror(GetLastError(), msg, sizeof(msg)));
+		checks_done_one();
+		check_work_free(w);
+		return -DOB_ENOMEM;
+	}
+	return 0;
+}
+
+void win_path_checks_drain(void)
+{
+	AcquireSRWLockExclusive(&checks_lock);
+	while (checks_busy > 0)
+		SleepConditionVariableSRW(&checks_idle, &checks_lock, INFINITE, 0);
+	ReleaseSRWLockExclusive(&checks_lock);
 }

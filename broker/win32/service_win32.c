@@ -35,7 +35,10 @@
 #include "win32/win_service.h"
 #include "win32/win_ops.h"
 
+#include <aclapi.h>
+#include <sddl.h>
 #include <shellapi.h>
+#include <shlobj.h>
 
 #include "log.h"
 #include "dob/alloc.h"
@@ -404,12 +407,161 @@ static int svc_body(void *p)
 	return c->run(c->argc, c->argv);
 }
 
-/* Under the SCM, stderr leads nowhere: the log goes to a file. */
-static void log_to_state_dir(void)
+/* ------------------------------------------------------------ state directory */
+
+/*
+ * The machine service's state directory: %ProgramData%\dobroker, protected
+ * and owned by SYSTEM:
+ *   O:SY                 owner SYSTEM, not the account that happened to
+ *                        create it (a standard user may create folders in
+ *                        ProgramData and would keep WRITE_DAC as owner)
+ *   D:P                  protected: nothing inherited from ProgramData (whose
+ *                        ACEs let Users read and CREATOR OWNER write)
+ *   (A;OICI;FA;;;SY)     SYSTEM, full control, inherited by files and
+ *                        subdirectories: the service (LocalSystem)
+ *   (A;OICI;FA;;;BA)     Administrators, full control, inherited: operators
+ *                        read the journal and the log, and clear them
+ * Nobody else has an ACE: users' processes cannot read the journal (which
+ * names every user's jobs) or plant files in it.
+ */
+static const wchar_t service_dir_sddl[] = L"O:SYD:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)";
+
+/* FOLDERID_ProgramData {62AB5D82-FDC1-4DC3-A9DD-070D1D495D97}, spelled here so
+ * that no GUID library is needed for one constant. */
+static const GUID folder_program_data = {
+	0x62AB5D82, 0xFDC1, 0x4DC3, {0xA9, 0xDD, 0x07, 0x0D, 0x1D, 0x49, 0x5D, 0x97}};
+
+int win_service_dir_secure(const wchar_t *dir, char *errbuf, size_t errlen)
+{
+	PSECURITY_DESCRIPTOR sd = NULL;
+	if (!ConvertStringSecurityDescriptorToSecurityDescriptorW(service_dir_sddl, SDDL_REVISION_1,
+								  &sd, NULL))
+		return fail_with(errbuf, errlen, "service state directory: security descriptor",
+				 GetLastError());
+	SECURITY_ATTRIBUTES sa = {sizeof(sa), sd, FALSE};
+	int r = 0;
+	if (!CreateDirectoryW(dir, &sa)) {
+		DWORD e = GetLastError();
+		if (e != ERROR_ALREADY_EXISTS) {
+			r = fail_with(errbuf, errlen, "cannot create the service state directory", e);
+			goto out;
+		}
+		/* There already: whoever made it, it is made ours (a squatter's
+		 * directory, or one left by an older version). A junction or
+		 * symbolic link would send the journal elsewhere: refused. */
+		DWORD a = GetFileAttributesW(dir);
+		if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_DIRECTORY) ||
+		    (a & FILE_ATTRIBUTE_REPARSE_POINT)) {
+			snprintf(errbuf, errlen,
+				 "the service state directory %ls exists but is %s; remove it", dir,
+				 a == INVALID_FILE_ATTRIBUTES ? "unreadable"
+				 : !(a & FILE_ATTRIBUTE_DIRECTORY) ? "not a directory"
+								   : "a junction or link");
+			r = -DOB_EEXIST;
+			goto out;
+		}
+		PSID owner = NULL;
+		PACL dacl = NULL;
+		BOOL present = FALSE, def = FALSE;
+		if (!GetSecurityDescriptorOwner(sd, &owner, &def) ||
+		    !GetSecurityDescriptorDacl(sd, &present, &dacl, &def)) {
+			r = fail_with(errbuf, errlen, "service state directory: security descriptor",
+				      GetLastError());
+			goto out;
+		}
+		wchar_t *w = (wchar_t *)dir;
+		e = SetNamedSecurityInfoW(w, SE_FILE_OBJECT,
+					  OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION |
+						  PROTECTED_DACL_SECURITY_INFORMATION,
+					  owner, NULL, dacl, NULL);
+		if (e != ERROR_SUCCESS) {
+			char what[MAX_PATH * 3 + 64];
+			snprintf(what, sizeof(what),
+				 "cannot secure the existing service state directory %ls", dir);
+			r = fail_with(errbuf, errlen, what, e);
+			goto out;
+		}
+	}
+out:
+	LocalFree(sd);
+	return r;
+}
+
+int plat_service_state_dir(char *buf, size_t len, char *errbuf, size_t errlen)
+{
+	wchar_t base[MAX_PATH + 1], dir[MAX_PATH + 16];
+	PWSTR known = NULL;
+	char *u = NULL;
+
+	if (len)
+		buf[0] = 0;
+	if (SUCCEEDED(SHGetKnownFolderPath(&folder_program_data, 0, NULL, &known)) && known &&
+	    wcslen(known) <= MAX_PATH) {
+		wcscpy(base, known);
+	} else {
+		DWORD n = GetEnvironmentVariableW(L"ProgramData", base, MAX_PATH + 1);
+		if (n == 0 || n > MAX_PATH) {
+			CoTaskMemFree(known);
+			snprintf(errbuf, errlen,
+				 "no ProgramData folder (SHGetKnownFolderPath and %%ProgramData%% "
+				 "both failed); use --state-dir");
+			return -DOB_ENOTFOUND;
+		}
+	}
+	CoTaskMemFree(known);
+	_snwprintf(dir, sizeof(dir) / sizeof(dir[0]), L"%ls\\dobroker", base);
+	dir[sizeof(dir) / sizeof(dir[0]) - 1] = 0;
+	int r = win_service_dir_secure(dir, errbuf, errlen);
+	if (r < 0)
+		return r;
+	r = win_wide_to_utf8(dir, &u);
+	if (r < 0)
+		return r;
+	if (strlen(u) + 1 > len) {
+		dob_free(u);
+		snprintf(errbuf, errlen, "service state directory: path too long");
+		return -DOB_EINVAL;
+	}
+	memcpy(buf, u, strlen(u) + 1);
+	dob_free(u);
+	return 0;
+}
+
+/* The state directory the service's options give: --state-dir, else the
+ * service's (--mode service), else the per-user default. */
+static int options_state_dir(int argc, char **argv, char *dir, size_t len)
+{
+	const char *named = NULL;
+	bool service = false;
+	char err[256];
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--state-dir=", 12) == 0)
+			named = argv[i] + 12;
+		else if (strcmp(argv[i], "--state-dir") == 0 && i + 1 < argc)
+			named = argv[++i];
+		else if (strcmp(argv[i], "--mode=service") == 0 ||
+			 (strcmp(argv[i], "--mode") == 0 && i + 1 < argc &&
+			  strcmp(argv[i + 1], "service") == 0))
+			service = true;
+	}
+	if (named) {
+		snprintf(dir, len, "%s", named);
+		return plat_mkdir_private(dir);
+	}
+	if (service)
+		return plat_service_state_dir(dir, len, err, sizeof(err));
+	if (plat_default_state_dir(dir, len) < 0)
+		return -DOB_ENOTFOUND;
+	return plat_mkdir_private(dir);
+}
+
+/* Under the SCM, stderr leads nowhere: the log goes to a file in the state
+ * directory. */
+static void log_to_state_dir(int argc, char **argv)
 {
 	char dir[MAX_PATH * 3];
 	wchar_t *w = NULL;
-	if (plat_default_state_dir(dir, sizeof(dir)) < 0 || plat_mkdir_private(dir) < 0)
+	if (options_state_dir(argc, argv, dir, sizeof(dir)) < 0)
 		return;
 	size_t n = strlen(dir);
 	if (n + 16 > sizeof(dir))
@@ -489,7 +641,7 @@ int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
 			a[i] = a[i + 1];
 		a[--n] = NULL;
 		struct svc_body_ctx c = {run, n, a};
-		log_to_state_dir();
+		log_to_state_dir(n, a);
 		rc = win_service_run(svc_body, &c);
 		if (rc < 0)
 			rc = 1;

@@ -131,6 +131,30 @@ void win_token_unregister(void *cookie); /* NULL-safe */
  * impersonation level when the client allowed it, else identification.
  * -DOB_ENOTFOUND when who has no live connection. */
 int win_client_token(const struct dob_identity *who, HANDLE *out);
+/* Service mode, before the COM calls that create a client's job: makes
+ * this thread act as `who`. 0 with *impersonating true: the thread
+ * impersonates the client (win_impersonate_client; undo with
+ * win_revert_client on this thread, always). 0 with *impersonating false:
+ * the client's token is the broker's own -- same user, logon session,
+ * integrity, no AppContainer, no more privilege (Wine hands every client
+ * the server's token; on Windows a client running as the service's own
+ * account) -- so the broker's calls are already the client's. Otherwise
+ * an error and nothing changed: -DOB_ENOTFOUND (no live connection of
+ * who), -DOB_EACCES (the client allowed identification only), or
+ * SetThreadToken's error. */
+int win_act_as_client(const struct dob_identity *who, bool *impersonating);
+/* plat_loop_free: waits until every plat_check_paths under way (in this
+ * process) has posted its result, so none posts to a freed loop. */
+void win_path_checks_drain(void);
+
+/* ------------------------------------------------------------ service_win32.c */
+
+/* Creates dir with the service state directory's security (O:SY
+ * D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)), or sets that security on an
+ * existing directory (-DOB_EEXIST, with errbuf, for a file, a junction or
+ * a link). plat_service_state_dir uses it on %ProgramData%\dobroker;
+ * exposed for tests. */
+int win_service_dir_secure(const wchar_t *dir, char *errbuf, size_t errlen);
 
 /* ------------------------------------------------------------ loop_win32.c */
 

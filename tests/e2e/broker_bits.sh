@@ -19,7 +19,13 @@
 #      served by BITS;
 #   5. the broker killed (taskkill /F) with an episode pending and started
 #      again on its state dir: the episode is replayed and resolved, the job
-#      re-attached through GetJob, its transfer reported by the new callback.
+#      re-attached through GetJob, its transfer reported by the new callback;
+#   6. a second broker in --mode service (its own pipe and state dir, beside
+#      the first, so Wine's session and its BITS stay up) creates a client's
+#      job as the client (backend submit_as): under Wine every client has
+#      the broker's own token, so no impersonation is needed and the job is
+#      created, served and completed; that a client whose token differs is
+#      impersonated is Windows' to show (tests/windows/acceptance_test.c).
 #
 # What reached BITS is read from Wine's own trace of the service
 # (WINEDEBUG=trace+qmgr, see e2e_wine_fresh in lib.sh), not from the broker.
@@ -326,6 +332,14 @@ wait_err w1 "$jobE"
 epE=$(err_field w1 "$jobE" 'e["episode_id"]')
 ptrE=$(e2e_bits_job_ptr "$bits" "$jobE")
 e2e_check "5. episode $epE of job $jobE is pending" test -n "$epE" -a -n "$ptrE"
+# A Wine process that outlives the broker (a watcher that reconnects): with
+# none left, the wineserver ends the session a few seconds later, BITS and
+# its jobs with it, and on a loaded machine the new broker came too late
+# (it found a fresh session and none of the jobs).
+e2e_bg keepalive "$WINE" "$E2E_BIN/dobctl.exe" --endpoint "$PIPE" --name keepalive \
+	watch --reconnect --kinds resolution
+e2e_wait 10 e2e_has "$T/$broker_log" "hello from 'keepalive'" ||
+	e2e_fail "the keep-alive watcher connects" "$(cat "$T/keepalive.err")"
 "$WINE" taskkill /F /PID "$E2E_BROKER_WINPID" >"$T/taskkill.out" 2>&1
 e2e_check "5. taskkill /F /PID $E2E_BROKER_WINPID ends the broker" \
 	e2e_wait 10 eval '! e2e_alive "$E2E_BROKER_PID"'
@@ -367,11 +381,44 @@ out=$(ctl act "$jobE" complete)
 e2e_eq "5. act complete" "$out" "complete $jobE: OK, now ACKNOWLEDGED (hr=0x00000000)"
 e2e_check "5. the file is at its local path with the served bytes" same_bytes e.bin
 
+# ---------------------------------------------------------------- 6
+echo "-- 6. --mode service: a client's job created as the client"
+SPIPE=$PIPE-svc
+mkdir "$T/state-svc" || exit 2
+mark=$(e2e_lines "$bits")
+b2_pid=$E2E_BROKER_PID
+if e2e_broker_start broker3 --backend bits --endpoint "\\\\.\\pipe\\$SPIPE" \
+	--state-dir "$(e2e_winpath "$T/state-svc")" --sweep-interval-ms "$SWEEP_MS" --mode service; then
+	e2e_pass "6. a broker in --mode service starts beside the first"
+else
+	e2e_fail "6. a broker in --mode service starts beside the first" "$(cat "$T/broker3.err")"
+fi
+e2e_bg w4 "$WINE" "$E2E_BIN/dobctl.exe" --endpoint "$SPIPE" --name w4 watch --json
+e2e_wait 10 e2e_has "$T/broker3.err" "hello from 'w4'" ||
+	e2e_fail "watcher w4 connects to the service-mode broker" "$(cat "$T/w4.err")"
+serve f.bin 54321
+jobF=$(e2e_dobctl --endpoint "$SPIPE" --timeout 15000 --name submitter submit \
+	"http://127.0.0.1:$E2E_PORT/f.bin" "$(e2e_winpath "$T/dl/f.bin")" --name e2e-f | tr -d '\r')
+e2e_check "6. submit through the service-mode broker: a job id ($jobF)" is_guid "$jobF"
+e2e_check "6. made as the client: its token is the broker's own under Wine, no impersonation" \
+	e2e_has "$T/broker3.err" 'acting as the client: pid [0-9]+ has the broker.s own token'
+e2e_check "6. the job reached BITS (CreateJob in its trace)" \
+	e2e_wait 5 eval 'tail -n +$((mark + 1)) "$bits" | grep -q "BackgroundCopyManager_CreateJob"'
+if wait_xfer w4 "$jobF"; then
+	e2e_pass "6. JobTransferred arrives"
+else
+	e2e_fail "6. JobTransferred arrives"
+fi
+out=$(e2e_dobctl --endpoint "$SPIPE" --timeout 15000 act "$jobF" complete | tr -d '\r')
+e2e_eq "6. act complete" "$out" "complete $jobF: OK, now ACKNOWLEDGED (hr=0x00000000)"
+e2e_check "6. the file is at its local path with the served bytes" same_bytes f.bin
+e2e_check "6. the first broker is still running" e2e_alive "$b2_pid"
+
 # ---------------------------------------------------------------- all
 bad=
-for w in w1 w2 w3 c1 c2; do
+for w in w1 w2 w3 w4 c1 c2; do
 	e2e_jcount "$T/$w.out" True >/dev/null || bad="$bad $w"
 done
 e2e_check "every line the watchers printed is JSON${bad:+ (not:$bad)}" test -z "$bad"
 e2e_check "the broker is still running" e2e_alive "$E2E_BROKER_PID"
-e2e_finish "$T/broker1.err" "$T/broker2.err" "$T/httpd.log"
+e2e_finish "$T/broker1.err" "$T/broker2.err" "$T/broker3.err" "$T/httpd.log"

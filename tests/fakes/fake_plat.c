@@ -37,8 +37,22 @@ struct post {
 	void *msg;
 };
 
+/* plat_check_paths: an answer, posted or held (fake_path_hold). */
+struct path_check {
+	struct plat_msg m; /* first member: posted */
+	struct path_check *next;
+	plat_check_cb cb;
+	void *ctx;
+	int status;
+	size_t index;
+};
+
+
 struct plat_loop {
 	struct plat_handlers h;
+	struct path_check *held, **held_tail; /* fake_path_hold: answers waiting */
+	char hold_prefix[256]; /* fake_path_hold; "" = none */
+	size_t n_held, n_checks;
 	struct plat_conn *conns;
 	pthread_mutex_t mu; /* protects posts */
 	struct post *posts, **posts_tail;
@@ -112,6 +126,7 @@ int plat_loop_new(struct plat_loop **out, const struct plat_handlers *h)
 	l->h = *h;
 	pthread_mutex_init(&l->mu, NULL);
 	l->posts_tail = &l->posts;
+	l->held_tail = &l->held;
 	*out = l;
 	return 0;
 }
@@ -125,6 +140,12 @@ void plat_loop_free(struct plat_loop *l)
 		l->conns = c->next;
 		free(c->rx);
 		free(c);
+	}
+	while (l->held) {
+		struct path_check *k = l->held;
+		l->held = k->next;
+		k->cb(k->ctx, -DOB_ECLOSED, 0);
+		free(k);
 	}
 	while (l->posts) {
 		struct post *p = l->posts;
@@ -529,6 +550,82 @@ int plat_check_path_writable(const struct dob_identity *who, const char *path)
 		if (strncmp(path, rules[i].prefix, strlen(rules[i].prefix)) == 0)
 			return rules[i].err;
 	return 0;
+}
+
+static void path_check_run(struct plat_msg *m)
+{
+	struct path_check *k = (struct path_check *)m;
+
+	k->cb(k->ctx, k->status, k->index);
+	free(k);
+}
+
+int plat_check_paths(struct plat_loop *l, const struct dob_identity *who,
+		     const char *const *paths, size_t n, plat_check_cb cb, void *ctx)
+{
+	struct path_check *k;
+	bool hold = false;
+
+	if (!l || !cb || !paths || n == 0)
+		return -DOB_EINVAL;
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -DOB_ENOMEM;
+	k->m.run = path_check_run;
+	k->cb = cb;
+	k->ctx = ctx;
+	k->index = n;
+	for (size_t i = 0; i < n; i++) {
+		int r = plat_check_path_writable(who, paths[i] ? paths[i] : "");
+		if (r) {
+			k->status = r;
+			k->index = i;
+			break;
+		}
+	}
+	for (size_t i = 0; i < n && l->hold_prefix[0]; i++)
+		if (paths[i] && strncmp(paths[i], l->hold_prefix, strlen(l->hold_prefix)) == 0)
+			hold = true;
+	l->n_checks++;
+	if (hold) {
+		*l->held_tail = k;
+		l->held_tail = &k->next;
+		l->n_held++;
+		return 0;
+	}
+	if (plat_post(l, k)) {
+		free(k);
+		return -DOB_ENOMEM;
+	}
+	return 0;
+}
+
+void fake_path_hold(struct plat_loop *l, const char *prefix)
+{
+	snprintf(l->hold_prefix, sizeof(l->hold_prefix), "%s", prefix ? prefix : "");
+}
+
+void fake_path_release(struct plat_loop *l)
+{
+	while (l->held) {
+		struct path_check *k = l->held;
+		l->held = k->next;
+		k->next = NULL;
+		if (plat_post(l, k))
+			abort(); /* out of memory in a test */
+	}
+	l->held_tail = &l->held;
+	l->n_held = 0;
+}
+
+size_t fake_path_pending(const struct plat_loop *l)
+{
+	return l->n_held;
+}
+
+size_t fake_path_started(const struct plat_loop *l)
+{
+	return l->n_checks;
 }
 
 int plat_default_state_dir(char *buf, size_t len)

@@ -63,5 +63,16 @@ size_t fake_listen_test_listeners(const struct plat_loop *l);
 /* plat_check_path_writable answers err for every path starting with
  * prefix (up to 8 rules; fake_plat_reset clears them). */
 void fake_path_rule(const char *prefix, int err);
+/* plat_check_paths answers from the rules above, through a post (its
+ * callback runs at the next fake_pump). A check with a path starting with
+ * the prefix given to fake_path_hold(l, prefix) is held instead (NULL: none
+ * is), until fake_path_release(l) posts every held answer, in order;
+ * fake_path_pending(l) counts those waiting, fake_path_started(l) every
+ * check started on l. Checks still held when the loop is freed are
+ * answered -DOB_ECLOSED. */
+void fake_path_hold(struct plat_loop *l, const char *prefix);
+void fake_path_release(struct plat_loop *l);
+size_t fake_path_pending(const struct plat_loop *l);
+size_t fake_path_started(const struct plat_loop *l);
 
 #endif

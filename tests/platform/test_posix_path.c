@@ -1,6 +1,8 @@
 /*
  * tests/platform/test_posix_path.c - the confused-deputy check, for our own
- * uid (direct probe) and for another user (forked probe; needs root).
+ * uid (direct probe) and for another user (forked probe; needs root), and
+ * plat_check_paths: answered later, on the loop thread, with the index of
+ * the first refused path.
  */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
@@ -214,4 +216,89 @@ Test(posix_path, other_user_gets_its_own_groups_not_ours)
 	free(mine);
 	free(theirs);
 	texpect_no_leak(live0);
+}
+
+/* ---------------------------------------------------------------- plat_check_paths */
+
+struct async_seen {
+	atomic_int done;
+	int status;
+	size_t index;
+	pthread_t thread;
+};
+
+struct async_call {
+	const char *const *paths;
+	size_t n;
+	struct async_seen *seen;
+	int rc;
+	bool answered_inside; /* the callback came from inside the call */
+};
+
+static void async_cb(void *ctx, int status, size_t index)
+{
+	struct async_seen *s = ctx;
+
+	s->status = status;
+	s->index = index;
+	s->thread = pthread_self();
+	atomic_store(&s->done, 1);
+}
+
+/* On the loop thread: start the check. */
+static void start_check(struct tcore *tc, void *arg)
+{
+	struct async_call *a = arg;
+	struct dob_identity who = as_uid((uint32_t)geteuid());
+
+	(void)tc;
+	a->rc = plat_check_paths(tc->loop, &who, a->paths, a->n, async_cb, a->seen);
+	a->answered_inside = atomic_load(&a->seen->done) != 0;
+}
+
+/* The check's answer is a struct plat_msg (its first member a function
+ * pointer, never the harness's TMSG_CALL): run it. */
+static void run_plat_msg(struct tcore *tc, void *msg)
+{
+	struct plat_msg *m = msg;
+
+	(void)tc;
+	m->run(m);
+}
+
+Test(posix_path, check_paths_answers_on_the_loop_thread_never_from_inside_the_call)
+{
+	struct tcore tc;
+	struct async_seen s1, s2;
+	char *ok = tpath(dir, "ok.bin");
+	const char *paths[3] = { ok, "relative/x", ok };
+	struct async_call a = { paths, 1, &s1, -1, false };
+	struct async_call b = { paths, 3, &s2, -1, false };
+
+	memset(&s1, 0, sizeof(s1));
+	memset(&s2, 0, sizeof(s2));
+	tcore_init(&tc, TMODE_ECHO);
+	tc.on_post = run_plat_msg;
+	tcore_start(&tc);
+	tcore_call(&tc, start_check, &a);
+	cr_assert_eq(a.rc, 0);
+	cr_assert(!a.answered_inside, "the callback came from inside plat_check_paths");
+	cr_assert(twait_int(&s1.done, 1, 5000), "no answer");
+	cr_expect_eq(s1.status, 0);
+	cr_expect_eq(s1.index, 1, "index n when every path passes");
+	cr_expect(pthread_equal(s1.thread, tc.th), "answered on another thread than the loop's");
+
+	/* The first refusal stops the check and is named by its index. */
+	tcore_call(&tc, start_check, &b);
+	cr_assert_eq(b.rc, 0);
+	cr_assert(twait_int(&s2.done, 1, 5000), "no answer");
+	cr_expect_eq(s2.status, -DOB_EINVAL);
+	cr_expect_eq(s2.index, 1);
+	cr_expect_eq(access(ok, F_OK), -1, "the probe leaves nothing behind");
+
+	b.n = 0;
+	tcore_call(&tc, start_check, &b);
+	cr_expect_eq(b.rc, -DOB_EINVAL);
+	tcore_done(&tc);
+	free(ok);
 }

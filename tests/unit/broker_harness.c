@@ -187,6 +187,28 @@ static int fb_submit(struct backend *b, uint64_t req, const struct dob_submit_jo
 	return 0;
 }
 
+/* Service mode: the requester is recorded; submit_as_err plays a backend
+ * that cannot act as the client. */
+static int fb_submit_as(struct backend *b, uint64_t req, const struct dob_submit_job *spec,
+			const struct dob_identity *who)
+{
+	struct fake_backend *fb = b->impl;
+
+	fb->n_submit_as++;
+	snprintf(fb->submit_as_sid, sizeof(fb->submit_as_sid), "%s",
+		 who->user_sid ? who->user_sid : "");
+	fb->submit_as_pid = who->pid;
+	if (fb->submit_as_err) {
+		struct backend_result *r = result(req, BACKEND_REQ_SUBMIT, fb->submit_as_err,
+						  0x80070005u, NULL);
+		if (r)
+			r->message = dob_strdup("impersonating the client (pid 7): no live connection");
+		fb_post(fb, r, NULL);
+		return 0;
+	}
+	return fb_submit(b, req, spec);
+}
+
 static int fb_lookup(struct backend *b, uint64_t req, const struct dob_guid *id,
 		     enum backend_req_kind kind)
 {
@@ -316,6 +338,7 @@ static const struct backend_ops fb_ops = {
 	.stop = fb_stop,
 	.free = fb_free,
 	.submit = fb_submit,
+	.submit_as = fb_submit_as,
 	.attach = fb_attach,
 	.query = fb_query,
 	.act = fb_act,
@@ -400,8 +423,10 @@ void h_setup_sim(struct harness *h, const char *scenario)
 
 static void stop(struct harness *h)
 {
-	if (h->loop)
+	if (h->loop) {
+		fake_path_release(h->loop); /* their callbacks need the broker */
 		fake_pump(h->loop);
+	}
 	broker_free(h->b);
 	live_gen = 0; /* posts still queued die with their backend */
 	plat_loop_free(h->loop);

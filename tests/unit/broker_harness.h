@@ -48,6 +48,10 @@ struct fake_backend {
 	size_t n_held;
 	uint32_t act_hr;               /* when non-zero, every act fails with it */
 	unsigned n_submit, n_attach, n_query, n_act;
+	unsigned n_submit_as;          /* submits made through submit_as (service mode) */
+	char submit_as_sid[64];        /* the requester of the last one */
+	uint32_t submit_as_pid;
+	int submit_as_err;             /* when non-zero, submit_as fails with it (no job) */
 	enum dob_action last_action;
 	struct dob_guid last_act_job;
 	bool started, stopped;

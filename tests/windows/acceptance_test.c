@@ -9,8 +9,10 @@
  * (CreateProcessAsUser with a token labelled S-1-16-4096) may do; that a
  * squatter (a low-integrity process serving a pipe) is refused by the
  * client library; and that the DO backend reports the JobError of a 404
- * from a local HTTP server. .github/workflows/windows.yml runs it on a
- * hosted Windows runner.
+ * from a local HTTP server; and that a job the service creates for a
+ * client is the client's (its owner, as the backend reads it, is the
+ * client's SID: the service impersonated it with cloaking).
+ * .github/workflows/windows.yml runs it on a hosted Windows runner.
  *
  * Every check prints one line: PASS name, FAIL name: why, or SKIPPED name:
  * why -- a check that cannot be made here is SKIPPED with the reason, never
@@ -601,6 +603,65 @@ static void do_404(struct dobc *c, const wchar_t *dir)
 	WSACleanup();
 }
 
+/* Service mode creates a client's job as the client (docs/security.md,
+ * "Service mode: jobs created as the client"): a client that allows
+ * impersonation (DOBC_IMPERSONATION=1) submits, and the job's owner as the
+ * backend reads it (BITS/DO GetOwner) must be the client's user SID, not
+ * SYSTEM. */
+static void owner_is_client(const char *pipe, const char *dir)
+{
+	const char *name = "job-owner-is-client";
+	if (under_wine()) {
+		skipf(name, "Wine hands every pipe client the server's own token, so the service "
+			    "never impersonates here, and its BITS reports no owner");
+		return;
+	}
+	SetEnvironmentVariableA("DOBC_IMPERSONATION", "1");
+	_putenv("DOBC_IMPERSONATION=1");
+	int err = 0;
+	char why[700], path[700], msg[512];
+	struct dobc *c = connect_to(pipe, "acceptance-owner", &err, why, sizeof(why));
+	_putenv("DOBC_IMPERSONATION=");
+	SetEnvironmentVariableA("DOBC_IMPERSONATION", NULL);
+	if (!c) {
+		failf(name, "connect allowing impersonation: %s", why);
+		return;
+	}
+	const struct dob_welcome *w = dobc_welcome(c);
+	if (w->backend != DOB_BACKEND_DO && w->backend != DOB_BACKEND_BITS) {
+		skipf(name, "the broker's backend is %s: no service owns its jobs",
+		      dob_backend_name(w->backend));
+		dobc_close(c);
+		return;
+	}
+	struct dob_file_spec f = {.remote_url = (char *)"http://127.0.0.1:9/owner",
+				  .local_path = path};
+	struct dob_submit_job req = {.display_name = (char *)"acceptance owner", .n_files = 1,
+				     .files = &f, .priority = DOB_PRIORITY_NORMAL};
+	struct dob_job_reply r;
+	snprintf(path, sizeof(path), "%s\\owner.bin", dir);
+	memset(&r, 0, sizeof(r));
+	err = dobc_submit(c, &req, &r, TIMEOUT);
+	snprintf(msg, sizeof(msg), "%s", r.message ? r.message : dobc_strerror(err));
+	if (err != 0 || r.status != DOB_STATUS_OK || !r.has_job) {
+		failf(name, "submit: %s", msg);
+	} else {
+		const char *owner = r.job.job.owner ? r.job.job.owner : "";
+		const char *me = w->identity.user_sid ? w->identity.user_sid : "?";
+		if (strcmp(owner, me) == 0)
+			pass(name);
+		else
+			failf(name, "the job's owner is '%s', the client is %s (is the broker the "
+				    "machine service, --mode service?)",
+			      owner, me);
+		struct dob_action_result ar;
+		dobc_act(c, &r.job.job.job_id, 0, DOB_ACTION_CANCEL, 0, &ar, TIMEOUT);
+		dobc_action_result_clear(&ar);
+	}
+	dobc_job_reply_clear(&r);
+	dobc_close(c);
+}
+
 /* ------------------------------------------------------------ the broker */
 
 static void check_dacl(const char *pipe)
@@ -784,6 +845,7 @@ int main(int argc, char **argv)
 		dobc_action_result_clear(&ar);
 	}
 	squatter();
+	owner_is_client(pipe, dir);
 	do_404(c, wdir);
 	dobc_close(c);
 out:

@@ -8,7 +8,11 @@
  * Always: "auto" picks BITS on Wine because DO is not registered (and says
  * with which HRESULT); "do" fails naming it; requests on an unknown job id
  * answer -DOB_ENOTFOUND; a submit whose step fails names the step and leaves
- * no job; EnumJobs lists a job the backend created (ListUnmanaged).
+ * no job; EnumJobs lists a job the backend created (ListUnmanaged); the
+ * service mode's submit_as (the job made as the requesting client) creates
+ * the job when the client's token is the broker's own (Wine's case), and
+ * is refused with -DOB_EACCES, creating nothing, when the client cannot be
+ * acted as (no live connection; a token allowing identification only).
  * With PORT and WWWDIR (tests/e2e/com_backend.sh: httpd.py serving WWWDIR):
  * a job for a missing file ends in ERROR with BG_E_HTTP_ERROR_404, context
  * REMOTE_FILE and its URL and local name; once the file is served, resume
@@ -302,6 +306,152 @@ static void test_submit_fails_at_resume(struct backend *b)
 	CHECK_EQ(b->ops->submit(b, next_req++, &spec), -DOB_EINVAL);
 }
 
+static char tmpdir[MAX_PATH * 3];
+
+/* Jobs named name that EnumJobs lists (cancelled ones left out). */
+static unsigned jobs_named(struct backend *b, const char *name)
+{
+	uint64_t id = next_req++;
+	unsigned n = 0;
+
+	if (!b->ops->enumerate || b->ops->enumerate(b, id, false) != 0)
+		return 0;
+	const struct backend_result *r = result_of(id);
+	for (size_t i = 0; r && i < r->n_jobs; i++)
+		n += r->jobs[i].info.display_name && strcmp(r->jobs[i].info.display_name, name) == 0 &&
+		     r->jobs[i].info.state != DOB_STATE_CANCELLED;
+	return n;
+}
+
+/* submit_as of one download for who; the result. */
+static const struct backend_result *submit_as(struct backend *b, const char *name,
+					      const struct dob_identity *who)
+{
+	struct dob_file_spec f = { (char *)"http://127.0.0.1:9/as.bin", NULL };
+	struct dob_submit_job spec;
+	char local[MAX_PATH * 3];
+	uint64_t req = next_req++;
+
+	snprintf(local, sizeof(local), "%sdob_be_as_%lu.bin", tmpdir,
+		 (unsigned long)GetCurrentProcessId());
+	f.local_path = local;
+	memset(&spec, 0, sizeof(spec));
+	spec.display_name = (char *)name;
+	spec.n_files = 1;
+	spec.files = &f;
+	spec.priority = DOB_PRIORITY_NORMAL;
+	spec.type = DOB_JOB_DOWNLOAD;
+	if (!CHECK(b->ops->submit_as != NULL) || !CHECK_EQ(b->ops->submit_as(b, req, &spec, who), 0))
+		return NULL;
+	return result_of(req);
+}
+
+/* Service mode: jobs made as the client (backend.h, submit_as). The pipe
+ * server registers each connection's token (win_token_register); here the
+ * test registers tokens itself, for made-up pids, to play clients. */
+static void test_submit_as_client(struct backend *b)
+{
+	const char *name = "dob com_backend_test as-client";
+	struct dob_identity who;
+	HANDLE self = NULL, dup = NULL;
+	void *cookie = NULL;
+	char *sid = NULL;
+
+	memset(&who, 0, sizeof(who));
+	if (!CHECK_EQ(win_self_user_sid(&sid), 0))
+		return;
+	who.user_sid = sid;
+	who.integrity_rid = 0x2000;
+
+	/* No live connection of that pid: refused, nothing created. */
+	who.pid = 0x7ffffff0u;
+	const struct backend_result *r = submit_as(b, name, &who);
+	if (r) {
+		CHECK_EQ(r->err, -DOB_EACCES);
+		CHECK(!r->has_job);
+		CHECK(r->message && strstr(r->message, "cannot act as the client") &&
+		      strstr(r->message, "no live connection"));
+		printf("  refused: %s\n", r->message ? r->message : "");
+	}
+	CHECK_EQ(jobs_named(b, name), 0);
+
+	/* A client whose token is the broker's own (Wine: every client of
+	 * its user): made, with no impersonation needed. */
+	if (CHECK(OpenProcessToken(GetCurrentProcess(), TOKEN_ALL_ACCESS, &self)) &&
+	    CHECK(DuplicateTokenEx(self, TOKEN_QUERY | TOKEN_DUPLICATE | TOKEN_IMPERSONATE, NULL,
+				   SecurityIdentification, TokenImpersonation, &dup))) {
+		who.pid = 0x7ffffff4u;
+		if (CHECK_EQ(win_token_register(who.pid, sid, dup, &cookie), 0)) {
+			dup = NULL; /* the registry's */
+			r = submit_as(b, name, &who);
+			if (r && CHECK_EQ(r->err, 0) && CHECK(r->has_job)) {
+				struct dob_guid g = r->job.info.job_id;
+				CHECK_EQ(jobs_named(b, name), 1);
+				const struct backend_result *c = act(b, &g, DOB_ACTION_CANCEL);
+				if (c)
+					CHECK_EQ(c->err, 0);
+			}
+			win_token_unregister(cookie);
+		}
+	}
+	if (dup)
+		CloseHandle(dup);
+
+	/* A client whose token is not ours and allows identification only:
+	 * refused (it must connect with SECURITY_IMPERSONATION). Made here by
+	 * lowering our token's integrity, where the system lets us. */
+	dup = NULL;
+	if (self && DuplicateTokenEx(self, TOKEN_ALL_ACCESS, NULL, SecurityIdentification,
+				     TokenImpersonation, &dup)) {
+		SID_IDENTIFIER_AUTHORITY ml = SECURITY_MANDATORY_LABEL_AUTHORITY;
+		PSID low = NULL;
+		TOKEN_MANDATORY_LABEL tml;
+		BOOL set = FALSE;
+		if (AllocateAndInitializeSid(&ml, 1, SECURITY_MANDATORY_LOW_RID, 0, 0, 0, 0, 0, 0, 0,
+					     &low)) {
+			tml.Label.Sid = low;
+			tml.Label.Attributes = SE_GROUP_INTEGRITY;
+			set = SetTokenInformation(dup, TokenIntegrityLevel, &tml,
+						  sizeof(tml) + GetLengthSid(low));
+			FreeSid(low);
+		}
+		DWORD rid = 0, n = 0;
+		union {
+			TOKEN_MANDATORY_LABEL l;
+			uint8_t b[128];
+		} got;
+		if (set && GetTokenInformation(dup, TokenIntegrityLevel, &got, sizeof(got), &n))
+			rid = *GetSidSubAuthority(got.l.Label.Sid,
+						  *GetSidSubAuthorityCount(got.l.Label.Sid) - 1);
+		if (rid == SECURITY_MANDATORY_LOW_RID) {
+			who.pid = 0x7ffffff8u;
+			who.integrity_rid = rid;
+			if (CHECK_EQ(win_token_register(who.pid, sid, dup, &cookie), 0)) {
+				dup = NULL;
+				r = submit_as(b, name, &who);
+				if (r) {
+					CHECK_EQ(r->err, -DOB_EACCES);
+					CHECK(!r->has_job);
+					CHECK(r->message && strstr(r->message, "identification only"));
+					printf("  refused: %s\n", r->message ? r->message : "");
+				}
+				win_token_unregister(cookie);
+			}
+		} else {
+			printf("SKIPPED: submit_as for an identification-only client token: this "
+			       "system would not lower a token's integrity (set %d, rid 0x%lx); the "
+			       "no-connection refusal above covers the same refusal path\n",
+			       (int)set, (unsigned long)rid);
+		}
+		if (dup)
+			CloseHandle(dup);
+	}
+	CHECK_EQ(jobs_named(b, name), 0);
+	if (self)
+		CloseHandle(self);
+	dob_free(sid);
+}
+
 /* ------------------------------------------------------------ with HTTP */
 
 static char tmpdir[MAX_PATH * 3];
@@ -571,6 +721,7 @@ int main(int argc, char **argv)
 		test_unknown_job(b);
 		test_submit_fails_at_resume(b);
 		test_enumerate(b);
+		test_submit_as_client(b);
 		if (port > 0) {
 			test_error_then_fixed(b, port, www);
 			test_cancel(b, port);

@@ -10,6 +10,9 @@
  * sandboxed/privileged as computed here from the token's groups. Under Wine
  * the values are also checked against what Wine 8 is known to report
  * (S-1-5-21-0-0-0-1000, integrity 0x3000, member of Administrators).
+ * plat_check_paths (the form the broker uses) answers on the loop thread
+ * with the first refused path's index, and a check started on a stopped
+ * loop is answered while plat_loop_free drains the workers.
  */
 #include <process.h>
 #include <stdlib.h>
@@ -52,8 +55,32 @@ static void on_sent(void *ctx, struct plat_conn *c, int status)
 {
 }
 
+static void on_posted(void *ctx, void *msg)
+{
+	struct plat_msg *m = msg;
+	m->run(m);
+}
+
 static const struct plat_handlers handlers = {
-	.accepted = on_accepted, .data = on_data, .sent = on_sent, .closed = on_closed};
+	.accepted = on_accepted, .data = on_data, .sent = on_sent, .closed = on_closed,
+	.posted = on_posted};
+
+/* plat_check_paths results. */
+struct check_seen {
+	volatile LONG done;
+	int status;
+	size_t index;
+	DWORD thread;
+};
+
+static void check_cb(void *ctx, int status, size_t index)
+{
+	struct check_seen *c = ctx;
+	c->status = status;
+	c->index = index;
+	c->thread = GetCurrentThreadId();
+	InterlockedExchange(&c->done, 1);
+}
 
 static unsigned __stdcall loop_thread(void *arg)
 {
@@ -224,6 +251,30 @@ static void test_path_checks(const struct dob_identity *who)
 	RemoveDirectoryW(dirw);
 }
 
+/* plat_check_paths: the checks run on a worker, the answer comes on the
+ * loop thread; a check started on a loop that is not running is answered
+ * while plat_loop_free drains (never posted to a freed loop). */
+static void test_async_checks(const struct dob_identity *who, DWORD loop_tid)
+{
+	char tmp[MAX_PATH], ok[MAX_PATH + 64];
+	GetTempPathA(MAX_PATH, tmp);
+	snprintf(ok, sizeof(ok), "%sdobtest-async-%lu.bin", tmp, (unsigned long)GetCurrentProcessId());
+	const char *paths[3] = {ok, "\\\\server\\share\\x.bin", ok};
+	struct check_seen a = {0}, b = {0};
+
+	CHECK_EQ(plat_check_paths(loop, who, paths, 1, check_cb, &a), 0);
+	WAIT_FOR(a.done, 10000);
+	CHECK_EQ(a.status, 0);
+	CHECK_EQ(a.index, 1);
+	CHECK_EQ(a.thread, loop_tid);
+	CHECK_EQ(plat_check_paths(loop, who, paths, 3, check_cb, &b), 0);
+	WAIT_FOR(b.done, 10000);
+	CHECK_EQ(b.status, -DOB_EINVAL);
+	CHECK_EQ(b.index, 1);
+	CHECK_EQ(b.thread, loop_tid);
+	CHECK_EQ(plat_check_paths(loop, who, paths, 0, check_cb, &b), -DOB_EINVAL);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -239,7 +290,8 @@ int main(int argc, char **argv)
 		printf("plat_listen: %s\n", err);
 		return wt_finish("ident_test");
 	}
-	HANDLE lt = (HANDLE)_beginthreadex(NULL, 0, loop_thread, NULL, 0, NULL);
+	unsigned loop_tid = 0;
+	HANDLE lt = (HANDLE)_beginthreadex(NULL, 0, loop_thread, NULL, 0, &loop_tid);
 
 	/* The identity fields from the test's own token. */
 	struct dob_identity self;
@@ -294,11 +346,18 @@ int main(int argc, char **argv)
 	}
 
 	test_path_checks(&seen);
+	test_async_checks(&seen, loop_tid);
 
 	/* The child hangs up when the loop is freed; its token goes with it. */
 	plat_loop_stop(loop);
 	CHECK_EQ(WaitForSingleObject(loop_done, 5000), WAIT_OBJECT_0);
+	/* A check started now is answered while the loop is freed. */
+	struct check_seen late = {0};
+	const char *late_path[1] = {"relative\\x.bin"};
+	CHECK_EQ(plat_check_paths(loop, &seen, late_path, 1, check_cb, &late), 0);
 	plat_loop_free(loop);
+	CHECK_EQ(late.done, 1);
+	CHECK_EQ(late.status, -DOB_EINVAL);
 	CHECK_EQ(WaitForSingleObject(pi.hProcess, 10000), WAIT_OBJECT_0);
 	DWORD code = 99;
 	GetExitCodeProcess(pi.hProcess, &code);

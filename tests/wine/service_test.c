@@ -20,6 +20,14 @@
  * client rights, create-instance only for the service's own identity); a
  * client in a separate ordinary process (dobctl.exe) is admitted, submits a
  * job and acts on it, and is told UNKNOWN_JOB for a job that is not its own.
+ *
+ * The service's state directory: plat_service_state_dir creates
+ * %ProgramData%\dobroker, and its security descriptor read back is O:SY
+ * D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA); an existing directory with another
+ * DACL is secured the same way; a file in its place is refused; and
+ * `dobrokerd.exe --mode service` without --state-dir takes its journal
+ * lock there. (Wine stores the descriptor; that it keeps users out is
+ * Windows' to enforce.)
  */
 #include "wtest.h"
 
@@ -283,6 +291,142 @@ out:
 	printf("%u check(s) SKIPPED under this service manager\n", skipped);
 }
 
+/* dir's security read back equals the service state directory's. Not
+ * under Wine: it maps a file DACL onto Unix mode bits and back (measured:
+ * O:<user> D:(A;OICI;FA;;;SY)(A;OICI;FA;;;<user>)(A;OICI;0x1200a9;;;WD),
+ * whatever was set), so the match is Windows' to show. */
+static void check_service_dir_sd(const wchar_t *dir)
+{
+	bool wine = GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != NULL;
+	if (wine) {
+		printf("SKIPPED: the service state directory's security read back (O:SY "
+		       "D:P(A;OICI;FA;;;SY)(A;OICI;FA;;;BA)): Wine keeps file security as Unix "
+		       "mode bits, not as set; checked by this test on Windows\n");
+		skipped++;
+		return;
+	}
+	PSECURITY_DESCRIPTOR sd = NULL;
+	PSID owner = NULL;
+	PACL dacl = NULL;
+	SECURITY_DESCRIPTOR_CONTROL ctl = 0;
+	DWORD rev = 0;
+	if (!CHECK_EQ(GetNamedSecurityInfoW(dir, SE_FILE_OBJECT,
+					    OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+					    &owner, NULL, &dacl, NULL, &sd),
+		      ERROR_SUCCESS))
+		return;
+	char *s = NULL;
+	if (CHECK(owner && ConvertSidToStringSidA(owner, &s))) {
+		CHECK_STR(s, "S-1-5-18");
+		LocalFree(s);
+	}
+	CHECK(GetSecurityDescriptorControl(sd, &ctl, &rev));
+	CHECK(ctl & SE_DACL_PROTECTED);
+	if (CHECK(dacl != NULL) && CHECK_EQ(dacl->AceCount, 2)) {
+		const char *want[2] = {"S-1-5-18", "S-1-5-32-544"};
+		for (DWORD i = 0; i < 2; i++) {
+			void *p = NULL;
+			if (!CHECK(GetAce(dacl, i, &p)))
+				continue;
+			ACCESS_ALLOWED_ACE *a = p;
+			CHECK_EQ(a->Header.AceType, ACCESS_ALLOWED_ACE_TYPE);
+			CHECK_EQ(a->Header.AceFlags & (OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE),
+				 OBJECT_INHERIT_ACE | CONTAINER_INHERIT_ACE);
+			CHECK_EQ(a->Mask, FILE_ALL_ACCESS);
+			if (CHECK(ConvertSidToStringSidA((PSID)&a->SidStart, &s))) {
+				CHECK_STR(s, want[i]);
+				LocalFree(s);
+			}
+		}
+	}
+	LocalFree(sd);
+}
+
+static void test_service_state_dir(void)
+{
+	char dir[MAX_PATH * 3], err[512] = "", want[MAX_PATH + 32], tmp[MAX_PATH];
+	wchar_t w[MAX_PATH * 2];
+
+	/* %ProgramData%\dobroker, created and secured. */
+	if (!CHECK_EQ(plat_service_state_dir(dir, sizeof(dir), err, sizeof(err)), 0)) {
+		printf("  plat_service_state_dir: %s\n", err);
+		return;
+	}
+	DWORD n = GetEnvironmentVariableA("ProgramData", want, MAX_PATH);
+	if (CHECK(n > 0 && n < MAX_PATH)) {
+		strcat(want, "\\dobroker");
+		CHECK(_stricmp(dir, want) == 0);
+	}
+	printf("service state directory: %s\n", dir);
+	MultiByteToWideChar(CP_UTF8, 0, dir, -1, w, MAX_PATH * 2);
+	DWORD a = GetFileAttributesW(w);
+	CHECK(a != INVALID_FILE_ATTRIBUTES && (a & FILE_ATTRIBUTE_DIRECTORY));
+	check_service_dir_sd(w);
+	/* Again: the same answer, the same security. */
+	CHECK_EQ(plat_service_state_dir(dir, sizeof(dir), err, sizeof(err)), 0);
+	check_service_dir_sd(w);
+
+	/* A directory someone made first, open to Everyone: made ours. */
+	GetTempPathA(MAX_PATH, tmp);
+	wchar_t pre[MAX_PATH * 2], file[MAX_PATH * 2];
+	swprintf(pre, MAX_PATH * 2, L"%hsdobtest-svcdir-%lu", tmp,
+		 (unsigned long)GetCurrentProcessId());
+	PSECURITY_DESCRIPTOR open_sd = NULL;
+	CHECK(ConvertStringSecurityDescriptorToSecurityDescriptorW(
+		L"D:(A;OICI;FA;;;WD)(A;OICI;FA;;;BU)", SDDL_REVISION_1, &open_sd, NULL));
+	SECURITY_ATTRIBUTES sa = {sizeof(sa), open_sd, FALSE};
+	CHECK(CreateDirectoryW(pre, &sa));
+	LocalFree(open_sd);
+	CHECK_EQ(win_service_dir_secure(pre, err, sizeof(err)), 0);
+	check_service_dir_sd(pre);
+	RemoveDirectoryW(pre);
+
+	/* A file where the directory should be: refused, named. */
+	swprintf(file, MAX_PATH * 2, L"%hsdobtest-svcfile-%lu", tmp,
+		 (unsigned long)GetCurrentProcessId());
+	HANDLE h = CreateFileW(file, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, 0, NULL);
+	if (CHECK(h != INVALID_HANDLE_VALUE))
+		CloseHandle(h);
+	CHECK_EQ(win_service_dir_secure(file, err, sizeof(err)), -DOB_EEXIST);
+	CHECK(strstr(err, "not a directory") != NULL);
+	DeleteFileW(file);
+}
+
+/* dobrokerd --mode service without --state-dir uses the service's
+ * directory: it takes its lock there, then stops because the endpoint is
+ * taken (a server of ours holds it). */
+static void test_dobrokerd_service_dir(void)
+{
+	char pipe[200], cmd[2048], out[MAX_PATH + 64], tmp[MAX_PATH], bin[MAX_PATH * 3];
+	char dir[MAX_PATH * 3], err[512], lock[MAX_PATH * 3 + 16];
+	wchar_t exe[MAX_PATH], wp[256];
+
+	GetModuleFileNameW(NULL, exe, MAX_PATH);
+	WideCharToMultiByte(CP_UTF8, 0, exe, -1, bin, sizeof(bin), NULL, NULL);
+	*strrchr(bin, '\\') = 0;
+	if (!CHECK_EQ(plat_service_state_dir(dir, sizeof(dir), err, sizeof(err)), 0))
+		return;
+	snprintf(lock, sizeof(lock), "%s\\lock", dir);
+	DeleteFileA(lock);
+	wt_unique_pipe(pipe, sizeof(pipe), "svcdir");
+	MultiByteToWideChar(CP_UTF8, 0, pipe, -1, wp, 256);
+	HANDLE squat = CreateNamedPipeW(wp, PIPE_ACCESS_DUPLEX | FILE_FLAG_OVERLAPPED,
+					PIPE_TYPE_BYTE, PIPE_UNLIMITED_INSTANCES, 512, 512, 0, NULL);
+	if (!CHECK(squat != INVALID_HANDLE_VALUE))
+		return;
+	GetTempPathA(MAX_PATH, tmp);
+	snprintf(out, sizeof(out), "%sdobtest-svcdir-%lu.log", tmp,
+		 (unsigned long)GetCurrentProcessId());
+	snprintf(cmd, sizeof(cmd),
+		 "\"%s\\dobrokerd.exe\" --mode service --backend sim --endpoint %s", bin, pipe);
+	CHECK_EQ(run(cmd, out), 1);
+	const char *said = slurp(out);
+	if (!CHECK(GetFileAttributesA(lock) != INVALID_FILE_ATTRIBUTES))
+		printf("  dobrokerd said: %s\n", said);
+	CloseHandle(squat);
+	DeleteFileA(out);
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
@@ -365,5 +509,7 @@ int main(int argc, char **argv)
 	DeleteFileA(p);
 	RemoveDirectoryA(marker_dir);
 	test_dobrokerd_service();
+	test_service_state_dir();
+	test_dobrokerd_service_dir();
 	return wt_finish("service_test");
 }
