@@ -652,6 +652,7 @@ static struct req *req_new(struct backend *b, uint64_t id, enum backend_req_kind
 	}
 	q->base.run = req_run;
 	q->base.drop = req_drop;
+	q->base.urgent = kind == BACKEND_REQ_ACT; /* actions first (com_worker.c) */
 	q->im = im;
 	InterlockedIncrement(&im->refs);
 	if (job)

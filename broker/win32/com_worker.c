@@ -8,7 +8,26 @@
  * transfer runs) never delays the reading of a new error:
  *   events    a ring of preallocated slots (no allocation in the callback);
  *             event_workers threads read slots in parallel.
- *   requests  a FIFO list of heap items; request_workers threads.
+ *   requests  two FIFO lists of heap items, urgent (actions) and the rest
+ *             (submit, attach, query, detach, enumerate, synchronous calls);
+ *             request_workers threads take from both, action_workers
+ *             threads from the urgent list only.
+ *
+ * Actions first (issue 9 item 4). An action is what a controller waits for
+ * and what decides an episode; a reconcile sweep queues one read per
+ * managed job, and each read is a dozen RPCs. With one FIFO an Act queued
+ * behind a sweep of N jobs waited for N reads. Now:
+ *   - an action worker runs actions only, so an action never waits for a
+ *     read, neither queued nor running (only for earlier actions);
+ *   - the request workers also take an action before any queued read, so
+ *     a burst of actions uses every request worker;
+ *   - reads cannot starve: a request worker takes the oldest read when
+ *     COM_POOL_ACTION_BURST actions have been taken by request workers
+ *     since a read was last taken while reads were waiting. Actions come
+ *     from controllers (at most one in flight per episode, bounded per
+ *     client), so a steady stream of them is possible in principle; the
+ *     bound makes a read wait for at most that many actions, while the
+ *     action worker keeps serving actions meanwhile.
  *
  * Order of events. Each slot's ring index is its callback order. Slots are
  * read in parallel, and an event is posted once every earlier slot of the
@@ -34,6 +53,7 @@
 
 #define DEFAULT_EVENT_WORKERS 2
 #define DEFAULT_REQUEST_WORKERS 2
+#define DEFAULT_ACTION_WORKERS 1
 #define DEFAULT_RING_SLOTS 1024
 #define MAX_WORKERS 32
 
@@ -69,13 +89,17 @@ struct com_pool {
 	SRWLOCK lock;              /* protects every field below except threads */
 	CONDITION_VARIABLE ev_cv;  /* slots queued, misses to report, or stopping */
 	CONDITION_VARIABLE req_cv; /* requests queued, or stopping */
+	CONDITION_VARIABLE act_cv; /* urgent requests queued, or stopping */
 	struct ev_slot *ring;      /* owned, cap slots; slot of index i is ring[i % cap] */
 	size_t cap;
 	uint64_t head;             /* oldest slot not yet posted */
 	uint64_t take;             /* next slot for an event worker */
 	uint64_t tail;             /* next free slot */
-	struct com_req *req_first; /* owned list */
+	struct com_req *req_first; /* owned list: requests that are not urgent */
 	struct com_req *req_last;
+	struct com_req *act_first; /* owned list: urgent requests (actions) */
+	struct com_req *act_last;
+	unsigned overtaken;        /* actions taken by request workers since a waiting read was */
 	bool stopping;
 	bool has_target;
 	struct plat_loop *loop; /* borrowed */
@@ -555,27 +579,53 @@ void com_pool_push_event(struct com_pool *p, enum com_ev kind, IBackgroundCopyJo
 
 /* ------------------------------------------------------------ request workers */
 
-static unsigned __stdcall request_worker(void *arg)
+static struct com_req *pop(struct com_req **first, struct com_req **last)
 {
-	struct com_pool *p = arg;
+	struct com_req *r = *first;
 
-	com_thread_init();
-	AcquireSRWLockExclusive(&p->lock);
-	for (;;) {
-		while (!p->stopping && !p->req_first)
-			SleepConditionVariableSRW(&p->req_cv, &p->lock, INFINITE, 0);
-		if (p->stopping)
-			break;
-		struct com_req *r = p->req_first;
-		p->req_first = r->next;
-		if (!p->req_first)
-			p->req_last = NULL;
-		ReleaseSRWLockExclusive(&p->lock);
-		r->run(r);
-		AcquireSRWLockExclusive(&p->lock);
+	*first = r->next;
+	if (!*first)
+		*last = NULL;
+	return r;
+}
+
+/* Under the lock: the next request for a request worker (urgent ones
+ * first, within COM_POOL_ACTION_BURST; see the comment at the top), or
+ * NULL. */
+static struct com_req *next_request_locked(struct com_pool *p)
+{
+	if (p->act_first && (!p->req_first || p->overtaken < COM_POOL_ACTION_BURST)) {
+		if (p->req_first) {
+			p->overtaken++;
+			p->stats.actions_first++;
+		}
+		return pop(&p->act_first, &p->act_last);
 	}
-	struct com_req *left = p->req_first;
+	if (p->req_first) {
+		p->overtaken = 0;
+		return pop(&p->req_first, &p->req_last);
+	}
+	return NULL;
+}
+
+/* Under the lock: every queued request, for dropping. */
+static struct com_req *take_all_locked(struct com_pool *p)
+{
+	struct com_req *all = p->act_first;
+
+	if (p->act_last)
+		p->act_last->next = p->req_first;
+	else
+		all = p->req_first;
+	p->act_first = p->act_last = NULL;
 	p->req_first = p->req_last = NULL;
+	return all;
+}
+
+static void worker_exit(struct com_pool *p)
+{
+	struct com_req *left = take_all_locked(p);
+
 	ReleaseSRWLockExclusive(&p->lock);
 	while (left) {
 		struct com_req *next = left->next;
@@ -584,6 +634,46 @@ static unsigned __stdcall request_worker(void *arg)
 	}
 	CoUninitialize();
 	com_pool_unref(p);
+}
+
+static unsigned __stdcall request_worker(void *arg)
+{
+	struct com_pool *p = arg;
+	struct com_req *r;
+
+	com_thread_init();
+	AcquireSRWLockExclusive(&p->lock);
+	for (;;) {
+		r = NULL;
+		while (!p->stopping && !(r = next_request_locked(p)))
+			SleepConditionVariableSRW(&p->req_cv, &p->lock, INFINITE, 0);
+		if (!r) /* stopping */
+			break;
+		ReleaseSRWLockExclusive(&p->lock);
+		r->run(r);
+		AcquireSRWLockExclusive(&p->lock);
+	}
+	worker_exit(p);
+	return 0;
+}
+
+static unsigned __stdcall action_worker(void *arg)
+{
+	struct com_pool *p = arg;
+
+	com_thread_init();
+	AcquireSRWLockExclusive(&p->lock);
+	for (;;) {
+		while (!p->stopping && !p->act_first)
+			SleepConditionVariableSRW(&p->act_cv, &p->lock, INFINITE, 0);
+		if (p->stopping)
+			break;
+		struct com_req *r = pop(&p->act_first, &p->act_last);
+		ReleaseSRWLockExclusive(&p->lock);
+		r->run(r);
+		AcquireSRWLockExclusive(&p->lock);
+	}
+	worker_exit(p);
 	return 0;
 }
 
@@ -595,12 +685,18 @@ int com_pool_push_request(struct com_pool *p, struct com_req *r)
 		ReleaseSRWLockExclusive(&p->lock);
 		return -DOB_ESTATE;
 	}
-	if (p->req_last)
-		p->req_last->next = r;
+	struct com_req **first = r->urgent ? &p->act_first : &p->req_first;
+	struct com_req **last = r->urgent ? &p->act_last : &p->req_last;
+	if (*last)
+		(*last)->next = r;
 	else
-		p->req_first = r;
-	p->req_last = r;
+		*first = r;
+	*last = r;
 	ReleaseSRWLockExclusive(&p->lock);
+	/* An action wakes an action worker and a request worker: whichever
+	 * is free takes it; the other finds nothing and sleeps again. */
+	if (r->urgent)
+		WakeConditionVariable(&p->act_cv);
 	WakeConditionVariable(&p->req_cv);
 	return 0;
 }
@@ -735,11 +831,12 @@ int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 {
 	unsigned ne = o && o->event_workers ? o->event_workers : DEFAULT_EVENT_WORKERS;
 	unsigned nr = o && o->request_workers ? o->request_workers : DEFAULT_REQUEST_WORKERS;
+	unsigned na = o && o->action_workers ? o->action_workers : DEFAULT_ACTION_WORKERS;
 	size_t cap = o && o->ring_slots ? o->ring_slots : DEFAULT_RING_SLOTS;
 	int rc = 0;
 
 	*out = NULL;
-	if (ne + nr > MAX_WORKERS)
+	if (ne + nr + na > MAX_WORKERS)
 		return -DOB_EINVAL;
 	InitOnceExecuteOnce(&mta_once, keep_mta, NULL, NULL);
 	struct com_pool *p = dob_calloc(1, sizeof(*p));
@@ -756,10 +853,13 @@ int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 	InitializeSRWLock(&p->prev_lock);
 	InitializeConditionVariable(&p->ev_cv);
 	InitializeConditionVariable(&p->req_cv);
+	InitializeConditionVariable(&p->act_cv);
 	for (unsigned i = 0; i < ne && rc == 0; i++)
 		rc = start_thread(p, event_worker);
 	for (unsigned i = 0; i < nr && rc == 0; i++)
 		rc = start_thread(p, request_worker);
+	for (unsigned i = 0; i < na && rc == 0; i++)
+		rc = start_thread(p, action_worker);
 	if (rc < 0) {
 		com_pool_stop(p, INFINITE);
 		com_pool_unref(p);
@@ -792,6 +892,7 @@ void com_pool_stop(struct com_pool *p, DWORD timeout_ms)
 	ReleaseSRWLockExclusive(&p->lock);
 	WakeAllConditionVariable(&p->ev_cv);
 	WakeAllConditionVariable(&p->req_cv);
+	WakeAllConditionVariable(&p->act_cv);
 	if (p->n_threads == 0)
 		return;
 	DWORD w = WaitForMultipleObjects(p->n_threads, p->threads, TRUE, timeout_ms);
