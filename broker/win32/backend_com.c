@@ -127,6 +127,7 @@ static HRESULT get_manager(struct impl *im, IBackgroundCopyManager **out)
 					      &IID_IBackgroundCopyManager, (void **)&m);
 		if (FAILED(hr))
 			return hr;
+		com_hold_rem_unknown((IUnknown *)m); /* Wine 8's release race (com.h) */
 		log_info("%s: connected to the service", im->service);
 		AcquireSRWLockExclusive(&im->mgr_lock);
 		if (!im->mgr) {
@@ -843,6 +844,8 @@ static void probe_run(void *ctx)
 			m = NULL;
 		}
 	}
+	if (m)
+		com_hold_rem_unknown((IUnknown *)m); /* Wine 8's release race (com.h) */
 	im->mgr = m;
 }
 

@@ -146,6 +146,18 @@ struct com_pool_stats {
 };
 void com_pool_stats(struct com_pool *p, struct com_pool_stats *out);
 
+/* ------------------------------------------------------------ Wine's proxy release race */
+
+/* Makes proxy (an MTA proxy of a service object, e.g. the manager) hold the
+ * service's IRemUnknown proxy for as long as proxy lives, so that proxy
+ * managers of that service, released on several threads at once, never
+ * bring it to zero references: under Wine 8 that is a use-after-free
+ * (combase's find_proxy_manager revives a dying IRemUnknown proxy; see
+ * docs/do-emulator.md "A crash in Wine's combase"). One QueryInterface
+ * for an interface nobody implements (E_NOINTERFACE), which makes COM fetch
+ * the IRemUnknown and keep it on the proxy; harmless on Windows (one RPC). */
+void com_hold_rem_unknown(IUnknown *proxy);
+
 /* ------------------------------------------------------------ reading a job */
 
 /* Reads every field of job (GetId first, then the rest) into *out, and, when

@@ -769,6 +769,36 @@ int com_pool_run_sync(struct com_pool *p, void (*fn)(void *ctx), void *ctx, DWOR
 	return rc;
 }
 
+/* ------------------------------------------------------------ Wine's proxy release race */
+
+/*
+ * Under Wine 8.0 a proxy's last Release (proxy_manager_destroy) asks the
+ * service to drop its references through the apartment's IRemUnknown proxy
+ * for that service (ifproxy_release_public_refs), which every proxy manager
+ * of the service looks up in the apartment's list and releases again when
+ * it is destroyed. When nothing else holds that IRemUnknown proxy, two
+ * threads releasing proxies at once race: one brings it to zero and frees
+ * it, while the other's lookup (find_proxy_manager) still finds it in the
+ * list and takes a reference on the dying object (its "refs != 0" test
+ * never fails after an increment; later Wine checks with a compare-and-swap,
+ * proxy_manager_addref_if_alive), then calls it: IRemUnknown_Release on
+ * freed memory. A proxy that keeps the IRemUnknown cached (This->remunk,
+ * set when the proxy asked the service a QueryInterface) holds it above
+ * zero, so the race cannot start. tests/e2e/stress/com_release_race.sh
+ * shows it without the broker.
+ */
+static const GUID no_such_interface = { /* {6F1A33B5-9E0B-4B47-A5C1-0D8C4E5BB0A1} */
+	0x6f1a33b5, 0x9e0b, 0x4b47, { 0xa5, 0xc1, 0x0d, 0x8c, 0x4e, 0x5b, 0xb0, 0xa1 }
+};
+
+void com_hold_rem_unknown(IUnknown *proxy)
+{
+	IUnknown *u = NULL;
+
+	if (SUCCEEDED(IUnknown_QueryInterface(proxy, &no_such_interface, (void **)&u)) && u)
+		IUnknown_Release(u);
+}
+
 /* ------------------------------------------------------------ the pool */
 
 void com_pool_ref(struct com_pool *p)
