@@ -245,6 +245,7 @@ static void reattach_all(struct impl *im, IBackgroundCopyManager *m)
 	struct com_post *p = com_post_new_event(BACKEND_EV_MISSED);
 	if (p) {
 		p->ev->job.callback_us = com_wall_us();
+		p->ev->service_restarted = true; /* GetStats' service_restarts */
 		com_pool_post(im->pool, p);
 	}
 }

@@ -65,7 +65,7 @@ void com_post_discard(struct com_post *m);
 /* ------------------------------------------------------------ worker pool */
 
 struct com_pool_opts {
-	unsigned event_workers;   /* >= 1; default 2 */
+	unsigned event_workers;   /* >= 1; default 4 (DOBROKER_COM_EVENT_WORKERS) */
 	unsigned request_workers; /* >= 1; default 2: urgent requests first, then the others */
 	unsigned action_workers;  /* >= 1; default 1: urgent requests only */
 	size_t ring_slots;        /* callbacks queued at most; default 1024 */
@@ -143,6 +143,7 @@ struct com_pool_stats {
 	uint64_t forwarded;     /* notifications forwarded to a previous callback */
 	uint64_t forward_dropped; /* previous callbacks dropped (disconnected) */
 	uint64_t actions_first;   /* urgent requests taken while others were waiting */
+	uint64_t repeats_short;   /* JobErrors posted from the job's last full read (repeats) */
 };
 void com_pool_stats(struct com_pool *p, struct com_pool_stats *out);
 

@@ -43,6 +43,7 @@
  */
 #include <process.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "win32/com.h"
@@ -51,11 +52,12 @@
 #include "dob/alloc.h"
 #include "dob/err.h"
 
-#define DEFAULT_EVENT_WORKERS 2
+#define DEFAULT_EVENT_WORKERS 4
 #define DEFAULT_REQUEST_WORKERS 2
 #define DEFAULT_ACTION_WORKERS 1
 #define DEFAULT_RING_SLOTS 1024
 #define MAX_WORKERS 32
+#define ERR_SEEN_SLOTS 256 /* jobs whose last error is kept for its repeats */
 
 enum slot_phase {
 	SLOT_QUEUED = 0,  /* waiting for an event worker */
@@ -82,10 +84,22 @@ struct prev_cb {
 	IUnknown *cb; /* owned reference */
 };
 
+/* The last error read in full for a job, for its repeats (see "Repeated
+ * JobErrors" above read_slot). */
+struct err_seen {
+	bool used;
+	GUID id;
+	struct backend_job job; /* owned copy of the event's job */
+};
+
 struct com_pool {
 	volatile LONG refs;
 	SRWLOCK prev_lock;         /* protects prev */
 	struct prev_cb *prev;      /* owned list: callbacks we adopted jobs from */
+	bool full_reads;           /* DOBROKER_COM_FULL_READS=1: no short read of repeats */
+	SRWLOCK seen_lock;         /* protects seen, seen_next */
+	struct err_seen seen[ERR_SEEN_SLOTS];
+	unsigned seen_next;        /* the entry a new job replaces */
 	SRWLOCK lock;              /* protects every field below except threads */
 	CONDITION_VARIABLE ev_cv;  /* slots queued, misses to report, or stopping */
 	CONDITION_VARIABLE req_cv; /* requests queued, or stopping */
@@ -417,6 +431,118 @@ static void forward(struct com_pool *p, const GUID *id, enum com_ev kind, IBackg
 	IUnknown_Release(prev);
 }
 
+/*
+ * Repeated JobErrors. The service calls JobError again while a job stays in
+ * ERROR (BITS after its retry delay, DO at its interval; a storm of them
+ * when many jobs fail), and reading a job in full is about fifteen RPCs
+ * (every getter of the job, the error and its file) plus the releases. That
+ * read cost was what made the ring overflow at ~133 JobErrors/s under Wine
+ * (docs/performance.md). So the last error read in full is kept per job
+ * (ERR_SEEN_SLOTS jobs, the oldest replaced), and a JobError for a job
+ * whose state, progress, modification time and error (context and code) are
+ * what they were then is posted with the fields read then: GetId, GetState,
+ * GetProgress, GetTimes and the error's GetError, five RPCs. Anything else
+ * (a different error, progress made, a new modification time, a getter
+ * failing) is read in full, and any other callback about the job forgets
+ * what was kept. DOBROKER_COM_FULL_READS=1 in the environment reads every
+ * JobError in full (to measure the difference: scripts/bench-do.sh).
+ */
+static void seen_forget(struct com_pool *p, const GUID *id)
+{
+	struct backend_job old;
+	bool found = false;
+
+	AcquireSRWLockExclusive(&p->seen_lock);
+	for (unsigned k = 0; k < ERR_SEEN_SLOTS; k++)
+		if (p->seen[k].used && IsEqualGUID(&p->seen[k].id, id)) {
+			old = p->seen[k].job;
+			p->seen[k].used = false;
+			found = true;
+			break;
+		}
+	ReleaseSRWLockExclusive(&p->seen_lock);
+	if (found)
+		backend_job_clear(&old);
+}
+
+static void seen_keep(struct com_pool *p, const GUID *id, const struct backend_job *j)
+{
+	struct backend_job copy, old;
+	bool drop = false;
+
+	if (backend_job_copy(&copy, j) < 0)
+		return; /* out of memory: the next repeat is read in full */
+	copy.callback_us = 0;
+	copy.seq = 0;
+	AcquireSRWLockExclusive(&p->seen_lock);
+	unsigned k = 0;
+	while (k < ERR_SEEN_SLOTS && !(p->seen[k].used && IsEqualGUID(&p->seen[k].id, id)))
+		k++;
+	if (k == ERR_SEEN_SLOTS)
+		k = p->seen_next++ % ERR_SEEN_SLOTS;
+	if (p->seen[k].used) {
+		old = p->seen[k].job;
+		drop = true;
+	}
+	p->seen[k].used = true;
+	p->seen[k].id = *id;
+	p->seen[k].job = copy;
+	ReleaseSRWLockExclusive(&p->seen_lock);
+	if (drop)
+		backend_job_clear(&old);
+}
+
+/* A copy of what was kept for id, in *out; false when nothing was. */
+static bool seen_copy(struct com_pool *p, const GUID *id, struct backend_job *out)
+{
+	bool ok = false;
+
+	AcquireSRWLockShared(&p->seen_lock);
+	for (unsigned k = 0; k < ERR_SEEN_SLOTS; k++)
+		if (p->seen[k].used && IsEqualGUID(&p->seen[k].id, id)) {
+			ok = backend_job_copy(out, &p->seen[k].job) == 0;
+			break;
+		}
+	ReleaseSRWLockShared(&p->seen_lock);
+	return ok;
+}
+
+/* The short read of a repeated JobError: true when *out now holds the
+ * event's job (what was kept, still true of the job). */
+static bool read_repeat(struct com_pool *p, IBackgroundCopyJob *job, IBackgroundCopyError *err,
+			const GUID *id, struct backend_job *out)
+{
+	struct backend_job kept;
+	BG_JOB_STATE state;
+	BG_JOB_PROGRESS jp;
+	BG_JOB_TIMES jt;
+	BG_ERROR_CONTEXT ctx;
+	HRESULT code, thr;
+
+	if (!seen_copy(p, id, &kept))
+		return false;
+	bool same = SUCCEEDED(IBackgroundCopyJob_GetState(job, &state)) &&
+		    state == BG_JOB_STATE_ERROR && (uint32_t)kept.info.state == (uint32_t)state &&
+		    SUCCEEDED(IBackgroundCopyJob_GetProgress(job, &jp)) &&
+		    jp.BytesTransferred == kept.info.progress.bytes_transferred &&
+		    jp.BytesTotal == kept.info.progress.bytes_total &&
+		    jp.FilesTransferred == kept.info.progress.files_transferred;
+	if (same) {
+		/* Wine's BITS has no GetTimes: then the progress must do. */
+		thr = IBackgroundCopyJob_GetTimes(job, &jt);
+		same = FAILED(thr) || com_filetime_us(&jt.ModificationTime) ==
+					      kept.info.times.modification_us;
+	}
+	same = same && kept.has_error && SUCCEEDED(IBackgroundCopyError_GetError(err, &ctx, &code)) &&
+	       (uint32_t)code == kept.error.hresult && (uint32_t)ctx == (uint32_t)kept.error.context;
+	if (!same) {
+		backend_job_clear(&kept);
+		return false;
+	}
+	*out = kept;
+	return true;
+}
+
 /* Reads slot i outside the lock (only this worker touches it until DONE). */
 static void read_slot(struct com_pool *p, uint64_t i)
 {
@@ -424,7 +550,24 @@ static void read_slot(struct com_pool *p, uint64_t i)
 	struct id_ctx ctx = { p, i };
 	struct com_post *m = com_post_new_event(event_kind(s->kind));
 
-	if (m) {
+	if (m && s->kind == COM_EV_ERROR && s->extra && !p->full_reads) {
+		IBackgroundCopyError *err = (IBackgroundCopyError *)s->extra;
+		GUID jid;
+		HRESULT hr = IBackgroundCopyJob_GetId(s->job, &jid);
+
+		on_id(&ctx, SUCCEEDED(hr) ? &jid : NULL);
+		if (SUCCEEDED(hr) && read_repeat(p, s->job, err, &jid, &m->ev->job)) {
+			AcquireSRWLockExclusive(&p->lock);
+			p->stats.repeats_short++;
+			ReleaseSRWLockExclusive(&p->lock);
+		} else {
+			com_read_job(s->job, err, false, &m->ev->job, NULL, NULL);
+			if (SUCCEEDED(hr) && m->ev->job.has_error &&
+			    m->ev->job.info.state == DOB_STATE_ERROR)
+				seen_keep(p, &jid, &m->ev->job);
+		}
+		m->ev->job.callback_us = s->callback_us;
+	} else if (m) {
 		IBackgroundCopyError *err = s->kind == COM_EV_ERROR ? (IBackgroundCopyError *)s->extra : NULL;
 		/* A modification may be the move into TRANSIENT_ERROR or ERROR:
 		 * read the error then. JobTransferred carries none. */
@@ -432,6 +575,8 @@ static void read_slot(struct com_pool *p, uint64_t i)
 
 		com_read_job(s->job, err, want_error, &m->ev->job, on_id, &ctx);
 		m->ev->job.callback_us = s->callback_us;
+		if (s->id_valid && s->kind != COM_EV_ERROR)
+			seen_forget(p, &s->id);
 	} else {
 		on_id(&ctx, NULL);
 	}
@@ -821,6 +966,9 @@ void com_pool_unref(struct com_pool *p)
 		p->prev = e->next;
 		dob_free(e);
 	}
+	for (unsigned k = 0; k < ERR_SEEN_SLOTS; k++)
+		if (p->seen[k].used)
+			backend_job_clear(&p->seen[k].job);
 	dob_free(p->ring);
 	dob_free(p);
 }
@@ -857,9 +1005,20 @@ static BOOL CALLBACK keep_mta(PINIT_ONCE o, void *param, void **ctx)
 	return TRUE;
 }
 
+/* The default number of event workers, or DOBROKER_COM_EVENT_WORKERS
+ * (1..16) from the environment: for measuring (scripts/bench-do.sh). */
+static unsigned env_workers(void)
+{
+	char buf[16];
+	DWORD n = GetEnvironmentVariableA("DOBROKER_COM_EVENT_WORKERS", buf, sizeof(buf));
+	unsigned v = n > 0 && n < sizeof(buf) ? (unsigned)strtoul(buf, NULL, 10) : 0;
+
+	return v >= 1 && v <= 16 ? v : DEFAULT_EVENT_WORKERS;
+}
+
 int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 {
-	unsigned ne = o && o->event_workers ? o->event_workers : DEFAULT_EVENT_WORKERS;
+	unsigned ne = o && o->event_workers ? o->event_workers : env_workers();
 	unsigned nr = o && o->request_workers ? o->request_workers : DEFAULT_REQUEST_WORKERS;
 	unsigned na = o && o->action_workers ? o->action_workers : DEFAULT_ACTION_WORKERS;
 	size_t cap = o && o->ring_slots ? o->ring_slots : DEFAULT_RING_SLOTS;
@@ -879,8 +1038,12 @@ int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 	}
 	p->cap = cap;
 	p->refs = 1;
+	char fr[4];
+	p->full_reads = GetEnvironmentVariableA("DOBROKER_COM_FULL_READS", fr, sizeof(fr)) == 1 &&
+			fr[0] == '1';
 	InitializeSRWLock(&p->lock);
 	InitializeSRWLock(&p->prev_lock);
+	InitializeSRWLock(&p->seen_lock);
 	InitializeConditionVariable(&p->ev_cv);
 	InitializeConditionVariable(&p->req_cv);
 	InitializeConditionVariable(&p->act_cv);
