@@ -65,7 +65,7 @@ void com_post_discard(struct com_post *m);
 /* ------------------------------------------------------------ worker pool */
 
 struct com_pool_opts {
-	unsigned event_workers;   /* >= 1; default 4 (DOBROKER_COM_EVENT_WORKERS) */
+	unsigned event_workers;   /* >= 1; default 2 (DOBROKER_COM_EVENT_WORKERS) */
 	unsigned request_workers; /* >= 1; default 2: urgent requests first, then the others */
 	unsigned action_workers;  /* >= 1; default 1: urgent requests only */
 	size_t ring_slots;        /* callbacks queued at most; default 1024 */

@@ -52,7 +52,7 @@
 #include "dob/alloc.h"
 #include "dob/err.h"
 
-#define DEFAULT_EVENT_WORKERS 4
+#define DEFAULT_EVENT_WORKERS 2
 #define DEFAULT_REQUEST_WORKERS 2
 #define DEFAULT_ACTION_WORKERS 1
 #define DEFAULT_RING_SLOTS 1024
@@ -929,8 +929,9 @@ int com_pool_run_sync(struct com_pool *p, void (*fn)(void *ctx), void *ctx, DWOR
  * proxy_manager_addref_if_alive), then calls it: IRemUnknown_Release on
  * freed memory. A proxy that keeps the IRemUnknown cached (This->remunk,
  * set when the proxy asked the service a QueryInterface) holds it above
- * zero, so the race cannot start. tests/e2e/stress/com_release_race.sh
- * shows it without the broker.
+ * zero, so the race cannot start. docs/do-emulator.md "A crash in Wine's
+ * combase" has the evidence; tests/wine/com_release_race.c the pattern
+ * without the broker.
  */
 static const GUID no_such_interface = { /* {6F1A33B5-9E0B-4B47-A5C1-0D8C4E5BB0A1} */
 	0x6f1a33b5, 0x9e0b, 0x4b47, { 0xa5, 0xc1, 0x0d, 0x8c, 0x4e, 0x5b, 0xb0, 0xa1 }

@@ -10,14 +10,15 @@
  * and release them: IBackgroundCopyManager::EnumJobs returns a new
  * enumerator object each time, so each Release destroys a proxy manager,
  * which fetches the service's IRemUnknown proxy and releases it again.
- * Without --hold nothing else holds that IRemUnknown proxy and, under Wine
- * 8.0, the process crashes within seconds inside combase
- * (IUnknown_Release_Proxy -> proxy_manager_destroy ->
- * ifproxy_release_public_refs). With --hold the manager proxy keeps it
- * (com_hold_rem_unknown) and every round completes. Prints
- * "com_release_race: N rounds done" and exits 0 when nothing crashed.
- * Run by tests/e2e/stress/com_release_race.sh (by hand: it is meant to
- * crash).
+ * Without --hold nothing else holds that IRemUnknown proxy, which is the
+ * state in which Wine 8.0's find_proxy_manager can revive a dying one
+ * (the broker crashed so inside combase: IUnknown_Release_Proxy ->
+ * proxy_manager_destroy -> ifproxy_release_public_refs). With --hold the
+ * manager proxy keeps it (com_hold_rem_unknown). The window is narrow: on
+ * the development machine 4 x 2000 rounds without --hold did not crash,
+ * while the broker's storm (tests/e2e/stress/do_storm.sh) did within a
+ * minute; see docs/do-emulator.md. Prints "com_release_race: N rounds
+ * done" and exits 0 when nothing crashed. By hand only (not a *_test.exe).
  */
 #include <stdio.h>
 #include <stdlib.h>
