@@ -299,7 +299,7 @@ static const struct layout_field stats_f[] = {
 	U32(pending_episodes, 7), U32(managed_jobs, 8),
 	U64(decision_latency_p50_us, 9), U64(decision_latency_p99_us, 10),
 	ARR(sessions, 11, 0, DOB_MAX_SESSIONS_STATS, subscriber_stats_t),
-	U64(uptime_ms, 12),
+	U64(uptime_ms, 12), U64(service_restarts, 13),
 };
 static const struct layout_type stats_t = TYPE(T, stats_f, NULL);
 #undef T

@@ -91,9 +91,9 @@ tr -d '\r' <"$tmp/wine.txt"
 "$here/wine-stop.sh"
 drc=0
 if [ -n "$quick" ]; then
-	sh "$here/bench-do.sh" 30 4 || drc=$?
+	sh "$here/bench-do.sh" 30 4 40 10 || drc=$?
 else
-	sh "$here/bench-do.sh" 60 8 || drc=$?
+	sh "$here/bench-do.sh" 60 63 || drc=$?
 fi
 [ $drc = 0 ] || { echo "bench-wine: bench-do.sh exited $drc" >&2; rc=$drc; }
 exit $rc

@@ -52,6 +52,9 @@ enum backend_event_kind {
 struct backend_event {
 	enum backend_event_kind kind;
 	struct backend_job job;
+	/* BACKEND_EV_MISSED only: the service went away and the backend has
+	 * reconnected (counted in GetStats' service_restarts). */
+	bool service_restarted;
 };
 
 enum backend_req_kind {

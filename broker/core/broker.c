@@ -276,6 +276,8 @@ static void sink_event(void *ctx, struct backend_event *ev)
 
 	b->events_in++;
 	if (ev->kind == BACKEND_EV_MISSED) {
+		if (ev->service_restarted)
+			b->service_restarts++;
 		/* Callbacks were lost: read every job now. */
 		log_warn("backend lost callbacks; reconciling every managed job");
 		backend_event_free(ev);
@@ -435,6 +437,7 @@ void broker_on_stats(struct session *s, uint64_t corr)
 	st->events_out = b->events_out;
 	st->dropped = b->dropped;
 	st->uptime_ms = (uint64_t)(plat_now_ms() - b->start_ms);
+	st->service_restarts = b->service_restarts;
 	/* Subscribers: the asking client is not one of them (it asks). */
 	for (struct session *x = b->sessions; x; x = x->next)
 		if (x->state == SESS_ACTIVE && x != s)

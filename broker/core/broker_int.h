@@ -240,6 +240,7 @@ struct broker {
 	struct dob_jrec *restored;
 	size_t n_restored;
 	uint64_t events_in, events_out, dropped;
+	uint64_t service_restarts; /* BACKEND_EV_MISSED with service_restarted */
 	int64_t start_ms;
 	uint64_t compacted_size;     /* journal size after the last compaction */
 	struct timer *sweep_timer;

@@ -127,6 +127,7 @@ static HRESULT get_manager(struct impl *im, IBackgroundCopyManager **out)
 					      &IID_IBackgroundCopyManager, (void **)&m);
 		if (FAILED(hr))
 			return hr;
+		com_hold_rem_unknown((IUnknown *)m); /* Wine 8's release race (com.h) */
 		log_info("%s: connected to the service", im->service);
 		AcquireSRWLockExclusive(&im->mgr_lock);
 		if (!im->mgr) {
@@ -244,6 +245,7 @@ static void reattach_all(struct impl *im, IBackgroundCopyManager *m)
 	struct com_post *p = com_post_new_event(BACKEND_EV_MISSED);
 	if (p) {
 		p->ev->job.callback_us = com_wall_us();
+		p->ev->service_restarted = true; /* GetStats' service_restarts */
 		com_pool_post(im->pool, p);
 	}
 }
@@ -756,6 +758,7 @@ static struct req *req_new(struct backend *b, uint64_t id, enum backend_req_kind
 	}
 	q->base.run = req_run;
 	q->base.drop = req_drop;
+	q->base.urgent = kind == BACKEND_REQ_ACT; /* actions first (com_worker.c) */
 	q->im = im;
 	InterlockedIncrement(&im->refs);
 	if (job)
@@ -979,6 +982,8 @@ static void probe_run(void *ctx)
 			m = NULL;
 		}
 	}
+	if (m)
+		com_hold_rem_unknown((IUnknown *)m); /* Wine 8's release race (com.h) */
 	im->mgr = m;
 }
 

@@ -12,7 +12,9 @@
  *   - Request workers (MTA) run the requests (submit, attach, query, act,
  *     detach) and post their results. They are a separate lane, so a slow
  *     call (Wine's Cancel blocks during a transfer) never delays the reading
- *     of a new error.
+ *     of a new error. Actions (urgent requests) go first: an action worker
+ *     runs nothing else, and the other request workers take an action
+ *     before any read (com_worker.c "Actions first").
  *   - The loop thread only queues requests and receives posted messages.
  */
 #ifndef DOB_WIN32_COM_H
@@ -63,10 +65,15 @@ void com_post_discard(struct com_post *m);
 /* ------------------------------------------------------------ worker pool */
 
 struct com_pool_opts {
-	unsigned event_workers;   /* >= 1; default 2 */
-	unsigned request_workers; /* >= 1; default 2 */
+	unsigned event_workers;   /* >= 1; default 2 (DOBROKER_COM_EVENT_WORKERS) */
+	unsigned request_workers; /* >= 1; default 2: urgent requests first, then the others */
+	unsigned action_workers;  /* >= 1; default 1: urgent requests only */
 	size_t ring_slots;        /* callbacks queued at most; default 1024 */
 };
+
+/* A request that is not urgent waits for at most this many urgent ones
+ * taken by the request workers after it was queued (see com_worker.c). */
+#define COM_POOL_ACTION_BURST 16
 
 /* Starts the worker threads (each CoInitializeEx MTA; the first one sets
  * the process's COM security, see win_com_init_security). Returns 0 or
@@ -102,6 +109,8 @@ struct com_req {
 	struct com_req *next; /* the pool's */
 	void (*run)(struct com_req *r);
 	void (*drop)(struct com_req *r);
+	bool urgent; /* an action on a job (Cancel, Complete, Resume, Suspend):
+		      * taken before every request that is not */
 };
 /* Queue a request (any thread). -DOB_ESTATE when the pool is stopped (the
  * caller keeps r). */
@@ -133,8 +142,22 @@ struct com_pool_stats {
 	uint64_t results_posted;
 	uint64_t forwarded;     /* notifications forwarded to a previous callback */
 	uint64_t forward_dropped; /* previous callbacks dropped (disconnected) */
+	uint64_t actions_first;   /* urgent requests taken while others were waiting */
+	uint64_t repeats_short;   /* JobErrors posted from the job's last full read (repeats) */
 };
 void com_pool_stats(struct com_pool *p, struct com_pool_stats *out);
+
+/* ------------------------------------------------------------ Wine's proxy release race */
+
+/* Makes proxy (an MTA proxy of a service object, e.g. the manager) hold the
+ * service's IRemUnknown proxy for as long as proxy lives, so that proxy
+ * managers of that service, released on several threads at once, never
+ * bring it to zero references: under Wine 8 that is a use-after-free
+ * (combase's find_proxy_manager revives a dying IRemUnknown proxy; see
+ * docs/do-emulator.md "A crash in Wine's combase"). One QueryInterface
+ * for an interface nobody implements (E_NOINTERFACE), which makes COM fetch
+ * the IRemUnknown and keep it on the proxy; harmless on Windows (one RPC). */
+void com_hold_rem_unknown(IUnknown *proxy);
 
 /* ------------------------------------------------------------ reading a job */
 

@@ -8,7 +8,26 @@
  * transfer runs) never delays the reading of a new error:
  *   events    a ring of preallocated slots (no allocation in the callback);
  *             event_workers threads read slots in parallel.
- *   requests  a FIFO list of heap items; request_workers threads.
+ *   requests  two FIFO lists of heap items, urgent (actions) and the rest
+ *             (submit, attach, query, detach, enumerate, synchronous calls);
+ *             request_workers threads take from both, action_workers
+ *             threads from the urgent list only.
+ *
+ * Actions first (issue 9 item 4). An action is what a controller waits for
+ * and what decides an episode; a reconcile sweep queues one read per
+ * managed job, and each read is a dozen RPCs. With one FIFO an Act queued
+ * behind a sweep of N jobs waited for N reads. Now:
+ *   - an action worker runs actions only, so an action never waits for a
+ *     read, neither queued nor running (only for earlier actions);
+ *   - the request workers also take an action before any queued read, so
+ *     a burst of actions uses every request worker;
+ *   - reads cannot starve: a request worker takes the oldest read when
+ *     COM_POOL_ACTION_BURST actions have been taken by request workers
+ *     since a read was last taken while reads were waiting. Actions come
+ *     from controllers (at most one in flight per episode, bounded per
+ *     client), so a steady stream of them is possible in principle; the
+ *     bound makes a read wait for at most that many actions, while the
+ *     action worker keeps serving actions meanwhile.
  *
  * Order of events. Each slot's ring index is its callback order. Slots are
  * read in parallel, and an event is posted once every earlier slot of the
@@ -24,6 +43,7 @@
  */
 #include <process.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "win32/com.h"
@@ -34,8 +54,10 @@
 
 #define DEFAULT_EVENT_WORKERS 2
 #define DEFAULT_REQUEST_WORKERS 2
+#define DEFAULT_ACTION_WORKERS 1
 #define DEFAULT_RING_SLOTS 1024
 #define MAX_WORKERS 32
+#define ERR_SEEN_SLOTS 256 /* jobs whose last error is kept for its repeats */
 
 enum slot_phase {
 	SLOT_QUEUED = 0,  /* waiting for an event worker */
@@ -62,20 +84,36 @@ struct prev_cb {
 	IUnknown *cb; /* owned reference */
 };
 
+/* The last error read in full for a job, for its repeats (see "Repeated
+ * JobErrors" above read_slot). */
+struct err_seen {
+	bool used;
+	GUID id;
+	struct backend_job job; /* owned copy of the event's job */
+};
+
 struct com_pool {
 	volatile LONG refs;
 	SRWLOCK prev_lock;         /* protects prev */
 	struct prev_cb *prev;      /* owned list: callbacks we adopted jobs from */
+	bool full_reads;           /* DOBROKER_COM_FULL_READS=1: no short read of repeats */
+	SRWLOCK seen_lock;         /* protects seen, seen_next */
+	struct err_seen seen[ERR_SEEN_SLOTS];
+	unsigned seen_next;        /* the entry a new job replaces */
 	SRWLOCK lock;              /* protects every field below except threads */
 	CONDITION_VARIABLE ev_cv;  /* slots queued, misses to report, or stopping */
 	CONDITION_VARIABLE req_cv; /* requests queued, or stopping */
+	CONDITION_VARIABLE act_cv; /* urgent requests queued, or stopping */
 	struct ev_slot *ring;      /* owned, cap slots; slot of index i is ring[i % cap] */
 	size_t cap;
 	uint64_t head;             /* oldest slot not yet posted */
 	uint64_t take;             /* next slot for an event worker */
 	uint64_t tail;             /* next free slot */
-	struct com_req *req_first; /* owned list */
+	struct com_req *req_first; /* owned list: requests that are not urgent */
 	struct com_req *req_last;
+	struct com_req *act_first; /* owned list: urgent requests (actions) */
+	struct com_req *act_last;
+	unsigned overtaken;        /* actions taken by request workers since a waiting read was */
 	bool stopping;
 	bool has_target;
 	struct plat_loop *loop; /* borrowed */
@@ -393,6 +431,118 @@ static void forward(struct com_pool *p, const GUID *id, enum com_ev kind, IBackg
 	IUnknown_Release(prev);
 }
 
+/*
+ * Repeated JobErrors. The service calls JobError again while a job stays in
+ * ERROR (BITS after its retry delay, DO at its interval; a storm of them
+ * when many jobs fail), and reading a job in full is about fifteen RPCs
+ * (every getter of the job, the error and its file) plus the releases. That
+ * read cost was what made the ring overflow at ~133 JobErrors/s under Wine
+ * (docs/performance.md). So the last error read in full is kept per job
+ * (ERR_SEEN_SLOTS jobs, the oldest replaced), and a JobError for a job
+ * whose state, progress, modification time and error (context and code) are
+ * what they were then is posted with the fields read then: GetId, GetState,
+ * GetProgress, GetTimes and the error's GetError, five RPCs. Anything else
+ * (a different error, progress made, a new modification time, a getter
+ * failing) is read in full, and any other callback about the job forgets
+ * what was kept. DOBROKER_COM_FULL_READS=1 in the environment reads every
+ * JobError in full (to measure the difference: scripts/bench-do.sh).
+ */
+static void seen_forget(struct com_pool *p, const GUID *id)
+{
+	struct backend_job old;
+	bool found = false;
+
+	AcquireSRWLockExclusive(&p->seen_lock);
+	for (unsigned k = 0; k < ERR_SEEN_SLOTS; k++)
+		if (p->seen[k].used && IsEqualGUID(&p->seen[k].id, id)) {
+			old = p->seen[k].job;
+			p->seen[k].used = false;
+			found = true;
+			break;
+		}
+	ReleaseSRWLockExclusive(&p->seen_lock);
+	if (found)
+		backend_job_clear(&old);
+}
+
+static void seen_keep(struct com_pool *p, const GUID *id, const struct backend_job *j)
+{
+	struct backend_job copy, old;
+	bool drop = false;
+
+	if (backend_job_copy(&copy, j) < 0)
+		return; /* out of memory: the next repeat is read in full */
+	copy.callback_us = 0;
+	copy.seq = 0;
+	AcquireSRWLockExclusive(&p->seen_lock);
+	unsigned k = 0;
+	while (k < ERR_SEEN_SLOTS && !(p->seen[k].used && IsEqualGUID(&p->seen[k].id, id)))
+		k++;
+	if (k == ERR_SEEN_SLOTS)
+		k = p->seen_next++ % ERR_SEEN_SLOTS;
+	if (p->seen[k].used) {
+		old = p->seen[k].job;
+		drop = true;
+	}
+	p->seen[k].used = true;
+	p->seen[k].id = *id;
+	p->seen[k].job = copy;
+	ReleaseSRWLockExclusive(&p->seen_lock);
+	if (drop)
+		backend_job_clear(&old);
+}
+
+/* A copy of what was kept for id, in *out; false when nothing was. */
+static bool seen_copy(struct com_pool *p, const GUID *id, struct backend_job *out)
+{
+	bool ok = false;
+
+	AcquireSRWLockShared(&p->seen_lock);
+	for (unsigned k = 0; k < ERR_SEEN_SLOTS; k++)
+		if (p->seen[k].used && IsEqualGUID(&p->seen[k].id, id)) {
+			ok = backend_job_copy(out, &p->seen[k].job) == 0;
+			break;
+		}
+	ReleaseSRWLockShared(&p->seen_lock);
+	return ok;
+}
+
+/* The short read of a repeated JobError: true when *out now holds the
+ * event's job (what was kept, still true of the job). */
+static bool read_repeat(struct com_pool *p, IBackgroundCopyJob *job, IBackgroundCopyError *err,
+			const GUID *id, struct backend_job *out)
+{
+	struct backend_job kept;
+	BG_JOB_STATE state;
+	BG_JOB_PROGRESS jp;
+	BG_JOB_TIMES jt;
+	BG_ERROR_CONTEXT ctx;
+	HRESULT code, thr;
+
+	if (!seen_copy(p, id, &kept))
+		return false;
+	bool same = SUCCEEDED(IBackgroundCopyJob_GetState(job, &state)) &&
+		    state == BG_JOB_STATE_ERROR && (uint32_t)kept.info.state == (uint32_t)state &&
+		    SUCCEEDED(IBackgroundCopyJob_GetProgress(job, &jp)) &&
+		    jp.BytesTransferred == kept.info.progress.bytes_transferred &&
+		    jp.BytesTotal == kept.info.progress.bytes_total &&
+		    jp.FilesTransferred == kept.info.progress.files_transferred;
+	if (same) {
+		/* Wine's BITS has no GetTimes: then the progress must do. */
+		thr = IBackgroundCopyJob_GetTimes(job, &jt);
+		same = FAILED(thr) || com_filetime_us(&jt.ModificationTime) ==
+					      kept.info.times.modification_us;
+	}
+	same = same && kept.has_error && SUCCEEDED(IBackgroundCopyError_GetError(err, &ctx, &code)) &&
+	       (uint32_t)code == kept.error.hresult && (uint32_t)ctx == (uint32_t)kept.error.context;
+	if (!same) {
+		backend_job_clear(&kept);
+		return false;
+	}
+	*out = kept;
+	return true;
+}
+
 /* Reads slot i outside the lock (only this worker touches it until DONE). */
 static void read_slot(struct com_pool *p, uint64_t i)
 {
@@ -400,7 +550,24 @@ static void read_slot(struct com_pool *p, uint64_t i)
 	struct id_ctx ctx = { p, i };
 	struct com_post *m = com_post_new_event(event_kind(s->kind));
 
-	if (m) {
+	if (m && s->kind == COM_EV_ERROR && s->extra && !p->full_reads) {
+		IBackgroundCopyError *err = (IBackgroundCopyError *)s->extra;
+		GUID jid;
+		HRESULT hr = IBackgroundCopyJob_GetId(s->job, &jid);
+
+		on_id(&ctx, SUCCEEDED(hr) ? &jid : NULL);
+		if (SUCCEEDED(hr) && read_repeat(p, s->job, err, &jid, &m->ev->job)) {
+			AcquireSRWLockExclusive(&p->lock);
+			p->stats.repeats_short++;
+			ReleaseSRWLockExclusive(&p->lock);
+		} else {
+			com_read_job(s->job, err, false, &m->ev->job, NULL, NULL);
+			if (SUCCEEDED(hr) && m->ev->job.has_error &&
+			    m->ev->job.info.state == DOB_STATE_ERROR)
+				seen_keep(p, &jid, &m->ev->job);
+		}
+		m->ev->job.callback_us = s->callback_us;
+	} else if (m) {
 		IBackgroundCopyError *err = s->kind == COM_EV_ERROR ? (IBackgroundCopyError *)s->extra : NULL;
 		/* A modification may be the move into TRANSIENT_ERROR or ERROR:
 		 * read the error then. JobTransferred carries none. */
@@ -408,6 +575,8 @@ static void read_slot(struct com_pool *p, uint64_t i)
 
 		com_read_job(s->job, err, want_error, &m->ev->job, on_id, &ctx);
 		m->ev->job.callback_us = s->callback_us;
+		if (s->id_valid && s->kind != COM_EV_ERROR)
+			seen_forget(p, &s->id);
 	} else {
 		on_id(&ctx, NULL);
 	}
@@ -555,27 +724,53 @@ void com_pool_push_event(struct com_pool *p, enum com_ev kind, IBackgroundCopyJo
 
 /* ------------------------------------------------------------ request workers */
 
-static unsigned __stdcall request_worker(void *arg)
+static struct com_req *pop(struct com_req **first, struct com_req **last)
 {
-	struct com_pool *p = arg;
+	struct com_req *r = *first;
 
-	com_thread_init();
-	AcquireSRWLockExclusive(&p->lock);
-	for (;;) {
-		while (!p->stopping && !p->req_first)
-			SleepConditionVariableSRW(&p->req_cv, &p->lock, INFINITE, 0);
-		if (p->stopping)
-			break;
-		struct com_req *r = p->req_first;
-		p->req_first = r->next;
-		if (!p->req_first)
-			p->req_last = NULL;
-		ReleaseSRWLockExclusive(&p->lock);
-		r->run(r);
-		AcquireSRWLockExclusive(&p->lock);
+	*first = r->next;
+	if (!*first)
+		*last = NULL;
+	return r;
+}
+
+/* Under the lock: the next request for a request worker (urgent ones
+ * first, within COM_POOL_ACTION_BURST; see the comment at the top), or
+ * NULL. */
+static struct com_req *next_request_locked(struct com_pool *p)
+{
+	if (p->act_first && (!p->req_first || p->overtaken < COM_POOL_ACTION_BURST)) {
+		if (p->req_first) {
+			p->overtaken++;
+			p->stats.actions_first++;
+		}
+		return pop(&p->act_first, &p->act_last);
 	}
-	struct com_req *left = p->req_first;
+	if (p->req_first) {
+		p->overtaken = 0;
+		return pop(&p->req_first, &p->req_last);
+	}
+	return NULL;
+}
+
+/* Under the lock: every queued request, for dropping. */
+static struct com_req *take_all_locked(struct com_pool *p)
+{
+	struct com_req *all = p->act_first;
+
+	if (p->act_last)
+		p->act_last->next = p->req_first;
+	else
+		all = p->req_first;
+	p->act_first = p->act_last = NULL;
 	p->req_first = p->req_last = NULL;
+	return all;
+}
+
+static void worker_exit(struct com_pool *p)
+{
+	struct com_req *left = take_all_locked(p);
+
 	ReleaseSRWLockExclusive(&p->lock);
 	while (left) {
 		struct com_req *next = left->next;
@@ -584,6 +779,46 @@ static unsigned __stdcall request_worker(void *arg)
 	}
 	CoUninitialize();
 	com_pool_unref(p);
+}
+
+static unsigned __stdcall request_worker(void *arg)
+{
+	struct com_pool *p = arg;
+	struct com_req *r;
+
+	com_thread_init();
+	AcquireSRWLockExclusive(&p->lock);
+	for (;;) {
+		r = NULL;
+		while (!p->stopping && !(r = next_request_locked(p)))
+			SleepConditionVariableSRW(&p->req_cv, &p->lock, INFINITE, 0);
+		if (!r) /* stopping */
+			break;
+		ReleaseSRWLockExclusive(&p->lock);
+		r->run(r);
+		AcquireSRWLockExclusive(&p->lock);
+	}
+	worker_exit(p);
+	return 0;
+}
+
+static unsigned __stdcall action_worker(void *arg)
+{
+	struct com_pool *p = arg;
+
+	com_thread_init();
+	AcquireSRWLockExclusive(&p->lock);
+	for (;;) {
+		while (!p->stopping && !p->act_first)
+			SleepConditionVariableSRW(&p->act_cv, &p->lock, INFINITE, 0);
+		if (p->stopping)
+			break;
+		struct com_req *r = pop(&p->act_first, &p->act_last);
+		ReleaseSRWLockExclusive(&p->lock);
+		r->run(r);
+		AcquireSRWLockExclusive(&p->lock);
+	}
+	worker_exit(p);
 	return 0;
 }
 
@@ -595,12 +830,18 @@ int com_pool_push_request(struct com_pool *p, struct com_req *r)
 		ReleaseSRWLockExclusive(&p->lock);
 		return -DOB_ESTATE;
 	}
-	if (p->req_last)
-		p->req_last->next = r;
+	struct com_req **first = r->urgent ? &p->act_first : &p->req_first;
+	struct com_req **last = r->urgent ? &p->act_last : &p->req_last;
+	if (*last)
+		(*last)->next = r;
 	else
-		p->req_first = r;
-	p->req_last = r;
+		*first = r;
+	*last = r;
 	ReleaseSRWLockExclusive(&p->lock);
+	/* An action wakes an action worker and a request worker: whichever
+	 * is free takes it; the other finds nothing and sleeps again. */
+	if (r->urgent)
+		WakeConditionVariable(&p->act_cv);
 	WakeConditionVariable(&p->req_cv);
 	return 0;
 }
@@ -673,6 +914,37 @@ int com_pool_run_sync(struct com_pool *p, void (*fn)(void *ctx), void *ctx, DWOR
 	return rc;
 }
 
+/* ------------------------------------------------------------ Wine's proxy release race */
+
+/*
+ * Under Wine 8.0 a proxy's last Release (proxy_manager_destroy) asks the
+ * service to drop its references through the apartment's IRemUnknown proxy
+ * for that service (ifproxy_release_public_refs), which every proxy manager
+ * of the service looks up in the apartment's list and releases again when
+ * it is destroyed. When nothing else holds that IRemUnknown proxy, two
+ * threads releasing proxies at once race: one brings it to zero and frees
+ * it, while the other's lookup (find_proxy_manager) still finds it in the
+ * list and takes a reference on the dying object (its "refs != 0" test
+ * never fails after an increment; later Wine checks with a compare-and-swap,
+ * proxy_manager_addref_if_alive), then calls it: IRemUnknown_Release on
+ * freed memory. A proxy that keeps the IRemUnknown cached (This->remunk,
+ * set when the proxy asked the service a QueryInterface) holds it above
+ * zero, so the race cannot start. docs/do-emulator.md "A crash in Wine's
+ * combase" has the evidence; tests/wine/com_release_race.c the pattern
+ * without the broker.
+ */
+static const GUID no_such_interface = { /* {6F1A33B5-9E0B-4B47-A5C1-0D8C4E5BB0A1} */
+	0x6f1a33b5, 0x9e0b, 0x4b47, { 0xa5, 0xc1, 0x0d, 0x8c, 0x4e, 0x5b, 0xb0, 0xa1 }
+};
+
+void com_hold_rem_unknown(IUnknown *proxy)
+{
+	IUnknown *u = NULL;
+
+	if (SUCCEEDED(IUnknown_QueryInterface(proxy, &no_such_interface, (void **)&u)) && u)
+		IUnknown_Release(u);
+}
+
 /* ------------------------------------------------------------ the pool */
 
 void com_pool_ref(struct com_pool *p)
@@ -695,6 +967,9 @@ void com_pool_unref(struct com_pool *p)
 		p->prev = e->next;
 		dob_free(e);
 	}
+	for (unsigned k = 0; k < ERR_SEEN_SLOTS; k++)
+		if (p->seen[k].used)
+			backend_job_clear(&p->seen[k].job);
 	dob_free(p->ring);
 	dob_free(p);
 }
@@ -731,15 +1006,27 @@ static BOOL CALLBACK keep_mta(PINIT_ONCE o, void *param, void **ctx)
 	return TRUE;
 }
 
+/* The default number of event workers, or DOBROKER_COM_EVENT_WORKERS
+ * (1..16) from the environment: for measuring (scripts/bench-do.sh). */
+static unsigned env_workers(void)
+{
+	char buf[16];
+	DWORD n = GetEnvironmentVariableA("DOBROKER_COM_EVENT_WORKERS", buf, sizeof(buf));
+	unsigned v = n > 0 && n < sizeof(buf) ? (unsigned)strtoul(buf, NULL, 10) : 0;
+
+	return v >= 1 && v <= 16 ? v : DEFAULT_EVENT_WORKERS;
+}
+
 int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 {
-	unsigned ne = o && o->event_workers ? o->event_workers : DEFAULT_EVENT_WORKERS;
+	unsigned ne = o && o->event_workers ? o->event_workers : env_workers();
 	unsigned nr = o && o->request_workers ? o->request_workers : DEFAULT_REQUEST_WORKERS;
+	unsigned na = o && o->action_workers ? o->action_workers : DEFAULT_ACTION_WORKERS;
 	size_t cap = o && o->ring_slots ? o->ring_slots : DEFAULT_RING_SLOTS;
 	int rc = 0;
 
 	*out = NULL;
-	if (ne + nr > MAX_WORKERS)
+	if (ne + nr + na > MAX_WORKERS)
 		return -DOB_EINVAL;
 	InitOnceExecuteOnce(&mta_once, keep_mta, NULL, NULL);
 	struct com_pool *p = dob_calloc(1, sizeof(*p));
@@ -752,14 +1039,21 @@ int com_pool_new(struct com_pool **out, const struct com_pool_opts *o)
 	}
 	p->cap = cap;
 	p->refs = 1;
+	char fr[4];
+	p->full_reads = GetEnvironmentVariableA("DOBROKER_COM_FULL_READS", fr, sizeof(fr)) == 1 &&
+			fr[0] == '1';
 	InitializeSRWLock(&p->lock);
 	InitializeSRWLock(&p->prev_lock);
+	InitializeSRWLock(&p->seen_lock);
 	InitializeConditionVariable(&p->ev_cv);
 	InitializeConditionVariable(&p->req_cv);
+	InitializeConditionVariable(&p->act_cv);
 	for (unsigned i = 0; i < ne && rc == 0; i++)
 		rc = start_thread(p, event_worker);
 	for (unsigned i = 0; i < nr && rc == 0; i++)
 		rc = start_thread(p, request_worker);
+	for (unsigned i = 0; i < na && rc == 0; i++)
+		rc = start_thread(p, action_worker);
 	if (rc < 0) {
 		com_pool_stop(p, INFINITE);
 		com_pool_unref(p);
@@ -792,6 +1086,7 @@ void com_pool_stop(struct com_pool *p, DWORD timeout_ms)
 	ReleaseSRWLockExclusive(&p->lock);
 	WakeAllConditionVariable(&p->ev_cv);
 	WakeAllConditionVariable(&p->req_cv);
+	WakeAllConditionVariable(&p->act_cv);
 	if (p->n_threads == 0)
 		return;
 	DWORD w = WaitForMultipleObjects(p->n_threads, p->threads, TRUE, timeout_ms);

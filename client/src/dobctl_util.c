@@ -591,6 +591,7 @@ void dobctl_stats_json(struct jsonw *w, const struct dob_stats *s)
 	jsonw_ku64(w, "decision_latency_p50_us", s->decision_latency_p50_us);
 	jsonw_ku64(w, "decision_latency_p99_us", s->decision_latency_p99_us);
 	jsonw_ku64(w, "uptime_ms", s->uptime_ms);
+	jsonw_ku64(w, "service_restarts", s->service_restarts);
 	jsonw_key(w, "sessions");
 	jsonw_arr_open(w);
 	for (i = 0; i < s->n_sessions; i++) {

@@ -15,6 +15,8 @@
 #   4. the slow job ends in the new emulator and its JobTransferred reaches
 #      the broker through the callback registered again (the sweep is ten
 #      minutes, so nothing else can have found it).
+# GetStats' service_restarts is 0 before the service dies and 1 after the
+# broker reconnected (`dobctl --json stats`).
 # Ends with "N passed, N failed". The emulator is unregistered at exit.
 set -u
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -59,6 +61,9 @@ ctl() {
 IS_ERR='e["type"] == "job_error" and e["job"]["job_id"] == a[0]'
 IS_RES='e["type"] == "resolution" and e["job_id"] == a[0]'
 IS_XFER='e["type"] == "job_transferred" and e["job"]["job_id"] == a[0]'
+restarts() { # GetStats' service_restarts
+	ctl --name st --json stats | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["service_restarts"])'
+}
 
 echo "do_restart: the DO service emulator dies inside Cancel and comes back"
 e2e_wine_fresh
@@ -76,6 +81,7 @@ echo "-- 1. a failed job and a slow one"
 jobA=$(ctl --name s submit "http://127.0.0.1:1/missing/a.bin" "$(e2e_winpath "$T/dl/a.bin")")
 jobB=$(ctl --name s submit "http://127.0.0.1:1/slow/b.bin" "$(e2e_winpath "$T/dl/b.bin")")
 e2e_check "1. the JobError of the failed job arrives" e2e_wait 15 e2e_jhas "$T/w1.out" "$IS_ERR" "$jobA"
+e2e_eq "1. GetStats: no service restart yet" "$(restarts)" 0
 
 echo "-- 2. the service dies inside Cancel"
 ctl --name c1 act "$jobA" cancel >/dev/null
@@ -100,6 +106,7 @@ e2e_check "3. the Resolution reaches the watcher" \
 	e2e_wait 10 e2e_jhas "$T/w1.out" "$IS_RES"' and e["hresult"] == "0x00000000"' "$jobA"
 e2e_eq "3. one episode for the failed job, never a second" \
 	"$(e2e_jcount "$T/w1.out" "$IS_ERR" "$jobA")" 1
+e2e_check "3. GetStats counts the service restart" e2e_wait 10 eval '[ "$(restarts)" = 1 ]'
 
 echo "-- 4. the slow job ends in the new service"
 e2e_check "4. its JobTransferred arrives through the callback registered again" \

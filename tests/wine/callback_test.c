@@ -18,7 +18,9 @@
  * refcount is thread-safe; events of one job are posted in callback order
  * while another job's event passes a slow read; a full ring counts a miss
  * (still S_OK) and BACKEND_EV_MISSED follows; stopping the pool releases
- * what it held; and the time JobError takes to return is printed.
+ * what it held; actions are run before queued reads and while reads run,
+ * and a read waits behind COM_POOL_ACTION_BURST actions at most; and the
+ * time JobError takes to return is printed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,6 +491,132 @@ static void test_full_ring_and_stop(IBackgroundCopyJob *job)
 	tl_free(&t);
 }
 
+/* ------------------------------------------------------------ actions first */
+
+/* A request that records when a worker took it, and may wait on a gate. */
+#define LANE_REQS 64
+static volatile LONG lane_seq;
+static volatile LONG lane_order[LANE_REQS];   /* 0: not run yet */
+static HANDLE lane_started[LANE_REQS];        /* manual-reset */
+static HANDLE lane_done[LANE_REQS];           /* manual-reset */
+
+struct lane_req {
+	struct com_req base; /* first member */
+	int id;
+	HANDLE gate; /* borrowed, or NULL */
+};
+
+static void lane_run(struct com_req *r)
+{
+	struct lane_req *q = (struct lane_req *)r;
+
+	lane_order[q->id] = InterlockedIncrement(&lane_seq);
+	SetEvent(lane_started[q->id]);
+	if (q->gate)
+		WaitForSingleObject(q->gate, INFINITE);
+	SetEvent(lane_done[q->id]);
+	free(q);
+}
+
+static void lane_drop(struct com_req *r)
+{
+	SetEvent(lane_done[((struct lane_req *)r)->id]);
+	free(r);
+}
+
+static void lane_push(struct com_pool *pool, int id, bool urgent, HANDLE wait_on)
+{
+	struct lane_req *q = calloc(1, sizeof(*q));
+
+	q->base.run = lane_run;
+	q->base.drop = lane_drop;
+	q->base.urgent = urgent;
+	q->id = id;
+	q->gate = wait_on;
+	CHECK_EQ(com_pool_push_request(pool, &q->base), 0);
+}
+
+static bool lane_wait(HANDLE *ev, int id)
+{
+	return WaitForSingleObject(ev[id], 20000) == WAIT_OBJECT_0;
+}
+
+/* Issue 9 item 4: an action never waits behind reads, queued or running,
+ * and reads still get their turn (one request worker, one action worker,
+ * so the order of taking is the order of running). */
+static void test_actions_first(void)
+{
+	struct com_pool *pool;
+	struct com_pool_opts o = { .event_workers = 1, .request_workers = 1, .action_workers = 1 };
+	struct com_pool_stats st;
+	HANDLE read_gate = CreateEventW(NULL, TRUE, FALSE, NULL);
+	HANDLE act_gate = CreateEventW(NULL, TRUE, FALSE, NULL);
+	enum { R0 = 0, R1, R2, A1, A2, A3, R4, R5, A_FIRST };
+	const int n_burst = 24; /* more than COM_POOL_ACTION_BURST */
+
+	for (int i = 0; i < LANE_REQS; i++) {
+		lane_order[i] = 0;
+		lane_started[i] = CreateEventW(NULL, TRUE, FALSE, NULL);
+		lane_done[i] = CreateEventW(NULL, TRUE, FALSE, NULL);
+	}
+	lane_seq = 0;
+	CHECK_EQ(com_pool_new(&pool, &o), 0);
+
+	/* A read in progress (the request worker is inside it), two queued:
+	 * an action is run meanwhile, the reads still waiting. */
+	lane_push(pool, R0, false, read_gate);
+	CHECK(lane_wait(lane_started, R0));
+	lane_push(pool, R1, false, NULL);
+	lane_push(pool, R2, false, NULL);
+	lane_push(pool, A1, true, NULL);
+	CHECK(lane_wait(lane_done, A1));
+	CHECK_EQ(lane_order[R1], 0);
+	CHECK_EQ(lane_order[R2], 0);
+
+	/* The action worker busy too: a new action is queued behind R1 and R2
+	 * and is taken before them when the request worker is free. */
+	lane_push(pool, A2, true, act_gate);
+	CHECK(lane_wait(lane_started, A2));
+	lane_push(pool, A3, true, NULL);
+	SetEvent(read_gate);
+	CHECK(lane_wait(lane_done, R2));
+	CHECK(lane_order[A3] > 0 && lane_order[A3] < lane_order[R1]);
+	CHECK(lane_order[R1] < lane_order[R2]);
+	com_pool_stats(pool, &st);
+	CHECK_EQ(st.actions_first, 1);
+
+	/* Reads do not starve: behind a stream of actions, the waiting read
+	 * is taken after COM_POOL_ACTION_BURST of them. */
+	ResetEvent(read_gate);
+	lane_push(pool, R4, false, read_gate);
+	CHECK(lane_wait(lane_started, R4));
+	lane_push(pool, R5, false, NULL);
+	for (int i = 0; i < n_burst; i++)
+		lane_push(pool, A_FIRST + i, true, NULL);
+	SetEvent(read_gate);
+	CHECK(lane_wait(lane_done, R5));
+	for (int i = 0; i < n_burst; i++)
+		CHECK(lane_wait(lane_done, A_FIRST + i));
+	CHECK_EQ(lane_order[R5] - lane_order[R4], COM_POOL_ACTION_BURST + 1);
+	int before = 0;
+	for (int i = 0; i < n_burst; i++)
+		before += lane_order[A_FIRST + i] < lane_order[R5];
+	CHECK_EQ(before, COM_POOL_ACTION_BURST);
+
+	/* Stop with an action still running: it finishes (the gate opens
+	 * while stop waits); nothing queued is left behind. */
+	SetEvent(act_gate);
+	CHECK(lane_wait(lane_done, A2));
+	com_pool_stop(pool, 20000);
+	com_pool_unref(pool);
+	for (int i = 0; i < LANE_REQS; i++) {
+		CloseHandle(lane_started[i]);
+		CloseHandle(lane_done[i]);
+	}
+	CloseHandle(read_gate);
+	CloseHandle(act_gate);
+}
+
 /* ------------------------------------------------------------ out of memory */
 
 /* The worker cannot allocate the event: the callback still said S_OK, the
@@ -786,6 +914,7 @@ int main(int argc, char **argv)
 	test_query_interface(pool);
 	test_refcount_threads(pool);
 	test_order(&t, pool, cb);
+	test_actions_first();
 	IBackgroundCopyJob *job = new_job(L"dob callback_test plain");
 	if (job) {
 		test_full_ring_and_stop(job);

@@ -420,6 +420,7 @@ struct dob_stats {
 	size_t n_sessions;
 	struct dob_subscriber_stats *sessions; /* owned array */
 	uint64_t uptime_ms;
+	uint64_t service_restarts; /* the backend reconnected to its service */
 };
 
 struct dob_ping {
