@@ -89,6 +89,7 @@ static void print_stats(const struct dob_stats *s)
 	printf("events in              %" PRIu64 "\n", s->events_in);
 	printf("events out             %" PRIu64 "\n", s->events_out);
 	printf("events dropped         %" PRIu64 "\n", s->dropped);
+	printf("service restarts       %" PRIu64 "\n", s->service_restarts);
 	printf("decision latency p50   %s\n", p50);
 	printf("decision latency p99   %s\n", p99);
 	for (k = 0; k < s->n_sessions; k++)

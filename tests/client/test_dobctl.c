@@ -871,6 +871,7 @@ static void s_stats(struct fake *f)
 	rep.u.stats.uptime_ms = 3723000;
 	rep.u.stats.decision_latency_p50_us = 12345;
 	rep.u.stats.decision_latency_p99_us = 14677275;
+	rep.u.stats.service_restarts = 2;
 	send_and_free(f, &rep);
 	dob_msg_clear(&req);
 	fake_wait_eof(f, 5000);
@@ -888,6 +889,7 @@ Test(dobctl, stats_are_shown_with_units, .timeout = 30)
 	cr_expect(strstr(r->out, "uptime                 1h 02m\n") != NULL, "%s", r->out);
 	cr_expect(strstr(r->out, "decision latency p50   12.3 ms\n") != NULL, "%s", r->out);
 	cr_expect(strstr(r->out, "decision latency p99   14.68 s\n") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "service restarts       2\n") != NULL, "%s", r->out);
 	free(r);
 	r = against(s_stats, NULL, json);
 	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
