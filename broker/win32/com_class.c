@@ -55,8 +55,9 @@ static int reg_failed(char *err, size_t len, const char *what, LONG rc)
 	return -1;
 }
 
-int win_com_register(const wchar_t *exe, const char *args, char *err, size_t len)
+int win_com_register(const wchar_t *exe, const char *args, bool machine, char *err, size_t len)
 {
+	HKEY root = machine ? HKEY_LOCAL_MACHINE : HKEY_CURRENT_USER;
 	WCHAR key[128], *wargs = NULL, *cmd;
 	size_t n;
 	HKEY k;
@@ -76,7 +77,7 @@ int win_com_register(const wchar_t *exe, const char *args, char *err, size_t len
 	swprintf(cmd, n, L"\"%ls\" --com-server%ls%ls", exe, wargs[0] ? L" " : L"", wargs);
 	dob_free(wargs);
 	class_key(key, 128);
-	rc = RegCreateKeyExW(HKEY_CURRENT_USER, key, 0, NULL, 0, KEY_WRITE, NULL, &k, NULL);
+	rc = RegCreateKeyExW(root, key, 0, NULL, 0, KEY_WRITE, NULL, &k, NULL);
 	if (rc == ERROR_SUCCESS) {
 		static const WCHAR name[] = L"dobroker (Delivery Optimization / BITS error broker)";
 
@@ -85,38 +86,46 @@ int win_com_register(const wchar_t *exe, const char *args, char *err, size_t len
 	}
 	if (rc == ERROR_SUCCESS) {
 		wcscat(key, L"\\LocalServer32");
-		rc = RegCreateKeyExW(HKEY_CURRENT_USER, key, 0, NULL, 0, KEY_WRITE, NULL, &k, NULL);
+		rc = RegCreateKeyExW(root, key, 0, NULL, 0, KEY_WRITE, NULL, &k, NULL);
 	}
 	if (rc == ERROR_SUCCESS) {
 		rc = RegSetValueExW(k, NULL, 0, REG_SZ, (const BYTE *)cmd,
 				    (DWORD)((wcslen(cmd) + 1) * sizeof(WCHAR)));
 		RegCloseKey(k);
 	}
+	if (rc == ERROR_SUCCESS && wcslen(cmd) >= MAX_PATH)
+		fprintf(stderr,
+			"dobrokerd register-com: warning: the command line is %lu characters; Wine's "
+			"COM reads only %d (the class is then not found): put the options in a "
+			"--config file\n",
+			(unsigned long)wcslen(cmd), MAX_PATH - 1);
 	if (rc == ERROR_SUCCESS) {
 		char *u8 = NULL;
 
 		win_wide_to_utf8(cmd, &u8);
-		printf("registered the broker's class for this user: %s\n", u8 ? u8 : "");
+		printf("registered the broker's class for %s: %s\n", machine ? "every user" : "this user",
+		       u8 ? u8 : "");
 		dob_free(u8);
 	}
 	dob_free(cmd);
 	return rc == ERROR_SUCCESS ? 0 : reg_failed(err, len, "cannot write the class's key", rc);
 }
 
-int win_com_unregister(char *err, size_t len)
+int win_com_unregister(bool machine, char *err, size_t len)
 {
 	WCHAR key[128];
 	LONG rc;
 
 	class_key(key, 128);
-	rc = RegDeleteTreeW(HKEY_CURRENT_USER, key);
+	rc = RegDeleteTreeW(machine ? HKEY_LOCAL_MACHINE : HKEY_CURRENT_USER, key);
 	if (rc == ERROR_FILE_NOT_FOUND) {
-		snprintf(err, len, "the broker's class is not registered for this user");
+		snprintf(err, len, "the broker's class is not registered for %s",
+			 machine ? "the machine" : "this user");
 		return -1;
 	}
 	if (rc != ERROR_SUCCESS)
 		return reg_failed(err, len, "cannot remove the class's key", rc);
-	printf("removed the broker's class for this user\n");
+	printf("removed the broker's class for %s\n", machine ? "the machine" : "this user");
 	return 0;
 }
 

@@ -4,9 +4,10 @@
  * "The broker started by the service").
  *
  * CLSID_DobrokerNotify is the broker's own class. `dobrokerd register-com
- * OPTIONS...` registers it for the user (HKCU\Software\Classes\CLSID\{...},
- * LocalServer32 = "dobrokerd.exe" --com-server OPTIONS...);
- * `dobrokerd unregister-com` removes it. A broker started with
+ * [--machine] OPTIONS...` registers it for the user
+ * (HKCU\Software\Classes\CLSID\{...}; HKLM with --machine), LocalServer32 =
+ * "dobrokerd.exe" --com-server OPTIONS...; `dobrokerd unregister-com
+ * [--machine]` removes it. A broker started with
  * --com-server (by hand, at logon, or by COM, which adds -Embedding):
  *   - registers its class object (CoRegisterClassObject, REGCLS_MULTIPLEUSE)
  *     once its backend delivers events, whose instances are the broker's
@@ -42,13 +43,14 @@ void win_com_server_set(bool embedding);
 bool win_com_server_mode(void);
 bool win_com_server_embedding(void);
 
-/* The class's registration for the user: LocalServer32 = "exe" --com-server
- * args (args: the options, each quoted as the command line needs). 0, or
- * -1 with the reason in err. */
-int win_com_register(const wchar_t *exe, const char *args, char *err, size_t len);
+/* The class's registration for the user (HKCU\Software\Classes), or with
+ * machine for every user (HKLM: an administrator; Wine 8's COM reads only
+ * this one): LocalServer32 = "exe" --com-server args (args: the options,
+ * each quoted as the command line needs). 0, or -1 with the reason in err. */
+int win_com_register(const wchar_t *exe, const char *args, bool machine, char *err, size_t len);
 /* Removes it. 0; -1 with the reason (not registered, or the registry
  * refused). */
-int win_com_unregister(char *err, size_t len);
+int win_com_unregister(bool machine, char *err, size_t len);
 
 /* The class object whose instances are cb (which it holds a reference on),
  * registered from an MTA thread. *cookie for win_com_class_revoke. */

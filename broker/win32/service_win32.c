@@ -429,19 +429,23 @@ static void log_to_state_dir(void)
 	dob_free(w);
 }
 
-/* dobrokerd register-com [OPTIONS...] / unregister-com (com_class.h). The
- * options are the broker's, checked when COM starts it (its log says what
- * was wrong); a command word among them is refused here. */
+/* dobrokerd register-com [--machine] [OPTIONS...] / unregister-com
+ * [--machine] (com_class.h). The options are the broker's, checked when COM
+ * starts it (its log says what was wrong); a command word among them is
+ * refused here. */
 static int com_verb(const char *cmd, int n, char **a)
 {
 	char err[512] = "", *args = NULL;
 	size_t len = 0;
-	int rc = 0;
+	int rc = 0, first = 2;
+	bool machine = n > 2 && strcmp(a[2], "--machine") == 0;
 
+	if (machine)
+		first = 3;
 	if (strcmp(cmd, "unregister-com") == 0) {
-		if (n > 2)
-			snprintf(err, sizeof(err), "takes no arguments");
-		else if (win_com_unregister(err, sizeof(err)) == 0)
+		if (n > first)
+			snprintf(err, sizeof(err), "takes no arguments but --machine");
+		else if (win_com_unregister(machine, err, sizeof(err)) == 0)
 			return 0;
 		fprintf(stderr, "dobrokerd unregister-com: %s\n", err);
 		return 1;
@@ -452,7 +456,7 @@ static int com_verb(const char *cmd, int n, char **a)
 		fprintf(stderr, "dobrokerd register-com: cannot read the program's path\n");
 		return 1;
 	}
-	for (int i = 2; rc == 0 && i < n; i++) {
+	for (int i = first; rc == 0 && i < n; i++) {
 		static const char *const verbs[] = { "install", "uninstall", "register-com",
 						     "unregister-com", "--service", "--com-server",
 						     "-Embedding", "/Embedding" };
@@ -470,12 +474,21 @@ static int com_verb(const char *cmd, int n, char **a)
 		}
 	}
 	if (rc == 0)
-		rc = win_com_register(exe, args ? args : "", err, sizeof(err));
+		rc = win_com_register(exe, args ? args : "", machine, err, sizeof(err));
 	dob_free(args);
 	if (rc == 0)
 		return 0;
 	fprintf(stderr, "dobrokerd register-com: %s\n", err);
 	return 1;
+}
+
+/* Console mode with --com-server among the options. */
+static bool com_server_args(int n, char **a)
+{
+	for (int i = 1; i < n; i++)
+		if (strcmp(a[i], "--com-server") == 0)
+			return true;
+	return false;
 }
 
 int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
@@ -526,19 +539,18 @@ int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
 		rc = rc ? 1 : 0;
 	} else if (strcmp(cmd, "register-com") == 0 || strcmp(cmd, "unregister-com") == 0) {
 		rc = com_verb(cmd, n, a);
-	} else if (strcmp(cmd, "--com-server") == 0) {
-		/* The broker as a COM class (com_class.h): argv[0], then the
-		 * options, without the -Embedding COM adds when it starts it. */
+	} else if (com_server_args(n, a)) {
+		/* The broker as a COM class (com_class.h): the options without
+		 * --com-server and the -Embedding COM adds when it starts it. */
 		bool embedding = false;
 		int m = 1;
-		dob_free(a[1]);
-		for (int i = 2; i < n; i++) {
-			if (_stricmp(a[i], "-Embedding") == 0 || _stricmp(a[i], "/Embedding") == 0) {
-				embedding = true;
+		for (int i = 1; i < n; i++) {
+			bool embed = _stricmp(a[i], "-Embedding") == 0 || _stricmp(a[i], "/Embedding") == 0;
+			embedding = embedding || embed;
+			if (embed || strcmp(a[i], "--com-server") == 0)
 				dob_free(a[i]);
-			} else {
+			else
 				a[m++] = a[i];
-			}
 		}
 		for (int i = m; i < n; i++)
 			a[i] = NULL;
