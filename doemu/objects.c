@@ -1110,10 +1110,12 @@ static HRESULT STDMETHODCALLTYPE job_set_property(IBackgroundCopyJob5 *iface, BI
 			IBackgroundCopyCallback *cb = ejob_callback(&j->id, NULL, NULL);
 			struct model_answer a;
 
-			if (cb) /* the model is watching it for the callback already */
+			if (cb) { /* the model is watching it for the callback already */
 				IBackgroundCopyCallback_Release(cb);
-			else
-				model_attach(&j->did, has, &a), model_answer_clear(&a);
+			} else {
+				model_attach(&j->did, has, &a);
+				model_answer_clear(&a);
+			}
 		}
 		return S_OK;
 	default:

@@ -482,9 +482,12 @@ static int com_verb(const char *cmd, int n, char **a)
 	return 1;
 }
 
-/* Console mode with --com-server among the options. */
+/* Console mode with --com-server among the options (the service is
+ * started by the service manager, never as a COM server). */
 static bool com_server_args(int n, char **a)
 {
+	if (n > 1 && strcmp(a[1], "--service") == 0)
+		return false;
 	for (int i = 1; i < n; i++)
 		if (strcmp(a[i], "--com-server") == 0)
 			return true;
