@@ -426,7 +426,8 @@ static bool nc_take(struct impl *im, const GUID *id, CLSID *previous)
 }
 
 /* The job's IBackgroundCopyJob5, or NULL (logged once when the service has
- * none: Wine's BITS, a DO without a Job5 proxy/stub). */
+ * none -- Wine's BITS, a DO without a Job5 proxy/stub -- and not asked
+ * again). */
 static IBackgroundCopyJob5 *job5_of(struct impl *im, IBackgroundCopyJob *job)
 {
 	IBackgroundCopyJob5 *j5 = NULL;
@@ -437,6 +438,13 @@ static IBackgroundCopyJob5 *job5_of(struct impl *im, IBackgroundCopyJob *job)
 	hr = IBackgroundCopyJob_QueryInterface(job, &IID_IBackgroundCopyJob5, (void **)&j5);
 	if (SUCCEEDED(hr) && j5)
 		return j5;
+	if (hr != E_NOINTERFACE && hr != REGDB_E_IIDNOTREG) {
+		/* Not an answer about the service (it went away, ...): next time. */
+		check_gone(im, hr);
+		log_info("%s: IBackgroundCopyJob5 not reached (0x%08lX); no notification class set",
+			 im->service, (unsigned long)hr);
+		return NULL;
+	}
 	if (InterlockedExchange(&im->no_job5, 1) == 0)
 		log_warn("%s: the service has no IBackgroundCopyJob5 (QueryInterface: 0x%08lX): jobs "
 			 "get no notification class, and a job that fails while the broker is not "
