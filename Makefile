@@ -276,7 +276,7 @@ $(DOEMU_PRX_OBJS): $(OBJ)/gen/%.o: $(GEN)/%.c
 $(BIN)/doemuprx.dll: $(DOEMU_PRX_OBJS) doemu/doemuprx.def
 	@mkdir -p $(dir $@)
 	@echo "  LD  $@"
-	$(Q)$(CC) -shared -static -o $@ $(DOEMU_PRX_OBJS) doemu/doemuprx.def -lrpcrt4 -lole32 -luuid
+	$(Q)$(CC) -shared -static -o $@ $(DOEMU_PRX_OBJS) doemu/doemuprx.def -lrpcrt4 -lole32 -luuid -lbits
 DOEMU := $(BIN)/doemu.exe $(BIN)/doemuprx.dll
 all: $(DOEMU)
 endif

@@ -36,12 +36,16 @@ extern const CLSID CLSID_DoEmulator;
 extern const CLSID CLSID_DoEmulatorPS;
 extern const CLSID CLSID_DeliveryOptimization;
 extern const IID IID_IDeliveryOptimizationJob;
+/* IBackgroundCopyFile5, which MinGW lacks (declared by the generated
+ * doemu_idl.h, instantiated in guids.c). */
+extern const IID IID_IBackgroundCopyFile5;
 
 /* DO's codes (../shared reference do-api.md section 6), as HRESULTs. */
 #define DO_E_JOB_NOT_FOUND ((HRESULT)0x80D02003L)
 #define DO_E_JOB_EMPTY ((HRESULT)0x80D02004L)
 #define DO_E_FILE_NOT_AVAILABLE ((HRESULT)0x80D02010L)
 #define DO_E_UNKNOWN_PROPERTY_ID ((HRESULT)0x80D02011L)
+#define DO_E_READ_ONLY_PROPERTY ((HRESULT)0x80D02012L)
 #define DO_E_INVALID_STATE ((HRESULT)0x80D02013L)
 #define DO_E_ERROR_INFORMATION_UNAVAILABLE ((HRESULT)0x80D02014L)
 #define DO_E_INVALID_RANGE ((HRESULT)0x80D05010L)
@@ -50,8 +54,12 @@ extern const IID IID_IDeliveryOptimizationJob;
 
 /* ------------------------------------------------------------ the model (model.c) */
 
-/* Starts the model thread on a parsed scenario (taken, also on failure). */
-int model_start(struct scenario *scn);
+/* Starts the model thread on a parsed scenario (taken, also on failure).
+ * The n jobs of attach have a notification class (persisted properties,
+ * jobs.c): the model reports their events as if a callback were
+ * registered, from before its first timer, so a scenario event at 0 s
+ * is not missed. */
+int model_start(struct scenario *scn, const GUID *attach, size_t n);
 void model_stop(void);
 
 /* What a synchronous call to the model returns: the sim's result. */
@@ -101,6 +109,11 @@ void ejob_set_ranges(const GUID *id, size_t file, const BG_FILE_RANGE *r, DWORD 
 HRESULT ejob_ranges(const GUID *id, size_t file, DWORD *n, BG_FILE_RANGE **out);
 /* Every job's callback released (a restart forgetting them). */
 void ejob_forget_callbacks(void);
+/* The scenario's `persist FILE` (model_file; NULL: nothing is kept): the
+ * properties are kept in FILE.props from now on, and those it has are
+ * loaded. *with_clsid (dob_malloc'd, *n of them) lists the jobs that have a
+ * notification class. 0, or -1 when out of memory. */
+int ejob_persist(const char *model_file, GUID **with_clsid, size_t *n);
 
 /* ------------------------------------------------------------ COM objects (objects.c) */
 

@@ -3,12 +3,22 @@
  * callback a client registered (not persisted, as in DO: a restart of the
  * service forgets it), the notify flags, the properties DO documents and
  * the ranges given to AddFileWithRanges. One lock; entries made on demand.
+ *
+ * When the scenario says `persist FILE`, the properties are kept too, in
+ * FILE.props beside the model's FILE (the service keeps a job's settings
+ * with the job: BITS_JOB_PROPERTY_NOTIFICATION_CLSID exists to survive the
+ * client's process and a reboot). One line per job:
+ *   {GUID} flags=0x3 priority=2 timeout=86400 cost=0x800000FF clsid={GUID}
+ * rewritten through a temporary file and a rename at every change.
  */
+#include <stdio.h>
 #include <string.h>
+#include <wchar.h>
 
 #include "doemu.h"
 
 #include "dob/alloc.h"
+#include "log.h"
 
 struct ranges {
 	DWORD n;
@@ -24,8 +34,9 @@ struct ejob {
 	struct ranges *ranges;       /* owned array, by file index */
 };
 
-static SRWLOCK lock = SRWLOCK_INIT; /* protects jobs and every entry */
+static SRWLOCK lock = SRWLOCK_INIT; /* protects jobs, every entry and props_path */
 static struct ejob *jobs;
+static WCHAR *props_path;           /* owned (dob_malloc); NULL: not persisted */
 
 /* Under the lock. NULL when out of memory. */
 static struct ejob *find(const GUID *id, bool make)
@@ -135,15 +146,128 @@ void ejob_props(const GUID *id, struct ejob_props *out)
 	ReleaseSRWLockExclusive(&lock);
 }
 
+/* Under the lock (exclusive). */
+static void save_props(void)
+{
+	WCHAR tmp[MAX_PATH + 8];
+	FILE *f;
+	bool ok;
+
+	if (!props_path || wcslen(props_path) >= MAX_PATH)
+		return;
+	swprintf(tmp, MAX_PATH + 8, L"%ls.tmp", props_path);
+	if (!(f = _wfopen(tmp, L"wb"))) {
+		log_warn("jobs: cannot write %ls: the properties are not kept", tmp);
+		return;
+	}
+	for (struct ejob *e = jobs; e; e = e->next) {
+		WCHAR g[40], c[40];
+
+		StringFromGUID2(&e->id, g, 40);
+		StringFromGUID2(&e->p.notification_clsid, c, 40);
+		fprintf(f, "%ls flags=0x%lX priority=%d timeout=%lu cost=0x%08lX clsid=%ls\n", g,
+			(unsigned long)e->p.notify_flags, (int)e->p.priority,
+			(unsigned long)e->p.no_progress_timeout, (unsigned long)e->p.cost_flags, c);
+	}
+	ok = fflush(f) == 0;
+	ok = fclose(f) == 0 && ok;
+	if (!ok || !MoveFileExW(tmp, props_path, MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+		log_warn("jobs: cannot replace %ls (error %lu): the properties are not kept",
+			 props_path, (unsigned long)GetLastError());
+}
+
 void ejob_set_props(const GUID *id, const struct ejob_props *in)
 {
 	struct ejob *e;
 
 	AcquireSRWLockExclusive(&lock);
 	e = find(id, true);
-	if (e)
+	if (e) {
 		e->p = *in;
+		save_props();
+	}
 	ReleaseSRWLockExclusive(&lock);
+}
+
+/* One line of FILE.props into *e (id and props). false when it is not one. */
+static bool parse_line(char *line, GUID *id, struct ejob_props *p)
+{
+	WCHAR wg[40], wc[40];
+	char g[40], c[40];
+	unsigned long flags, timeout, cost;
+	int prio;
+
+	if (sscanf(line, "%39s flags=0x%lx priority=%d timeout=%lu cost=0x%lx clsid=%39s", g, &flags,
+		   &prio, &timeout, &cost, c) != 6)
+		return false;
+	MultiByteToWideChar(CP_UTF8, 0, g, -1, wg, 40);
+	MultiByteToWideChar(CP_UTF8, 0, c, -1, wc, 40);
+	if (FAILED(CLSIDFromString(wg, id)) || FAILED(CLSIDFromString(wc, &p->notification_clsid)) ||
+	    prio < 0 || prio > BG_JOB_PRIORITY_LOW)
+		return false;
+	p->notify_flags = flags;
+	p->priority = (BG_JOB_PRIORITY)prio;
+	p->no_progress_timeout = timeout;
+	p->cost_flags = cost;
+	return true;
+}
+
+int ejob_persist(const char *model_file, GUID **with_clsid, size_t *n)
+{
+	char line[512];
+	unsigned no = 0;
+	size_t len;
+	FILE *f;
+	WCHAR *path;
+	WCHAR *w;
+
+	*with_clsid = NULL;
+	*n = 0;
+	if (!model_file)
+		return 0;
+	w = emu_wide(model_file);
+	if (!w)
+		return -1;
+	len = wcslen(w) + 7;
+	path = dob_malloc(len * sizeof(WCHAR));
+	if (!path) {
+		CoTaskMemFree(w);
+		return -1;
+	}
+	swprintf(path, len, L"%ls.props", w);
+	CoTaskMemFree(w);
+	AcquireSRWLockExclusive(&lock);
+	dob_free(props_path);
+	props_path = path;
+	f = _wfopen(path, L"rb");
+	while (f && fgets(line, sizeof(line), f)) {
+		struct ejob_props p;
+		struct ejob *e;
+		GUID id;
+
+		no++;
+		if (!parse_line(line, &id, &p)) {
+			log_warn("jobs: %ls:%u: not a job's properties; skipped", path, no);
+			continue;
+		}
+		if (!(e = find(&id, true)))
+			break;
+		e->p = p;
+		if (!IsEqualGUID(&p.notification_clsid, &GUID_NULL)) {
+			GUID *more = dob_realloc(*with_clsid, (*n + 1) * sizeof(**with_clsid));
+
+			if (!more)
+				break;
+			*with_clsid = more;
+			(*with_clsid)[(*n)++] = id;
+		}
+	}
+	ReleaseSRWLockExclusive(&lock);
+	if (f) {
+		fclose(f);
+		log_info("jobs: the properties of %u job(s) loaded from %ls", no, path);
+	}
+	return 0;
 }
 
 void ejob_set_ranges(const GUID *id, size_t file, const BG_FILE_RANGE *r, DWORD n)

@@ -9,12 +9,14 @@
  *
  * --register writes the class (LocalServer32: this program with the
  * scenario and log on its command line) and the proxy/stub of
- * IDeliveryOptimizationJob (doemuprx.dll, next to the program) under
- * HKCU\Software\Classes, or HKLM\Software\Classes with --machine. The class
- * is CLSID_DoEmulator; --as-do registers CLSID_DeliveryOptimization instead,
- * which the program refuses outside Wine: it never takes the place of the
- * real DO. The interface's proxy/stub is registered only when none is
- * (Windows has DO's own), and removed only when it is ours.
+ * IDeliveryOptimizationJob, IBackgroundCopyJob5 and IBackgroundCopyFile5
+ * (doemuprx.dll, next to the program) under HKCU\Software\Classes, or
+ * HKLM\Software\Classes with --machine. The class is CLSID_DoEmulator;
+ * --as-do registers CLSID_DeliveryOptimization instead, which the program
+ * refuses outside Wine: it never takes the place of the real DO. Each
+ * interface's proxy/stub is registered only when none is (Windows has DO's
+ * and BITS's own; Wine's qmgrprxy has no Job5 or File5), and removed only
+ * when it is ours.
  *
  * As a server it registers its class object (REGCLS_MULTIPLEUSE) and runs
  * until --stop, or until the scenario makes it exit.
@@ -32,8 +34,6 @@
 #include "dob/err.h"
 #include "log.h"
 #include "platform.h"
-
-#define PS_NUM_METHODS L"4"
 
 /* The named events --stop and --stats signal (per class). */
 static const WCHAR *event_name(const CLSID *clsid, const WCHAR *what)
@@ -73,7 +73,20 @@ static bool get_value(HKEY root, const WCHAR *path, WCHAR *out, DWORD chars)
 	return RegGetValueW(root, path, NULL, RRF_RT_REG_SZ, NULL, out, &bytes) == ERROR_SUCCESS;
 }
 
-static void keys(const CLSID *clsid, WCHAR *cls, WCHAR *ps, WCHAR *iface)
+/* The interfaces doemuprx.dll carries (doemu/doemu.idl), each registered
+ * only where the system has no proxy/stub for it. */
+static const struct {
+	const IID *iid;
+	const WCHAR *name;
+	const WCHAR *methods; /* NumMethods: IUnknown's three included */
+} ifaces[] = {
+	{ &IID_IDeliveryOptimizationJob, L"IDeliveryOptimizationJob", L"4" },
+	{ &IID_IBackgroundCopyJob5, L"IBackgroundCopyJob5", L"55" },
+	{ &IID_IBackgroundCopyFile5, L"IBackgroundCopyFile5", L"15" },
+};
+#define N_IFACES (sizeof(ifaces) / sizeof(ifaces[0]))
+
+static void keys(const CLSID *clsid, WCHAR *cls, WCHAR *ps)
 {
 	WCHAR g[40];
 
@@ -81,8 +94,14 @@ static void keys(const CLSID *clsid, WCHAR *cls, WCHAR *ps, WCHAR *iface)
 	swprintf(cls, 160, L"Software\\Classes\\CLSID\\%ls", g);
 	StringFromGUID2(&CLSID_DoEmulatorPS, g, 40);
 	swprintf(ps, 160, L"Software\\Classes\\CLSID\\%ls", g);
-	StringFromGUID2(&IID_IDeliveryOptimizationJob, g, 40);
-	swprintf(iface, 160, L"Software\\Classes\\Interface\\%ls", g);
+}
+
+static void iface_key(const IID *iid, WCHAR *out)
+{
+	WCHAR g[40];
+
+	StringFromGUID2(iid, g, 40);
+	swprintf(out, 160, L"Software\\Classes\\Interface\\%ls", g);
 }
 
 static int do_register(const CLSID *clsid, HKEY root, const WCHAR *scenario, const WCHAR *logf)
@@ -90,6 +109,7 @@ static int do_register(const CLSID *clsid, HKEY root, const WCHAR *scenario, con
 	WCHAR exe[MAX_PATH], dll[MAX_PATH], cmd[3 * MAX_PATH + 64], cls[160], ps[160], iface[160];
 	WCHAR path[200], have[64], psg[40];
 	WCHAR *slash;
+	bool ours = false;
 	LONG rc;
 
 	if (!GetModuleFileNameW(NULL, exe, MAX_PATH))
@@ -101,7 +121,7 @@ static int do_register(const CLSID *clsid, HKEY root, const WCHAR *scenario, con
 		fwprintf(stderr, L"doemu: %ls is missing (it is built beside doemu.exe)\n", dll);
 		return 2;
 	}
-	keys(clsid, cls, ps, iface);
+	keys(clsid, cls, ps);
 	StringFromGUID2(clsid, psg, 40);
 	swprintf(cmd, sizeof(cmd) / sizeof(cmd[0]), L"\"%ls\" --clsid %ls%ls%ls%ls%ls%ls", exe,
 		 psg, scenario ? L" --scenario \"" : L"", scenario ? scenario : L"",
@@ -112,25 +132,29 @@ static int do_register(const CLSID *clsid, HKEY root, const WCHAR *scenario, con
 	swprintf(path, 200, L"%ls\\LocalServer32", cls);
 	if (rc == ERROR_SUCCESS)
 		rc = set_value(root, path, NULL, cmd);
-	/* The proxy/stub, unless the system has one (DO's own on Windows). */
-	swprintf(path, 200, L"%ls\\ProxyStubClsid32", iface);
+	/* Each interface's proxy/stub, unless the system has one (DO's and
+	 * BITS's own on Windows). */
 	StringFromGUID2(&CLSID_DoEmulatorPS, psg, 40);
-	if (rc == ERROR_SUCCESS &&
-	    (!get_value(HKEY_CLASSES_ROOT, path + wcslen(L"Software\\Classes\\"), have, 64) ||
-	     !_wcsicmp(have, psg))) {
-		rc = set_value(root, iface, NULL, L"IDeliveryOptimizationJob");
-		if (rc == ERROR_SUCCESS)
-			rc = set_value(root, path, NULL, psg);
+	for (size_t i = 0; i < N_IFACES && rc == ERROR_SUCCESS; i++) {
+		iface_key(ifaces[i].iid, iface);
+		swprintf(path, 200, L"%ls\\ProxyStubClsid32", iface);
+		if (get_value(HKEY_CLASSES_ROOT, path + wcslen(L"Software\\Classes\\"), have, 64) &&
+		    _wcsicmp(have, psg)) {
+			fwprintf(stderr, L"doemu: %ls has a proxy/stub already (%ls); kept\n",
+				 ifaces[i].name, have);
+			continue;
+		}
+		rc = set_value(root, iface, NULL, ifaces[i].name);
+		rc = rc ? rc : set_value(root, path, NULL, psg);
 		swprintf(path, 200, L"%ls\\NumMethods", iface);
-		if (rc == ERROR_SUCCESS)
-			rc = set_value(root, path, NULL, PS_NUM_METHODS);
-		rc = rc ? rc : set_value(root, ps, NULL, L"dobroker doemu proxy/stub");
+		rc = rc ? rc : set_value(root, path, NULL, ifaces[i].methods);
+		ours = true;
+	}
+	if (rc == ERROR_SUCCESS && ours) {
+		rc = set_value(root, ps, NULL, L"dobroker doemu proxy/stub");
 		swprintf(path, 200, L"%ls\\InprocServer32", ps);
 		rc = rc ? rc : set_value(root, path, NULL, dll);
 		rc = rc ? rc : set_value(root, path, L"ThreadingModel", L"Both");
-	} else if (rc == ERROR_SUCCESS) {
-		fwprintf(stderr, L"doemu: IDeliveryOptimizationJob has a proxy/stub already (%ls); "
-				 L"kept\n", have);
 	}
 	if (rc != ERROR_SUCCESS) {
 		fwprintf(stderr, L"doemu: registration failed: error %ld\n", rc);
@@ -144,12 +168,15 @@ static int do_unregister(const CLSID *clsid, HKEY root)
 {
 	WCHAR cls[160], ps[160], iface[160], path[200], have[64], psg[40];
 
-	keys(clsid, cls, ps, iface);
+	keys(clsid, cls, ps);
 	RegDeleteTreeW(root, cls);
-	swprintf(path, 200, L"%ls\\ProxyStubClsid32", iface);
 	StringFromGUID2(&CLSID_DoEmulatorPS, psg, 40);
-	if (get_value(root, path, have, 64) && !_wcsicmp(have, psg))
-		RegDeleteTreeW(root, iface);
+	for (size_t i = 0; i < N_IFACES; i++) {
+		iface_key(ifaces[i].iid, iface);
+		swprintf(path, 200, L"%ls\\ProxyStubClsid32", iface);
+		if (get_value(root, path, have, 64) && !_wcsicmp(have, psg))
+			RegDeleteTreeW(root, iface);
+	}
 	RegDeleteTreeW(root, ps);
 	fwprintf(stdout, L"doemu: unregistered\n");
 	return 0;
@@ -211,6 +238,8 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 {
 	struct scenario *scn = NULL;
 	char err[512], *path = NULL;
+	GUID *watched = NULL;
+	size_t n_watched = 0;
 	DWORD cookie = 0;
 	HANDLE stop, stats;
 	HRESULT hr;
@@ -241,10 +270,19 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 		log_error("COM initialisation failed: 0x%08lX", (unsigned long)hr);
 		return 2;
 	}
-	if (model_start(scn) < 0 || notify_start() < 0) {
-		log_error("cannot start the model or the notifiers");
+	if (ejob_persist(scn->persist, &watched, &n_watched) < 0) {
+		log_error("out of memory");
 		return 2;
 	}
+	rc = model_start(scn, watched, n_watched);
+	dob_free(watched);
+	if (rc < 0) {
+		log_error("cannot start the model");
+		return 2;
+	}
+	/* The class object before the notifiers: a callback made at start
+	 * (a scenario event at 0 s activating a job's notification class)
+	 * may start a client that connects back to this service at once. */
 	hr = CoRegisterClassObject(clsid, (IUnknown *)&factory, CLSCTX_LOCAL_SERVER,
 				   REGCLS_MULTIPLEUSE, &cookie);
 	if (FAILED(hr)) {
@@ -252,6 +290,10 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 		return 2;
 	}
 	class_cookie = cookie;
+	if (notify_start() < 0) {
+		log_error("cannot start the notifiers");
+		return 2;
+	}
 	log_info("serving (pid %lu)", (unsigned long)GetCurrentProcessId());
 	for (;;) {
 		HANDLE ev[2] = { stop, stats };
@@ -264,11 +306,12 @@ static int serve(const CLSID *clsid, const WCHAR *scenario)
 
 		notify_get_stats(&st);
 		notify_hold_figures(&n, &p50, &p99, &max, true);
-		log_info("callbacks so far: %llu made (%llu JobError), %llu not S_OK, at most %llu "
-			 "in flight; JobError held the service's thread p50 %lu us, p99 %lu us, "
-			 "max %lu us over the last %llu",
+		log_info("callbacks so far: %llu made (%llu JobError), %llu not S_OK, %llu classes "
+			 "activated, at most %llu in flight; JobError held the service's thread "
+			 "p50 %lu us, p99 %lu us, max %lu us over the last %llu",
 			 (unsigned long long)st.calls, (unsigned long long)st.job_errors,
-			 (unsigned long long)st.failed, (unsigned long long)st.max_in_flight,
+			 (unsigned long long)st.failed, (unsigned long long)st.activated,
+			 (unsigned long long)st.max_in_flight,
 			 (unsigned long)p50, (unsigned long)p99, (unsigned long)max,
 			 (unsigned long long)n);
 	}

@@ -307,7 +307,7 @@ int model_files(const struct dob_guid *job, struct sim_file_info **files, size_t
 	return rc;
 }
 
-int model_start(struct scenario *scn)
+int model_start(struct scenario *scn, const GUID *attach, size_t n)
 {
 	struct backend_sink sink = { 0 };
 	int rc;
@@ -329,6 +329,15 @@ int model_start(struct scenario *scn)
 	rc = M.sim->ops->start(M.sim, NULL, &sink);
 	if (rc < 0)
 		return rc;
+	/* Before the model thread runs any timer: the answers come from
+	 * timers, with nobody waiting for them (on_done frees them). */
+	for (size_t i = 0; i < n; i++) {
+		struct dob_guid id;
+
+		emu_guid_to_dob(&attach[i], &id);
+		if (M.sim->ops->attach(M.sim, ++M.next_req, &id) < 0)
+			log_warn("model: a job with a notification class could not be watched");
+	}
 	M.thread = CreateThread(NULL, 0, model_thread, NULL, 0, NULL);
 	return M.thread ? 0 : -DOB_ENOMEM;
 }

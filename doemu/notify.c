@@ -8,9 +8,12 @@
  *
  * The callback is the job's last SetNotifyInterface; when the call fails
  * with a disconnected client (RPC_E_DISCONNECTED, RPC_S_SERVER_UNAVAILABLE,
- * ...) the emulator forgets it, as the service does. When a job has no live
- * callback and its BITS_JOB_PROPERTY_NOTIFICATION_CLSID is set, that class
- * is activated (CoCreateInstance, CLSCTX_LOCAL_SERVER) and called instead.
+ * ...) the emulator forgets it, as the service does. When a job enters
+ * ERROR with no live callback (none registered, or the registered one just
+ * answered with a disconnected client) and its
+ * BITS_JOB_PROPERTY_NOTIFICATION_CLSID is set, that class is activated
+ * (CoCreateInstance, CLSCTX_LOCAL_SERVER) and its JobError called instead;
+ * the object is released after the call, not kept as the job's callback.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -93,48 +96,19 @@ static const char *kind_name(enum backend_event_kind k)
 	}
 }
 
-static void deliver(struct backend_event *ev)
+/* One callback on cb; JobError's hold time is recorded. */
+static HRESULT call(IBackgroundCopyCallback *cb, enum backend_event_kind kind,
+		    IBackgroundCopyJob *job, IBackgroundCopyError *err)
 {
-	IBackgroundCopyCallback *cb;
-	IBackgroundCopyJob *job = NULL;
-	IBackgroundCopyError *err = NULL;
-	bool activated = false;
-	ULONG flags;
-	GUID id, clsid;
+	LARGE_INTEGER t0, t1, f;
 	HRESULT hr;
 
-	emu_dob_to_guid(&ev->job.info.job_id, &id);
-	cb = ejob_callback(&id, &flags, &clsid);
-	if ((flags & BG_NOTIFY_DISABLE) || !(flags & flag_of(ev->kind))) {
-		if (cb)
-			IBackgroundCopyCallback_Release(cb);
-		return;
-	}
-	if (!cb && ev->kind == BACKEND_EV_ERROR && !IsEqualGUID(&clsid, &GUID_NULL)) {
-		hr = CoCreateInstance(&clsid, NULL, CLSCTX_LOCAL_SERVER, &IID_IBackgroundCopyCallback,
-				      (void **)&cb);
-		if (FAILED(hr)) {
-			log_warn("notify: activating the job's notification class failed: 0x%08lX",
-				 (unsigned long)hr);
-			cb = NULL;
-		} else {
-			activated = true;
-		}
-	}
-	if (!cb)
-		return;
-	hr = job_create(&id, &job);
-	if (SUCCEEDED(hr) && ev->kind == BACKEND_EV_ERROR)
-		hr = error_create(&ev->job, &err);
-	if (FAILED(hr))
-		goto done;
 	AcquireSRWLockExclusive(&N.lock);
 	if (++N.in_flight > N.stats.max_in_flight)
 		N.stats.max_in_flight = N.in_flight;
 	ReleaseSRWLockExclusive(&N.lock);
-	LARGE_INTEGER t0, t1, f;
 	QueryPerformanceCounter(&t0);
-	switch (ev->kind) {
+	switch (kind) {
 	case BACKEND_EV_ERROR:
 		hr = IBackgroundCopyCallback_JobError(cb, job, err);
 		QueryPerformanceCounter(&t1);
@@ -154,30 +128,93 @@ static void deliver(struct backend_event *ev)
 	AcquireSRWLockExclusive(&N.lock);
 	N.in_flight--;
 	N.stats.calls++;
-	if (ev->kind == BACKEND_EV_ERROR)
+	if (kind == BACKEND_EV_ERROR)
 		N.stats.job_errors++;
 	if (hr != S_OK)
 		N.stats.failed++;
-	if (activated)
-		N.stats.activated++;
 	ReleaseSRWLockExclusive(&N.lock);
-	if (disconnected(hr)) {
-		log_info("notify: %s: the client's callback is gone (0x%08lX); forgotten",
-			 kind_name(ev->kind), (unsigned long)hr);
-		ejob_drop_callback(&id, cb);
-		AcquireSRWLockExclusive(&N.lock);
-		N.stats.dropped++;
-		ReleaseSRWLockExclusive(&N.lock);
-	} else if (hr != S_OK) {
-		log_info("notify: %s answered 0x%08lX; the scenario's repeat calls again",
-			 kind_name(ev->kind), (unsigned long)hr);
+	return hr;
+}
+
+/* The job's notification class, created for one JobError: the service
+ * starts the registered server when no live callback takes the call. */
+static void activate(const GUID *clsid, const char *gs, IBackgroundCopyJob *job,
+		     IBackgroundCopyError *err)
+{
+	IBackgroundCopyCallback *cb = NULL;
+	WCHAR w[40];
+	HRESULT hr;
+
+	StringFromGUID2(clsid, w, 40);
+	hr = CoCreateInstance(clsid, NULL, CLSCTX_LOCAL_SERVER, &IID_IBackgroundCopyCallback,
+			      (void **)&cb);
+	if (FAILED(hr)) {
+		log_warn("notify: job %s: activating its notification class %ls failed: 0x%08lX", gs,
+			 w, (unsigned long)hr);
+		return;
 	}
+	AcquireSRWLockExclusive(&N.lock);
+	N.stats.activated++;
+	ReleaseSRWLockExclusive(&N.lock);
+	hr = call(cb, BACKEND_EV_ERROR, job, err);
+	log_info("notify: job %s: no live callback; activated its notification class %ls: "
+		 "JobError answered 0x%08lX",
+		 gs, w, (unsigned long)hr);
+	IBackgroundCopyCallback_Release(cb);
+}
+
+static void deliver(struct backend_event *ev)
+{
+	IBackgroundCopyCallback *cb;
+	IBackgroundCopyJob *job = NULL;
+	IBackgroundCopyError *err = NULL;
+	char gs[DOB_GUID_STR_LEN];
+	bool by_class;
+	ULONG flags;
+	GUID id, clsid;
+	HRESULT hr;
+
+	emu_dob_to_guid(&ev->job.info.job_id, &id);
+	dob_guid_format(&ev->job.info.job_id, gs);
+	cb = ejob_callback(&id, &flags, &clsid);
+	if ((flags & BG_NOTIFY_DISABLE) || !(flags & flag_of(ev->kind))) {
+		if (cb)
+			IBackgroundCopyCallback_Release(cb);
+		return;
+	}
+	by_class = ev->kind == BACKEND_EV_ERROR && !IsEqualGUID(&clsid, &GUID_NULL);
+	if (!cb && !by_class)
+		return;
+	hr = job_create(&id, &job);
+	if (SUCCEEDED(hr) && ev->kind == BACKEND_EV_ERROR)
+		hr = error_create(&ev->job, &err);
+	if (FAILED(hr))
+		goto done;
+	if (cb) {
+		hr = call(cb, ev->kind, job, err);
+		if (disconnected(hr)) {
+			log_info("notify: %s: the client's callback is gone (0x%08lX); forgotten",
+				 kind_name(ev->kind), (unsigned long)hr);
+			ejob_drop_callback(&id, cb);
+			AcquireSRWLockExclusive(&N.lock);
+			N.stats.dropped++;
+			ReleaseSRWLockExclusive(&N.lock);
+		} else {
+			if (hr != S_OK)
+				log_info("notify: %s answered 0x%08lX; the scenario's repeat calls again",
+					 kind_name(ev->kind), (unsigned long)hr);
+			by_class = false; /* a live callback wins over the class */
+		}
+	}
+	if (by_class)
+		activate(&clsid, gs, job, err);
 done:
 	if (err)
 		IBackgroundCopyError_Release(err);
 	if (job)
 		IBackgroundCopyJob_Release(job);
-	IBackgroundCopyCallback_Release(cb);
+	if (cb)
+		IBackgroundCopyCallback_Release(cb);
 }
 
 static DWORD WINAPI notifier(void *arg)

@@ -2,7 +2,7 @@
  * doemu/objects.c - the COM objects of the emulated service, in plain C
  * after Wine's dlls/qmgr: IBackgroundCopyManager, IBackgroundCopyJob (and
  * Job5, on one vtable), IDeliveryOptimizationJob, IBackgroundCopyError,
- * IBackgroundCopyFile/File2 and IEnumBackgroundCopyFiles.
+ * IBackgroundCopyFile/File2/File5 (one vtable) and IEnumBackgroundCopyFiles.
  *
  * A job object holds only the job's id: every method asks the model
  * (model.c), so two objects for one job never disagree, and a job the
@@ -13,6 +13,7 @@
  * TRANSIENT_ERROR, the error context REMOTE_FILE only for HTTP 403 (the
  * model's rule).
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "doemu.h"
@@ -96,40 +97,44 @@ static bool is_final(enum dob_job_state st)
 	return st == DOB_STATE_ACKNOWLEDGED || st == DOB_STATE_CANCELLED;
 }
 
-/* ------------------------------------------------------------ IBackgroundCopyFile2 */
+/* ------------------------------------------------------------ IBackgroundCopyFile5 */
 
 struct file {
-	IBackgroundCopyFile2 IBackgroundCopyFile2_iface;
+	IBackgroundCopyFile5 IBackgroundCopyFile5_iface;
 	LONG refs;
 	GUID job;
 	size_t index;        /* the job's file index, or SIZE_MAX: a snapshot only */
 	char *url, *local;   /* owned */
 	BG_FILE_PROGRESS progress;
+	uint32_t error_hr;   /* a snapshot's: the error it was made for, or 0 */
 };
 
-static struct file *impl_from_file(IBackgroundCopyFile2 *iface)
+static struct file *impl_from_file(IBackgroundCopyFile5 *iface)
 {
-	return CONTAINING_RECORD(iface, struct file, IBackgroundCopyFile2_iface);
+	return CONTAINING_RECORD(iface, struct file, IBackgroundCopyFile5_iface);
 }
 
-static HRESULT STDMETHODCALLTYPE file_qi(IBackgroundCopyFile2 *iface, REFIID riid, void **out)
+/* DO lists File, File2 and File5; File3 and File4 are not documented for
+ * it (their methods are on the vtable because File5 derives from them). */
+static HRESULT STDMETHODCALLTYPE file_qi(IBackgroundCopyFile5 *iface, REFIID riid, void **out)
 {
 	*out = NULL;
 	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_IBackgroundCopyFile) ||
-	    IsEqualGUID(riid, &IID_IBackgroundCopyFile2)) {
+	    IsEqualGUID(riid, &IID_IBackgroundCopyFile2) ||
+	    IsEqualGUID(riid, &IID_IBackgroundCopyFile5)) {
 		*out = iface;
-		IBackgroundCopyFile2_AddRef(iface);
+		IBackgroundCopyFile5_AddRef(iface);
 		return S_OK;
 	}
 	return E_NOINTERFACE;
 }
 
-static ULONG STDMETHODCALLTYPE file_addref(IBackgroundCopyFile2 *iface)
+static ULONG STDMETHODCALLTYPE file_addref(IBackgroundCopyFile5 *iface)
 {
 	return InterlockedIncrement(&impl_from_file(iface)->refs);
 }
 
-static ULONG STDMETHODCALLTYPE file_release(IBackgroundCopyFile2 *iface)
+static ULONG STDMETHODCALLTYPE file_release(IBackgroundCopyFile5 *iface)
 {
 	struct file *f = impl_from_file(iface);
 	LONG r = InterlockedDecrement(&f->refs);
@@ -143,29 +148,27 @@ static ULONG STDMETHODCALLTYPE file_release(IBackgroundCopyFile2 *iface)
 	return r;
 }
 
-static HRESULT STDMETHODCALLTYPE file_remote(IBackgroundCopyFile2 *iface, LPWSTR *out)
+static HRESULT STDMETHODCALLTYPE file_remote(IBackgroundCopyFile5 *iface, LPWSTR *out)
 {
 	if (!out)
 		return E_INVALIDARG;
 	return dup_out(impl_from_file(iface)->url, out);
 }
 
-static HRESULT STDMETHODCALLTYPE file_local(IBackgroundCopyFile2 *iface, LPWSTR *out)
+static HRESULT STDMETHODCALLTYPE file_local(IBackgroundCopyFile5 *iface, LPWSTR *out)
 {
 	if (!out)
 		return E_INVALIDARG;
 	return dup_out(impl_from_file(iface)->local, out);
 }
 
-static HRESULT STDMETHODCALLTYPE file_progress(IBackgroundCopyFile2 *iface, BG_FILE_PROGRESS *out)
+/* The file's progress now (a snapshot's as it was made). */
+static HRESULT progress_now(struct file *f, BG_FILE_PROGRESS *out)
 {
-	struct file *f = impl_from_file(iface);
 	struct sim_file_info *fi;
 	struct dob_guid id;
 	size_t n;
 
-	if (!out)
-		return E_INVALIDARG;
 	*out = f->progress;
 	if (f->index == SIZE_MAX)
 		return S_OK;
@@ -181,7 +184,14 @@ static HRESULT STDMETHODCALLTYPE file_progress(IBackgroundCopyFile2 *iface, BG_F
 	return S_OK;
 }
 
-static HRESULT STDMETHODCALLTYPE file_ranges(IBackgroundCopyFile2 *iface, DWORD *count,
+static HRESULT STDMETHODCALLTYPE file_progress(IBackgroundCopyFile5 *iface, BG_FILE_PROGRESS *out)
+{
+	if (!out)
+		return E_INVALIDARG;
+	return progress_now(impl_from_file(iface), out);
+}
+
+static HRESULT STDMETHODCALLTYPE file_ranges(IBackgroundCopyFile5 *iface, DWORD *count,
 					     BG_FILE_RANGE **ranges)
 {
 	struct file *f = impl_from_file(iface);
@@ -198,25 +208,136 @@ static HRESULT STDMETHODCALLTYPE file_ranges(IBackgroundCopyFile2 *iface, DWORD 
 
 /* Not implemented by the emulator (docs/do-emulator.md): DO restarts or
  * continues the file from another server, which the model does not have. */
-static HRESULT STDMETHODCALLTYPE file_set_remote(IBackgroundCopyFile2 *iface, LPCWSTR url)
+static HRESULT STDMETHODCALLTYPE file_set_remote(IBackgroundCopyFile5 *iface, LPCWSTR url)
 {
 	return E_NOTIMPL;
 }
 
-static const IBackgroundCopyFile2Vtbl file_vtbl = {
+/* IBackgroundCopyFile3 and 4: not documented for DO. */
+static HRESULT STDMETHODCALLTYPE f3_temp_name(IBackgroundCopyFile5 *i, LPWSTR *n) { return E_NOTIMPL; }
+static HRESULT STDMETHODCALLTYPE f3_set_valid(IBackgroundCopyFile5 *i, WINBOOL s) { return E_NOTIMPL; }
+static HRESULT STDMETHODCALLTYPE f3_get_valid(IBackgroundCopyFile5 *i, WINBOOL *s) { return E_NOTIMPL; }
+static HRESULT STDMETHODCALLTYPE f3_from_peer(IBackgroundCopyFile5 *i, WINBOOL *v) { return E_NOTIMPL; }
+static HRESULT STDMETHODCALLTYPE f4_peer_stats(IBackgroundCopyFile5 *i, UINT64 *o, UINT64 *p) { return E_NOTIMPL; }
+
+static const char *reason_phrase(unsigned status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 206: return "Partial Content";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 407: return "Proxy Authentication Required";
+	case 416: return "Range Not Satisfiable";
+	case 500: return "Internal Server Error";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	default: return "Status";
+	}
+}
+
+/* The HTTP status of an error code (BG_E_HTTP_ERROR_xxx = 0x80190000 |
+ * status), or 0 when the error is not an HTTP answer. */
+static unsigned http_status_of(uint32_t hr)
+{
+	return (hr & 0xFFFF0000u) == 0x80190000u && (hr & 0xFFFFu) >= 100 && (hr & 0xFFFFu) < 600
+		       ? hr & 0xFFFFu
+		       : 0;
+}
+
+/* The headers of the file's last HTTP response, as the emulator makes them
+ * up (it transfers nothing): the error's status when the job failed on
+ * this file with an HTTP error, 200 (206 with ranges) once bytes came,
+ * else none yet (""). dob_malloc'd. */
+static char *response_headers(struct file *f)
+{
+	char buf[256];
+	unsigned status = http_status_of(f->error_hr);
+	BG_FILE_PROGRESS p;
+	uint64_t length = 0;
+
+	if (f->index != SIZE_MAX) {
+		struct model_answer a;
+		struct dob_guid id;
+
+		emu_guid_to_dob(&f->job, &id);
+		model_query(&id, &a);
+		if (SUCCEEDED(model_hr(&a)) && a.has_job &&
+		    (a.job.info.state == DOB_STATE_ERROR ||
+		     a.job.info.state == DOB_STATE_TRANSIENT_ERROR) &&
+		    (!a.job.error.has_file || !a.job.error.file.remote_url ||
+		     !strcmp(a.job.error.file.remote_url, f->url)))
+			status = http_status_of(a.job.error.hresult);
+		model_answer_clear(&a);
+	}
+	if (!status && SUCCEEDED(progress_now(f, &p)) && (p.BytesTransferred > 0 || p.Completed)) {
+		DWORD n = 0;
+		BG_FILE_RANGE *r = NULL;
+
+		status = 200;
+		length = p.BytesTotal;
+		if (f->index != SIZE_MAX && ejob_ranges(&f->job, f->index, &n, &r) == S_OK && n)
+			status = 206;
+		CoTaskMemFree(r);
+	}
+	if (!status)
+		return dob_strdup("");
+	snprintf(buf, sizeof(buf), "HTTP/1.1 %u %s\r\nContent-Length: %llu\r\nServer: doemu\r\n\r\n",
+		 status, reason_phrase(status), (unsigned long long)length);
+	return dob_strdup(buf);
+}
+
+/* File5: DO supports BITS_FILE_PROPERTY_ID_HTTP_RESPONSE_HEADERS, which the
+ * service writes and a client only reads. The value is the SDK's
+ * BITS_FILE_PROPERTY_VALUE, whose one member is this string (doemu.idl). */
+static HRESULT STDMETHODCALLTYPE file_set_property(IBackgroundCopyFile5 *iface,
+						   BITS_FILE_PROPERTY_ID id, WCHAR *v)
+{
+	if (id == BITS_FILE_PROPERTY_ID_HTTP_RESPONSE_HEADERS)
+		return DO_E_READ_ONLY_PROPERTY;
+	return DO_E_UNKNOWN_PROPERTY_ID;
+}
+
+static HRESULT STDMETHODCALLTYPE file_get_property(IBackgroundCopyFile5 *iface,
+						   BITS_FILE_PROPERTY_ID id,
+						   DOEMU_FILE_PROPERTY_OUT *v)
+{
+	char *h;
+	HRESULT hr;
+
+	if (!v)
+		return E_INVALIDARG;
+	v->String = NULL;
+	if (id != BITS_FILE_PROPERTY_ID_HTTP_RESPONSE_HEADERS)
+		return DO_E_UNKNOWN_PROPERTY_ID;
+	if (!(h = response_headers(impl_from_file(iface))))
+		return E_OUTOFMEMORY;
+	hr = dup_out(h, &v->String);
+	log_debug("file: GetProperty(HTTP_RESPONSE_HEADERS): %lu characters", (unsigned long)strlen(h));
+	dob_free(h);
+	return hr;
+}
+
+static const IBackgroundCopyFile5Vtbl file_vtbl = {
 	file_qi, file_addref, file_release, file_remote, file_local, file_progress,
 	file_ranges, file_set_remote,
+	f3_temp_name, f3_set_valid, f3_get_valid, f3_from_peer, f4_peer_stats,
+	file_set_property, file_get_property,
 };
 
 static HRESULT file_create(const GUID *job, size_t index, const char *url, const char *local,
-			   uint64_t size, uint64_t done, bool completed, IBackgroundCopyFile **out)
+			   uint64_t size, uint64_t done, bool completed, uint32_t error_hr,
+			   IBackgroundCopyFile **out)
 {
 	struct file *f = dob_calloc(1, sizeof(*f));
 
 	*out = NULL;
 	if (!f)
 		return E_OUTOFMEMORY;
-	f->IBackgroundCopyFile2_iface.lpVtbl = &file_vtbl;
+	f->IBackgroundCopyFile5_iface.lpVtbl = &file_vtbl;
 	f->refs = 1;
 	f->job = *job;
 	f->index = index;
@@ -225,12 +346,13 @@ static HRESULT file_create(const GUID *job, size_t index, const char *url, const
 	f->progress.BytesTotal = size;
 	f->progress.BytesTransferred = done;
 	f->progress.Completed = completed;
+	f->error_hr = error_hr;
 	server_lock();
 	if (!f->url || !f->local) {
-		file_release(&f->IBackgroundCopyFile2_iface);
+		file_release(&f->IBackgroundCopyFile5_iface);
 		return E_OUTOFMEMORY;
 	}
-	*out = (IBackgroundCopyFile *)&f->IBackgroundCopyFile2_iface;
+	*out = (IBackgroundCopyFile *)&f->IBackgroundCopyFile5_iface;
 	return S_OK;
 }
 
@@ -404,7 +526,7 @@ static HRESULT STDMETHODCALLTYPE error_file(IBackgroundCopyError *iface, IBackgr
 		return DO_E_FILE_NOT_AVAILABLE;
 	return file_create(&e->job, SIZE_MAX, e->e.file.remote_url, e->e.file.local_name,
 			   e->e.file.progress.bytes_total, e->e.file.progress.bytes_transferred,
-			   false, out);
+			   false, e->e.hresult, out);
 }
 
 static HRESULT STDMETHODCALLTYPE error_desc(IBackgroundCopyError *iface, DWORD lang, LPWSTR *out)
@@ -580,7 +702,7 @@ static HRESULT STDMETHODCALLTYPE job_enum_files(IBackgroundCopyJob5 *iface,
 	server_lock();
 	for (size_t i = 0; i < n && SUCCEEDED(hr); i++) {
 		hr = file_create(&j->id, i, fi[i].url, fi[i].local, fi[i].size, fi[i].done,
-				 fi[i].completed, &e->files[i]);
+				 fi[i].completed, 0, &e->files[i]);
 		e->n = (ULONG)i + (SUCCEEDED(hr) ? 1 : 0);
 	}
 	sim_file_info_free(fi, n);
@@ -830,9 +952,19 @@ static HRESULT STDMETHODCALLTYPE job_set_notify_interface(IBackgroundCopyJob5 *i
 	ejob_set_callback(&j->id, cb);
 	if (cb)
 		IBackgroundCopyCallback_Release(cb);
-	model_attach(&j->did, cb != NULL, &a);
-	hr = model_hr(&a);
-	model_answer_clear(&a);
+	{
+		GUID clsid;
+		IBackgroundCopyCallback *now = ejob_callback(&j->id, NULL, &clsid);
+
+		if (now)
+			IBackgroundCopyCallback_Release(now);
+		/* NULL with a notification class: the model keeps watching. */
+		if (cb || IsEqualGUID(&clsid, &GUID_NULL)) {
+			model_attach(&j->did, cb != NULL, &a);
+			hr = model_hr(&a);
+			model_answer_clear(&a);
+		}
+	}
 	{
 		char gs[DOB_GUID_STR_LEN];
 
@@ -940,29 +1072,55 @@ static HRESULT STDMETHODCALLTYPE j4_elevation(IBackgroundCopyJob5 *i, WINBOOL *e
 static HRESULT STDMETHODCALLTYPE j4_set_max_time(IBackgroundCopyJob5 *i, ULONG t) { return E_NOTIMPL; }
 static HRESULT STDMETHODCALLTYPE j4_get_max_time(IBackgroundCopyJob5 *i, ULONG *t) { return E_NOTIMPL; }
 
-/* Job5: DO supports COST_FLAGS (1) and NOTIFICATION_CLSID (2) only. */
+/* Job5: DO supports COST_FLAGS (1) and NOTIFICATION_CLSID (2) only; the
+ * other ids BITS defines are "not supported" (DO_E_UNKNOWN_PROPERTY_ID).
+ * A job with a notification class is watched by the model even without a
+ * callback, so its JobError activates the class (notify.c). */
 static HRESULT STDMETHODCALLTYPE job_set_property(IBackgroundCopyJob5 *iface, BITS_JOB_PROPERTY_ID id,
 						  BITS_JOB_PROPERTY_VALUE v)
 {
 	struct job *j = impl_from_job(iface);
 	struct ejob_props p;
+	char gs[DOB_GUID_STR_LEN];
+	bool had, has;
 	HRESULT hr = not_final(j);
 
 	if (FAILED(hr))
 		return hr;
+	dob_guid_format(&j->did, gs);
 	ejob_props(&j->id, &p);
 	switch ((int)id) {
-	case 1: /* BITS_JOB_PROPERTY_ID_COST_FLAGS */
+	case BITS_JOB_PROPERTY_ID_COST_FLAGS:
 		p.cost_flags = v.Dword;
-		break;
-	case 2: /* BITS_JOB_PROPERTY_NOTIFICATION_CLSID */
+		ejob_set_props(&j->id, &p);
+		log_info("job %s: SetProperty(COST_FLAGS, 0x%08lX)", gs, (unsigned long)v.Dword);
+		return S_OK;
+	case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
+		had = !IsEqualGUID(&p.notification_clsid, &GUID_NULL);
+		has = !IsEqualGUID(&v.ClsID, &GUID_NULL);
 		p.notification_clsid = v.ClsID;
-		break;
+		ejob_set_props(&j->id, &p);
+		{
+			WCHAR w[40];
+
+			StringFromGUID2(&v.ClsID, w, 40);
+			log_info("job %s: SetProperty(NOTIFICATION_CLSID, %ls)", gs, w);
+		}
+		if (had != has) {
+			IBackgroundCopyCallback *cb = ejob_callback(&j->id, NULL, NULL);
+			struct model_answer a;
+
+			if (cb) { /* the model is watching it for the callback already */
+				IBackgroundCopyCallback_Release(cb);
+			} else {
+				model_attach(&j->did, has, &a);
+				model_answer_clear(&a);
+			}
+		}
+		return S_OK;
 	default:
 		return DO_E_UNKNOWN_PROPERTY_ID;
 	}
-	ejob_set_props(&j->id, &p);
-	return S_OK;
 }
 
 static HRESULT STDMETHODCALLTYPE job_get_property(IBackgroundCopyJob5 *iface, BITS_JOB_PROPERTY_ID id,
@@ -976,10 +1134,10 @@ static HRESULT STDMETHODCALLTYPE job_get_property(IBackgroundCopyJob5 *iface, BI
 	ejob_props(&j->id, &p);
 	memset(v, 0, sizeof(*v));
 	switch ((int)id) {
-	case 1:
+	case BITS_JOB_PROPERTY_ID_COST_FLAGS:
 		v->Dword = p.cost_flags;
 		return S_OK;
-	case 2:
+	case BITS_JOB_PROPERTY_NOTIFICATION_CLSID:
 		v->ClsID = p.notification_clsid;
 		return S_OK;
 	default:

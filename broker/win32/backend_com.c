@@ -18,8 +18,11 @@
 #include <string.h>
 
 #include "win32/com.h"
+#include "win32/com_class.h"
 #include "win32/do_guids.h"
 #include "win32/win.h"
+
+#include <bits5_0.h>
 
 #include "log.h"
 #include "dob/alloc.h"
@@ -51,6 +54,17 @@ struct impl {
 	bool try_do, try_bits;        /* what the constructor was asked for */
 	CLSID do_clsid;               /* DO's class, or the one "do:{GUID}" named */
 	bool stopped;
+	/* --com-server (com_class.h): our class object, and the jobs whose
+	 * notification class we set, with the one an adopted job had. */
+	DWORD class_cookie;           /* 0: not registered */
+	volatile LONG no_job5;        /* the service has no IBackgroundCopyJob5 */
+	struct notify_class *nc;      /* owned array; under known_lock */
+	size_t n_nc, cap_nc;
+};
+
+struct notify_class {
+	GUID job;
+	CLSID previous;               /* GUID_NULL: the job had none */
 };
 
 static void impl_unref(struct impl *im)
@@ -66,6 +80,7 @@ static void impl_unref(struct impl *im)
 		IBackgroundCopyCallback2_Release(im->cb);
 	com_pool_unref(im->pool);
 	dob_free(im->known);
+	dob_free(im->nc);
 	dob_free(im);
 }
 
@@ -373,6 +388,165 @@ static HRESULT register_callback(struct impl *im, IBackgroundCopyJob *job, const
 	return hr;
 }
 
+/* ------------------------------------------------------------ notification class */
+
+/* Records that we set the job's notification class (previous: what it had).
+ * A job recorded already keeps its first previous class. */
+static void nc_record(struct impl *im, const GUID *id, const CLSID *previous)
+{
+	AcquireSRWLockExclusive(&im->known_lock);
+	size_t i = 0;
+	while (i < im->n_nc && !IsEqualGUID(&im->nc[i].job, id))
+		i++;
+	if (i == im->n_nc) {
+		if (im->n_nc == im->cap_nc) {
+			size_t cap = im->cap_nc ? 2 * im->cap_nc : 16;
+			struct notify_class *k = dob_realloc(im->nc, cap * sizeof(*k));
+			if (k) {
+				im->nc = k;
+				im->cap_nc = cap;
+			}
+		}
+		if (im->n_nc < im->cap_nc) {
+			im->nc[im->n_nc].job = *id;
+			im->nc[im->n_nc].previous = *previous;
+			im->n_nc++;
+		}
+	}
+	ReleaseSRWLockExclusive(&im->known_lock);
+}
+
+/* Takes the job's record: true when we had set its class (*previous). */
+static bool nc_take(struct impl *im, const GUID *id, CLSID *previous)
+{
+	bool found = false;
+
+	AcquireSRWLockExclusive(&im->known_lock);
+	for (size_t i = 0; i < im->n_nc; i++)
+		if (IsEqualGUID(&im->nc[i].job, id)) {
+			*previous = im->nc[i].previous;
+			im->nc[i] = im->nc[--im->n_nc];
+			found = true;
+			break;
+		}
+	ReleaseSRWLockExclusive(&im->known_lock);
+	return found;
+}
+
+/* The job's IBackgroundCopyJob5, or NULL (logged once when the service has
+ * none -- Wine's BITS, a DO without a Job5 proxy/stub -- and not asked
+ * again). */
+static IBackgroundCopyJob5 *job5_of(struct impl *im, IBackgroundCopyJob *job)
+{
+	IBackgroundCopyJob5 *j5 = NULL;
+	HRESULT hr;
+
+	if (im->no_job5)
+		return NULL;
+	hr = IBackgroundCopyJob_QueryInterface(job, &IID_IBackgroundCopyJob5, (void **)&j5);
+	if (SUCCEEDED(hr) && j5)
+		return j5;
+	if (hr != E_NOINTERFACE && hr != REGDB_E_IIDNOTREG) {
+		/* Not an answer about the service (it went away, ...): next time. */
+		check_gone(im, hr);
+		log_info("%s: IBackgroundCopyJob5 not reached (0x%08lX); no notification class set",
+			 im->service, (unsigned long)hr);
+		return NULL;
+	}
+	if (InterlockedExchange(&im->no_job5, 1) == 0)
+		log_warn("%s: the service has no IBackgroundCopyJob5 (QueryInterface: 0x%08lX): jobs "
+			 "get no notification class, and a job that fails while the broker is not "
+			 "running is found when it starts (journal and sweep)",
+			 im->service, (unsigned long)hr);
+	return NULL;
+}
+
+/*
+ * --com-server: our class becomes the job's BITS_JOB_PROPERTY_NOTIFICATION_CLSID,
+ * so the service starts the broker when the job fails while no broker runs.
+ * Called once the job exists and our callback is registered (submit and
+ * attach, also the re-attach at start). The class an adopted job had is
+ * recorded (in memory) to be put back by notify_class_restore. Failing to
+ * set it does not fail the request: the journal and the sweep still find
+ * the job's errors when the broker runs again.
+ */
+static void notify_class_set(struct impl *im, IBackgroundCopyJob *job, const GUID *id)
+{
+	BITS_JOB_PROPERTY_VALUE v;
+	IBackgroundCopyJob5 *j5;
+	CLSID previous = GUID_NULL;
+	char gs[DOB_GUID_STR_LEN];
+	struct dob_guid d;
+	HRESULT hr;
+
+	if (!win_com_server_mode() || !(j5 = job5_of(im, job)))
+		return;
+	com_guid_to_dob(id, &d);
+	dob_guid_format(&d, gs);
+	memset(&v, 0, sizeof(v));
+	hr = IBackgroundCopyJob5_GetProperty(j5, BITS_JOB_PROPERTY_NOTIFICATION_CLSID, &v);
+	if (SUCCEEDED(hr) && !IsEqualGUID(&v.ClsID, &CLSID_DobrokerNotify))
+		previous = v.ClsID;
+	memset(&v, 0, sizeof(v));
+	v.ClsID = CLSID_DobrokerNotify;
+	hr = IBackgroundCopyJob5_SetProperty(j5, BITS_JOB_PROPERTY_NOTIFICATION_CLSID, v);
+	IBackgroundCopyJob5_Release(j5);
+	if (FAILED(hr)) {
+		check_gone(im, hr);
+		log_warn("%s: job %s: setting the broker's notification class failed: 0x%08lX",
+			 im->service, gs, (unsigned long)hr);
+		return;
+	}
+	nc_record(im, id, &previous);
+	log_info("%s: job %s: the broker's class is its notification class%s", im->service, gs,
+		 IsEqualGUID(&previous, &GUID_NULL) ? "" : " (its own is put back when we let go)");
+}
+
+/* We stop managing the job: the notification class it had before ours
+ * (none for the jobs we made) is put back. */
+static void notify_class_restore(struct impl *im, IBackgroundCopyJob *job, const GUID *id)
+{
+	BITS_JOB_PROPERTY_VALUE v;
+	IBackgroundCopyJob5 *j5;
+	CLSID previous;
+	HRESULT hr;
+
+	if (!nc_take(im, id, &previous) || !(j5 = job5_of(im, job)))
+		return;
+	memset(&v, 0, sizeof(v));
+	v.ClsID = previous;
+	hr = IBackgroundCopyJob5_SetProperty(j5, BITS_JOB_PROPERTY_NOTIFICATION_CLSID, v);
+	IBackgroundCopyJob5_Release(j5);
+	if (FAILED(hr))
+		log_info("%s: the job's notification class could not be put back: 0x%08lX",
+			 im->service, (unsigned long)hr);
+}
+
+/* On a worker (MTA): the class object, once events reach the loop. */
+static void class_register_run(void *ctx)
+{
+	struct impl *im = ctx;
+	WCHAR g[40];
+	HRESULT hr = win_com_class_register(im->cb, &im->class_cookie);
+
+	StringFromGUID2(&CLSID_DobrokerNotify, g, 40);
+	if (FAILED(hr))
+		log_warn("com: registering the broker's class %ls failed: 0x%08lX; the service cannot "
+			 "start the broker",
+			 g, (unsigned long)hr);
+	else
+		log_info("com: serving the broker's class %ls%s", g,
+			 win_com_server_embedding() ? " (this broker was started by COM)" : "");
+}
+
+static void class_revoke_run(void *ctx)
+{
+	struct impl *im = ctx;
+
+	win_com_class_revoke(im->class_cookie);
+	im->class_cookie = 0;
+}
+
 /* ------------------------------------------------------------ requests */
 
 struct req {
@@ -521,8 +695,10 @@ static void make_job(struct req *q, struct backend_result *r, bool cloaked)
 
 		r->hresult = (uint32_t)hr;
 		read_into(r, job);
-		if (SUCCEEDED(IBackgroundCopyJob_GetId(job, &id)))
+		if (SUCCEEDED(IBackgroundCopyJob_GetId(job, &id))) {
 			known_set(im, &id, true);
+			notify_class_set(im, job, &id);
+		}
 	} else {
 		check_gone(im, hr);
 		step_failed(r, 0, hr, step);
@@ -581,6 +757,7 @@ static void run_attach(struct req *q, struct backend_result *r)
 		step_failed(r, 0, hr, step);
 	} else {
 		known_set(q->im, &q->job, true);
+		notify_class_set(q->im, job, &q->job);
 	}
 	read_into(r, job);
 	IBackgroundCopyJob_Release(job);
@@ -638,7 +815,9 @@ static void run_detach(struct req *q, struct backend_result *r)
 
 	if (!manager_job(q->im, &q->job, NULL, 0, &job, r))
 		return;
-	/* The callback the job had before we adopted it gets its place back. */
+	/* The callback the job had before we adopted it gets its place back,
+	 * and so does its notification class. */
+	notify_class_restore(q->im, job, &q->job);
 	IUnknown *prev = com_pool_take_previous(q->im->pool, &q->job);
 	HRESULT hr = IBackgroundCopyJob_SetNotifyInterface(job, prev);
 	if (prev && FAILED(hr) && !service_gone(hr)) {
@@ -782,6 +961,10 @@ static int b_start(struct backend *b, struct plat_loop *loop, const struct backe
 	struct impl *im = b->impl;
 
 	com_pool_set_target(im->pool, loop, sink);
+	/* Now a callback reaches the loop: the service may create our class. */
+	if (win_com_server_mode() &&
+	    com_pool_run_sync(im->pool, class_register_run, im, STOP_TIMEOUT_MS) < 0)
+		log_warn("com: the broker's class could not be registered in time");
 	return 0;
 }
 
@@ -797,6 +980,9 @@ static void b_stop(struct backend *b)
 	if (im->stopped)
 		return;
 	im->stopped = true;
+	if (im->class_cookie &&
+	    com_pool_run_sync(im->pool, class_revoke_run, im, STOP_TIMEOUT_MS) < 0)
+		log_warn("com: the broker's class could not be withdrawn before stopping");
 	AcquireSRWLockExclusive(&im->mgr_lock);
 	IBackgroundCopyManager *m = im->mgr;
 	im->mgr = NULL;

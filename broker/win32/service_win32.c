@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "win32/com_class.h"
 #include "win32/win.h"
 #include "win32/win_service.h"
 #include "win32/win_ops.h"
@@ -580,6 +581,71 @@ static void log_to_state_dir(int argc, char **argv)
 	dob_free(w);
 }
 
+/* dobrokerd register-com [--machine] [OPTIONS...] / unregister-com
+ * [--machine] (com_class.h). The options are the broker's, checked when COM
+ * starts it (its log says what was wrong); a command word among them is
+ * refused here. */
+static int com_verb(const char *cmd, int n, char **a)
+{
+	char err[512] = "", *args = NULL;
+	size_t len = 0;
+	int rc = 0, first = 2;
+	bool machine = n > 2 && strcmp(a[2], "--machine") == 0;
+
+	if (machine)
+		first = 3;
+	if (strcmp(cmd, "unregister-com") == 0) {
+		if (n > first)
+			snprintf(err, sizeof(err), "takes no arguments but --machine");
+		else if (win_com_unregister(machine, err, sizeof(err)) == 0)
+			return 0;
+		fprintf(stderr, "dobrokerd unregister-com: %s\n", err);
+		return 1;
+	}
+	wchar_t exe[MAX_PATH + 1];
+	DWORD m = GetModuleFileNameW(NULL, exe, MAX_PATH + 1);
+	if (m == 0 || m > MAX_PATH) {
+		fprintf(stderr, "dobrokerd register-com: cannot read the program's path\n");
+		return 1;
+	}
+	for (int i = first; rc == 0 && i < n; i++) {
+		static const char *const verbs[] = { "install", "uninstall", "register-com",
+						     "unregister-com", "--service", "--com-server",
+						     "-Embedding", "/Embedding" };
+		for (size_t v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
+			if (_stricmp(a[i], verbs[v]) == 0) {
+				snprintf(err, sizeof(err),
+					 "'%s' is a command, not a broker option: give the options "
+					 "the broker is to start with",
+					 a[i]);
+				rc = -1;
+			}
+		if (rc == 0 && append_quoted(&args, &len, a[i]) < 0) {
+			snprintf(err, sizeof(err), "out of memory");
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		rc = win_com_register(exe, args ? args : "", machine, err, sizeof(err));
+	dob_free(args);
+	if (rc == 0)
+		return 0;
+	fprintf(stderr, "dobrokerd register-com: %s\n", err);
+	return 1;
+}
+
+/* Console mode with --com-server among the options (the service is
+ * started by the service manager, never as a COM server). */
+static bool com_server_args(int n, char **a)
+{
+	if (n > 1 && strcmp(a[1], "--service") == 0)
+		return false;
+	for (int i = 1; i < n; i++)
+		if (strcmp(a[i], "--com-server") == 0)
+			return true;
+	return false;
+}
+
 int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
 {
 	int n = 0, rc;
@@ -626,6 +692,26 @@ int win_program_main(int argc, char **argv, int (*run)(int argc, char **argv))
 				err[0] ? err : dob_strerror(rc));
 		dob_free(args);
 		rc = rc ? 1 : 0;
+	} else if (strcmp(cmd, "register-com") == 0 || strcmp(cmd, "unregister-com") == 0) {
+		rc = com_verb(cmd, n, a);
+	} else if (com_server_args(n, a)) {
+		/* The broker as a COM class (com_class.h): the options without
+		 * --com-server and the -Embedding COM adds when it starts it. */
+		bool embedding = false;
+		int m = 1;
+		for (int i = 1; i < n; i++) {
+			bool embed = _stricmp(a[i], "-Embedding") == 0 || _stricmp(a[i], "/Embedding") == 0;
+			embedding = embedding || embed;
+			if (embed || strcmp(a[i], "--com-server") == 0)
+				dob_free(a[i]);
+			else
+				a[m++] = a[i];
+		}
+		for (int i = m; i < n; i++)
+			a[i] = NULL;
+		n = m;
+		win_com_server_set(embedding);
+		rc = run(n, a);
 	} else if (strcmp(cmd, "uninstall") == 0) {
 		rc = n > 2 ? -DOB_EINVAL : win_service_uninstall(err, sizeof(err));
 		if (rc == 0)

@@ -58,6 +58,14 @@ int win_service_run(int (*main_fn)(void *arg), void *arg);
  *   dobrokerd --service [OPTIONS...] the service's own start: run(OPTIONS)
  *                                   under the SCM; stderr (the log) goes
  *                                   to <default state dir>\dobrokerd.log
+ *   dobrokerd register-com [--machine] [OPTIONS...]
+ *                                   registers the broker's COM class
+ *                                   (com_class.h), started as
+ *                                   "dobrokerd.exe" --com-server OPTIONS...
+ *   dobrokerd unregister-com [--machine]  removes it
+ *   dobrokerd [OPTIONS...] --com-server [-Embedding]
+ *                                   console mode serving the class:
+ *                                   run(OPTIONS) without those two
  *   dobrokerd [OPTIONS...]           console mode: run(OPTIONS)
  * Returns the process exit status (install/uninstall: 0, or 1 with the
  * reason on stderr). */
