@@ -201,7 +201,10 @@ void hb_start(struct hb_broker *b)
 		_exit(127);
 	}
 	b->pid = pid;
-	for (int i = 0; i < 500; i++) { /* up to 10 s (slow under sanitizers) */
+	/* Until it answers; the bound (60 s) only catches a broker that hangs
+	 * at start (a sanitized broker replaying a long journal on a loaded
+	 * machine takes seconds). */
+	for (int i = 0; i < 3000; i++) {
 		int st_;
 
 		if (waitpid(pid, &st_, WNOHANG) == pid) {
@@ -311,10 +314,27 @@ const char *hp_read(const char *path)
 
 const char *hb_log_tail(const struct hb_broker *b)
 {
-	const char *all = hp_read(b->log);
-	size_t n = strlen(all);
+	/* The file's last 4000 bytes (a long run's log is past hp_read's
+	 * buffer, whose tail would be the middle of the log). */
+	static char buf[4001];
+	FILE *f = fopen(b->log, "r");
+	size_t n = 0;
 
-	return n > 4000 ? all + n - 4000 : all;
+	buf[0] = '\0';
+	if (!f)
+		return buf;
+	if (fseek(f, 0, SEEK_END) == 0) {
+		long end = ftell(f);
+
+		if (end > 4000)
+			fseek(f, end - 4000, SEEK_SET);
+		else
+			rewind(f);
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
 }
 
 int hp_count(const char *hay, const char *needle)
