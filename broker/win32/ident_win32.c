@@ -218,8 +218,7 @@ static HANDLE impersonation_token(HANDLE pipe, char *why, size_t whylen)
 	return tok;
 }
 
-/* Is tok indistinguishable from this process's own token? */
-static bool same_as_self(HANDLE tok)
+bool win_token_is_self(HANDLE tok, bool as_rights)
 {
 	HANDLE self = NULL;
 	TOKEN_STATISTICS a, b;
@@ -227,6 +226,7 @@ static bool same_as_self(HANDLE tok)
 	bool same = false;
 	struct dob_identity x, y;
 	char why[128];
+
 	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &self))
 		return false;
 	if (GetTokenInformation(tok, TokenStatistics, &a, sizeof(a), &n) &&
@@ -236,9 +236,16 @@ static bool same_as_self(HANDLE tok)
 	    win_token_identity(tok, &x, why, sizeof(why)) == 0) {
 		if (win_token_identity(self, &y, why, sizeof(why)) == 0) {
 			same = strcmp(x.user_sid, y.user_sid) == 0 &&
-			       x.integrity_rid == y.integrity_rid &&
-			       !x.appcontainer_sid == !y.appcontainer_sid &&
-			       (!x.appcontainer_sid || strcmp(x.appcontainer_sid, y.appcontainer_sid) == 0);
+			       x.integrity_rid == y.integrity_rid;
+			if (as_rights) /* no AppContainer, not sandboxed, no more privilege */
+				same = same && !x.sandboxed && !y.sandboxed &&
+				       !(x.appcontainer_sid && *x.appcontainer_sid) &&
+				       !(y.appcontainer_sid && *y.appcontainer_sid) &&
+				       (!x.privileged || y.privileged);
+			else /* the same AppContainer, or none on both */
+				same = same && !x.appcontainer_sid == !y.appcontainer_sid &&
+				       (!x.appcontainer_sid ||
+					strcmp(x.appcontainer_sid, y.appcontainer_sid) == 0);
 			dob_identity_clear(&y);
 		}
 		dob_identity_clear(&x);
@@ -303,7 +310,7 @@ int win_pipe_client_identity(HANDLE pipe, const FILETIME *connected, struct dob_
 	bool fallback = false, looked_like_self = false;
 	char why1[256] = "", why2[256] = "";
 	src = impersonation_token(pipe, why1, sizeof(why1));
-	if (src && same_as_self(src)) {
+	if (src && win_token_is_self(src, false)) {
 		/* Wine: impersonation gave our own token back. */
 		CloseHandle(src);
 		src = NULL;

@@ -122,38 +122,6 @@ int win_client_token(const struct dob_identity *who, HANDLE *out)
 	return *out ? 0 : -DOB_ENOTFOUND;
 }
 
-/* Does tok carry what this process's token carries: the same user, logon
- * session, integrity level and AppContainer (none)? */
-static bool token_is_ours(HANDLE tok)
-{
-	HANDLE self = NULL;
-	TOKEN_STATISTICS a, b;
-	DWORD n = 0;
-	struct dob_identity x, y;
-	char why[128];
-	bool same = false;
-
-	if (!OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY | TOKEN_DUPLICATE, &self))
-		return false;
-	if (GetTokenInformation(tok, TokenStatistics, &a, sizeof(a), &n) &&
-	    GetTokenInformation(self, TokenStatistics, &b, sizeof(b), &n) &&
-	    a.AuthenticationId.LowPart == b.AuthenticationId.LowPart &&
-	    a.AuthenticationId.HighPart == b.AuthenticationId.HighPart &&
-	    win_token_identity(tok, &x, why, sizeof(why)) == 0) {
-		if (win_token_identity(self, &y, why, sizeof(why)) == 0) {
-			same = strcmp(x.user_sid, y.user_sid) == 0 &&
-			       x.integrity_rid == y.integrity_rid && !x.sandboxed && !y.sandboxed &&
-			       !(x.appcontainer_sid && *x.appcontainer_sid) &&
-			       !(y.appcontainer_sid && *y.appcontainer_sid) &&
-			       (!x.privileged || y.privileged);
-			dob_identity_clear(&y);
-		}
-		dob_identity_clear(&x);
-	}
-	CloseHandle(self);
-	return same;
-}
-
 int win_act_as_client(const struct dob_identity *who, bool *impersonating)
 {
 	HANDLE tok = NULL;
@@ -165,7 +133,7 @@ int win_act_as_client(const struct dob_identity *who, bool *impersonating)
 			 who && who->user_sid ? who->user_sid : "?");
 		return -DOB_ENOTFOUND;
 	}
-	bool ours = token_is_ours(tok);
+	bool ours = win_token_is_self(tok, true);
 	CloseHandle(tok);
 	if (ours) {
 		/* The client is who we are (Wine gives the server's own token

@@ -119,6 +119,12 @@ int win_pipe_client_identity(HANDLE pipe, const FILETIME *connected, struct dob_
  * when it is a primary token); pid is left 0. Used by the above; exposed for
  * tests. */
 int win_token_identity(HANDLE token, struct dob_identity *out, char *why, size_t whylen);
+/* Is tok this process's own: the same user, logon session and integrity
+ * level, and either (as_rights false) the same AppContainer or none on
+ * both - a token the pipe gave back as the server's own (Wine) - or
+ * (as_rights true) no AppContainer, not sandboxed and no privilege the
+ * process lacks - a client whose calls the broker may make as itself. */
+bool win_token_is_self(HANDLE tok, bool as_rights);
 
 /* ------------------------------------------------------------ path_win32.c */
 
