@@ -69,6 +69,8 @@ int dobctl_cmd_jobs(struct global *g, int argc, char **argv)
 		       pol, j->job.display_name ? j->job.display_name : "");
 	}
 	jsonw_free(&w);
+	if (rep.message && *rep.message)
+		dobctl_say("jobs: %s", rep.message); /* e.g. truncated at the per-reply limit */
 	dobc_list_jobs_reply_clear(&rep);
 	dobc_close(c);
 	return EXIT_OK;

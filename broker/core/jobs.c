@@ -1040,7 +1040,8 @@ void jobs_on_list(struct session *s, uint64_t corr)
 	struct dob_job_summary *v;
 	struct dob_msg m;
 	struct frame *f;
-	size_t n = 0;
+	size_t n = 0, visible = 0;
+	char cut[128];
 
 	v = dob_calloc(b->n_jobs ? b->n_jobs : 1, sizeof(*v));
 	if (!v) {
@@ -1049,7 +1050,7 @@ void jobs_on_list(struct session *s, uint64_t corr)
 	}
 	for (size_t i = 0; i < b->jobs_cap; i++)
 		for (struct mjob *j = b->jobs[i]; j; j = j->next)
-			if (authz_can_see(&s->ident, &j->owner) && n < DOB_MAX_LIST_JOBS)
+			if (authz_can_see(&s->ident, &j->owner) && visible++ < DOB_MAX_LIST_JOBS)
 				jobs_summary(b, j, &v[n++]);
 	memset(&m, 0, sizeof(m));
 	m.type = DOB_MSG_LIST_JOBS_REPLY;
@@ -1057,6 +1058,13 @@ void jobs_on_list(struct session *s, uint64_t corr)
 	m.u.list_jobs_reply.status = DOB_STATUS_OK;
 	m.u.list_jobs_reply.jobs = v;
 	m.u.list_jobs_reply.n_jobs = n;
+	if (visible > n) {
+		/* A reply holds DOB_MAX_LIST_JOBS at most: say so rather than
+		 * present a part of the list as the whole. */
+		snprintf(cut, sizeof(cut), "truncated: %llu of %llu jobs (at most %d in one reply)",
+			 (unsigned long long)n, (unsigned long long)visible, DOB_MAX_LIST_JOBS);
+		m.u.list_jobs_reply.message = cut;
+	}
 	f = frame_encode_fit(b, &m, &m.u.list_jobs_reply.n_jobs, &m.u.list_jobs_reply.message,
 			     "jobs");
 	dob_free(v);

@@ -583,7 +583,10 @@ Test(load, memory_per_managed_job_and_per_pending_episode)
 	char path[HB_PATH + 32];
 	struct dob_stats st;
 
-	hb_init(&B, LOAD_SCENARIO, "--max-jobs=1000000", "--log-level=warn", NULL);
+	/* The largest frame, so that the job list below is cut by the
+	 * per-reply limit, not by the frame. */
+	hb_init(&B, LOAD_SCENARIO, "--max-jobs=1000000", "--log-level=warn", "--max-frame=4194304",
+		NULL);
 	hb_start(&B);
 	struct dob_filter only_resolutions = {.kind_mask = 1u << DOB_EVENT_RESOLUTION};
 	struct dobc *c = hc_connect(B.sock, "memory", DOB_ROLE_CONTROLLER, &only_resolutions);
@@ -631,6 +634,29 @@ Test(load, memory_per_managed_job_and_per_pending_episode)
 		double job = (double)(rss1 - rss0) / n, ep = (double)(rss2 - rss1) / n;
 		cr_assert(ep < 8 * (job > 1 ? job : 1) + 4, "%.2f KiB per pending episode, "
 			  "%.2f KiB per job", ep, job);
+	}
+	/* Past the per-reply limit, ListJobs says the list is cut (it used to
+	 * cut it silently: found by a 1000-life ledger run). */
+	for (int i = 2 * n; i < DOB_MAX_LIST_JOBS + 1; i++)
+		hc_submit(c, "mem-ok", "http://h/ok/m", path, NULL);
+	for (uint32_t jobs = 0; jobs < (uint32_t)2 * n && jobs <= DOB_MAX_LIST_JOBS &&
+				hp_now_ms() < deadline + 120000;) {
+		st = hc_stats(c);
+		jobs = st.managed_jobs;
+		dobc_stats_clear(&st);
+	}
+	{
+		struct dob_list_jobs_reply lj;
+		size_t managed = (size_t)(2 * n > DOB_MAX_LIST_JOBS ? 2 * n : DOB_MAX_LIST_JOBS + 1);
+		char want[128];
+
+		cr_assert_eq(dobc_list_jobs(c, &lj, 60000), 0);
+		cr_expect_eq(lj.n_jobs, (size_t)DOB_MAX_LIST_JOBS);
+		snprintf(want, sizeof want, "truncated: %d of %zu jobs (at most %d in one reply)",
+			 DOB_MAX_LIST_JOBS, managed, DOB_MAX_LIST_JOBS);
+		cr_expect(lj.message && strstr(lj.message, want), "message: %s (want %s)",
+			  lj.message ? lj.message : "(none)", want);
+		dobc_list_jobs_reply_clear(&lj);
 	}
 	dobc_close(c);
 }
