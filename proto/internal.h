@@ -111,16 +111,22 @@ int layout_copy(const struct layout_type *t, void *dst, const void *src);
 
 /* ------------------------------------------------------------ validate.c */
 
-/* The dotted path of the field being looked at ("submit_job.files[2]"),
- * used to prefix reasons. */
+/* The path of the field being looked at, used to prefix reasons
+ * ("submit_job.files[2]"). Kept as the names and indexes pushed (static
+ * strings) and spelled out only when a reason needs it: every field of every
+ * message validated passes here. */
+#define VALIDATE_DEPTH 16
 struct validate_path {
-	char s[192];
-	size_t len;
+	struct {
+		const char *name;
+		long i;
+	} at[VALIDATE_DEPTH];
+	size_t len; /* names pushed; those past VALIDATE_DEPTH are not kept */
 };
 
 void validate_root(struct validate_path *p, const char *root);
-/* Appends ".name" or ".name[i]" (i < 0: no index); returns the old length
- * for validate_pop. */
+/* Appends ".name" or ".name[i]" (i < 0: no index; name must outlive p);
+ * returns the old length for validate_pop. */
 size_t validate_push(struct validate_path *p, const char *name, long i);
 void validate_pop(struct validate_path *p, size_t len);
 /* err_set() with the reason "<path>: <text>"; code -DOB_EFIELD, perr

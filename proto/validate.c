@@ -97,59 +97,71 @@ static size_t utf16_units(const char *s, size_t len)
 void validate_root(struct validate_path *p, const char *root)
 {
 	p->len = 0;
-	p->s[0] = '\0';
 	validate_push(p, root, -1);
 }
 
-/* Appends n bytes of str, cut at the end of the buffer. */
-static void path_put(struct validate_path *p, const char *str, size_t n)
-{
-	size_t room = sizeof p->s - p->len - 1;
-
-	if (n > room)
-		n = room;
-	memcpy(p->s + p->len, str, n);
-	p->len += n;
-	p->s[p->len] = '\0';
-}
-
-/* Every field of every message validated passes here, so no snprintf: it
- * was a fifth of the broker's instructions per event (docs/performance.md). */
 size_t validate_push(struct validate_path *p, const char *name, long i)
 {
 	size_t old = p->len;
 
-	if (old)
-		path_put(p, ".", 1);
-	path_put(p, name, strlen(name));
-	if (i >= 0) {
-		char num[24];
-		size_t k = sizeof num;
-		unsigned long u = (unsigned long)i;
-
-		num[--k] = ']';
-		do
-			num[--k] = (char)('0' + u % 10);
-		while (u /= 10);
-		num[--k] = '[';
-		path_put(p, num + k, sizeof num - k);
+	if (old < VALIDATE_DEPTH) {
+		p->at[old].name = name;
+		p->at[old].i = i;
 	}
+	p->len = old + 1;
 	return old;
 }
 
 void validate_pop(struct validate_path *p, size_t len)
 {
 	p->len = len;
-	p->s[len] = '\0';
+}
+
+/* Appends n bytes of str to s (cap bytes, *len used), cut at the end. */
+static void path_put(char *s, size_t cap, size_t *len, const char *str, size_t n)
+{
+	size_t room = cap - *len - 1;
+
+	if (n > room)
+		n = room;
+	memcpy(s + *len, str, n);
+	*len += n;
+	s[*len] = '\0';
+}
+
+/* The dotted path, cut to fit s. */
+static void path_spell(const struct validate_path *p, char *s, size_t cap)
+{
+	size_t len = 0;
+
+	s[0] = '\0';
+	for (size_t k = 0; k < p->len && k < VALIDATE_DEPTH; k++) {
+		if (k)
+			path_put(s, cap, &len, ".", 1);
+		path_put(s, cap, &len, p->at[k].name, strlen(p->at[k].name));
+		if (p->at[k].i >= 0) {
+			char num[24];
+			size_t d = sizeof num;
+			unsigned long u = (unsigned long)p->at[k].i;
+
+			num[--d] = ']';
+			do
+				num[--d] = (char)('0' + u % 10);
+			while (u /= 10);
+			num[--d] = '[';
+			path_put(s, cap, &len, num + d, sizeof num - d);
+		}
+	}
 }
 
 static int vfail(const struct validate_path *p, struct dob_codec_error *err,
 		 const char *fmt, va_list ap)
 {
-	char text[DOB_REASON_MAX];
+	char text[DOB_REASON_MAX], path[192];
 
 	vsnprintf(text, sizeof text, fmt, ap);
-	return err_set(err, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "%s: %s", p->s, text);
+	path_spell(p, path, sizeof path);
+	return err_set(err, -DOB_EFIELD, DOB_PERR_INVALID_FIELD, "%s: %s", path, text);
 }
 
 int validate_fail(const struct validate_path *p, struct dob_codec_error *err,
@@ -212,14 +224,22 @@ int validate_event_kind(struct validate_path *p, struct dob_codec_error *err,
 static int check_str(struct validate_path *p, struct dob_codec_error *err,
 		     const struct layout_field *f, const char *s)
 {
-	size_t len = s ? strlen(s) : 0;
-	size_t bad = utf8_bad((const uint8_t *)s, len);
-	size_t chars;
+	const uint8_t *u = (const uint8_t *)(s ? s : "");
+	size_t len = 0, bad, chars;
 
+	/* All ASCII, the common case: one pass, one byte one code unit. */
+	while (u[len] && u[len] < 0x80)
+		len++;
+	if (!u[len]) {
+		bad = chars = len;
+	} else {
+		len += strlen(s + len);
+		bad = utf8_bad(u, len);
+		chars = bad < len ? 0 : utf16_units(s, len);
+	}
 	if (bad < len)
 		return validate_fail_at(p, err, f->name, "not valid UTF-8 (byte %" PRIu64 ")",
 					(uint64_t)bad);
-	chars = utf16_units(s, len);
 	if (chars > f->max)
 		return validate_fail_at(p, err, f->name, "%" PRIu64 " characters, max %" PRIu32,
 					(uint64_t)chars, f->max);

@@ -98,13 +98,10 @@ static void maybe_compact(struct broker *b)
 	log_info("journal: compacted to %llu bytes", (unsigned long long)b->compacted_size);
 }
 
-int broker_journal(struct broker *b, const struct dob_jrec *r)
+/* What an append's result means for the broker (full disk: new jobs are
+ * refused until there is room). */
+static int journal_result(struct broker *b, int rc)
 {
-	int rc;
-
-	if (!b->jr)
-		return -DOB_EIO;
-	rc = journal_append(b->jr, r);
 	if (rc == -DOB_ENOSPC) {
 		if (!b->journal_full)
 			log_error("journal: no space left; new jobs are refused until there is room");
@@ -116,6 +113,22 @@ int broker_journal(struct broker *b, const struct dob_jrec *r)
 		b->journal_full = false;
 	}
 	return rc;
+}
+
+int broker_journal(struct broker *b, const struct dob_jrec *r)
+{
+	if (!b->jr)
+		return -DOB_EIO;
+	return journal_result(b, journal_append(b->jr, r));
+}
+
+int broker_journal_body(struct broker *b, uint8_t *body, size_t len)
+{
+	if (!b->jr) {
+		dob_free(body);
+		return -DOB_EIO;
+	}
+	return journal_result(b, journal_append_body(b->jr, body, len));
 }
 
 static int replay_apply(void *ctx, const struct dob_jrec *r)
@@ -235,8 +248,9 @@ static void deliver(struct broker *b, struct mjob *j, struct backend_event *ev)
 		src = OBS_EV_MODIFIED;
 		break;
 	}
-	jobs_observe(b, j, &ev->job, src, ev->job.callback_us ? ev->job.callback_us : broker_wall_us(),
-		     ev->job.seq ? ev->job.seq : broker_next_seq(b));
+	jobs_observe_take(b, j, &ev->job, src,
+			  ev->job.callback_us ? ev->job.callback_us : broker_wall_us(),
+			  ev->job.seq ? ev->job.seq : broker_next_seq(b));
 	backend_event_free(ev);
 }
 

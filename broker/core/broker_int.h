@@ -275,6 +275,9 @@ void broker_early_settle(struct broker *b);
 /* Appends a journal record. -DOB_ENOSPC marks the journal full (new work
  * is refused) until an append succeeds again. */
 int broker_journal(struct broker *b, const struct dob_jrec *r);
+/* The same for a record body already encoded (journal_append_body; body is
+ * taken over). */
+int broker_journal_body(struct broker *b, uint8_t *body, size_t len);
 /* End of a handler: starts the writes of the turn (router_flush_all) and
  * compacts the journal when due. */
 void broker_reap(struct broker *b);
@@ -358,6 +361,11 @@ bool router_filter_match(const struct dob_filter *f, const struct dob_guid *job,
  * takes it. Encoded once. */
 void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_kind kind,
 		    const struct mjob *j);
+/* The same for an event whose body is already packed (dob_body_pack of m):
+ * its frame is made from those bytes (m is encoded only if they do not fit
+ * max_frame, to be shortened). */
+void router_publish_packed(struct broker *b, const struct dob_msg *m, const uint8_t *body,
+			   size_t len, enum dob_event_kind kind, const struct mjob *j);
 
 /* ---------------------------------------------------------------- jobs.c */
 
@@ -393,6 +401,10 @@ enum obs_src {
  * be freed on return. */
 void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
 		  enum obs_src src, int64_t at_us, uint64_t seq);
+/* The same for an observation the caller gives up (an event's job, freed
+ * right after): it becomes j->last without a copy, and *bj is left empty. */
+void jobs_observe_take(struct broker *b, struct mjob *j, struct backend_job *bj,
+		       enum obs_src src, int64_t at_us, uint64_t seq);
 /* Reads j now (a BR_QUERY) unless a read issued at or after `after` is in
  * flight. */
 void jobs_read_now(struct broker *b, struct mjob *j, uint64_t after);

@@ -82,6 +82,22 @@ int episode_journal(struct broker *b, struct episode *ep)
 	return rc;
 }
 
+/* episode_journal from ep's JobError already packed (ev, n bytes: what its
+ * subscribers are sent); without them, episode_journal. */
+static int episode_journal_packed(struct broker *b, struct episode *ep, const uint8_t *ev,
+				  size_t n)
+{
+	uint8_t *body;
+	size_t len;
+	int rc;
+
+	if (!ev || dob_jrec_wrap_episode(ep->id, ev, n, &body, &len, NULL) < 0)
+		return episode_journal(b, ep);
+	rc = broker_journal_body(b, body, len);
+	ep->journaled = rc == 0;
+	return rc;
+}
+
 bool episode_busy(const struct episode *ep)
 {
 	return ep->phase == CLAIM_INFLIGHT || ep->phase == CLAIM_LOST;
@@ -192,6 +208,8 @@ void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj
 	struct dob_job_error *ev;
 	struct dob_msg m;
 	char gs[DOB_GUID_STR_LEN];
+	uint8_t *packed;
+	size_t plen;
 	int rc = 0;
 
 	dob_guid_format(&j->id, gs);
@@ -246,10 +264,18 @@ void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj
 				  : 0;
 	j->ep = ep;
 	b->n_pending++;
+	/* Packed once for the journal and the subscribers (codec.c says why);
+	 * if it cannot be (out of memory; invalid, a bug) each encodes on its
+	 * own, and logs why. */
+	memset(&m, 0, sizeof(m));
+	m.type = DOB_MSG_JOB_ERROR;
+	m.u.job_error = *ev;
+	if (dob_body_pack(&m, &packed, &plen, NULL) < 0)
+		packed = NULL;
 	/* Journaled before anyone hears of it; if the disk is full it is
 	 * published anyway (never drop an error) and journaled at a later
 	 * sweep. */
-	rc = episode_journal(b, ep);
+	rc = episode_journal_packed(b, ep, packed, plen);
 	log_info("job %s ('%s'): error episode %llu: %s 0x%08X%s%s", gs, j->display_name,
 		 (unsigned long long)ep->id, dob_context_name(ev->error.context), ev->error.hresult,
 		 rc ? "; NOT journaled: " : "", rc ? dob_strerror(rc) : "");
@@ -257,10 +283,8 @@ void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj
 		      &(struct dob_event_info){ .job = gs, .episode = ep->id,
 						.hr = ev->error.hresult,
 						.text = ev->error.description });
-	memset(&m, 0, sizeof(m));
-	m.type = DOB_MSG_JOB_ERROR;
-	m.u.job_error = *ev;
-	router_publish(b, &m, DOB_EVENT_JOB_ERROR, j);
+	router_publish_packed(b, &m, packed, plen, DOB_EVENT_JOB_ERROR, j);
+	dob_free(packed);
 	episode_arm_deadline(b, ep);
 	return;
 nomem:

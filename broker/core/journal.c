@@ -100,19 +100,14 @@ static int remove_if_present(const char *path)
 }
 
 /* Encodes r as one on-disk record (header + body) in a new buffer. */
-static int encode_record(const struct dob_jrec *r, uint8_t **out, size_t *out_len)
+/* Puts the record header (length, CRC) before body, which it takes over
+ * (freed on failure). */
+static int frame_record(uint8_t *body, size_t len, uint8_t **out, size_t *out_len)
 {
-	struct dob_codec_error cerr;
-	uint8_t *body = NULL;
 	uint8_t *rec;
-	size_t len = 0;
-	int rc;
 
 	*out = NULL;
 	*out_len = 0;
-	rc = dob_jrec_encode(r, &body, &len, &cerr);
-	if (rc < 0)
-		return rc == -DOB_ENOMEM ? rc : -DOB_EFIELD;
 	if (len == 0 || len > JOURNAL_MAX_RECORD) {
 		dob_free(body);
 		return -DOB_EFIELD;
@@ -130,8 +125,43 @@ static int encode_record(const struct dob_jrec *r, uint8_t **out, size_t *out_le
 	return 0;
 }
 
-/* Appends r to f whose good length is *size. On failure the file is cut back
- * to *size; *cut_failed says when that cut failed too. */
+static int encode_record(const struct dob_jrec *r, uint8_t **out, size_t *out_len)
+{
+	struct dob_codec_error cerr;
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int rc;
+
+	*out = NULL;
+	*out_len = 0;
+	rc = dob_jrec_encode(r, &body, &len, &cerr);
+	if (rc < 0)
+		return rc == -DOB_ENOMEM ? rc : -DOB_EFIELD;
+	return frame_record(body, len, out, out_len);
+}
+
+/* Appends the framed record rec (n bytes, freed here) to f whose good length
+ * is *size. On failure the file is cut back to *size; *cut_failed says the
+ * cut failed too. */
+static int write_framed(struct plat_file *f, uint64_t *size, bool sync, uint8_t *rec, size_t n,
+			bool *cut_failed)
+{
+	int rc;
+
+	*cut_failed = false;
+	rc = plat_file_write(f, rec, n, sync);
+	dob_free(rec);
+	if (rc < 0) {
+		/* Part of the record may be on disk: cut it off now. */
+		if (plat_file_truncate(f, *size) < 0)
+			*cut_failed = true;
+		return rc == -DOB_ENOSPC ? -DOB_ENOSPC : -DOB_EIO;
+	}
+	*size += n;
+	return 0;
+}
+
+/* Appends r to f whose good length is *size (write_framed). */
 static int write_record(struct plat_file *f, uint64_t *size, bool sync,
 			const struct dob_jrec *r, bool *cut_failed)
 {
@@ -143,16 +173,7 @@ static int write_record(struct plat_file *f, uint64_t *size, bool sync,
 	rc = encode_record(r, &rec, &n);
 	if (rc < 0)
 		return rc;
-	rc = plat_file_write(f, rec, n, sync);
-	dob_free(rec);
-	if (rc < 0) {
-		/* Part of the record may be on disk: cut it off now. */
-		if (plat_file_truncate(f, *size) < 0)
-			*cut_failed = true;
-		return rc == -DOB_ENOSPC ? -DOB_ENOSPC : -DOB_EIO;
-	}
-	*size += n;
-	return 0;
+	return write_framed(f, size, sync, rec, n, cut_failed);
 }
 
 /* ------------------------------------------------------------ replay */
@@ -407,21 +428,24 @@ static int ready(struct journal *j)
 	return 0;
 }
 
-int journal_append(struct journal *j, const struct dob_jrec *r)
+/* Written to the OS now (a killed broker loses nothing); made durable by
+ * journal_commit(), once for every record of the batch of work. Takes rec
+ * (framed, n bytes) over. */
+static int append_framed(struct journal *j, uint8_t *rec, size_t n)
 {
 	bool cut_failed;
 	int rc;
 
-	if (!j || !r)
-		return -DOB_EINVAL;
-	if (j->snap)
+	if (j->snap) {
+		dob_free(rec);
 		return -DOB_ESTATE; /* appends during a snapshot would be lost by the rename */
+	}
 	rc = ready(j);
-	if (rc < 0)
+	if (rc < 0) {
+		dob_free(rec);
 		return rc;
-	/* Written to the OS now (a killed broker loses nothing); made durable
-	 * by journal_commit(), once for every record of the batch of work. */
-	rc = write_record(j->f, &j->size, false, r, &cut_failed);
+	}
+	rc = write_framed(j->f, &j->size, false, rec, n, &cut_failed);
 	if (cut_failed)
 		j->cut_pending = true;
 	if (rc < 0)
@@ -429,6 +453,36 @@ int journal_append(struct journal *j, const struct dob_jrec *r)
 	j->appends++;
 	j->dirty = true;
 	return 0;
+}
+
+int journal_append(struct journal *j, const struct dob_jrec *r)
+{
+	uint8_t *rec;
+	size_t n;
+	int rc;
+
+	if (!j || !r)
+		return -DOB_EINVAL;
+	if (j->snap)
+		return -DOB_ESTATE;
+	if ((rc = encode_record(r, &rec, &n)) < 0)
+		return rc;
+	return append_framed(j, rec, n);
+}
+
+int journal_append_body(struct journal *j, uint8_t *body, size_t len)
+{
+	uint8_t *rec;
+	size_t n;
+	int rc;
+
+	if (!j || !body) {
+		dob_free(body);
+		return -DOB_EINVAL;
+	}
+	if ((rc = frame_record(body, len, &rec, &n)) < 0)
+		return rc;
+	return append_framed(j, rec, n);
 }
 
 int journal_commit(struct journal *j)

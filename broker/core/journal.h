@@ -55,6 +55,10 @@ void journal_close(struct journal *j); /* NULL-safe */
  * restart would misread; the caller refuses the new work), -DOB_EIO, or
  * -DOB_EFIELD (record invalid: a bug). */
 int journal_append(struct journal *j, const struct dob_jrec *r);
+/* Appends a JournalRecord body already encoded (dob_jrec_wrap_episode: the
+ * caller vouches that it is a valid record); takes body over, freed also on
+ * failure. Same returns as journal_append. */
+int journal_append_body(struct journal *j, uint8_t *body, size_t len);
 /* Group commit: makes every record appended since the last commit durable
  * with one fsync (when opts.sync), before any frame of the batch of work that
  * appended them is sent. 0, or -DOB_EIO (retried at the next commit). */

@@ -51,6 +51,29 @@ struct frame *frame_from_msg(const struct dob_msg *m, uint32_t max_frame,
 	return f;
 }
 
+struct frame *frame_from_body(uint32_t type, const uint8_t *body, size_t len, uint32_t max_frame,
+			      struct dob_codec_error *e)
+{
+	int64_t n = dob_frame_wrap_size(type, len);
+	struct frame *f = dob_malloc(sizeof(*f) + (size_t)n);
+
+	if (!f) {
+		e->code = -DOB_ENOMEM;
+		strcpy(e->reason, "out of memory");
+		return NULL;
+	}
+	n = dob_frame_wrap(type, body, len, max_frame, f->data, (size_t)n, e);
+	if (n < 0) {
+		dob_free(f);
+		if (!e->code)
+			e->code = (int)n;
+		return NULL;
+	}
+	f->refs = 1;
+	f->len = (uint32_t)n;
+	return f;
+}
+
 void frame_unref(struct frame *f)
 {
 	if (f && --f->refs == 0)

@@ -37,6 +37,10 @@ struct frame {
 /* Encodes m into a new frame (refs = 1), or NULL with *e filled. */
 struct frame *frame_from_msg(const struct dob_msg *m, uint32_t max_frame,
 			     struct dob_codec_error *e);
+/* The frame of an event whose body is already packed (dob_body_pack), or
+ * NULL with e set (too large for max_frame, out of memory). */
+struct frame *frame_from_body(uint32_t type, const uint8_t *body, size_t len, uint32_t max_frame,
+			      struct dob_codec_error *e);
 void frame_unref(struct frame *f); /* NULL-safe */
 
 struct outq_limits {

@@ -290,8 +290,8 @@ static void session_lost(struct session *s, enum dob_event_kind kind, uint64_t s
 		     dob_msg_type_name(type));
 }
 
-void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_kind kind,
-		    const struct mjob *j)
+void router_publish_packed(struct broker *b, const struct dob_msg *m, const uint8_t *body,
+			   size_t len, enum dob_event_kind kind, const struct mjob *j)
 {
 	struct frame *f = NULL;
 	bool encoded = false;
@@ -305,7 +305,16 @@ void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_ki
 		if (!router_filter_match(&s->filter, &j->id, j->display_name, kind))
 			continue;
 		if (!encoded) {
-			f = frame_encode(b, m); /* logs why when it cannot */
+			struct dob_codec_error e = { 0 };
+
+			/* Too large for max_frame: frame_encode shortens it. */
+			if (body)
+				f = frame_from_body(m->type, body, len, b->cfg.max_frame, &e);
+			if (!f && e.code == -DOB_ENOMEM)
+				log_error("cannot encode %s: %s", dob_msg_type_name(m->type),
+					  e.reason);
+			else if (!f)
+				f = frame_encode(b, m); /* logs why when it cannot */
 			encoded = true;
 		}
 		if (f)
@@ -314,4 +323,10 @@ void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_ki
 			session_lost(s, kind, seq, m->type);
 	}
 	frame_unref(f);
+}
+
+void router_publish(struct broker *b, const struct dob_msg *m, enum dob_event_kind kind,
+		    const struct mjob *j)
+{
+	router_publish_packed(b, m, NULL, 0, kind, j);
 }

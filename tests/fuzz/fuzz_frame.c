@@ -8,10 +8,15 @@
  * (msgcmp): a decoded message is valid, so it must encode, and the codec
  * must not lose or change a field on the way. The same bytes (after the
  * control byte) are also decoded as one journal record, checked the same way.
+ * An event's body packed alone and wrapped (dob_body_pack, dob_frame_wrap)
+ * must be the same bytes as its whole encoding, and so must a JournalEpisode
+ * record wrapped around its packed JobError (dob_jrec_wrap_episode).
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+
+#include <string.h>
 
 #include "dob/alloc.h"
 #include "dob/codec.h"
@@ -47,6 +52,27 @@ static void check(const struct dob_msg *m)
 	if (!msgcmp_msg(m, &again, why, sizeof why))
 		die("round trip differs", why);
 	dob_msg_clear(&again);
+	if (m->correlation_id == 0) {
+		uint8_t *body, *w;
+		size_t blen;
+
+		if (dob_body_pack(m, &body, &blen, &err) < 0) {
+			/* Only the handshake and errors are not events. */
+			if (m->type == DOB_MSG_JOB_ERROR || m->type == DOB_MSG_RESOLUTION)
+				die("an event's body does not pack", err.reason);
+		} else {
+			if (dob_frame_wrap_size(m->type, blen) != (int64_t)len)
+				die("dob_frame_wrap_size", "differs from the encoded length");
+			if (!(w = malloc(len)))
+				die("wrap", "out of memory");
+			if (dob_frame_wrap(m->type, body, blen, DOB_MAX_FRAME_CEILING, w, len, &err) !=
+				    (int64_t)len ||
+			    memcmp(w, buf, len) != 0)
+				die("a wrapped body differs from the encoded frame", err.reason);
+			free(w);
+			dob_free(body);
+		}
+	}
 	dob_free(buf);
 }
 
@@ -69,6 +95,21 @@ static void check_jrec(const uint8_t *b, size_t n)
 		die("a re-encoded record does not decode", err.reason);
 	if (!msgcmp_jrec(&r, &again, why, sizeof why))
 		die("record round trip differs", why);
+	if (r.type == DOB_JREC_EPISODE) {
+		struct dob_msg m = { .type = DOB_MSG_JOB_ERROR };
+		uint8_t *body, *w;
+		size_t blen, wlen;
+
+		m.u.job_error = r.u.episode.event;
+		if (dob_body_pack(&m, &body, &blen, &err) < 0)
+			die("a journaled JobError does not pack", err.reason);
+		if (dob_jrec_wrap_episode(r.u.episode.episode_id, body, blen, &w, &wlen, &err) < 0)
+			die("wrap", err.reason);
+		if (wlen != len || memcmp(w, buf, len) != 0)
+			die("a wrapped JobError differs from the encoded record", "bytes");
+		dob_free(w);
+		dob_free(body);
+	}
 	dob_jrec_clear(&again);
 	dob_jrec_clear(&r);
 	dob_free(buf);

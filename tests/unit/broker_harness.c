@@ -86,7 +86,7 @@ static void fill_job(const struct fb_job *j, struct backend_job *out)
 		out->has_error = true;
 		out->error.context = j->context;
 		out->error.hresult = j->hr;
-		out->error.description = dob_strdup(text);
+		out->error.description = dob_strdup(j->desc ? j->desc : text);
 	}
 	out->callback_us = plat_wall_us();
 }

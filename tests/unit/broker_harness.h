@@ -30,6 +30,7 @@ struct fb_job {
 	uint32_t hr;                   /* error code while in ERROR */
 	enum dob_error_context context;
 	bool gone;                     /* the backend no longer knows it */
+	const char *desc;              /* the error's description (NULL: "fake error 0x...") */
 };
 
 struct fake_backend {

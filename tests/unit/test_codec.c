@@ -1070,3 +1070,162 @@ Test(codec, journal_decision_written_before_it_had_a_time_decodes_as_unknown)
 	cr_assert_null(r.u.decision.display_name);
 	dob_jrec_clear(&r);
 }
+
+/* ------------------------------------------------------------ one encoding, two wrappers */
+
+/* The frame dob_body_pack + dob_frame_wrap make for m, byte for byte the one
+ * dob_encode makes. */
+static void expect_wrapped_frame_equal(const struct dob_msg *m)
+{
+	struct dob_codec_error err = { 0 };
+	uint8_t *whole, *body, *buf;
+	size_t len, blen;
+	int64_t n;
+
+	cr_assert_eq(dob_encode(m, DOB_MAX_FRAME_CEILING, &whole, &len, &err), 0, "%s", err.reason);
+	cr_assert_eq(dob_body_pack(m, &body, &blen, &err), 0, "%s", err.reason);
+	cr_assert_eq(dob_frame_wrap_size(m->type, blen), (int64_t)len, "%s",
+		     dob_msg_type_name(m->type));
+	buf = malloc(len);
+	n = dob_frame_wrap(m->type, body, blen, DOB_MAX_FRAME_CEILING, buf, len, &err);
+	cr_assert_eq(n, (int64_t)len, "%s: %s", dob_msg_type_name(m->type), err.reason);
+	cr_assert(memcmp(buf, whole, len) == 0, "%s: same bytes", dob_msg_type_name(m->type));
+	free(buf);
+	dob_free(body);
+	dob_free(whole);
+}
+
+Test(codec, a_packed_event_body_wrapped_is_the_frame_encode_makes)
+{
+	int64_t live = dob_alloc_live();
+	size_t events = 0;
+
+	for (size_t i = 0; i < sample_n_types; i++) {
+		struct dob_msg m, min;
+
+		sample_msg(sample_types[i], &m);
+		if (m.correlation_id == 0 && m.type != DOB_MSG_HELLO && m.type != DOB_MSG_WELCOME &&
+		    m.type != DOB_MSG_PROTOCOL_ERROR) {
+			expect_wrapped_frame_equal(&m);
+			/* Every field at its default: an empty body. */
+			min = (struct dob_msg){ .type = m.type };
+			if (dob_validate(&min, NULL) == 0)
+				expect_wrapped_frame_equal(&min);
+			events++;
+		}
+		dob_msg_clear(&m);
+	}
+	cr_assert_geq(events, 5, "every event type was compared");
+	cr_assert_eq(dob_alloc_live(), live);
+}
+
+Test(codec, a_packed_job_error_wrapped_is_the_record_jrec_encode_makes)
+{
+	static const uint64_t ids[] = { 1, 127, 128, 300, 1ull << 35, UINT64_MAX, 0 };
+	int64_t live = dob_alloc_live();
+	struct dob_jrec r;
+
+	sample_jrec(DOB_JREC_EPISODE, &r);
+	for (size_t k = 0; k < sizeof ids / sizeof ids[0]; k++) {
+		struct dob_codec_error err = { 0 };
+		struct dob_msg m = { .type = DOB_MSG_JOB_ERROR };
+		uint8_t *want, *got, *body;
+		size_t wlen, glen, blen;
+
+		r.u.episode.episode_id = ids[k];
+		m.u.job_error = r.u.episode.event;
+		cr_assert_eq(dob_jrec_encode(&r, &want, &wlen, &err), 0, "%s", err.reason);
+		cr_assert_eq(dob_body_pack(&m, &body, &blen, &err), 0, "%s", err.reason);
+		cr_assert_eq(dob_jrec_wrap_episode(ids[k], body, blen, &got, &glen, &err), 0);
+		cr_assert_eq(glen, wlen, "id %llu: %zu bytes, want %zu", (unsigned long long)ids[k],
+			     glen, wlen);
+		cr_assert(memcmp(got, want, wlen) == 0, "id %llu: same bytes",
+			  (unsigned long long)ids[k]);
+		dob_free(got);
+		dob_free(want);
+		dob_free(body);
+	}
+	dob_jrec_clear(&r);
+	cr_assert_eq(dob_alloc_live(), live);
+}
+
+Test(codec, a_wrapped_frame_keeps_the_limit_and_the_buffer_checks)
+{
+	struct dob_codec_error err = { 0 }, want = { 0 };
+	struct dob_msg m;
+	uint8_t *body, *buf;
+	size_t blen, len;
+	int64_t n;
+
+	sample_msg(DOB_MSG_JOB_ERROR, &m);
+	cr_assert_eq(dob_body_pack(&m, &body, &blen, &err), 0);
+	len = (size_t)dob_frame_wrap_size(m.type, blen);
+	buf = malloc(len);
+	cr_assert_eq(dob_frame_wrap(m.type, body, blen, (uint32_t)(len - DOB_FRAME_HDR), buf, len,
+				    &err),
+		     (int64_t)len, "the body may be exactly max_frame bytes");
+	n = dob_frame_wrap(m.type, body, blen, (uint32_t)(len - DOB_FRAME_HDR - 1), buf, len, &err);
+	cr_assert_eq(n, -DOB_EFRAME_TOO_LARGE);
+	cr_assert_eq(dob_encode_into(&m, (uint32_t)(len - DOB_FRAME_HDR - 1), buf, len, &want),
+		     -DOB_EFRAME_TOO_LARGE);
+	cr_assert_eq(err.perr, DOB_PERR_FRAME_TOO_LARGE);
+	cr_assert_str_eq(err.reason, want.reason);
+	n = dob_frame_wrap(m.type, body, blen, DOB_MAX_FRAME_CEILING, buf, len - 1, &err);
+	cr_assert_eq(n, -DOB_EFULL, "%s", err.reason);
+	free(buf);
+	dob_free(body);
+	dob_msg_clear(&m);
+}
+
+Test(codec, packing_a_body_refuses_what_encode_refuses_and_requests)
+{
+	struct dob_codec_error err = { 0 };
+	struct dob_msg m;
+	uint8_t *body = (uint8_t *)&err;
+	size_t blen = 7;
+
+	sample_msg(DOB_MSG_JOB_ERROR, &m);
+	m.u.job_error.job.state = 42;
+	cr_assert_eq(dob_body_pack(&m, &body, &blen, &err), -DOB_EFIELD);
+	cr_assert_str_eq(err.reason, "job_error.job.state: 42 is not a valid JobState");
+	cr_assert_null(body);
+	cr_assert_eq(blen, 0);
+	dob_msg_clear(&m);
+	sample_msg(DOB_MSG_ACT, &m); /* a request: its correlation id is not in a body */
+	cr_assert_eq(dob_body_pack(&m, &body, &blen, &err), -DOB_EINVAL);
+	cr_assert_null(body);
+	dob_msg_clear(&m);
+}
+
+static int pack_op(const void *arg, void *out)
+{
+	struct frame *f = out;
+
+	return dob_body_pack(arg, &f->buf, &f->len, NULL);
+}
+
+static int wrap_op(const void *arg, void *out)
+{
+	const struct frame *body = arg;
+	struct frame *f = out;
+
+	return dob_jrec_wrap_episode(9, body->buf, body->len, &f->buf, &f->len, NULL);
+}
+
+Test(codec, packing_and_wrapping_survive_every_allocation_failure)
+{
+	struct dob_msg m;
+	struct frame body, rec;
+	struct dob_jrec back;
+
+	sample_msg(DOB_MSG_JOB_ERROR, &m);
+	cr_assert_gt(sweep(pack_op, &m, &body), 1, "packing allocates");
+	cr_assert_eq(sweep(wrap_op, &body, &rec), 2, "wrapping allocates once");
+	cr_assert_eq(dob_jrec_decode(rec.buf, rec.len, &back, NULL), 0);
+	cr_assert_eq(back.type, DOB_JREC_EPISODE);
+	cr_assert_eq(back.u.episode.episode_id, 9);
+	dob_jrec_clear(&back);
+	dob_free(rec.buf);
+	dob_free(body.buf);
+	dob_msg_clear(&m);
+}

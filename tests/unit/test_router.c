@@ -4,10 +4,12 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "broker_harness.h"
 #include "dob/alloc.h"
+#include "dob/codec.h"
 #include "fake_plat.h"
 
 static struct harness h;
@@ -375,6 +377,87 @@ Test(router, past_the_hard_byte_limit_a_subscriber_is_disconnected_too_slow)
 	cl_free(&slow);
 	cl_free(&ctl);
 	cl_free(&other);
+}
+
+static void small_frames(struct broker_config *c)
+{
+	c->max_frame = 1024;
+}
+
+/* The length of the description in the last JournalEpisode record of the
+ * harness's journal (records: u32 length, u32 CRC, JournalRecord). */
+static size_t journaled_description_len(void)
+{
+	char path[300];
+	uint8_t *buf = NULL;
+	size_t n = 0, cap = 0, got, len = 0;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/journal.dob", h.dir);
+	cr_assert_not_null(f = fopen(path, "rb"), "%s", path);
+	do {
+		if (n == cap)
+			cr_assert_not_null(buf = realloc(buf, cap = cap ? cap * 2 : 65536));
+		got = fread(buf + n, 1, cap - n, f);
+		n += got;
+	} while (got);
+	fclose(f);
+	for (size_t off = 0; off + 8 <= n;) {
+		uint32_t rl = dob_get_u32le(buf + off);
+		struct dob_jrec r;
+
+		cr_assert_leq(off + 8 + rl, n);
+		cr_assert_eq(dob_jrec_decode(buf + off + 8, rl, &r, NULL), 0, "record at %zu", off);
+		if (r.type == DOB_JREC_EPISODE)
+			len = strlen(r.u.episode.event.error.description);
+		dob_jrec_clear(&r);
+		off += 8 + rl;
+	}
+	free(buf);
+	return len;
+}
+
+/* An opened episode's JobError is packed once for the journal and the
+ * subscribers; one too large for max-frame still goes out, its long texts
+ * shortened, and the journal keeps it whole (a restart replays it whole). */
+Test(router, a_job_error_too_large_for_max_frame_goes_out_shortened_and_is_journaled_whole)
+{
+	static char desc[2001];
+	struct client ctl, sub;
+	struct fb_job *j;
+	struct dob_msg m;
+	size_t len;
+
+	memset(desc, 'd', sizeof desc - 1);
+	h_teardown(&h);
+	h_setup(&h, small_frames);
+	cl_connect(&ctl, &h, &alice);
+	cl_hello(&ctl, "ctl", DOB_ROLE_CONTROLLER, NULL);
+	j = submitted(&ctl, "big");
+	cl_connect(&sub, &h, &alice);
+	cl_hello(&sub, "sub", DOB_ROLE_OBSERVER, NULL);
+	j->desc = desc;
+	fb_error(h.fb, j, 0x80190194);
+	fake_pump(h.loop);
+	cl_expect(&sub, DOB_MSG_JOB_ERROR, &m);
+	len = strlen(m.u.job_error.error.description);
+	cr_assert(len > 0 && len < sizeof desc - 1, "shortened: %zu characters", len);
+	cr_assert_eq(m.u.job_error.error.hresult, 0x80190194);
+	dob_msg_clear(&m);
+	cr_assert_eq(journaled_description_len(), sizeof desc - 1, "journaled whole");
+	cl_free(&sub);
+
+	h_restart(&h);
+	cl_connect(&sub, &h, &alice);
+	cl_hello(&sub, "sub", DOB_ROLE_OBSERVER, NULL);
+	cl_expect(&sub, DOB_MSG_JOB_ERROR, &m);
+	cr_assert(m.u.job_error.replayed);
+	cr_assert_lt(strlen(m.u.job_error.error.description), sizeof desc - 1,
+		     "a replay is shortened too");
+	dob_msg_clear(&m);
+	cr_assert_eq(broker_pending_count(h.b), 1);
+	cl_free(&sub);
+	cl_free(&ctl);
 }
 
 /* Past the soft limit in bytes, progress is dropped and a Gap follows. */

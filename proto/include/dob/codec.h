@@ -53,6 +53,21 @@ int64_t dob_encode_into(const struct dob_msg *m, uint32_t max_frame, uint8_t *bu
 int dob_encode(const struct dob_msg *m, uint32_t max_frame, uint8_t **out,
 	       size_t *out_len, struct dob_codec_error *err);
 
+/* One encoding of an event for both the journal and the wire (codec.c says
+ * why): dob_body_pack validates m (an event: correlation id 0) and packs its
+ * body alone (dob_free it). dob_frame_wrap writes the frame an Envelope
+ * holding that body would have, exactly as dob_encode_into would (same
+ * returns); dob_frame_wrap_size is its size. dob_jrec_wrap_episode makes the
+ * JournalRecord body of a JournalEpisode holding a packed JobError, exactly
+ * as dob_jrec_encode would (dob_free it). */
+int dob_body_pack(const struct dob_msg *m, uint8_t **out, size_t *out_len,
+		  struct dob_codec_error *err);
+int64_t dob_frame_wrap_size(uint32_t type, size_t body_len);
+int64_t dob_frame_wrap(uint32_t type, const uint8_t *body, size_t body_len, uint32_t max_frame,
+		       uint8_t *buf, size_t cap, struct dob_codec_error *err);
+int dob_jrec_wrap_episode(uint64_t episode_id, const uint8_t *event, size_t event_len,
+			  uint8_t **out, size_t *out_len, struct dob_codec_error *err);
+
 /* --------------------------------------------------------- byte streams */
 
 /* Incremental decoder: accepts bytes in any split, one at a time included. */
