@@ -99,7 +99,6 @@ static int remove_if_present(const char *path)
 	return rc == -DOB_ENOTFOUND ? 0 : rc;
 }
 
-/* Encodes r as one on-disk record (header + body) in a new buffer. */
 /* Puts the record header (length, CRC) before body, which it takes over
  * (freed on failure). */
 static int frame_record(uint8_t *body, size_t len, uint8_t **out, size_t *out_len)
@@ -125,6 +124,7 @@ static int frame_record(uint8_t *body, size_t len, uint8_t **out, size_t *out_le
 	return 0;
 }
 
+/* Encodes r as one on-disk record (header + body) in a new buffer. */
 static int encode_record(const struct dob_jrec *r, uint8_t **out, size_t *out_len)
 {
 	struct dob_codec_error cerr;
