@@ -62,6 +62,17 @@ static int enumerate_jobs(struct sim *s, struct backend_result *r)
 	return 0;
 }
 
+/* A submit or create that runs: the op's job joins the service's jobs. */
+static struct sim_job *take_fresh(struct sim *s, struct sim_op *op)
+{
+	struct sim_job *j = op->fresh;
+
+	op->fresh = NULL;
+	sim_link_job(s, j);
+	j->created_us = j->modified_us = wall_us(s);
+	return j;
+}
+
 void sim_answer(struct sim *s, struct sim_op *op)
 {
 	struct backend_result *r = dob_calloc(1, sizeof(*r));
@@ -79,10 +90,7 @@ void sim_answer(struct sim *s, struct sim_op *op)
 		if (op->fault) {
 			fault_answer(s, op, r, msg, sizeof(msg));
 		} else {
-			j = op->fresh;
-			op->fresh = NULL;
-			sim_link_job(s, j);
-			j->created_us = j->modified_us = wall_us(s);
+			j = take_fresh(s, op);
 			j->attached = true;
 			if (j->n_files == 0) {
 				r->hresult = DOB_DO_E_JOB_EMPTY;
@@ -96,10 +104,7 @@ void sim_answer(struct sim *s, struct sim_op *op)
 		if (op->fault) {
 			fault_answer(s, op, r, msg, sizeof(msg));
 		} else {
-			j = op->fresh;
-			op->fresh = NULL;
-			sim_link_job(s, j);
-			j->created_us = j->modified_us = wall_us(s);
+			j = take_fresh(s, op);
 			sim_persist(s);
 		}
 	} else if (op->rkind == BACKEND_REQ_ENUMERATE) {

@@ -399,6 +399,8 @@ enum obs_src {
  * sequence seq: a read's issue, a callback's entry). Opens, counts or closes
  * episodes, settles claims, publishes events, removes finished jobs. j may
  * be freed on return. */
+/* j->last becomes a copy of bj (its id kept); unchanged when out of memory. */
+void jobs_set_last(struct mjob *j, const struct backend_job *bj);
 void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
 		  enum obs_src src, int64_t at_us, uint64_t seq);
 /* The same for an observation the caller gives up (an event's job, freed

@@ -443,13 +443,7 @@ void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r
 	if (r->err == 0 && hr_ok(r->hresult)) {
 		state = r->has_job ? r->job.info.state : guess_state(q->action, before);
 		if (j && r->has_job) {
-			struct backend_job copy;
-			if (backend_job_copy(&copy, &r->job) == 0) {
-				copy.info.job_id = j->id;
-				backend_job_clear(&j->last);
-				j->last = copy;
-				j->have_last = true;
-			}
+			jobs_set_last(j, &r->job);
 		} else if (j && j->have_last) {
 			j->last.info.state = state;
 		}
@@ -484,15 +478,8 @@ void episode_act_done(struct broker *b, struct breq *q, struct backend_result *r
 		st = broker_status_of(b, r->hresult);
 	if (st == DOB_STATUS_OK)
 		st = DOB_STATUS_BACKEND_ERROR;
-	if (j && r->has_job && r->job.info.state) {
-		struct backend_job copy;
-		if (backend_job_copy(&copy, &r->job) == 0) {
-			copy.info.job_id = j->id;
-			backend_job_clear(&j->last);
-			j->last = copy;
-			j->have_last = true;
-		}
-	}
+	if (j && r->has_job && r->job.info.state)
+		jobs_set_last(j, &r->job);
 	if (ep)
 		episode_claim_input(b, j, CI_RESULT_FAILED, r->hresult, ep->ev.job.state, msg);
 	j = jobs_find(b, &q->job);

@@ -342,20 +342,26 @@ static void observe(struct broker *b, struct mjob *j, const struct backend_job *
 		jobs_remove(b, j, st == DOB_STATE_CANCELLED ? "cancelled" : "acknowledged");
 }
 
-void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
-		  enum obs_src src, int64_t at_us, uint64_t seq)
+void jobs_set_last(struct mjob *j, const struct backend_job *bj)
 {
-	bool had_prev = j->have_last;
-	enum dob_job_state prev = had_prev ? j->last.info.state : bj->info.state;
 	struct backend_job copy;
 
 	if (backend_job_copy(&copy, bj) == 0) {
-		/* Keep the id and a name even when the backend could not read them. */
+		/* Keep the id even when the backend could not read it. */
 		copy.info.job_id = j->id;
 		backend_job_clear(&j->last);
 		j->last = copy;
 		j->have_last = true;
 	}
+}
+
+void jobs_observe(struct broker *b, struct mjob *j, const struct backend_job *bj,
+		  enum obs_src src, int64_t at_us, uint64_t seq)
+{
+	bool had_prev = j->have_last;
+	enum dob_job_state prev = had_prev ? j->last.info.state : bj->info.state;
+
+	jobs_set_last(j, bj);
 	observe(b, j, bj, had_prev, prev, src, at_us, seq);
 }
 
