@@ -448,7 +448,11 @@ static void scenario_burst(struct sb *s, int n_jobs, int cycles)
 static void run_throughput(int row, int nsubs, int n_jobs, int cycles)
 {
 	struct tput_row *T = &tput_rows[row];
-	static const char *const extra[] = { "--queue-hard-limit=100000000", NULL };
+	/* Flat out, the broker may get ahead of the reader: lift both hard
+	 * limits (frames and bytes) so a burst is queued, not cut off as
+	 * TOO_SLOW (the row measures the broker's speed, not the limits). */
+	static const char *const extra[] = { "--queue-hard-limit=100000000",
+					      "--queue-hard-bytes=4000000000", NULL };
 	uint64_t events = (uint64_t)n_jobs * (uint64_t)cycles;
 	struct sb s = { 0 };
 	struct bk b;
