@@ -7,16 +7,19 @@
  * through the field descriptors of the compiled schema. A decoded protobuf-c
  * tree lives only inside dob_decode/dob_jrec_decode.
  *
- * Decoding: protobuf-c unpacks with an allocator that goes through
- * dob_malloc (so tests can fail any allocation) and records each block's
- * size, which is how an embedded NUL in a string is found: protobuf-c
- * allocates wire length + 1 for a string, and strlen() tells the rest.
+ * Decoding: protobuf-c unpacks into an arena whose chunks come from
+ * dob_malloc (so tests can fail any allocation) and which records each
+ * block's size, which is how an embedded NUL in a string is found:
+ * protobuf-c allocates wire length + 1 for a string, and strlen() tells the
+ * rest.
  * Unknown fields are ignored (a newer peer may add fields). Then the tree is
  * converted (GUIDs must be 16 bytes) and the result validated (validate.c).
  * protobuf-c builds the whole tree before entry counts can be checked: a
  * frame of N bytes of empty repeated messages costs a few tens of times N
- * bytes of short-lived allocations (20 N measured for Stats.sessions), which
- * max_frame bounds.
+ * bytes of short-lived allocations (20 N measured for Stats.sessions; a
+ * field repeated on the wire keeps every copy in the arena until the end
+ * of the decode, at most 16 bytes of block per wire byte), which max_frame
+ * bounds.
  *
  * Encoding: validate, build a protobuf-c tree in an arena whose strings and
  * GUIDs point into the message (nothing copied), and pack it straight into
@@ -37,51 +40,10 @@ typedef ProtobufCMessage PMsg;
 typedef ProtobufCMessageDescriptor PDesc;
 typedef ProtobufCFieldDescriptor PField;
 
-/* ------------------------------------------------------------ allocator */
-
-/* Each block is preceded by its size; HDR keeps the payload aligned. */
-#define HDR sizeof(max_align_t)
-
-struct pbc_alloc {
-	ProtobufCAllocator base;
-	bool failed; /* an allocation failed: a NULL unpack means ENOMEM */
-};
-
-static void *pa_alloc(void *data, size_t n)
-{
-	size_t *p = n <= SIZE_MAX - HDR ? dob_malloc(HDR + n) : NULL;
-
-	if (!p) {
-		((struct pbc_alloc *)data)->failed = true;
-		return NULL;
-	}
-	*p = n;
-	return (char *)p + HDR;
-}
-
-static void pa_free(void *data, void *p)
-{
-	(void)data;
-	if (p)
-		dob_free((char *)p - HDR);
-}
-
-static size_t pa_size(const void *p)
-{
-	return *(const size_t *)(const void *)((const char *)p - HDR);
-}
-
-static void pa_init(struct pbc_alloc *a)
-{
-	a->base.alloc = pa_alloc;
-	a->base.free = pa_free;
-	a->base.allocator_data = a;
-	a->failed = false;
-}
-
 /* ------------------------------------------------------------ arena */
 
-/* Blocks for a protobuf-c tree being encoded, freed all at once. */
+/* Blocks for a protobuf-c tree, freed all at once: the tree being encoded,
+ * and the tree protobuf-c unpacks. */
 struct chunk {
 	struct chunk *next;
 	size_t used, cap;
@@ -96,11 +58,14 @@ struct arena {
 #define ARENA_FIRST 4096
 #define ARENA_MAX_CHUNK (1u << 20)
 
-static void *arena_alloc(struct arena *a, size_t n)
+/* n bytes, not zeroed, aligned for any type. */
+static void *arena_take(struct arena *a, size_t n)
 {
 	struct chunk *c = a->head;
 	void *p;
 
+	if (n > SIZE_MAX - sizeof(struct chunk) - sizeof(max_align_t))
+		return NULL;
 	n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
 	if (!c || c->cap - c->used < n) {
 		size_t cap = a->next_cap ? a->next_cap : ARENA_FIRST;
@@ -117,7 +82,15 @@ static void *arena_alloc(struct arena *a, size_t n)
 	}
 	p = (char *)c->mem + c->used;
 	c->used += n;
-	memset(p, 0, n);
+	return p;
+}
+
+static void *arena_alloc(struct arena *a, size_t n)
+{
+	void *p = arena_take(a, n);
+
+	if (p)
+		memset(p, 0, n);
 	return p;
 }
 
@@ -129,6 +102,62 @@ static void arena_free(struct arena *a)
 		a->head = c->next;
 		dob_free(c);
 	}
+	a->next_cap = 0;
+}
+
+/* ------------------------------------------------------------ allocator */
+
+/* protobuf-c unpacks into an arena: a journal record's or a frame's tree
+ * is a few dozen blocks (messages, strings, arrays), and one malloc and
+ * free for each, plus protobuf_c_message_free_unpacked's walk over the
+ * tree, were a third of decoding a record at a restart's replay. The tree
+ * lives only inside convert(), which drops the arena at once. Each block is
+ * preceded by its size; HDR keeps the payload aligned. */
+#define HDR sizeof(max_align_t)
+
+struct pbc_alloc {
+	ProtobufCAllocator base;
+	struct arena a;
+	bool failed; /* an allocation failed: a NULL unpack means ENOMEM */
+};
+
+static void *pa_alloc(void *data, size_t n)
+{
+	struct pbc_alloc *al = data;
+	size_t *p = n <= SIZE_MAX - HDR ? arena_take(&al->a, HDR + n) : NULL;
+
+	if (!p) {
+		al->failed = true;
+		return NULL;
+	}
+	*p = n;
+	return (char *)p + HDR;
+}
+
+static void pa_free(void *data, void *p)
+{
+	(void)data; /* the arena goes as a whole (pa_done) */
+	(void)p;
+}
+
+static size_t pa_size(const void *p)
+{
+	return *(const size_t *)(const void *)((const char *)p - HDR);
+}
+
+static void pa_init(struct pbc_alloc *a)
+{
+	a->base.alloc = pa_alloc;
+	a->base.free = pa_free;
+	a->base.allocator_data = a;
+	a->a.head = NULL;
+	a->a.next_cap = 0;
+	a->failed = false;
+}
+
+static void pa_done(struct pbc_alloc *a)
+{
+	arena_free(&a->a);
 }
 
 static PMsg *new_msg(struct arena *a, const PDesc *d)
@@ -336,6 +365,7 @@ static int convert(const struct root *r, const uint8_t *buf, size_t len, void *b
 
 	pa_init(&al);
 	if (!(m = protobuf_c_message_unpack(r->desc, &al.base, len, buf))) {
+		pa_done(&al);
 		if (al.failed)
 			return err_set(err, -DOB_ENOMEM, DOB_PERR_UNSPECIFIED,
 				       "%s: out of memory", r->name);
@@ -357,7 +387,7 @@ static int convert(const struct root *r, const uint8_t *buf, size_t len, void *b
 	if (rc == -DOB_ENOMEM)
 		err_set(err, rc, DOB_PERR_UNSPECIFIED, "%s: out of memory", b->name);
 done:
-	protobuf_c_message_free_unpacked(m, &al.base);
+	pa_done(&al); /* the whole tree at once (protobuf_c_message_free_unpacked walks it) */
 	return rc;
 }
 

@@ -131,7 +131,7 @@ int broker_journal_body(struct broker *b, uint8_t *body, size_t len)
 	return journal_result(b, journal_append_body(b->jr, body, len));
 }
 
-static int replay_apply(void *ctx, const struct dob_jrec *r)
+static int replay_apply(void *ctx, struct dob_jrec *r)
 {
 	struct broker *b = ctx;
 	struct mjob *j;

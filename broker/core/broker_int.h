@@ -441,8 +441,9 @@ void episode_open(struct broker *b, struct mjob *j, const struct backend_job *bj
 void episode_repeat(struct broker *b, struct episode *ep, int64_t at_us);
 /* Appends ep's current version; records whether it is journaled. */
 int episode_journal(struct broker *b, struct episode *ep);
-/* Replay: the pending episode id of j from its journal record. */
-int episode_restore(struct broker *b, struct mjob *j, uint64_t id, const struct dob_job_error *ev);
+/* Replay: the pending episode id of j from its journal record, whose
+ * decoded event ev it takes over (ev is left zeroed, also on failure). */
+int episode_restore(struct broker *b, struct mjob *j, uint64_t id, struct dob_job_error *ev);
 /* Ends j's pending episode: journals the decision, publishes Resolution,
  * records history and latency. */
 void episode_resolve(struct broker *b, struct mjob *j, enum dob_resolved_by by,

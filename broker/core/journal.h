@@ -37,8 +37,10 @@ struct journal_opts {
 };
 
 /* Called for each valid record at open, in file order. Return 0, or a
- * negative error to abort the open. r is valid only during the call. */
-typedef int (*journal_apply_fn)(void *ctx, const struct dob_jrec *r);
+ * negative error to abort the open. r is valid only during the call and
+ * cleared after it: apply may take parts of it over (a decoded event moved
+ * into the state it rebuilds), leaving what it took zeroed. */
+typedef int (*journal_apply_fn)(void *ctx, struct dob_jrec *r);
 
 struct journal_replay_info {
 	uint64_t records;          /* valid records replayed */

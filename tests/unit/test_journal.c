@@ -171,7 +171,7 @@ struct got {
 	bool count_only; /* allocation sweeps: encoding would allocate */
 };
 
-static int collect(void *ctx, const struct dob_jrec *r)
+static int collect(void *ctx, struct dob_jrec *r)
 {
 	struct got *g = ctx;
 
