@@ -365,6 +365,23 @@ static int d_rule(struct parser *p)
 	return r->glob ? 0 : -DOB_ENOMEM;
 }
 
+/* Frees what a job owns and empties it (its id stays). */
+static void scn_job_clear(struct scn_job *j)
+{
+	dob_free(j->name);
+	dob_free(j->owner);
+	error_clear(&j->err);
+	for (size_t k = 0; k < j->n_files; k++) {
+		dob_free(j->files[k].url);
+		dob_free(j->files[k].path);
+	}
+	dob_free(j->files);
+	j->name = j->owner = NULL;
+	j->files = NULL;
+	j->n_files = 0;
+	j->has_error = false;
+}
+
 static int d_job(struct parser *p)
 {
 	const unsigned allowed = BIT(A_NAME) | BIT(A_OWNER) | BIT(A_TYPE) | BIT(A_STATE) |
@@ -381,7 +398,7 @@ static int d_job(struct parser *p)
 	if ((rc = parse_guid_word(p, p->w[1].s, &id)) < 0)
 		return rc;
 	dup = find_job(p, &id);
-	if (dup) {
+	if (dup && !p->later_job_replaces) {
 		dob_guid_format(&id, gb);
 		return scn_fail(p, "job %s is defined twice (first on line %u)", gb, dup->line);
 	}
@@ -397,14 +414,22 @@ static int d_job(struct parser *p)
 		rc = build_error(p, &a, "", false, &e);
 	if (rc < 0)
 		return rc;
-	PUSH(p->s->jobs, p->s->n_jobs, j);
-	if (!j) {
-		error_clear(&e);
-		return -DOB_ENOMEM;
+	p->s->n_job_lines++;
+	if (dup) {
+		/* The persist log: this line is the job's newer state; its
+		 * `file` lines follow it again. */
+		j = dup;
+		scn_job_clear(j);
+	} else {
+		PUSH(p->s->jobs, p->s->n_jobs, j);
+		if (!j) {
+			error_clear(&e);
+			return -DOB_ENOMEM;
+		}
+		j->id = id;
+		index_last_job(p);
 	}
-	j->id = id;
 	j->line = p->line;
-	index_last_job(p);
 	j->type = (enum dob_job_type)a.type;
 	j->state = (enum dob_job_state)a.state;
 	j->has_error = a.state == DOB_STATE_ERROR || a.state == DOB_STATE_TRANSIENT_ERROR;
@@ -654,18 +679,8 @@ void scenario_free(struct scenario *s)
 		dob_free(s->rules[i].glob);
 		error_clear(&s->rules[i].o.err);
 	}
-	for (size_t i = 0; i < s->n_jobs; i++) {
-		struct scn_job *j = &s->jobs[i];
-
-		dob_free(j->name);
-		dob_free(j->owner);
-		error_clear(&j->err);
-		for (size_t k = 0; k < j->n_files; k++) {
-			dob_free(j->files[k].url);
-			dob_free(j->files[k].path);
-		}
-		dob_free(j->files);
-	}
+	for (size_t i = 0; i < s->n_jobs; i++)
+		scn_job_clear(&s->jobs[i]);
 	for (size_t i = 0; i < s->n_events; i++)
 		error_clear(&s->events[i].err);
 	dob_free(s->rules);
@@ -675,24 +690,24 @@ void scenario_free(struct scenario *s)
 	dob_free(s);
 }
 
-int scenario_parse(const char *text, size_t len, const char *name, struct scenario **out,
-		   char *err, size_t errlen)
+struct scenario_reader {
+	struct parser p;
+};
+
+int scenario_read_begin(const char *name, unsigned flags, struct scenario_reader **out)
 {
-	struct parser p = { .name = name ? name : "scenario", .err = err, .errlen = errlen };
-	struct scenario *s;
-	char *scratch = NULL;
-	size_t pos = 0;
-	int rc = 0;
+	struct scenario_reader *r = dob_calloc(1, sizeof(*r));
+	struct scenario *s = dob_calloc(1, sizeof(*s));
 
 	*out = NULL;
-	if (err && errlen)
-		err[0] = '\0';
-	s = dob_calloc(1, sizeof(*s));
-	if (!s) {
-		rc = -DOB_ENOMEM;
-		goto fail;
+	if (!r || !s || !(s->name = dob_strdup(name ? name : "scenario"))) {
+		dob_free(r);
+		scenario_free(s);
+		return -DOB_ENOMEM;
 	}
-	p.s = s;
+	r->p.name = s->name;
+	r->p.s = s;
+	r->p.later_job_replaces = flags & SCN_LATER_JOB_REPLACES;
 	s->seed = 1;
 	s->repeat = true;
 	s->repeat_min_ms = 5000;
@@ -703,50 +718,113 @@ int scenario_parse(const char *text, size_t len, const char *name, struct scenar
 	s->dflt.after_ms = DEFAULT_AFTER_MS;
 	s->dflt.size = DEFAULT_SIZE;
 	s->dflt.err.context = -1;
-	s->name = dob_strdup(p.name);
-	if (!s->name) {
-		rc = -DOB_ENOMEM;
-		goto fail;
-	}
+	*out = r;
+	return 0;
+}
 
+void scenario_read_free(struct scenario_reader *r)
+{
+	if (!r)
+		return;
+	dob_free(r->p.job_ix);
+	dob_free(r->p.scratch);
+	scenario_free(r->p.s);
+	dob_free(r);
+}
+
+static int read_fail(struct parser *p, int rc)
+{
+	if (rc == -DOB_ENOMEM && p->err && p->errlen)
+		snprintf(p->err, p->errlen, "%s: out of memory while reading the scenario", p->name);
+	return rc;
+}
+
+int scenario_read_feed(struct scenario_reader *r, const char *text, size_t len, char *err,
+		       size_t errlen)
+{
+	struct parser *p = &r->p;
+	size_t pos = 0;
+	int rc;
+
+	p->err = err;
+	p->errlen = errlen;
+	if (err && errlen)
+		err[0] = '\0';
 	while (pos < len) {
 		const char *line = text + pos;
 		const char *nl = memchr(line, '\n', len - pos);
 		size_t n = nl ? (size_t)(nl - line) : len - pos;
 
 		pos += n + (nl ? 1 : 0);
-		p.line++;
+		p->line++;
 		if (n > 0 && line[n - 1] == '\r')
 			n--;
-		if (memchr(line, '\0', n)) {
-			rc = scn_fail(&p, "NUL byte in the line");
-			goto fail;
+		if (memchr(line, '\0', n))
+			return scn_fail(p, "NUL byte in the line");
+		if (n + 1 > p->scratch_cap) {
+			/* one buffer for every line's words (a malloc per line was
+			 * a tenth of reading a long persist file) */
+			size_t cap = p->scratch_cap ? p->scratch_cap : 256;
+			char *b;
+
+			while (cap < n + 1)
+				cap *= 2;
+			if (!(b = dob_realloc(p->scratch, cap)))
+				return read_fail(p, -DOB_ENOMEM);
+			p->scratch = b;
+			p->scratch_cap = cap;
 		}
-		scratch = dob_malloc(n + 1);
-		if (!scratch) {
-			rc = -DOB_ENOMEM;
-			goto fail;
-		}
-		rc = scn_tokenize(&p, line, n, scratch);
-		if (rc == 0 && p.n > 0)
-			rc = statement(&p);
-		dob_free(scratch);
-		scratch = NULL;
+		rc = scn_tokenize(p, line, n, p->scratch);
+		if (rc == 0 && p->n > 0)
+			rc = statement(p);
 		if (rc < 0)
-			goto fail;
+			return read_fail(p, rc);
 	}
-	rc = check_refs(&p);
-	if (rc < 0)
-		goto fail;
-	dob_free(p.job_ix);
-	*out = s;
 	return 0;
-fail:
-	dob_free(p.job_ix);
-	if (rc == -DOB_ENOMEM && err && errlen)
-		snprintf(err, errlen, "%s: out of memory while reading the scenario", p.name);
-	scenario_free(s);
+}
+
+int scenario_read_end(struct scenario_reader *r, struct scenario **out, char *err,
+		      size_t errlen)
+{
+	struct parser *p = &r->p;
+	int rc;
+
+	*out = NULL;
+	p->err = err;
+	p->errlen = errlen;
+	if (err && errlen)
+		err[0] = '\0';
+	rc = check_refs(p);
+	if (rc == 0) {
+		*out = p->s;
+		p->s = NULL;
+	}
+	scenario_read_free(r);
 	return rc;
+}
+
+int scenario_parse(const char *text, size_t len, const char *name, struct scenario **out,
+		   char *err, size_t errlen)
+{
+	struct scenario_reader *r;
+	int rc;
+
+	*out = NULL;
+	if (err && errlen)
+		err[0] = '\0';
+	rc = scenario_read_begin(name, 0, &r);
+	if (rc < 0) {
+		if (err && errlen)
+			snprintf(err, errlen, "%s: out of memory while reading the scenario",
+				 name ? name : "scenario");
+		return rc;
+	}
+	rc = scenario_read_feed(r, text, len, err, errlen);
+	if (rc < 0) {
+		scenario_read_free(r);
+		return rc;
+	}
+	return scenario_read_end(r, out, err, errlen);
 }
 
 int scenario_load(const char *path, struct scenario **out, char *err, size_t errlen)

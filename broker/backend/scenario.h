@@ -154,6 +154,8 @@ struct scenario {
 	enum scn_writes writes;
 	struct scn_outcome dflt;   /* for submitted jobs no rule matches */
 	size_t n_rules, n_jobs, n_events, n_faults;
+	size_t n_job_lines;        /* `job` lines read: above n_jobs when later
+				    * ones replaced earlier (SCN_LATER_JOB_REPLACES) */
 	struct scn_rule *rules;    /* owned arrays, in file order */
 	struct scn_job *jobs;
 	struct scn_event *events;
@@ -165,6 +167,21 @@ struct scenario {
  * line and why) or -DOB_ENOMEM. An empty text gives the default scenario. */
 int scenario_parse(const char *text, size_t len, const char *name, struct scenario **out,
 		   char *err, size_t errlen);
+/* The same, a piece at a time: the sim reads a long persist file in steps
+ * while the broker already serves. begin, then feed pieces that each end
+ * at a line's end (or at the text's end), then end, which gives the
+ * scenario (or the error of the checks that need the whole text) and frees
+ * the reader. A feed that fails leaves the reader to scenario_read_free.
+ * Line numbers in messages count across pieces. */
+struct scenario_reader;
+#define SCN_LATER_JOB_REPLACES 1u /* a `job` line of an id already read replaces
+				   * that job and its files (else: an error) */
+int scenario_read_begin(const char *name, unsigned flags, struct scenario_reader **out);
+int scenario_read_feed(struct scenario_reader *r, const char *text, size_t len, char *err,
+		       size_t errlen);
+int scenario_read_end(struct scenario_reader *r, struct scenario **out, char *err,
+		      size_t errlen);
+void scenario_read_free(struct scenario_reader *r); /* NULL-safe */
 /* Reads path (plat_file_read_all) and parses it; the path names the file in
  * messages. -DOB_ENOTFOUND when the file is missing. */
 int scenario_load(const char *path, struct scenario **out, char *err, size_t errlen);

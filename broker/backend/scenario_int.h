@@ -56,6 +56,11 @@ struct parser {
 	 * 10,000 jobs made the lookup per `job` and `file` line quadratic. */
 	size_t *job_ix;  /* owned */
 	size_t job_ix_cap;
+	/* A `job` line of an id already read replaces that job and its
+	 * files (SCN_LATER_JOB_REPLACES: the sim's persist log). */
+	bool later_job_replaces;
+	char *scratch;   /* owned: the current line's words */
+	size_t scratch_cap;
 };
 
 

@@ -271,6 +271,7 @@ static int sim_start(struct backend *b, struct plat_loop *loop, const struct bac
 	}
 	if (rc < 0) {
 		cancel_all(s);
+		sim_load_free(s);
 		return rc;
 	}
 	s->started = true;
@@ -281,7 +282,9 @@ static int sim_start(struct backend *b, struct plat_loop *loop, const struct bac
 			jobs++;
 		log_info("sim: started with %s (%" PRIu64 " jobs%s, %" PRIu64 " rules, %" PRIu64
 			 " timed events, %" PRIu64 " faults, seed %" PRIu64 ")",
-			 s->scn->name, jobs, s->scn->persist ? " after loading the persist file" : "",
+			 s->scn->name, jobs,
+			 s->loading ? " so far: loading the persist file in steps"
+			 : s->scn->persist ? " after loading the persist file" : "",
 			 (uint64_t)s->scn->n_rules, (uint64_t)s->scn->n_events,
 			 (uint64_t)s->scn->n_faults, s->scn->seed);
 	}
@@ -297,6 +300,8 @@ static void sim_stop(struct backend *b)
 	s->stopped = true;
 	if (s->started)
 		cancel_all(s);
+	sim_load_free(s);
+	sim_persist_close(s);
 	for (size_t i = 0; i < s->n_pend; i++)
 		backend_event_free(s->pend[i]);
 	s->n_pend = 0;

@@ -253,6 +253,6 @@ uint32_t sim_do_add_file(struct sim *s, struct sim_job *j, struct sim_op *op, ch
 	j->modified_us = wall_us(s);
 	if (s->scn->modifications)
 		sim_note(s, j, BACKEND_EV_MODIFIED);
-	sim_persist(s);
+	sim_persist(s, j);
 	return DOB_S_OK;
 }

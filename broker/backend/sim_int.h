@@ -28,6 +28,7 @@ struct sim_file {
 };
 
 struct sim_op;
+struct plat_file;
 
 struct sim_job {
 	struct sim_job *next;       /* sim.jobs; owned by the sim */
@@ -61,6 +62,7 @@ enum op_kind {
 	OP_TRANSIENT_END = 4, /* TRANSIENT_ERROR ends: recovery or ERROR */
 	OP_REPEAT = 5,        /* JobError again */
 	OP_SCRIPT = 6,        /* "at T JOB STATE" */
+	OP_LOAD = 7,          /* the next step of loading the persist file */
 };
 
 struct sim_op {
@@ -109,6 +111,24 @@ struct sim {
 	void (*exit_hook)(void *ctx, unsigned line); /* `fault ... exit` (sim_set_exit_hook) */
 	void *exit_ctx;
 	size_t n_pend, cap_pend;
+	/* The persist file (sim_persist.c): a log of job records, appended. */
+	struct plat_file *persist_f; /* owned; opened at the first append */
+	uint64_t persist_bytes;     /* bytes in the file */
+	uint64_t persist_base;      /* bytes right after the last whole rewrite */
+	bool persist_rewrite;       /* an append failed: rewrite the whole file next */
+	/* Loading it at start, in steps, while the broker serves (a service
+	 * starts on its own; requests wait for it). */
+	bool loading;
+	bool load_failed;           /* the load failed: every request fails with load_error */
+	char load_error[400];
+	uint8_t *load_buf;          /* owned: the file */
+	size_t load_len, load_pos;
+	struct scenario_reader *load_rd; /* owned: parsing */
+	struct scenario *load_kept; /* owned: parsed, being added */
+	size_t load_next;           /* next job of load_kept to add */
+	bool load_superseded;       /* the file held older records of some jobs */
+	int64_t load_t0;
+	struct sim_op *parked, *parked_tail; /* owned FIFO: ops that fired while loading */
 };
 
 static inline int64_t now_ms(const struct sim *s)
@@ -184,9 +204,18 @@ int sim_request(struct backend *b, uint64_t req, enum backend_req_kind kind,
 int sim_request_op(struct sim *s, struct sim_op *op);
 
 /* sim_persist.c */
-/* Rewrites the persist file (when the scenario names one). */
-void sim_persist(struct sim *s);
-/* The jobs of the persist file, then the scenario's that it does not have. */
+/* Records j's state in the persist file (when the scenario names one). */
+void sim_persist(struct sim *s, const struct sim_job *j);
+/* The jobs of the persist file, then the scenario's that it does not have:
+ * at once when the file is small (a damaged file stops the start), else in
+ * steps (OP_LOAD) while the broker serves, ops other than the load's own
+ * parked until it ends (sim_park). */
 int sim_add_jobs(struct sim *s);
+void sim_load_step(struct sim *s);
+/* An op that fired while loading waits for the load's end. */
+void sim_park(struct sim *s, struct sim_op *op);
+/* What loading holds (at stop). */
+void sim_load_free(struct sim *s);
+void sim_persist_close(struct sim *s);
 
 #endif

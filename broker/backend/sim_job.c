@@ -501,7 +501,7 @@ void sim_set_state(struct sim *s, struct sim_job *j, enum dob_job_state st)
 			sim_note(s, j, BACKEND_EV_MODIFIED);
 		break;
 	}
-	sim_persist(s); /* on disk before anyone hears of it */
+	sim_persist(s, j); /* on disk before anyone hears of it */
 }
 
 /* Resume: a new attempt. */
@@ -636,7 +636,14 @@ static void op_fire(void *arg)
 
 	op->h = NULL;
 	sim_op_unlink(s, op);
+	if (s->loading && op->kind != OP_LOAD) {
+		sim_park(s, op); /* the service is still loading its jobs */
+		return;
+	}
 	switch (op->kind) {
+	case OP_LOAD:
+		sim_load_step(s);
+		break;
 	case OP_REQUEST:
 		sim_answer(s, op);
 		break;

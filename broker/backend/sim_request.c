@@ -86,7 +86,12 @@ void sim_answer(struct sim *s, struct sim_op *op)
 	}
 	r->req_id = op->req;
 	r->kind = op->rkind;
-	if (op->rkind == BACKEND_REQ_SUBMIT) {
+	if (s->load_failed) {
+		/* A service that could not start answers nothing else. */
+		r->err = -DOB_EBACKEND;
+		snprintf(msg, sizeof(msg), "the simulated service could not load its jobs: %.190s",
+			 s->load_error);
+	} else if (op->rkind == BACKEND_REQ_SUBMIT) {
 		if (op->fault) {
 			fault_answer(s, op, r, msg, sizeof(msg));
 		} else {
@@ -95,7 +100,7 @@ void sim_answer(struct sim *s, struct sim_op *op)
 			if (j->n_files == 0) {
 				r->hresult = DOB_DO_E_JOB_EMPTY;
 				snprintf(msg, sizeof(msg), "job created, but resume refused: no file");
-				sim_persist(s);
+				sim_persist(s, j);
 			} else {
 				sim_begin_attempt(s, j);
 			}
@@ -105,7 +110,7 @@ void sim_answer(struct sim *s, struct sim_op *op)
 			fault_answer(s, op, r, msg, sizeof(msg));
 		} else {
 			j = take_fresh(s, op);
-			sim_persist(s);
+			sim_persist(s, j);
 		}
 	} else if (op->rkind == BACKEND_REQ_ENUMERATE) {
 		if (op->fault) {

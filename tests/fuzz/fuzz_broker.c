@@ -429,7 +429,7 @@ static void configure(struct run *r)
 	c->journal_compact_bytes = r->who & FB_WHO_COMPACT ? 256 : 0;
 }
 
-static int nop_apply(void *ctx, const struct dob_jrec *rec)
+static int nop_apply(void *ctx, struct dob_jrec *rec)
 {
 	return 0;
 }

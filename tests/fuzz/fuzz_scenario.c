@@ -104,6 +104,49 @@ out:
 	return rc;
 }
 
+/* The same text read in pieces (cut after every third line), as the sim
+ * reads its persist file: the same answer as one scenario_parse, and with
+ * a later job line replacing an earlier one, never a refusal that the
+ * whole parse did not give. */
+static void read_in_pieces(const uint8_t *data, size_t size, int whole_rc, const char *whole_err,
+			   size_t whole_jobs, unsigned flags)
+{
+	struct scenario_reader *r;
+	struct scenario *s = NULL;
+	char err[512] = "";
+	size_t pos = 0;
+	int rc, lines = 0;
+
+	if (scenario_read_begin("fuzz.txt", flags, &r) < 0)
+		return;
+	rc = 0;
+	while (rc == 0 && pos < size) {
+		size_t end = pos;
+
+		while (end < size && (data[end++] != '\n' || ++lines % 3))
+			;
+		rc = scenario_read_feed(r, (const char *)data + pos, end - pos, err, sizeof(err));
+		pos = end;
+	}
+	if (rc == 0) {
+		rc = scenario_read_end(r, &s, err, sizeof(err));
+	} else {
+		scenario_read_free(r);
+	}
+	if (rc == -DOB_ENOMEM || whole_rc == -DOB_ENOMEM) {
+		scenario_free(s);
+		return;
+	}
+	if (!flags) {
+		CHECK(rc == whole_rc);
+		CHECK(rc == 0 || !strcmp(err, whole_err));
+		CHECK(rc < 0 || s->n_jobs == whole_jobs);
+	} else if (whole_rc == 0) {
+		CHECK(rc == 0 && s->n_jobs == whole_jobs && s->n_job_lines == whole_jobs);
+	}
+	scenario_free(s);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct scenario *s = NULL;
@@ -114,6 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mem_files_reset();
 	mem_files_put("/fuzz/src", "source", 6);
 	rc = scenario_parse((const char *)data, size, "fuzz.txt", &s, err, sizeof(err));
+	read_in_pieces(data, size, rc, err, s ? s->n_jobs : 0, 0);
+	read_in_pieces(data, size, rc, err, s ? s->n_jobs : 0, SCN_LATER_JOB_REPLACES);
 	if (rc < 0) {
 		CHECK(rc == -DOB_EINVAL || rc == -DOB_ENOMEM);
 		CHECK(s == NULL);

@@ -716,3 +716,70 @@ Test(scenario, many_jobs_find_their_files_and_a_late_duplicate)
 		 N + 2, (unsigned)(N - 1) * 2654435761u, N);
 	expect_error(text, want);
 }
+
+/* ------------------------------------------------------------ reading in pieces */
+
+Test(scenario, read_in_pieces_counts_lines_across_pieces_and_gives_the_same_scenario)
+{
+	static const char *const pieces[] = {
+		"seed 7\nrepeat off\n",
+		"job " G1 " state=error http=404\n",
+		"file " G1 " https://h/a /tmp/a size=10\n",
+		"job " G2 " state=flying\n",
+	};
+	struct scenario_reader *r;
+	struct scenario *s = NULL;
+	char err[256];
+
+	cr_assert_eq(scenario_read_begin("p.txt", 0, &r), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(scenario_read_feed(r, pieces[i], strlen(pieces[i]), err, sizeof(err)), 0,
+			     "%s", err);
+	cr_expect_eq(scenario_read_feed(r, pieces[3], strlen(pieces[3]), err, sizeof(err)),
+		     -DOB_EINVAL);
+	cr_expect(strstr(err, "p.txt:5: unknown state 'flying'"), "line numbers go on: %s", err);
+	scenario_read_free(r);
+
+	cr_assert_eq(scenario_read_begin("p.txt", 0, &r), 0);
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(scenario_read_feed(r, pieces[i], strlen(pieces[i]), err, sizeof(err)), 0);
+	cr_assert_eq(scenario_read_end(r, &s, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(s->seed, 7u);
+	cr_expect_not(s->repeat);
+	cr_assert_eq(s->n_jobs, 1u);
+	cr_expect_eq(s->jobs[0].state, DOB_STATE_ERROR);
+	cr_expect_eq(s->jobs[0].n_files, 1u);
+	cr_expect_eq(s->jobs[0].line, 3u);
+	scenario_free(s);
+}
+
+Test(scenario, a_later_job_line_replaces_the_job_and_its_files_only_when_asked)
+{
+	static const char text[] =
+		"job " G1 " name=\"old\" state=error http=500\n"
+		"file " G1 " https://h/a /tmp/a size=10\n"
+		"file " G1 " https://h/b /tmp/b size=10\n"
+		"job " G2 " state=suspended\n"
+		"job " G1 " name=\"new\" state=cancelled attempts=3\n"
+		"file " G1 " https://h/c /tmp/c size=20 done=5\n";
+	struct scenario_reader *r;
+	struct scenario *s = NULL;
+	char err[256];
+
+	expect_error(text, "s.txt:5: job " G1 " is defined twice (first on line 1)");
+	cr_assert_eq(scenario_read_begin("log", SCN_LATER_JOB_REPLACES, &r), 0);
+	cr_assert_eq(scenario_read_feed(r, text, strlen(text), err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(scenario_read_end(r, &s, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(s->n_jobs, 2u, "one job per id");
+	cr_expect_eq(s->n_job_lines, 3u);
+	cr_expect_str_eq(s->jobs[0].name, "new");
+	cr_expect_eq(s->jobs[0].state, DOB_STATE_CANCELLED);
+	cr_expect_not(s->jobs[0].has_error, "the old error went with the old line");
+	cr_expect_eq(s->jobs[0].attempts, 3u);
+	cr_assert_eq(s->jobs[0].n_files, 1u, "the old files went with the old line");
+	cr_expect_str_eq(s->jobs[0].files[0].url, "https://h/c");
+	cr_expect_eq(s->jobs[0].files[0].done, 5u);
+	cr_expect_eq(s->jobs[0].line, 5u);
+	cr_expect_eq(s->jobs[1].state, DOB_STATE_SUSPENDED);
+	scenario_free(s);
+}

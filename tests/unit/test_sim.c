@@ -1245,6 +1245,147 @@ Test(sim, exit_fault_answers_disconnected_and_forgets_every_callback)
 	cr_assert_eq(answer(act(&g, DOB_ACTION_CANCEL))->hresult, DOB_S_OK);
 }
 
+/* A persist file of n jobs ({XXXXXXXX-0000-4000-8000-000000000001} for
+ * i = 0..n-1), each QUEUED with one file, then `tail` (not NUL-terminated
+ * lines may follow). Returns the bytes written. */
+static long write_kept(const char *path, int n, const char *tail)
+{
+	FILE *f = fopen(path, "wb");
+	long len;
+
+	cr_assert_not_null(f);
+	for (int i = 0; i < n; i++)
+		fprintf(f, "job {%08X-0000-4000-8000-000000000001} name=\"kept %d\" owner=\"\" "
+			   "type=download state=suspended attempts=0\n"
+			   "file {%08X-0000-4000-8000-000000000001} \"https://h/kept/%d\" "
+			   "\"/tmp/kept/%d\" size=1000 done=0\n", (unsigned)i, i, (unsigned)i, i, i);
+	fputs(tail, f);
+	len = ftell(f);
+	fclose(f);
+	return len;
+}
+
+static struct dob_guid kept_id(int i)
+{
+	char b[64];
+
+	snprintf(b, sizeof(b), "{%08X-0000-4000-8000-000000000001}", (unsigned)i);
+	return guid(b);
+}
+
+static off_t size_of(const char *path)
+{
+	struct stat st;
+
+	cr_assert_eq(stat(path, &st), 0, "%s", path);
+	return st.st_size;
+}
+
+Test(sim, a_change_appends_the_jobs_record_and_the_last_record_counts)
+{
+	char text[512];
+	struct dob_guid g;
+	off_t s1, s2;
+	char head[4096];
+
+	snprintf(text, sizeof(text), "persist %s\nrepeat off\nrule * ok after=1h\n", local("log.txt"));
+	start_with(text);
+	g = submitted_id(answer(submit("https://h/a", local("a"))));
+	s1 = size_of(local("log.txt"));
+	memcpy(head, slurp(local("log.txt")), (size_t)s1 + 1);
+	answer(act(&g, DOB_ACTION_SUSPEND));
+	s2 = size_of(local("log.txt"));
+	cr_expect_gt(s2, s1, "the change was appended");
+	cr_expect_lt(s2, 2 * s1 + 200, "one record, not the whole file again");
+	cr_expect_eq(strncmp(slurp(local("log.txt")), head, (size_t)s1), 0,
+		     "what was there stays as it was");
+	restart(text);
+	cr_expect_eq(state_of(&g), DOB_STATE_SUSPENDED, "the last record counts");
+	finish();
+}
+
+Test(sim, a_cut_last_line_of_the_persist_file_is_dropped_and_the_rest_loads)
+{
+	char text[512];
+	struct dob_guid g0 = kept_id(0), g1 = kept_id(1), gone = guid(G2);
+	struct backend_result *r;
+
+	write_kept(local("cut.txt"), 2, "job " G2 " name=\"cut\" state=que");
+	snprintf(text, sizeof(text), "persist %s\nrepeat off\n", local("cut.txt"));
+	start_with(text);
+	cr_expect_eq(state_of(&g0), DOB_STATE_SUSPENDED);
+	cr_expect_eq(state_of(&g1), DOB_STATE_SUSPENDED);
+	r = answer(call(B->ops->query, &gone));
+	cr_expect_eq(r->err, -DOB_ENOTFOUND, "the cut record is not a job");
+	finish();
+}
+
+Test(sim, a_large_persist_file_loads_in_steps_and_requests_wait_for_it_in_order)
+{
+	/* Past the size loaded inside the start: the start returns at once,
+	 * the load goes on in steps on the timers, and requests (and the
+	 * broker's answers to them) wait for it, in the order they came. */
+	enum { N = 1500 };
+	char text[512];
+	struct dob_guid last = kept_id(N - 1), first = kept_id(0);
+	uint64_t q, a;
+	struct backend_result *rq, *ra;
+	long len = write_kept(local("big.txt"), N, "");
+
+	cr_assert_gt(len, 256 * 1024, "the file must be past the size loaded at once");
+	snprintf(text, sizeof(text), "persist %s\nrepeat off\nmodifications off\n"
+		 "rule * ok after=1h\n", local("big.txt"));
+	start_with(text);
+	cr_expect_gt(timers_count(T), 0, "the load goes on on the timers");
+	q = call(B->ops->query, &last);
+	a = act(&first, DOB_ACTION_RESUME);
+	timers_run(T, clock_ms); /* one pass: one step of the load */
+	cr_expect_null(find_result(q), "answered before the service had loaded its jobs");
+	advance(0);
+	rq = find_result(q);
+	ra = find_result(a);
+	cr_assert_not_null(rq);
+	cr_assert_not_null(ra);
+	cr_expect_eq(rq->err, 0, "%s", rq->message ? rq->message : "");
+	cr_expect_eq(rq->job.info.state, DOB_STATE_SUSPENDED);
+	cr_expect_str_eq(rq->job.info.display_name, "kept 1499");
+	cr_expect_eq(ra->hresult, 0);
+	{
+		size_t iq = 0, ia = 0;
+
+		for (size_t i = 0; i < nres; i++) {
+			if (res[i] == rq)
+				iq = i;
+			if (res[i] == ra)
+				ia = i;
+		}
+		cr_expect_lt(res_seq[iq], res_seq[ia], "answered in the order they came");
+	}
+	cr_expect_eq(state_of(&first), DOB_STATE_TRANSFERRING, "the resume ran after the load");
+	finish();
+}
+
+Test(sim, a_damaged_large_persist_file_fails_every_request_with_its_line)
+{
+	enum { N = 1500 };
+	char text[512], want[64];
+	struct dob_guid g = kept_id(3);
+	struct backend_result *r;
+	long len = write_kept(local("bad-big.txt"), N, "job " G2 " state=flying\n");
+
+	cr_assert_gt(len, 256 * 1024);
+	snprintf(text, sizeof(text), "persist %s\nrepeat off\n", local("bad-big.txt"));
+	start_with(text); /* the start returned before the damage was read */
+	r = answer(call(B->ops->query, &g));
+	cr_expect_eq(r->err, -DOB_EBACKEND);
+	cr_assert_not_null(r->message);
+	snprintf(want, sizeof(want), "bad-big.txt:%d: unknown state 'flying'", 2 * N + 1);
+	cr_expect(strstr(r->message, want), "%s", r->message);
+	cr_expect(strstr(r->message, "could not load its jobs"), "%s", r->message);
+	cr_expect_eq(size_of(local("bad-big.txt")), len, "the damaged file is kept as it was");
+	finish();
+}
+
 /* ------------------------------------------------------------ many jobs (the indexes) */
 
 Test(sim, hundreds_of_jobs_are_found_by_id_and_by_index_and_survive_a_restart)
@@ -1252,7 +1393,7 @@ Test(sim, hundreds_of_jobs_are_found_by_id_and_by_index_and_survive_a_restart)
 	/* Past several growths of the id and index tables: every job is found
 	 * (requests by id, timed events by submit index), and the persist
 	 * file brings every one back. */
-	enum { N = 600 }; /* the persist file is rewritten per submit: keep it modest */
+	enum { N = 2000 }; /* past the size loaded inside the start: the restart loads in steps */
 	static struct dob_guid ids[N];
 	char text[1024];
 
