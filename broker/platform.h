@@ -187,6 +187,18 @@ int plat_file_truncate(struct plat_file *f, uint64_t len);
 void plat_file_close(struct plat_file *f); /* NULL-safe */
 /* Reads a whole file (dob_free *buf). -DOB_ENOTFOUND when missing. */
 int plat_file_read_all(const char *path, uint8_t **buf, size_t *len);
+/* A read-only view of a whole file, for reading megabytes once from start
+ * to end (the journal at a restart, the sim's persist file): the pages come
+ * from the file cache in one go instead of being copied into fresh memory
+ * page by page (each page of a fresh buffer is one page fault, which on a
+ * virtual machine costs microseconds). *data is NULL when the file is
+ * empty. The file must not shrink or be replaced while mapped; on Windows
+ * it cannot be truncated or renamed over until plat_file_unmap. Returns 0,
+ * -DOB_ENOTFOUND when missing, -DOB_EINVAL for a file that is not a
+ * regular one, -DOB_EIO, -DOB_ENOMEM. */
+struct plat_map;
+int plat_file_map(const char *path, const uint8_t **data, size_t *len, struct plat_map **out);
+void plat_file_unmap(struct plat_map *m); /* NULL-safe */
 /* Atomically replaces path with tmp (rename / MoveFileEx REPLACE_EXISTING). */
 int plat_file_replace(const char *tmp, const char *path);
 int plat_file_remove(const char *path);

@@ -121,7 +121,8 @@ struct sim {
 	bool loading;
 	bool load_failed;           /* the load failed: every request fails with load_error */
 	char load_error[400];
-	uint8_t *load_buf;          /* owned: the file */
+	struct plat_map *load_map;  /* owned: the file, mapped */
+	const uint8_t *load_buf;    /* its bytes */
 	size_t load_len, load_pos;
 	struct scenario_reader *load_rd; /* owned: parsing */
 	struct scenario *load_kept; /* owned: parsed, being added */

@@ -272,7 +272,8 @@ void sim_load_free(struct sim *s)
 		sim_op_free(op);
 	}
 	s->parked_tail = NULL;
-	dob_free(s->load_buf);
+	plat_file_unmap(s->load_map);
+	s->load_map = NULL;
 	s->load_buf = NULL;
 	scenario_read_free(s->load_rd);
 	s->load_rd = NULL;
@@ -304,7 +305,7 @@ static int step(struct sim *s, char *err, size_t errlen)
 
 	if (s->load_rd) {
 		size_t left = s->load_len - s->load_pos;
-		const char *at = (const char *)s->load_buf + s->load_pos;
+		const char *at = s->load_buf ? (const char *)s->load_buf + s->load_pos : "";
 		size_t n = left;
 
 		if (n > LOAD_STEP) {
@@ -340,7 +341,8 @@ static int step(struct sim *s, char *err, size_t errlen)
 			return 0;
 		rc = scenario_read_end(s->load_rd, &s->load_kept, err, errlen);
 		s->load_rd = NULL;
-		dob_free(s->load_buf);
+		plat_file_unmap(s->load_map); /* before any rewrite renames over it */
+		s->load_map = NULL;
 		s->load_buf = NULL;
 		if (rc < 0)
 			return rc;
@@ -418,13 +420,14 @@ void sim_load_step(struct sim *s)
 int sim_add_jobs(struct sim *s)
 {
 	char err[384] = "";
-	uint8_t *buf = NULL;
+	struct plat_map *map = NULL;
+	const uint8_t *buf = NULL;
 	size_t n = 0;
 	int rc = 0;
 
 	s->load_t0 = now_ms(s);
 	if (s->scn->persist) {
-		rc = plat_file_read_all(s->scn->persist, &buf, &n);
+		rc = plat_file_map(s->scn->persist, &buf, &n, &map);
 		if (rc == -DOB_ENOTFOUND) {
 			rc = 0;
 		} else if (rc < 0) {
@@ -433,9 +436,10 @@ int sim_add_jobs(struct sim *s)
 			return rc;
 		} else if ((rc = scenario_read_begin(s->scn->persist, SCN_LATER_JOB_REPLACES,
 						     &s->load_rd)) < 0) {
-			dob_free(buf);
+			plat_file_unmap(map);
 			return rc;
 		} else {
+			s->load_map = map;
 			s->load_buf = buf;
 			s->load_len = n;
 			s->load_pos = 0;

@@ -309,7 +309,8 @@ int journal_open(const struct journal_opts *o, journal_apply_fn apply, void *ctx
 {
 	struct journal *j = NULL;
 	char *corrupt_path = NULL;
-	uint8_t *buf = NULL;
+	struct plat_map *map = NULL;
+	const uint8_t *buf = NULL;
 	size_t n = 0;
 	struct scan s;
 	int rc;
@@ -341,7 +342,8 @@ int journal_open(const struct journal_opts *o, journal_apply_fn apply, void *ctx
 	if (rc < 0)
 		goto fail;
 
-	rc = plat_file_read_all(j->path, &buf, &n);
+	/* Mapped, not read: a restart reads the whole journal once. */
+	rc = plat_file_map(j->path, &buf, &n, &map);
 	if (rc == -DOB_ENOTFOUND) {
 		buf = NULL;
 		n = 0;
@@ -363,6 +365,10 @@ int journal_open(const struct journal_opts *o, journal_apply_fn apply, void *ctx
 		if (rc < 0)
 			goto fail;
 	}
+	/* Before the cut: Windows truncates no file that has a view. */
+	plat_file_unmap(map);
+	map = NULL;
+	buf = NULL;
 
 	rc = plat_file_open_append(j->path, &j->f);
 	if (rc < 0)
@@ -384,14 +390,13 @@ int journal_open(const struct journal_opts *o, journal_apply_fn apply, void *ctx
 				 (uint64_t)(n - s.good), s.good, s.records, s.why,
 				 s.corrupt ? "; the whole file was kept as " JOURNAL_NAME ".corrupt" : "");
 	}
-	dob_free(buf);
 	dob_free(corrupt_path);
 	*out = j;
 	return 0;
 fail:
 	if (info)
 		memset(info, 0, sizeof(*info));
-	dob_free(buf);
+	plat_file_unmap(map);
 	dob_free(corrupt_path);
 	journal_close(j);
 	return rc;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/un.h>
@@ -260,6 +261,70 @@ fail:
 	dob_free(b);
 	close(fd);
 	return err;
+}
+
+struct plat_map {
+	void *p;
+	size_t n;
+};
+
+int plat_file_map(const char *path, const uint8_t **data, size_t *len, struct plat_map **out)
+{
+	struct plat_map *m;
+	struct stat st;
+	int fd, err;
+
+	if (!path || !data || !len || !out)
+		return -DOB_EINVAL;
+	*data = NULL;
+	*len = 0;
+	*out = NULL;
+	if (!(m = dob_calloc(1, sizeof(*m))))
+		return -DOB_ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = posix_err(errno);
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		err = posix_err(errno);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size > SIZE_MAX / 2) {
+		err = !S_ISREG(st.st_mode) ? -DOB_EINVAL : -DOB_ENOMEM;
+		goto fail;
+	}
+	if (st.st_size > 0) {
+		/* MAP_POPULATE: every page mapped in this call, none faulted
+		 * in one by one while reading. */
+		void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+
+		if (p == MAP_FAILED) {
+			err = errno == ENOMEM ? -DOB_ENOMEM : -DOB_EIO;
+			goto fail;
+		}
+		m->p = p;
+		m->n = (size_t)st.st_size;
+	}
+	close(fd);
+	*data = m->p;
+	*len = m->n;
+	*out = m;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	dob_free(m);
+	return err;
+}
+
+void plat_file_unmap(struct plat_map *m)
+{
+	if (!m)
+		return;
+	if (m->p)
+		munmap(m->p, m->n);
+	dob_free(m);
 }
 
 int plat_file_replace(const char *tmp, const char *path)

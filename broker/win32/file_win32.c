@@ -229,6 +229,74 @@ int plat_file_read_all(const char *path, uint8_t **buf, size_t *len)
 	return 0;
 }
 
+struct plat_map {
+	void *view;
+	size_t n;
+};
+
+int plat_file_map(const char *path, const uint8_t **data, size_t *len, struct plat_map **out)
+{
+	if (!path || !data || !len || !out)
+		return -DOB_EINVAL;
+	*data = NULL;
+	*len = 0;
+	*out = NULL;
+	struct plat_map *m = dob_calloc(1, sizeof(*m));
+	if (!m)
+		return -DOB_ENOMEM;
+	wchar_t *w = NULL;
+	int r = win_utf8_to_wide(path, &w);
+	if (r < 0) {
+		dob_free(m);
+		return r;
+	}
+	HANDLE h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+			       NULL, OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+	dob_free(w);
+	if (h == INVALID_HANDLE_VALUE) {
+		dob_free(m);
+		return path_err(GetLastError());
+	}
+	LARGE_INTEGER size;
+	if (!GetFileSizeEx(h, &size)) {
+		r = io_err(GetLastError());
+	} else if (size.QuadPart < 0 || (uint64_t)size.QuadPart > SIZE_MAX / 2) {
+		r = -DOB_ENOMEM;
+	} else if (size.QuadPart > 0) {
+		/* The view keeps the section, the section keeps the file: both
+		 * handles can go now. An empty file cannot be mapped: no view. */
+		HANDLE sec = CreateFileMappingW(h, NULL, PAGE_READONLY, 0, 0, NULL);
+		if (!sec) {
+			r = io_err(GetLastError());
+		} else {
+			m->view = MapViewOfFile(sec, FILE_MAP_READ, 0, 0, 0);
+			if (!m->view)
+				r = GetLastError() == ERROR_NOT_ENOUGH_MEMORY ? -DOB_ENOMEM : -DOB_EIO;
+			else
+				m->n = (size_t)size.QuadPart;
+			CloseHandle(sec);
+		}
+	}
+	CloseHandle(h);
+	if (r < 0) {
+		dob_free(m);
+		return r;
+	}
+	*data = m->view;
+	*len = m->n;
+	*out = m;
+	return 0;
+}
+
+void plat_file_unmap(struct plat_map *m)
+{
+	if (!m)
+		return;
+	if (m->view)
+		UnmapViewOfFile(m->view);
+	dob_free(m);
+}
+
 int plat_file_replace(const char *tmp, const char *path)
 {
 	wchar_t *wt = NULL, *wp = NULL;

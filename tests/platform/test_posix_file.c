@@ -125,6 +125,48 @@ Test(posix_file, read_all_reads_a_large_file_whole)
 	texpect_no_leak(live0);
 }
 
+Test(posix_file, map_gives_the_whole_file_read_only_and_nothing_for_missing_empty_or_a_dir)
+{
+	char *p = tpath(dir, "mapped"), *e = tpath(dir, "empty"), *none = tpath(dir, "none");
+	size_t n = (3u << 20) + 123; /* not a whole number of pages */
+	uint8_t *data = malloc(n);
+	const uint8_t *view = (const uint8_t *)"x";
+	struct plat_map *m = NULL;
+	struct plat_file *f;
+	size_t len = 99;
+
+	for (size_t i = 0; i < n; i++)
+		data[i] = (uint8_t)(i * 13 + (i >> 9));
+	cr_assert_eq(plat_file_open_append(p, &f), 0);
+	cr_assert_eq(plat_file_write(f, data, n, false), 0);
+	cr_assert_eq(plat_file_map(p, &view, &len, &m), 0);
+	cr_expect_eq(len, n);
+	cr_expect_eq(memcmp(view, data, n), 0);
+	/* appended while mapped: the view keeps the size it was given */
+	cr_assert_eq(plat_file_write(f, "more", 4, false), 0);
+	cr_expect_eq(view[n - 1], data[n - 1]);
+	plat_file_close(f);
+	plat_file_unmap(m);
+
+	cr_expect_eq(plat_file_map(none, &view, &len, &m), -DOB_ENOTFOUND);
+	cr_expect_null(view);
+	cr_expect_null(m);
+	cr_assert_eq(plat_file_open_append(e, &f), 0);
+	plat_file_close(f);
+	cr_assert_eq(plat_file_map(e, &view, &len, &m), 0);
+	cr_expect_null(view, "an empty file has no view");
+	cr_expect_eq(len, 0);
+	cr_expect_not_null(m);
+	plat_file_unmap(m);
+	cr_expect_eq(plat_file_map(dir, &view, &len, &m), -DOB_EINVAL, "a directory is no file");
+	plat_file_unmap(NULL);
+	free(data);
+	free(p);
+	free(e);
+	free(none);
+	texpect_no_leak(live0);
+}
+
 Test(posix_file, replace_renames_over_and_remove_removes)
 {
 	char *p = tpath(dir, "journal"), *t = tpath(dir, "journal.tmp");
