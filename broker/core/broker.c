@@ -137,30 +137,37 @@ static int replay_apply(void *ctx, struct dob_jrec *r)
 	struct mjob *j;
 
 	switch (r->type) {
-	case DOB_JREC_JOB:
-		j = jobs_find(b, &r->u.job.job_id);
-		if (j) {
-			/* A later record of the same job (resumes_used, policy). */
-			char *name = dob_strdup(r->u.job.display_name);
-			dob_identity_clear(&j->owner);
-			if (!name || dob_identity_copy(&j->owner, &r->u.job.owner)) {
+	case DOB_JREC_JOB: {
+		/* The record's owner and name are moved into the job, not
+		 * copied (one record per job at a restart). */
+		struct dob_journal_job *rj = &r->u.job;
+		char *name = rj->display_name ? rj->display_name : dob_strdup("");
+
+		if (!name)
+			return -DOB_ENOMEM;
+		rj->display_name = NULL;
+		j = jobs_find(b, &rj->job_id);
+		if (!j) {
+			j = dob_calloc(1, sizeof(*j));
+			if (j)
+				j->id = rj->job_id;
+			if (!j || jobs_insert(b, j)) {
+				dob_free(j);
 				dob_free(name);
 				return -DOB_ENOMEM;
 			}
-			dob_free(j->display_name);
-			j->display_name = name;
-			j->policy = r->u.job.policy;
-			j->type = r->u.job.type;
-		} else {
-			j = mjob_new(&r->u.job.job_id, &r->u.job.owner, &r->u.job.policy,
-				     r->u.job.display_name, r->u.job.type);
-			if (!j || jobs_insert(b, j)) {
-				mjob_free(j);
-				return -DOB_ENOMEM;
-			}
 		}
-		j->resumes_used = r->u.job.resumes_used;
+		/* else: a later record of the same job (resumes_used, policy) */
+		dob_identity_clear(&j->owner);
+		j->owner = rj->owner;
+		memset(&rj->owner, 0, sizeof(rj->owner));
+		dob_free(j->display_name);
+		j->display_name = name;
+		j->policy = rj->policy;
+		j->type = rj->type;
+		j->resumes_used = rj->resumes_used;
 		break;
+	}
 	case DOB_JREC_EPISODE:
 		j = jobs_find(b, &r->u.episode.event.job.job_id);
 		if (!j) {
