@@ -164,8 +164,9 @@ static int append(struct sim *s, const struct sim_job *j)
 	if (rc == 0) {
 		rc = plat_file_write(s->persist_f, t.b, t.n, false);
 		if (rc < 0) {
-			/* Part of it may be there: the next change rewrites the
-			 * whole file, which drops it. */
+			/* Part of it may be there: cut it off now, and the next
+			 * change rewrites the whole file in any case. */
+			(void)plat_file_truncate(s->persist_f, s->persist_bytes);
 			s->persist_rewrite = true;
 		} else {
 			s->persist_bytes += t.n;
