@@ -548,8 +548,11 @@ int dobctl_cmd_watch(struct global *g, int argc, char **argv)
 /* ---------------------------------------------------------------- top */
 
 /* Takes the events that arrive within timeout_ms (0: those already here)
- * into the view; with replayed, stops early once *replayed (the replayed
- * JobErrors counted) reaches want. Returns 0 or the connection's error. */
+ * into the view; with replayed, stops early once *replayed reaches want:
+ * it counts the replayed JobErrors, and the Resolutions of episodes the
+ * view never had (an episode pending at the Welcome that ended before its
+ * turn in the replay comes as its Resolution instead: docs/protocol.md).
+ * Returns 0 or the connection's error. */
 static int top_events(struct dobc *c, struct top_view *v, int timeout_ms, uint32_t *replayed,
 		      uint32_t want)
 {
@@ -566,7 +569,9 @@ static int top_events(struct dobc *c, struct top_view *v, int timeout_ms, uint32
 			return 0;
 		if (r < 0)
 			return r;
-		if (replayed && m.type == DOB_MSG_JOB_ERROR && m.u.job_error.replayed)
+		if (replayed && ((m.type == DOB_MSG_JOB_ERROR && m.u.job_error.replayed) ||
+				 (m.type == DOB_MSG_RESOLUTION &&
+				  !top_has_episode(v, m.u.resolution.episode_id))))
 			(*replayed)++;
 		top_on_event(v, &m);
 		dob_msg_clear(&m);

@@ -23,6 +23,11 @@ static long find(const struct top_view *v, uint64_t episode)
 	return -1;
 }
 
+bool top_has_episode(const struct top_view *v, uint64_t episode_id)
+{
+	return find(v, episode_id) >= 0;
+}
+
 void top_on_event(struct top_view *v, const struct dob_msg *m)
 {
 	struct top_episode *e;

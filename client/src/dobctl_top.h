@@ -50,6 +50,9 @@ struct top_view {
 };
 
 void top_init(struct top_view *v);
+/* Whether the view holds the pending episode (its JobError came, no
+ * Resolution yet). */
+bool top_has_episode(const struct top_view *v, uint64_t episode_id);
 /* Takes in one event: a JobError adds (or updates) its episode, a
  * Resolution removes it and counts a decision. */
 void top_on_event(struct top_view *v, const struct dob_msg *m);

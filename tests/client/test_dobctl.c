@@ -1395,6 +1395,51 @@ static void s_top(struct fake *f)
 	fake_wait_eof(f, 5000);
 }
 
+/* Two episodes pending at the Welcome; the second ends before its turn in
+ * the replay, so it comes as its Resolution, not as a replayed JobError. */
+static void s_top_one_ended(struct fake *f)
+{
+	struct dob_msg m, req, rep;
+
+	if (fake_handshake(f) < 0) /* announces 2 pending episodes */
+		return;
+	fake_job_error(&m, 0x11, 11);
+	m.u.job_error.replayed = true;
+	send_and_free(f, &m);
+	fake_resolution(&m, 0x12, 12);
+	send_and_free(f, &m);
+	/* dobctl was given --timeout=600000: a LIST_JOBS now means it saw
+	 * the replay was over instead of waiting for its timeout. */
+	if (fake_expect(f, DOB_MSG_LIST_JOBS, &req) < 0)
+		return;
+	memset(&rep, 0, sizeof rep);
+	rep.type = DOB_MSG_LIST_JOBS_REPLY;
+	rep.correlation_id = req.correlation_id;
+	send_and_free(f, &rep);
+	dob_msg_clear(&req);
+	if (fake_expect(f, DOB_MSG_GET_STATS, &req) < 0)
+		return;
+	memset(&rep, 0, sizeof rep);
+	rep.type = DOB_MSG_STATS;
+	rep.correlation_id = req.correlation_id;
+	rep.u.stats.pending_episodes = 1;
+	send_and_free(f, &rep);
+	dob_msg_clear(&req);
+	fake_wait_eof(f, 5000);
+}
+
+Test(dobctl, top_counts_an_episode_that_ended_before_its_replay_turn, .timeout = 30)
+{
+	const char *args[] = { "--endpoint", NULL, "--timeout", "600000", "top", NULL };
+	struct run *r = against(s_top_one_ended, NULL, args);
+
+	cr_expect_eq(r->code, 0, "exit %d: %s", r->code, r->err);
+	cr_expect(strstr(r->out, "\n11       {11111111-") != NULL, "%s", r->out);
+	cr_expect(strstr(r->out, "{12121212-") == NULL, "the ended episode is not shown: %s",
+		  r->out);
+	free(r);
+}
+
 Test(dobctl, top_prints_one_snapshot_when_stdout_is_not_a_terminal, .timeout = 30)
 {
 	const char *args[] = { "--endpoint", NULL, "top", NULL };
