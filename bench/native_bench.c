@@ -1058,10 +1058,26 @@ static void print_report(void)
 
 static void write_json(const char *path)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f;
 	struct bjson j;
 	char cpu[256], kernel[256];
+	char dir[1024];
+	const char *slash = strrchr(path, '/');
 
+	/* Run by hand from a fresh tree, the default build/bench/ is not
+	 * there yet (make bench makes it). */
+	if (slash && (size_t)(slash - path) < sizeof dir) {
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		for (char *c = dir + 1; *c; c++)
+			if (*c == '/') {
+				*c = '\0';
+				mkdir(dir, 0755);
+				*c = '/';
+			}
+		mkdir(dir, 0755);
+	}
+	f = fopen(path, "w");
 	if (!f) {
 		bad("cannot write %s: %s", path, strerror(errno));
 		return;
