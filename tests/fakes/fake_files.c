@@ -183,39 +183,8 @@ int plat_file_read_all(const char *path, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-/* A view is a copy here (the same contract: NULL data for an empty file,
- * valid until plat_file_unmap). */
-struct plat_map {
-	uint8_t *b;
-};
-
-int plat_file_map(const char *path, const uint8_t **data, size_t *len, struct plat_map **out)
-{
-	struct plat_map *m = dob_calloc(1, sizeof(*m));
-	int rc;
-
-	*data = NULL;
-	*len = 0;
-	*out = NULL;
-	if (!m)
-		return -DOB_ENOMEM;
-	rc = plat_file_read_all(path, &m->b, len);
-	if (rc < 0) {
-		dob_free(m);
-		return rc;
-	}
-	*data = *len ? m->b : NULL;
-	*out = m;
-	return 0;
-}
-
-void plat_file_unmap(struct plat_map *m)
-{
-	if (!m)
-		return;
-	dob_free(m->b);
-	dob_free(m);
-}
+/* plat_file_map as a copy read with plat_file_read_all above. */
+#include "map_by_copy.h"
 
 int plat_file_replace(const char *tmp, const char *path)
 {
