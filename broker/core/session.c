@@ -20,8 +20,9 @@
  * not take the service of its user's other connections), whose level is
  * handed on within the principal (authz_same_principal): a closing
  * connection leaves what it had (its Hello refunded) to the principal's
- * record, and a new connection starts from the lowest level left, refilled
- * since. So a client cut for RATE_LIMITED that reconnects is still limited,
+ * record as soon as it stops reading (cut or hung up, not when its close
+ * completes), and a new connection starts from the lowest level left,
+ * refilled since. So a client cut for RATE_LIMITED that reconnects is still limited,
  * while connect/Hello/close cycles cost nothing. The records are freed once
  * refilled.
  */
@@ -121,6 +122,19 @@ static void bucket_put(struct session *s)
 	if (s->tokens < k->tokens)
 		k->tokens = s->tokens;
 	k->refs--;
+}
+
+/* The session reads no more frames (cut, or its peer hung up): its level
+ * goes back now, not when its connection is freed. A client cut for
+ * RATE_LIMITED reconnects as soon as it reads the cut, while the old
+ * connection may still be closing (its last frame in flight), and the new
+ * connection must start from what the old one left, not from a burst. */
+static void bucket_return(struct session *s)
+{
+	if (s->bucket) {
+		bucket_put(s);
+		s->bucket = NULL;
+	}
 }
 
 /* Buckets nobody uses that have refilled are the same as new ones: freed,
@@ -315,6 +329,7 @@ void session_fail(struct session *s, enum dob_perr code, const char *fmt, ...)
 	m.u.protocol_error.message = text;
 	s->final = frame_encode(s->b, &m); /* NULL: closed without it */
 	s->state = SESS_CLOSING;
+	bucket_return(s);
 	/* router_flush_all writes it and closes once nothing is in flight. A
 	 * batch in flight is given the handshake timeout to finish. */
 	if (s->writing &&
@@ -343,6 +358,7 @@ void session_eof(struct session *s)
 	}
 	outq_clear(s->q);
 	s->state = SESS_CLOSING; /* no last frame: router_flush_all closes it */
+	bucket_return(s);
 	/* A batch in flight to a peer that does not read is given up, as in
 	 * session_fail. */
 	if (s->writing &&

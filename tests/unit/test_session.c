@@ -397,6 +397,38 @@ Test(session, reconnecting_does_not_refill_the_rate_bucket)
 	cl_free(&cl);
 }
 
+/* The level goes back when the connection is cut, not when its close
+ * completes: a reconnect accepted while the cut connection still closes
+ * (its last frames in flight) gets no new burst. Without it the two
+ * flooders of limits::max_size_frame_flood_... were now and then given a
+ * fresh burst on reconnecting. */
+Test(session, a_reconnect_while_the_cut_connection_still_closes_gets_no_new_burst)
+{
+	struct dob_identity id = h_user(1000);
+	struct client a, b;
+	struct dob_msg m;
+
+	h_teardown(&h);
+	h_setup(&h, rate_limited);
+	cl_connect(&a, &h, &id);
+	cl_hello(&a, "a", DOB_ROLE_OBSERVER, NULL); /* frame 1 of the burst of 5 */
+	fake_conn_stall(a.c, true); /* the broker's writes to a stay in flight */
+	for (uint64_t i = 1; i <= 5; i++) /* 4 more, then one over: cut */
+		send_ping(&a, i, i);
+	fake_pump(h.loop);
+	cr_assert_eq(broker_session_count(h.b), 0, "a was cut");
+	cr_assert_not(fake_conn_released(a.c), "a is still closing (its writes in flight)");
+	cl_connect(&b, &h, &id);
+	cl_hello(&b, "b", DOB_ROLE_OBSERVER, NULL); /* a's Hello refunded: 1 frame */
+	send_ping(&b, 1, 1);
+	cl_expect(&b, DOB_MSG_PROTOCOL_ERROR, &m);
+	cr_assert_eq(m.u.protocol_error.code, DOB_PERR_RATE_LIMITED, "b was given a new burst");
+	dob_msg_clear(&m);
+	fake_conn_stall(a.c, false);
+	cl_free(&a);
+	cl_free(&b);
+}
+
 /* Other connections of the same user keep their own budget. */
 Test(session, a_flooding_connection_leaves_its_users_other_connections_served)
 {
